@@ -1,0 +1,6 @@
+// Every subcommand, in the order `--help` lists them.
+import type { Command } from '../command.js';
+import { backendCommand } from './backend.js';
+import { configCommand } from './config.js';
+
+export const COMMANDS: Command[] = [configCommand, backendCommand];

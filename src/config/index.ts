@@ -1,0 +1,122 @@
+// The one typed config: YAML file + `--set a.b=v` overrides + environment, validated once at start-up.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, parseSection, type Infer, type Section } from './fields.js';
+import { bus } from './sections/bus.js';
+import { compute } from './sections/compute.js';
+import { data } from './sections/data.js';
+import { evaluator } from './sections/evaluator.js';
+import { generator } from './sections/generator.js';
+import { judge } from './sections/judge.js';
+import { learner } from './sections/learner.js';
+import { model } from './sections/model.js';
+import { monitor } from './sections/monitor.js';
+import { rm } from './sections/rm.js';
+import { run } from './sections/run.js';
+import { sft } from './sections/sft.js';
+import { tokenizer } from './sections/tokenizer.js';
+
+export { ConfigError } from './fields.js';
+
+export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, learner, evaluator, run, monitor } as const;
+type Schema = typeof SCHEMA;
+export type Config = { [K in keyof Schema]: Infer<Schema[K]> };
+export type ComputeConfig = Config['compute'];
+export type ModelConfig = Config['model'];
+export type BusConfig = Config['bus'];
+export type GeneratorConfig = Config['generator'];
+export type JudgeConfig = Config['judge'];
+export type LearnerConfig = Config['learner'];
+
+/** Environment variables the project reads, all of them, here and nowhere else. */
+export const ENV_VARS = {
+  RLHF_STREAM_BACKEND: 'compute.backend',
+  RLHF_STREAM_NATS_URL: 'bus.servers',
+  RLHF_STREAM_NATS_TOKEN: 'bus.token',
+  RLHF_STREAM_NATS_PASS: 'bus.pass',
+} as const;
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const [section, key, ...rest] = path.split('.');
+  if (!section || !key || rest.length > 0) throw new ConfigError(`override ${JSON.stringify(path)} must have the form section.key=value`);
+  if (!Object.hasOwn(SCHEMA, section)) throw new ConfigError(`unknown config section ${JSON.stringify(section)}; accepted sections are ${Object.keys(SCHEMA).join(', ')}`);
+  const sec = (obj[section] ??= {}) as Record<string, unknown>;
+  if (typeof sec !== 'object' || Array.isArray(sec)) throw new ConfigError(`${section} must be a mapping`);
+  sec[key] = value;
+}
+
+/** Parses `--set` values: numbers and booleans as such, the rest as strings. */
+function coerce(text: string): unknown {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text.trim() !== '' && Number.isFinite(Number(text))) return Number(text);
+  return text;
+}
+
+export interface LoadOptions {
+  /** YAML file; omitted = all defaults. */
+  file?: string;
+  /** `section.key=value` strings, applied after the file. */
+  overrides?: string[];
+  /** Environment (defaults to process.env), applied before overrides. */
+  env?: Record<string, string | undefined>;
+}
+
+/** Validates a plain object against the schema; errors name the key, the value and what is accepted. */
+export function parseConfig(raw: unknown): Config {
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config must be a mapping of sections; got ${JSON.stringify(raw)}`);
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!Object.hasOwn(SCHEMA, key)) throw new ConfigError(`unknown config section ${JSON.stringify(key)}; accepted sections are ${Object.keys(SCHEMA).join(', ')}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SCHEMA)) out[name] = parseSection(spec as Section, obj[name], name);
+  const cfg = out as Config;
+  if (cfg.model.dModel % cfg.model.heads !== 0) {
+    throw new ConfigError(`model.dModel must be divisible by model.heads; got dModel ${cfg.model.dModel} and heads ${cfg.model.heads}`);
+  }
+  if (cfg.model.positional === 'rotary' && (cfg.model.dModel / cfg.model.heads) % 2 !== 0) {
+    throw new ConfigError(`model.positional rotary needs an even head size; got dModel/heads = ${cfg.model.dModel / cfg.model.heads}`);
+  }
+  return cfg;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  let raw: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string;
+    try {
+      text = readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${JSON.stringify(opts.file)}: ${(err as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${opts.file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${opts.file} must hold a mapping of sections`);
+  }
+  const env = opts.env ?? process.env;
+  for (const [name, path] of Object.entries(ENV_VARS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(raw, path, v);
+  }
+  for (const o of opts.overrides ?? []) {
+    const eq = o.indexOf('=');
+    if (eq < 0) throw new ConfigError(`override ${JSON.stringify(o)} must have the form section.key=value`);
+    setPath(raw, o.slice(0, eq), coerce(o.slice(eq + 1)));
+  }
+  return parseConfig(raw);
+}
+
+/** Markdown table of every field: for `rlhf-stream config --doc` and the README. */
+export function describeSchema(): string {
+  const rows = ['| key | default | accepts | description |', '|---|---|---|---|'];
+  for (const [section, spec] of Object.entries(SCHEMA)) {
+    for (const [key, f] of Object.entries(spec as Section)) {
+      rows.push(`| ${section}.${key} | \`${JSON.stringify(f.default)}\` | ${f.accepts} | ${f.description} |`);
+    }
+  }
+  return rows.join('\n');
+}

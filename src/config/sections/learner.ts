@@ -1,0 +1,18 @@
+// Config slice for the Learner actor: asynchronous preference optimisation.
+import { float, int, oneOf } from '../fields.js';
+
+export const learner = {
+  loss: oneOf(['dpo', 'ipo', 'hinge'] as const, 'dpo', 'preference loss'),
+  beta: float(0.1, 1e-6, 100, 'DPO/IPO/hinge temperature (the paper: 0.1)'),
+  labelSmoothing: float(0, 0, 0.5, 'conservative DPO label smoothing (later scripts: 0.1)'),
+  lr: float(5e-5, 0, 1, 'peak learning rate (cosine with warm-up)'),
+  warmupSteps: int(10, 0, 1_000_000, 'linear warm-up steps'),
+  totalSteps: int(200, 1, 100_000_000, 'steps in the cosine schedule; the run ends after them'),
+  batchSize: int(8, 1, 4096, 'pairs per step'),
+  gradClip: float(1, 0, 1e6, 'global gradient-norm clip; 0 disables'),
+  maxPolicyLag: int(4, 0, 1_000_000, 'pairs whose samples are more than this many versions old are stale'),
+  stalePairs: oneOf(['drop', 'downweight'] as const, 'drop', 'what happens to stale pairs'),
+  reference: oneOf(['sft', 'previous'] as const, 'sft', 'reference model: the SFT model (the paper) or the previous published version'),
+  publishEvery: int(5, 1, 1_000_000, 'steps between weight publications'),
+  checkpointEvery: int(20, 1, 1_000_000, 'steps between checkpoints'),
+};

@@ -1,0 +1,106 @@
+// Picks and initialises the tfjs backend, and says which one runs: never a silent fall-back to pure-JS cpu.
+import * as tf from '@tensorflow/tfjs-core';
+
+export const BACKENDS = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export class BackendError extends Error {
+  override name = 'BackendError';
+}
+
+export interface BackendInfo {
+  /** What was asked for. */
+  requested: BackendChoice;
+  /** The tfjs backend name that runs now (`tensorflow`, `wasm` or `cpu`). */
+  active: string;
+  /** The package that provides it. */
+  provider: string;
+  /** Why the candidates before it were skipped (only for `auto`). */
+  skipped: string[];
+}
+
+let current: BackendInfo | undefined;
+
+async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+  try {
+    // A variable specifier keeps TypeScript from requiring the optional package at build time.
+    const spec: string = pkg;
+    await import(spec);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') return `${pkg} is not installed`;
+    return `${pkg} failed to load: ${e.message}`;
+  }
+  const ok = await tf.setBackend('tensorflow');
+  if (!ok || tf.getBackend() !== 'tensorflow') return `${pkg} loaded but the 'tensorflow' backend did not initialise`;
+  return undefined;
+}
+
+async function tryWasm(): Promise<string | undefined> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } catch (err) {
+    return `@tensorflow/tfjs-backend-wasm failed to load: ${(err as Error).message}`;
+  }
+  const ok = await tf.setBackend('wasm').catch(() => false);
+  if (!ok || tf.getBackend() !== 'wasm') return 'the wasm backend did not initialise';
+  return undefined;
+}
+
+async function tryCpu(): Promise<string | undefined> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  const ok = await tf.setBackend('cpu');
+  if (!ok || tf.getBackend() !== 'cpu') return 'the cpu backend did not initialise';
+  return undefined;
+}
+
+const ATTEMPTS: Record<Exclude<BackendChoice, 'auto'>, { active: string; provider: string; init: () => Promise<string | undefined> }> = {
+  'tfjs-node-gpu': { active: 'tensorflow', provider: '@tensorflow/tfjs-node-gpu', init: () => tryNative('@tensorflow/tfjs-node-gpu') },
+  'tfjs-node': { active: 'tensorflow', provider: '@tensorflow/tfjs-node', init: () => tryNative('@tensorflow/tfjs-node') },
+  wasm: { active: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', init: tryWasm },
+  cpu: { active: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', init: tryCpu },
+};
+
+/**
+ * Initialises the requested backend once per thread (each worker thread has its own tfjs engine).
+ * `auto` takes the first of tfjs-node-gpu, tfjs-node, wasm that initialises; it never picks `cpu`.
+ */
+export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (!(BACKENDS as readonly string[]).includes(requested)) {
+    throw new BackendError(`compute.backend must be one of ${BACKENDS.join(', ')}; got ${JSON.stringify(requested)}`);
+  }
+  if (current && (current.requested === requested || requested === 'auto')) return current;
+  const order: Exclude<BackendChoice, 'auto'>[] = requested === 'auto' ? ['tfjs-node-gpu', 'tfjs-node', 'wasm'] : [requested];
+  const skipped: string[] = [];
+  for (const name of order) {
+    const attempt = ATTEMPTS[name];
+    const why = await attempt.init();
+    if (why === undefined) {
+      await tf.ready();
+      if (tf.getBackend() !== attempt.active) {
+        throw new BackendError(`backend ${name} was set but tfjs reports ${JSON.stringify(tf.getBackend())}`);
+      }
+      current = { requested, active: attempt.active, provider: attempt.provider, skipped };
+      return current;
+    }
+    skipped.push(why);
+  }
+  throw new BackendError(
+    `compute.backend ${JSON.stringify(requested)} could not initialise (${skipped.join('; ')}); ` +
+      `accepted values are ${BACKENDS.join(', ')}, and 'cpu' is never chosen automatically`,
+  );
+}
+
+/** The backend initialised in this thread, or an error if initBackend was not called. */
+export function activeBackend(): BackendInfo {
+  if (!current) throw new BackendError('no tensor backend initialised in this thread: call initBackend() first');
+  if (tf.getBackend() !== current.active) {
+    throw new BackendError(`the tensor backend changed from ${current.active} to ${tf.getBackend()} behind our back`);
+  }
+  return current;
+}
+
+/** One line for logs: `backend: wasm (@tensorflow/tfjs-backend-wasm, requested auto)`. */
+export function describeBackend(info: BackendInfo): string {
+  return `backend: ${info.active} (${info.provider}, requested ${info.requested})`;
+}

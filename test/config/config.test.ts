@@ -1,0 +1,45 @@
+// The config schema: defaults, overrides, environment, and errors that name the bad value.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.js';
+
+test('defaults follow the paper where it gives a number', () => {
+  const cfg = parseConfig({});
+  assert.equal(cfg.generator.samplesPerPrompt, 8);
+  assert.equal(cfg.generator.temperature, 1);
+  assert.equal(cfg.learner.beta, 0.1);
+  assert.equal(cfg.learner.reference, 'sft');
+  assert.equal(cfg.judge.pairing, 'max_min');
+  assert.equal(cfg.bus.kind, 'inprocess');
+});
+
+test('a bad enum names the key, the value and the accepted ones', () => {
+  assert.throws(() => parseConfig({ judge: { pairing: 'best' } }), (e: Error) => {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.message, 'judge.pairing must be one of max_min, max_random, random; got "best"');
+    return true;
+  });
+});
+
+test('out-of-range numbers and unknown keys are errors', () => {
+  assert.throws(() => parseConfig({ learner: { beta: -1 } }), /learner\.beta must be a number in \[0.000001, 100\]; got -1/);
+  assert.throws(() => parseConfig({ model: { layers: 2.5 } }), /model\.layers must be an integer/);
+  assert.throws(() => parseConfig({ learner: { betta: 0.2 } }), /unknown config key learner\.betta; accepted keys in learner are/);
+  assert.throws(() => parseConfig({ learnr: {} }), /unknown config section "learnr"/);
+  assert.throws(() => parseConfig({ model: { dModel: 130, heads: 4 } }), /divisible/);
+});
+
+test('file, environment and --set overrides apply in that order', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rlhf-cfg-'));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'learner:\n  beta: 0.2\ncompute:\n  backend: wasm\n');
+  const cfg = loadConfig({ file, env: { RLHF_STREAM_NATS_URL: 'nats://a:1,nats://b:2' }, overrides: ['learner.beta=0.3', 'monitor.dashboard=true'] });
+  assert.equal(cfg.learner.beta, 0.3);
+  assert.equal(cfg.compute.backend, 'wasm');
+  assert.deepEqual(cfg.bus.servers, ['nats://a:1', 'nats://b:2']);
+  assert.equal(cfg.monitor.dashboard, true);
+  assert.throws(() => loadConfig({ file: join(dir, 'missing.yaml') }), /cannot read config file/);
+});
