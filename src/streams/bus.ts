@@ -1,0 +1,84 @@
+// The one interface actors use to talk: typed publish, durable pull consumption with explicit ack, a weight store.
+import type { TopicName, Topics, WeightsMsg } from './topics.js';
+
+export class BusError extends Error {
+  override name = 'BusError';
+}
+
+export interface PublishOptions {
+  /** Idempotency key: a retried publish with the same id is stored once (JetStream Nats-Msg-Id). */
+  msgId?: string;
+}
+
+export interface ConsumeOptions {
+  /** Durable consumer name; consumers with the same name share the work. */
+  durable: string;
+  /** Unacked messages in flight before delivery pauses (backpressure). */
+  maxAckPending?: number;
+  /** Redelivery after this long without ack. */
+  ackWaitMs?: number;
+  /** Deliveries before the message is dead-lettered as poison. */
+  maxDeliver?: number;
+  /** Deliver only messages published after the consumer was first created (default: all retained). */
+  deliverNew?: boolean;
+}
+
+/** One delivered message. Exactly one of ack / nak / deadLetter settles it. */
+export interface Delivery<T> {
+  readonly data: T;
+  readonly topic: TopicName;
+  /** Stream sequence (monotonic per topic). */
+  readonly seq: number;
+  /** 1 on first delivery, 2 on the first redelivery, ... */
+  readonly deliveries: number;
+  /** Call only after the message's effect is durable. */
+  ack(): Promise<void>;
+  /** Ask for redelivery, after `delayMs` (backoff). */
+  nak(delayMs?: number): void;
+  /** Give up on the message: it goes to the dead-letter topic with the reason, and is counted. */
+  deadLetter(reason: string): Promise<void>;
+  /** Extend the ack deadline while a long computation runs. */
+  working(): void;
+}
+
+export interface Subscription<T> extends AsyncIterable<Delivery<T>> {
+  /** Stops fetching; resolves once no more deliveries will be yielded. Unsettled ones are redelivered later. */
+  stop(): Promise<void>;
+}
+
+export interface WeightBlob {
+  meta: WeightsMsg;
+  bytes: Uint8Array;
+}
+
+/** Policy versions: bytes in an object store, announcements in a watched key-value entry. */
+export interface WeightStore {
+  /** Stores the bytes, then announces them; returns the announcement. */
+  put(version: number, step: number, bytes: Uint8Array): Promise<WeightsMsg>;
+  /** The bytes of a version (the latest when omitted); checks size and sha256. */
+  get(version?: number): Promise<WeightBlob | undefined>;
+  latest(): Promise<WeightsMsg | undefined>;
+  /** Yields the current announcement (if any), then each new one, until the signal aborts. */
+  watch(signal?: AbortSignal): AsyncIterable<WeightsMsg>;
+}
+
+export interface BusCounters {
+  published: Record<string, number>;
+  delivered: Record<string, number>;
+  acked: Record<string, number>;
+  deadLettered: Record<string, number>;
+  /** Messages waiting to be delivered to each durable (`topic/durable`). */
+  pending: Record<string, number>;
+}
+
+export interface Bus {
+  readonly kind: 'inprocess' | 'nats';
+  readonly runId: string;
+  /** Resolves when the message is durably stored (JetStream: the PubAck). May wait under backpressure. */
+  publish<K extends TopicName>(topic: K, msg: Topics[K], opts?: PublishOptions): Promise<void>;
+  /** Pull consumer; payloads that fail validation are dead-lettered and never yielded. */
+  consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]>;
+  readonly weights: WeightStore;
+  counters(): BusCounters;
+  close(): Promise<void>;
+}
