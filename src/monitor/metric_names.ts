@@ -1,0 +1,55 @@
+// The actor metric names the monitor reads, and how flat MetricsMsg values encode counters and histograms.
+
+/**
+ * Candidate names per derived quantity, first match wins. Several names are accepted where two actors can
+ * report the same thing (a learner's weight-sync time and a generator's weight-load time both count as sync).
+ */
+export const WELL_KNOWN = {
+  samples: ['generator_samples_total'],
+  tokens: ['generator_tokens_total'],
+  pairs: ['judge_pairs_total'],
+  steps: ['learner_steps_total'],
+  policyVersion: ['learner_policy_version', 'generator_policy_version'],
+  policyLag: ['learner_policy_lag'],
+  weightSyncMs: ['learner_weight_sync_ms', 'generator_weight_sync_ms'],
+  loss: ['learner_loss'],
+  margin: ['learner_reward_margin'],
+  accuracy: ['learner_reward_accuracy'],
+  proxyReward: ['judge_reward_mean', 'judge_score_mean', 'judge_chosen_score'],
+  goldReward: ['evaluator_gold_reward'],
+  kl: ['evaluator_kl', 'learner_kl'],
+  winRate: ['evaluator_win_rate'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** States an actor reports when it has ended on purpose: such an actor is 'stopped', never 'dead'. */
+export const TERMINAL_STATES: ReadonlySet<string> = new Set(['stopped', 'done', 'finished', 'exited', 'closed']);
+
+const BUCKET = /^(.+)_bucket_le_([0-9][0-9_]*|inf)$/;
+
+/** `learner_policy_lag_bucket_le_2_5` -> { base: 'learner_policy_lag', le: 2.5 }; undefined for other names. */
+export function parseBucketName(name: string): { base: string; le: number } | undefined {
+  const m = BUCKET.exec(name);
+  if (!m) return undefined;
+  // The reporter writes the bound with its decimal point as '_' (metric names allow no dots).
+  const le = m[2] === 'inf' ? Number.POSITIVE_INFINITY : Number(m[2]!.replace('_', '.'));
+  return Number.isFinite(le) || m[2] === 'inf' ? { base: m[1]!, le } : undefined;
+}
+
+/** Names of every histogram encoded in one flat value map. */
+export function histogramBases(values: Record<string, number>): Set<string> {
+  const out = new Set<string>();
+  for (const k of Object.keys(values)) {
+    const b = parseBucketName(k);
+    if (b) out.add(b.base);
+  }
+  return out;
+}
+
+/** Counters only go up between restarts: `_total` names, and a histogram's `_count` and `_sum`. */
+export function isCounterName(name: string, bases: Set<string>): boolean {
+  if (name.endsWith('_total')) return true;
+  for (const suffix of ['_count', '_sum']) {
+    if (name.endsWith(suffix) && bases.has(name.slice(0, -suffix.length))) return true;
+  }
+  return false;
+}
