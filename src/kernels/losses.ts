@@ -1,5 +1,6 @@
 // Preference losses (DPO, IPO, hinge) for the learner and the pairwise / Bradley-Terry losses for reward models.
 import * as tf from '@tensorflow/tfjs-core';
+import './gradients.js';
 
 export class LossError extends Error {
   override name = 'LossError';

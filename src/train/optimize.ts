@@ -1,5 +1,6 @@
 // One optimisation step (gradients, clipping, AdamW update), shared by SFT, reward-model training and the DPO learner.
 import * as tf from '@tensorflow/tfjs-core';
+import '../kernels/gradients.js';
 import type { AdamW } from '../kernels/adamw.js';
 import { clipByGlobalNorm, globalNorm } from '../kernels/clip.js';
 
