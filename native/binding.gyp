@@ -1,0 +1,21 @@
+# Builds rlhf_native.node; links OpenBLAS when detect_blas.mjs can link a probe against it, else uses portable C.
+{
+  "variables": {
+    "use_openblas%": "<!(node detect_blas.mjs)"
+  },
+  "targets": [
+    {
+      "target_name": "rlhf_native",
+      "sources": ["src/addon.c", "src/sgemm_portable.c"],
+      "cflags": ["-O3", "-std=gnu11", "-fno-math-errno"],
+      "cflags!": ["-O2"],
+      "libraries": ["-lpthread"],
+      "conditions": [
+        ["use_openblas==1", {
+          "defines": ["RLHF_USE_OPENBLAS"],
+          "libraries": ["-lopenblas"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,252 @@
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C) on tensors that live in the tfjs wasm
+ * backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sgemm_portable.h"
+
+#ifdef RLHF_USE_OPENBLAS
+/* Our own prototypes (ABI-identical to cblas.h) so the build does not depend on which cblas.h variant is installed. */
+void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+#define CBLAS_ROW_MAJOR 101
+#define CBLAS_NO_TRANS 111
+#define CBLAS_TRANS 112
+#define BLAS_NAME "openblas"
+#else
+#define BLAS_NAME "portable"
+#endif
+
+#define CHECK(call)                                       \
+  do {                                                    \
+    if ((call) != napi_ok) return throw_last(env, #call); \
+  } while (0)
+
+static napi_value throw_last(napi_env env, const char *what) {
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s failed: %s", what, info && info->error_message ? info->error_message : "unknown");
+    napi_throw_error(env, NULL, msg);
+  }
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+static void gemm(int portable, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc) {
+#ifdef RLHF_USE_OPENBLAS
+  if (!portable) {
+    cblas_sgemm(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha,
+                a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#else
+  (void)portable;
+#endif
+  sgemm_portable(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static int get_int(napi_env env, napi_value v, int64_t *out) {
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+static int get_bool(napi_env env, napi_value v, bool *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_undefined) {
+    *out = false;
+    return 1;
+  }
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
+/* A Float32Array's data and length, or 0 if v is not one. */
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != napi_float32_array) return 0;
+  *data = p;
+  return 1;
+}
+
+/* sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, portable?): row-major, on Float32Arrays. */
+static napi_value js_sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 13) return throw_range(env, "sgemm expects 13 or 14 arguments");
+  bool ta, tb, portable;
+  int64_t m, n, k, lda, ldb, ldc;
+  double alpha, beta;
+  float *a, *b, *c;
+  size_t la, lb, lc;
+  if (!get_bool(env, argv[0], &ta) || !get_bool(env, argv[1], &tb) || !get_int(env, argv[2], &m) ||
+      !get_int(env, argv[3], &n) || !get_int(env, argv[4], &k) || napi_get_value_double(env, argv[5], &alpha) != napi_ok ||
+      !get_f32(env, argv[6], &a, &la) || !get_int(env, argv[7], &lda) || !get_f32(env, argv[8], &b, &lb) ||
+      !get_int(env, argv[9], &ldb) || napi_get_value_double(env, argv[10], &beta) != napi_ok ||
+      !get_f32(env, argv[11], &c, &lc) || !get_int(env, argv[12], &ldc) ||
+      !get_bool(env, argc > 13 ? argv[13] : NULL, &portable)) {
+    napi_throw_type_error(env, NULL,
+                          "sgemm(transA: boolean, transB: boolean, m, n, k, alpha, a: Float32Array, lda, "
+                          "b: Float32Array, ldb, beta, c: Float32Array, ldc, portable?: boolean)");
+    return NULL;
+  }
+  if (m < 0 || n < 0 || k < 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) return throw_range(env, "sgemm: bad m, n or k");
+  int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+  if (lda < (ac > 1 ? ac : 1) || ldb < (bc > 1 ? bc : 1) || ldc < (n > 1 ? n : 1))
+    return throw_range(env, "sgemm: a leading dimension is smaller than its row");
+  if ((ar > 0 && (uint64_t)((ar - 1) * lda + ac) > la) || (br > 0 && (uint64_t)((br - 1) * ldb + bc) > lb) ||
+      (m > 0 && (uint64_t)((m - 1) * ldc + n) > lc))
+    return throw_range(env, "sgemm: a matrix extends past the end of its array");
+  gemm(portable, ta, tb, (int)m, (int)n, (int)k, (float)alpha, a, (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  return NULL;
+}
+
+/* Batch index source: an Int32Array with one entry per output batch, or a number (0: always batch 0; 1: batch i). */
+typedef struct {
+  const int32_t *idx;
+  int step;
+} batch_map;
+
+static int get_batch_map(napi_env env, napi_value v, int64_t batch, batch_map *out) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return 0;
+  if (is_ta) {
+    napi_typedarray_type type;
+    size_t len;
+    void *p;
+    if (napi_get_typedarray_info(env, v, &type, &len, &p, NULL, NULL) != napi_ok || type != napi_int32_array ||
+        (int64_t)len < batch)
+      return 0;
+    out->idx = p;
+    out->step = 0;
+    return 1;
+  }
+  int64_t step;
+  if (!get_int(env, v, &step) || (step != 0 && step != 1)) return 0;
+  out->idx = NULL;
+  out->step = (int)step;
+  return 1;
+}
+
+static inline int64_t batch_at(const batch_map *map, int64_t i) { return map->idx ? map->idx[i] : i * map->step; }
+
+/* Checks that `batch` matrices of `elems` floats, at map-chosen indices from byte offset `off`, lie inside the heap. */
+static int in_heap(const batch_map *map, int64_t batch, int64_t off, int64_t elems, size_t heap_bytes) {
+  if (off < 0 || off % 4 != 0) return 0;
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t j = batch_at(map, i);
+    if (j < 0 || (uint64_t)(off + (j + 1) * elems * 4) > heap_bytes) return 0;
+  }
+  return 1;
+}
+
+/* batchMatMul(heap, aOff, bOff, cOff, batch, m, n, k, transA, transB, aMap, bMap, portable?):
+ * C[i] = op(A[aMap(i)]) * op(B[bMap(i)]) for i < batch, each matrix dense row-major; offsets are bytes into heap. */
+static napi_value js_batch_mat_mul(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 12) return throw_range(env, "batchMatMul expects 12 or 13 arguments");
+  void *heap = NULL;
+  size_t heap_bytes = 0;
+  bool is_ab = false;
+  if (napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab ||
+      napi_get_arraybuffer_info(env, argv[0], &heap, &heap_bytes) != napi_ok) {
+    napi_throw_type_error(env, NULL, "batchMatMul: heap must be an ArrayBuffer (the wasm memory buffer)");
+    return NULL;
+  }
+  int64_t a_off, b_off, c_off, batch, m, n, k;
+  bool ta, tb, portable;
+  batch_map amap, bmap;
+  if (!get_int(env, argv[1], &a_off) || !get_int(env, argv[2], &b_off) || !get_int(env, argv[3], &c_off) ||
+      !get_int(env, argv[4], &batch) || !get_int(env, argv[5], &m) || !get_int(env, argv[6], &n) ||
+      !get_int(env, argv[7], &k) || !get_bool(env, argv[8], &ta) || !get_bool(env, argv[9], &tb) ||
+      batch < 0 || !get_batch_map(env, argv[10], batch, &amap) || !get_batch_map(env, argv[11], batch, &bmap) ||
+      !get_bool(env, argc > 12 ? argv[12] : NULL, &portable)) {
+    napi_throw_type_error(env, NULL,
+                          "batchMatMul(heap: ArrayBuffer, aOff, bOff, cOff, batch, m, n, k, transA, transB, "
+                          "aMap: Int32Array | 0 | 1, bMap: Int32Array | 0 | 1, portable?: boolean)");
+    return NULL;
+  }
+  if (m < 0 || n < 0 || k < 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+    return throw_range(env, "batchMatMul: bad m, n or k");
+  batch_map cmap = {NULL, 1};
+  if (!in_heap(&amap, batch, a_off, m * k, heap_bytes) || !in_heap(&bmap, batch, b_off, k * n, heap_bytes) ||
+      !in_heap(&cmap, batch, c_off, m * n, heap_bytes))
+    return throw_range(env, "batchMatMul: an operand lies outside the heap or is not 4-byte aligned");
+  char *base = heap;
+  for (int64_t i = 0; i < batch; i++) {
+    const float *a = (const float *)(base + a_off) + batch_at(&amap, i) * m * k;
+    const float *b = (const float *)(base + b_off) + batch_at(&bmap, i) * k * n;
+    float *c = (float *)(base + c_off) + i * m * n;
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+    gemm(portable, ta, tb, (int)m, (int)n, (int)k, 1.0f, a, lda > 0 ? lda : 1, b, ldb > 0 ? ldb : 1, 0.0f, c,
+         n > 0 ? (int)n : 1);
+  }
+  return NULL;
+}
+
+/* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t n = 0;
+  if (argc < 1 || !get_int(env, argv[0], &n) || n < 1 || n > 1024)
+    return throw_range(env, "setThreads(n) expects an integer n in [1, 1024]");
+  int now = 1;
+#ifdef RLHF_USE_OPENBLAS
+  openblas_set_num_threads((int)n);
+  now = openblas_get_num_threads();
+#endif
+  napi_value out;
+  CHECK(napi_create_int32(env, now, &out));
+  return out;
+}
+
+static napi_value js_get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  int now = 1;
+#ifdef RLHF_USE_OPENBLAS
+  now = openblas_get_num_threads();
+#endif
+  napi_value out;
+  CHECK(napi_create_int32(env, now, &out));
+  return out;
+}
+
+/* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[5];
+  memset(props, 0, sizeof props);
+  const char *names[] = {"sgemm", "batchMatMul", "setThreads", "getThreads"};
+  napi_callback fns[] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads};
+  for (int i = 0; i < 4; i++) {
+    props[i].utf8name = names[i];
+    props[i].method = fns[i];
+    props[i].attributes = napi_enumerable;
+  }
+  napi_value blas;
+  if (napi_create_string_utf8(env, BLAS_NAME, NAPI_AUTO_LENGTH, &blas) != napi_ok) return NULL;
+  props[4].utf8name = "blas";
+  props[4].value = blas;
+  props[4].attributes = napi_enumerable;
+  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
+  return exports;
+}
