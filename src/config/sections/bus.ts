@@ -18,4 +18,8 @@ export const bus = {
   tlsCaFile: str('', 'CA certificate for TLS'),
   tlsCertFile: str('', 'client certificate for TLS'),
   tlsKeyFile: str('', 'client key for TLS'),
+  maxPending: int(4096, 1, 10_000_000, 'unacked messages a work topic (prompts, samples, pairs) holds before publish waits (backpressure)'),
+  publishInFlight: int(256, 1, 65_536, 'publishes awaiting their acknowledgement at once, per bus'),
+  duplicateWindowMs: int(120_000, 1000, 86_400_000, 'a publish repeating a msgId within this window is stored once'),
+  retainMessages: int(100_000, 100, 100_000_000, 'messages kept on broadcast topics (metrics, weights, dead); the oldest are dropped'),
 };

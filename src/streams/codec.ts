@@ -1,0 +1,72 @@
+// The wire encoding: msgpack maps (readable from any language), typed arrays kept, size bounded, prototype keys refused.
+import { Packr } from 'msgpackr';
+
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+
+export interface Codec {
+  /** Throws a CodecError when the encoded message is larger than the limit. */
+  encode(msg: unknown): Uint8Array;
+  /** Throws a CodecError for oversized input, malformed msgpack, or keys that could reach a prototype. */
+  decode(bytes: Uint8Array): unknown;
+  readonly maxPayloadBytes: number;
+}
+
+/**
+ * Keys refused anywhere in a decoded message. msgpackr already renames `__proto__` to `__proto_` while decoding,
+ * so both spellings are listed: either one in a payload means a crafted message, not a bug worth tolerating.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', '__proto_', 'constructor', 'prototype']);
+
+/** Nesting deeper than any payload in topics.ts needs; bounds the walk below against crafted input. */
+const MAX_DEPTH = 16;
+
+function checkDecoded(value: unknown, path: string, depth: number): void {
+  if (value === null || typeof value !== 'object') return;
+  if (depth > MAX_DEPTH) throw new CodecError(`message nests deeper than ${MAX_DEPTH} levels at ${path}`);
+  if (ArrayBuffer.isView(value)) return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkDecoded(value[i], `${path}[${i}]`, depth + 1);
+    return;
+  }
+  // Extensions (Map, Set, Date, RegExp, Error) decode to class instances; no payload uses them, so they are refused.
+  if (Object.getPrototypeOf(value) !== Object.prototype) {
+    throw new CodecError(`message holds a ${(value as object).constructor?.name ?? 'non-plain'} object at ${path}; only maps, arrays, typed arrays and scalars are accepted`);
+  }
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) throw new CodecError(`message has forbidden key ${JSON.stringify(key)} at ${path}`);
+    checkDecoded((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+  }
+}
+
+export function createCodec(opts: { maxPayloadBytes: number }): Codec {
+  const maxPayloadBytes = opts.maxPayloadBytes;
+  // useRecords: false writes plain msgpack maps (msgpackr records are a private extension other languages cannot read);
+  // moreTypes keeps Float32Array as Float32Array; structuredClone: false refuses the reference extensions.
+  const packr = new Packr({ moreTypes: true, useRecords: false, structuredClone: false, mapsAsObjects: true });
+  return {
+    maxPayloadBytes,
+    encode(msg) {
+      const bytes = packr.pack(msg);
+      if (bytes.length > maxPayloadBytes) {
+        throw new CodecError(`encoded message is ${bytes.length} bytes, over bus.maxPayloadBytes ${maxPayloadBytes}`);
+      }
+      return bytes;
+    },
+    decode(bytes) {
+      if (bytes.length > maxPayloadBytes) {
+        throw new CodecError(`message is ${bytes.length} bytes, over bus.maxPayloadBytes ${maxPayloadBytes}`);
+      }
+      if (bytes.length === 0) throw new CodecError('message is empty');
+      let value: unknown;
+      try {
+        value = packr.unpack(bytes);
+      } catch (err) {
+        throw new CodecError(`message is not valid msgpack: ${(err as Error).message}`);
+      }
+      checkDecoded(value, '$', 0);
+      return value;
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// Each topic's validator accepts well-formed payloads and names the field and value of a bad one.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validate } from '../../src/streams/schemas.js';
+import { pair, prompt, sampleGroup } from './contract.js';
+
+const reason = (r: { ok: boolean; reason?: string }): string => (r.ok ? 'ok' : r.reason!);
+
+describe('schemas', () => {
+  it('accepts well-formed payloads of every topic', () => {
+    assert.equal(reason(validate('prompts', prompt('r', 1))), 'ok');
+    assert.equal(reason(validate('samples', sampleGroup('r', 1))), 'ok');
+    assert.equal(reason(validate('pairs', pair('r', 1))), 'ok');
+    const w = { type: 'weights', v: 1, runId: 'r', version: 3, step: 30, sha256: 'a'.repeat(64), size: 10, createdAt: 5, file: '/tmp/w' };
+    assert.equal(reason(validate('weights', w)), 'ok');
+    assert.equal(reason(validate('metrics', { type: 'metrics', v: 1, runId: 'r', actorId: 'a', role: 'judge', ts: 1, values: { judge_pairs_total: 3 } })), 'ok');
+    const dead = { type: 'dead_letter', v: 1, runId: 'r', topic: 'pairs', reason: 'x', deliveries: 1, payload: new Uint8Array(2), ts: 1 };
+    assert.equal(reason(validate('dead', dead)), 'ok');
+  });
+
+  it('names the field and value that fail', () => {
+    assert.equal(reason(validate('pairs', pair('r', 1, Number.POSITIVE_INFINITY))), 'pairs.chosen.score must be a finite number; got Infinity');
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), v: 2 })), "prompts.v must be 1 (this build's schema version); got 2");
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), type: 'pair' })), 'prompts.type must be "prompt"; got "pair"');
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), tokens: [1, -2] })), 'prompts.tokens[1] must be an integer >= 0; got -2');
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), tokens: [1, 2.5] })), 'prompts.tokens[1] must be an integer >= 0; got 2.5');
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), tokens: [1, 500] }, { vocabSize: 500 })), 'prompts.tokens[1] must be an integer in [0, 500); got 500');
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), tokens: [1, 2, 3] }, { maxTokens: 2 })), 'prompts.tokens must hold at most 2 tokens; got 3');
+    const g = sampleGroup('r', 1);
+    g.samples[1]!.finished = 'yes' as unknown as boolean;
+    assert.equal(reason(validate('samples', g)), 'samples.samples[1].finished must be true or false; got "yes"');
+    assert.equal(reason(validate('samples', { ...sampleGroup('r', 1), samples: [] })), 'samples.samples must hold 1 to 1024 samples; got 0');
+    assert.equal(reason(validate('metrics', { type: 'metrics', v: 1, runId: 'r', actorId: 'a', role: 'j', ts: 1, values: { x: Number.NaN } })), 'metrics.values.x must be a finite number; got NaN');
+    assert.equal(reason(validate('weights', { type: 'weights', v: 1, runId: 'r', version: 1, step: 1, sha256: 'zz', size: 1, createdAt: 1 })), 'weights.sha256 must be 64 lowercase hex digits; got "zz"');
+    assert.equal(reason(validate('pairs', null)), 'pairs must be a map; got null');
+  });
+});
