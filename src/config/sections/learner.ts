@@ -15,4 +15,5 @@ export const learner = {
   reference: oneOf(['sft', 'previous'] as const, 'sft', 'reference model: the SFT model (the paper) or the previous published version'),
   publishEvery: int(5, 1, 1_000_000, 'steps between weight publications'),
   checkpointEvery: int(20, 1, 1_000_000, 'steps between checkpoints'),
+  epochsPerPhase: int(1, 1, 100, 'iterative/offline modes: passes over each phase\'s new pairs (the paper: 2); streaming uses each pair once'),
 };

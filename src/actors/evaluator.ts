@@ -1,0 +1,226 @@
+// Evaluator: every N policy versions, samples on held-out prompts and reports gold reward, proxy reward, win rate vs SFT, length and KL.
+import type { Config } from '../config/index.js';
+import { deriveSeed } from '../kernels/rng.js';
+import type { Bus } from '../streams/bus.js';
+import type { Clock } from './clock.js';
+import type { MetricsRegistry } from './metrics.js';
+import type { GenerateOptions, PolicyPort, ScorerPort } from './ports.js';
+import type { PromptItem } from './prompt_source.js';
+
+export class EvaluatorError extends Error {
+  override name = 'EvaluatorError';
+}
+
+/** The task's gold judge: the true preference the proxy model stands in for (higher is better). */
+export type GoldScore = (prompt: PromptItem, response: { tokens: number[]; text: string }) => number;
+
+export interface EvaluatorDeps {
+  bus: Bus;
+  /** The policy under evaluation; the evaluator loads each version into it. */
+  policy: PolicyPort;
+  /** The SFT model: baseline responses for the win rate and the reference of the KL estimate. */
+  reference: PolicyPort;
+  scorer: ScorerPort;
+  gold: GoldScore;
+  decode: (tokens: number[]) => string;
+  clock: Clock;
+  metrics: MetricsRegistry;
+  /** Called with each report (the run's summary collects them). */
+  onReport?: (r: EvalReport) => void;
+}
+
+export interface EvaluatorOptions {
+  evaluatorId: string;
+  config: Config['evaluator'];
+  /** Held-out prompts; the first config.prompts are used. */
+  prompts: readonly PromptItem[];
+  /** Sampling filters shared with the generators. */
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+export interface EvalReport {
+  version: number;
+  /** Learner step that produced the version (0 for SFT). */
+  step: number;
+  prompts: number;
+  goldReward: number;
+  proxyReward: number;
+  sftGoldReward: number;
+  /** Share of prompts where the gold judge prefers the policy's response to the SFT model's (ties count half). */
+  winRateVsSft: number;
+  responseTokens: number;
+  /** Mean over sampled responses of log pi(y|x) - log pi_ref(y|x): an unbiased KL(pi || ref) estimate at temperature 1. */
+  kl?: number;
+  ts: number;
+}
+
+interface Baseline {
+  responses: number[][];
+  gold: number[];
+}
+
+const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+export class Evaluator {
+  private loaded = 0;
+  private lastEvaluated = Number.NEGATIVE_INFINITY;
+  private baselineP: Promise<Baseline> | undefined;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stateName = 'idle';
+  readonly reports: EvalReport[] = [];
+
+  constructor(
+    private readonly deps: EvaluatorDeps,
+    private readonly opts: EvaluatorOptions,
+  ) {
+    if (opts.prompts.length === 0) throw new EvaluatorError('the evaluator needs at least one held-out prompt');
+  }
+
+  get state(): string {
+    return this.stateName;
+  }
+
+  private get prompts(): readonly PromptItem[] {
+    return this.opts.prompts.slice(0, this.opts.config.prompts);
+  }
+
+  /** The same seed for every evaluation, so two versions differ by their weights only. */
+  private genOpts(): GenerateOptions {
+    const c = this.opts.config;
+    return { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: this.opts.topK, topP: this.opts.topP, seed: deriveSeed(this.opts.seed, 'eval') };
+  }
+
+  /** SFT responses and their gold scores: computed once, the fixed opponent of every win rate. */
+  baseline(): Promise<Baseline> {
+    this.baselineP ??= (async () => {
+      const ps = this.prompts;
+      const r = await this.deps.reference.generate(ps.map((p) => p.tokens), 1, this.genOpts());
+      const responses = r.tokens.map((t) => t[0]!);
+      const gold = responses.map((tokens, i) => this.deps.gold(ps[i]!, { tokens, text: this.deps.decode(tokens) }));
+      return { responses, gold };
+    })();
+    return this.baselineP;
+  }
+
+  /** Evaluates the policy port as it is now, labelled `version` / `step`. */
+  async evaluateLoaded(version: number, step: number): Promise<EvalReport> {
+    const t0 = this.deps.clock.now();
+    const ps = this.prompts;
+    const base = await this.baseline();
+    const r = await this.deps.policy.generate(ps.map((p) => p.tokens), 1, this.genOpts());
+    const responses = r.tokens.map((t) => t[0]!);
+    const gold = responses.map((tokens, i) => this.deps.gold(ps[i]!, { tokens, text: this.deps.decode(tokens) }));
+    const scorer = this.deps.scorer;
+    const proxy = scorer.scoreMany
+      ? (await scorer.scoreMany(ps.map((p, i) => ({ promptTokens: p.tokens, responses: [responses[i]!] })))).map((s) => s[0]!)
+      : await Promise.all(ps.map(async (p, i) => (await scorer.score(p.tokens, [responses[i]!]))[0]!));
+    const wins = gold.map((g, i) => (g > base.gold[i]! ? 1 : g === base.gold[i]! ? 0.5 : 0));
+    let kl: number | undefined;
+    const { policy, reference } = this.deps;
+    if (policy.logprobs && reference.logprobs) {
+      const promptTokens = ps.map((p) => p.tokens);
+      const [lp, lr] = await Promise.all([policy.logprobs(promptTokens, responses), reference.logprobs(promptTokens, responses)]);
+      kl = mean(lp.map((x, i) => x - lr[i]!));
+    }
+    const report: EvalReport = {
+      version,
+      step,
+      prompts: ps.length,
+      goldReward: mean(gold),
+      proxyReward: mean(proxy),
+      sftGoldReward: mean(base.gold),
+      winRateVsSft: mean(wins),
+      responseTokens: mean(responses.map((x) => x.length)),
+      ts: this.deps.clock.now(),
+    };
+    if (kl !== undefined) report.kl = kl;
+    this.reports.push(report);
+    await this.record(report, (this.deps.clock.now() - t0) / 1000);
+    this.deps.onReport?.(report);
+    return report;
+  }
+
+  private async record(r: EvalReport, seconds: number): Promise<void> {
+    const m = this.deps.metrics;
+    m.counter('evaluator_evaluations_total').inc();
+    m.histogram('evaluator_eval_seconds').observe(seconds);
+    const values: Record<string, number> = {
+      evaluator_policy_version: r.version,
+      evaluator_step_index: r.step,
+      evaluator_gold_reward: r.goldReward,
+      evaluator_proxy_reward: r.proxyReward,
+      evaluator_sft_gold_reward: r.sftGoldReward,
+      evaluator_win_rate: r.winRateVsSft,
+      evaluator_response_length_tokens: r.responseTokens,
+    };
+    if (r.kl !== undefined) values.evaluator_kl_nats = r.kl;
+    for (const [k, v] of Object.entries(values)) m.gauge(k).set(v);
+    // One message per evaluation, so the dashboard and the run log see every point, not only the last one.
+    await this.deps.bus.publish('metrics', {
+      type: 'metrics',
+      v: 1,
+      runId: this.deps.bus.runId,
+      actorId: this.opts.evaluatorId,
+      role: 'evaluator',
+      ts: r.ts,
+      values,
+      state: 'evaluated',
+    });
+  }
+
+  /** Loads `version` from the weight store (unless held) and evaluates it. */
+  async evaluateVersion(version: number): Promise<EvalReport> {
+    let step = 0;
+    if (version > 0) {
+      const blob = await this.deps.bus.weights.get(version);
+      if (!blob) throw new EvaluatorError(`weights version ${version} is not in the weight store`);
+      step = blob.meta.step;
+      if (this.loaded !== version) {
+        await this.deps.policy.loadWeights(version, blob.bytes);
+        this.loaded = version;
+      }
+    } else if (this.loaded !== 0) {
+      throw new EvaluatorError('version 0 (SFT) can only be evaluated before another version was loaded');
+    }
+    this.lastEvaluated = version;
+    return this.evaluateLoaded(version, step);
+  }
+
+  /** Evaluates the SFT policy now, then every config.everyVersions versions as they are announced (the newest when several are due). */
+  start(): void {
+    if (this.loop) return;
+    this.stateName = 'running';
+    this.loop = (async () => {
+      if (this.loaded === 0 && this.lastEvaluated < 0) await this.evaluateVersion(0);
+      for await (const w of this.deps.bus.weights.watch(this.abort.signal)) {
+        if (w.version < this.lastEvaluated + this.opts.config.everyVersions) continue;
+        // Announcements that arrived while the previous evaluation ran are behind the newest: evaluate that one.
+        const newest = Math.max(w.version, (await this.deps.bus.weights.latest())?.version ?? 0);
+        await this.evaluateVersion(newest);
+      }
+    })();
+  }
+
+  get finished(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  /** Evaluates the newest stored version unless it was the last one evaluated (the run's final point). */
+  async evaluateLatest(): Promise<EvalReport | undefined> {
+    const latest = await this.deps.bus.weights.latest();
+    const v = latest?.version ?? 0;
+    if (v === this.lastEvaluated) return this.reports.at(-1);
+    return this.evaluateVersion(v);
+  }
+
+  /** Finishes the evaluation in flight and stops watching. */
+  async stop(): Promise<void> {
+    this.stateName = 'draining';
+    this.abort.abort();
+    await this.loop;
+    this.stateName = 'stopped';
+  }
+}

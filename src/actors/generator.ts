@@ -1,0 +1,258 @@
+// Generator: takes prompts, samples K responses each with the current policy, publishes one sample group per prompt.
+import type { Config } from '../config/index.js';
+import { deriveSeed } from '../kernels/rng.js';
+import type { Bus, Delivery } from '../streams/bus.js';
+import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
+import type { Clock } from './clock.js';
+import { Inbox } from './inbox.js';
+import type { MetricsRegistry } from './metrics.js';
+import type { GenerateResult, PolicyPort } from './ports.js';
+
+export class GeneratorError extends Error {
+  override name = 'GeneratorError';
+}
+
+export interface GeneratorDeps {
+  bus: Bus;
+  policy: PolicyPort;
+  /** Token ids -> text, for the sample's `text` field. */
+  decode: (tokens: number[]) => string;
+  clock: Clock;
+  metrics: MetricsRegistry;
+  /** Flow control / phase gate: awaited before each batch is taken. */
+  admit?: (signal: AbortSignal) => Promise<void>;
+}
+
+export interface GeneratorOptions {
+  generatorId: string;
+  config: Config['generator'];
+  seed: number;
+  /** How long to wait for a batch to fill once its first prompt arrived. */
+  lingerMs?: number;
+  /** Prompts longer than this are dead-lettered (context length minus maxNewTokens). */
+  maxPromptTokens?: number;
+  /** The version the policy port holds at start (0: the SFT weights). */
+  initialVersion?: number;
+  /**
+   * Also ask the store for the newest version before each batch, not only follow the watch: phase-driven modes need the
+   * version published just before their prompts, which the watch may not have delivered yet.
+   */
+  pollWeights?: boolean;
+  /** Ack-deadline heartbeat for prompts while a batch generates. */
+  heartbeatMs?: number;
+}
+
+export const GENERATOR_DURABLE = 'generators';
+
+/** Group and sample ids derive from the prompt message, so a regenerated redelivery publishes under the same ids. */
+export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string {
+  return `g:${prompt.promptId}:${prompt.epoch}`;
+}
+
+/** Checks a port's answer has the [P][K] shape asked for. */
+function checkResult(r: GenerateResult, p: number, k: number): void {
+  if (r.tokens.length !== p || r.finished.length !== p) throw new GeneratorError(`policy returned ${r.tokens.length} groups for ${p} prompts`);
+  for (let i = 0; i < p; i++) {
+    if (r.tokens[i]!.length !== k || r.finished[i]!.length !== k) {
+      throw new GeneratorError(`policy returned ${r.tokens[i]!.length} responses for prompt ${i}; asked for ${k}`);
+    }
+  }
+}
+
+export class Generator {
+  private version: number;
+  private announced: WeightsMsg | undefined;
+  private batchIndex = 0;
+  private readonly abort = new AbortController();
+  private inbox: Inbox<PromptMsg> | undefined;
+  private loop: Promise<void> | undefined;
+  private watcher: Promise<void> | undefined;
+  private stateName = 'idle';
+  private watchFailure: unknown;
+  /** Prompts settled (published as a group or dead-lettered) and groups published: phase-driven modes count them. */
+  promptsSettled = 0;
+  groupsPublished = 0;
+
+  constructor(
+    private readonly deps: GeneratorDeps,
+    private readonly opts: GeneratorOptions,
+  ) {
+    this.version = opts.initialVersion ?? 0;
+  }
+
+  get id(): string {
+    return this.opts.generatorId;
+  }
+  get policyVersion(): number {
+    return this.version;
+  }
+  get state(): string {
+    return this.stateName;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    const c = this.opts.config;
+    this.inbox = new Inbox(
+      this.deps.bus.consume('prompts', { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count }),
+      this.deps.clock,
+    );
+    this.watcher = this.watchWeights().catch((err: unknown) => {
+      this.watchFailure = err;
+    });
+    this.loop = this.run();
+    this.stateName = 'running';
+  }
+
+  /** Resolves when the actor stopped; rejects with the error that stopped it. */
+  get finished(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  private async watchWeights(): Promise<void> {
+    for await (const w of this.deps.bus.weights.watch(this.abort.signal)) {
+      if (!this.announced || w.version > this.announced.version) this.announced = w;
+    }
+  }
+
+  /** Loads the newest announced (or, with `poll`, stored) version if it is newer than the one held; returns the version held. */
+  async syncWeights(poll = false): Promise<number> {
+    if (this.watchFailure !== undefined) throw this.watchFailure;
+    if (poll) {
+      const latest = await this.deps.bus.weights.latest();
+      if (latest && (!this.announced || latest.version > this.announced.version)) this.announced = latest;
+    }
+    const target = this.announced;
+    if (!target || target.version <= this.version) return this.version;
+    const t0 = this.deps.clock.now();
+    const blob = await this.deps.bus.weights.get(target.version);
+    if (!blob) throw new GeneratorError(`weights version ${target.version} was announced but the store does not hold it`);
+    await this.deps.policy.loadWeights(target.version, blob.bytes);
+    this.version = target.version;
+    const m = this.deps.metrics;
+    m.counter('generator_weight_loads_total').inc();
+    m.histogram('generator_weight_load_seconds').observe((this.deps.clock.now() - t0) / 1000);
+    m.gauge('generator_policy_version').set(this.version);
+    return this.version;
+  }
+
+  private validate(p: PromptMsg): string | undefined {
+    if (p.runId !== this.deps.bus.runId) return `prompt from run ${JSON.stringify(p.runId)}; this run is ${JSON.stringify(this.deps.bus.runId)}`;
+    if (p.tokens.length === 0) return `prompt ${p.promptId} has no tokens`;
+    const max = this.opts.maxPromptTokens;
+    if (max !== undefined && p.tokens.length > max) return `prompt ${p.promptId} has ${p.tokens.length} tokens; at most ${max} fit the context`;
+    return undefined;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const m = this.deps.metrics;
+    m.gauge('generator_policy_version').set(this.version);
+    while (!signal.aborted) {
+      if (this.deps.admit) await this.deps.admit(signal);
+      if (signal.aborted) break;
+      const taken = await this.inbox!.take(this.opts.config.promptsPerBatch, this.opts.lingerMs ?? 20, signal);
+      if (taken.length === 0) break;
+      // Weights change only here, between batches: a batch is sampled by one version, which its samples carry.
+      await this.syncWeights(this.opts.pollWeights ?? false);
+      const batch: Delivery<PromptMsg>[] = [];
+      for (const d of taken) {
+        const why = this.validate(d.data);
+        if (why === undefined) batch.push(d);
+        else {
+          m.counter('generator_prompts_invalid_total').inc();
+          await d.deadLetter(why);
+          this.promptsSettled++;
+        }
+      }
+      if (batch.length > 0) await this.generateBatch(batch);
+    }
+  }
+
+  private async generateBatch(batch: Delivery<PromptMsg>[]): Promise<void> {
+    const c = this.opts.config;
+    const m = this.deps.metrics;
+    const version = this.version;
+    const startedAt = this.deps.clock.now();
+    const heartbeat = setInterval(() => batch.forEach((d) => d.working()), this.opts.heartbeatMs ?? 5000);
+    let result: GenerateResult;
+    try {
+      result = await this.deps.policy.generate(
+        batch.map((d) => d.data.tokens),
+        c.samplesPerPrompt,
+        {
+          maxNewTokens: c.maxNewTokens,
+          temperature: c.temperature,
+          topK: c.topK,
+          topP: c.topP,
+          seed: deriveSeed(this.opts.seed, 'generator', this.opts.generatorId, this.batchIndex++),
+        },
+      );
+      checkResult(result, batch.length, c.samplesPerPrompt);
+    } catch (err) {
+      // The prompts go back for another generator; the failure stops this one loudly.
+      batch.forEach((d) => d.nak(1000));
+      throw err;
+    } finally {
+      clearInterval(heartbeat);
+    }
+    const createdAt = this.deps.clock.now();
+    const groups = batch.map((d, i) => this.group(d.data, result, i, version, startedAt, createdAt));
+    await Promise.all(groups.map((g) => this.deps.bus.publish('samples', g, { msgId: g.groupId })));
+    // Acked only after the groups are stored: a crash before this regenerates them under the same ids.
+    await Promise.all(batch.map((d) => d.ack()));
+    this.promptsSettled += batch.length;
+    this.groupsPublished += groups.length;
+    const tokens = groups.reduce((s, g) => s + g.samples.reduce((t, x) => t + x.responseTokens.length, 0), 0);
+    m.counter('generator_batches_total').inc();
+    m.counter('generator_prompts_total').inc(batch.length);
+    m.counter('generator_samples_total').inc(batch.length * c.samplesPerPrompt);
+    m.counter('generator_tokens_total').inc(tokens);
+    m.histogram('generator_batch_seconds').observe((createdAt - startedAt) / 1000);
+  }
+
+  private group(p: PromptMsg, r: GenerateResult, i: number, version: number, startedAt: number, createdAt: number): SampleGroupMsg {
+    const groupId = groupIdOf(p);
+    const samples: Sample[] = r.tokens[i]!.map((responseTokens, k) => ({
+      runId: this.deps.bus.runId,
+      sampleId: `${groupId}:${k}`,
+      promptId: p.promptId,
+      policyVersion: version,
+      generatorId: this.opts.generatorId,
+      startedAt,
+      createdAt,
+      promptTokens: p.tokens,
+      responseTokens,
+      text: this.deps.decode(responseTokens),
+      finished: r.finished[i]![k]!,
+    }));
+    return {
+      type: 'samples',
+      v: 1,
+      runId: this.deps.bus.runId,
+      groupId,
+      promptId: p.promptId,
+      policyVersion: version,
+      generatorId: this.opts.generatorId,
+      samples,
+    };
+  }
+
+  /** Finishes the batch in flight, hands unstarted prompts back to the stream, and stops watching weights. */
+  async stop(): Promise<void> {
+    if (!this.loop) return;
+    this.stateName = 'draining';
+    this.abort.abort();
+    let failure: unknown;
+    try {
+      await this.loop;
+    } catch (err) {
+      failure = err;
+    }
+    const left = await this.inbox!.close();
+    left.forEach((d) => d.nak());
+    await this.watcher;
+    this.stateName = 'stopped';
+    if (failure !== undefined) throw failure;
+  }
+}

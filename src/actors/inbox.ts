@@ -1,0 +1,97 @@
+// Pulls a subscription in the background into a queue, so an actor can take batches: wait for one, then linger for more.
+import type { Delivery, Subscription } from '../streams/bus.js';
+import type { Clock } from './clock.js';
+
+export class Inbox<T> {
+  private readonly queue: Delivery<T>[] = [];
+  private waiters: (() => void)[] = [];
+  private ended = false;
+  private failure: unknown;
+  private readonly pump: Promise<void>;
+
+  constructor(
+    private readonly sub: Subscription<T>,
+    private readonly clock: Clock,
+  ) {
+    this.pump = this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      for await (const d of this.sub) {
+        this.queue.push(d);
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = err;
+    } finally {
+      this.ended = true;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  private waitForChange(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = (): void => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  /** The next delivery; undefined when the subscription ended (or `signal` aborted) with nothing queued. */
+  async next(signal?: AbortSignal): Promise<Delivery<T> | undefined> {
+    for (;;) {
+      if (this.queue.length > 0) return this.queue.shift();
+      if (this.failure !== undefined) throw this.failure;
+      if (this.ended || signal?.aborted) return undefined;
+      await this.waitForChange(signal);
+    }
+  }
+
+  /**
+   * Up to `max` deliveries: waits for the first, then up to `lingerMs` for the batch to fill.
+   * Empty only when the subscription ended or `signal` aborted.
+   */
+  async take(max: number, lingerMs: number, signal?: AbortSignal): Promise<Delivery<T>[]> {
+    const first = await this.next(signal);
+    if (!first) return [];
+    const out = [first];
+    const deadline = this.clock.now() + lingerMs;
+    while (out.length < max) {
+      if (this.queue.length > 0) {
+        out.push(this.queue.shift()!);
+        continue;
+      }
+      const left = deadline - this.clock.now();
+      if (left <= 0 || this.ended || signal?.aborted) break;
+      const ac = new AbortController();
+      const onOuter = (): void => ac.abort();
+      signal?.addEventListener('abort', onOuter, { once: true });
+      await Promise.race([this.waitForChange(ac.signal), this.clock.sleep(left, ac.signal)]);
+      ac.abort();
+      signal?.removeEventListener('abort', onOuter);
+    }
+    return out;
+  }
+
+  /** Stops fetching and hands back whatever was fetched but not taken, for the caller to nak. */
+  async close(): Promise<Delivery<T>[]> {
+    await this.sub.stop();
+    await this.pump;
+    return this.queue.splice(0);
+  }
+}

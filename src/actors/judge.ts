@@ -1,0 +1,217 @@
+// Judge: scores each sample group with the proxy preference model and publishes one (chosen, rejected) pair per group.
+import type { Config } from '../config/index.js';
+import { deriveSeed } from '../kernels/rng.js';
+import type { Bus, Delivery } from '../streams/bus.js';
+import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
+import type { Clock } from './clock.js';
+import { Inbox } from './inbox.js';
+import type { MetricsRegistry } from './metrics.js';
+import { choosePair } from './pairing.js';
+import type { ScorerPort } from './ports.js';
+
+export class JudgeError extends Error {
+  override name = 'JudgeError';
+}
+
+export interface JudgeDeps {
+  bus: Bus;
+  scorer: ScorerPort;
+  clock: Clock;
+  metrics: MetricsRegistry;
+}
+
+export interface JudgeOptions {
+  judgeId: string;
+  config: Config['judge'];
+  /** Shared by all judges: the random pairing rules derive their draws from (seed, groupId), so any judge pairs a group alike. */
+  seed: number;
+  /** K the generators use; sizes a scoring call at about config.batchSize samples. */
+  samplesPerPrompt: number;
+  lingerMs?: number;
+  heartbeatMs?: number;
+}
+
+export const JUDGE_DURABLE = 'judges';
+
+export function pairIdOf(groupId: string): string {
+  return `p:${groupId}`;
+}
+
+const MARGIN_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10] as const;
+
+/** Why a group cannot be judged, or undefined when it can. */
+export function invalidGroup(g: SampleGroupMsg, runId: string): string | undefined {
+  if (g.runId !== runId) return `group from run ${JSON.stringify(g.runId)}; this run is ${JSON.stringify(runId)}`;
+  if (g.samples.length < 2) return `group ${g.groupId} has ${g.samples.length} samples; pairing needs at least 2`;
+  const ids = new Set<string>();
+  const prompt = g.samples[0]!.promptTokens;
+  for (const s of g.samples) {
+    if (s.promptId !== g.promptId) return `sample ${s.sampleId} is for prompt ${s.promptId}, its group for ${g.promptId}`;
+    if (ids.has(s.sampleId)) return `sample id ${s.sampleId} repeats in group ${g.groupId}`;
+    ids.add(s.sampleId);
+    if (s.promptTokens.length !== prompt.length || s.promptTokens.some((t, i) => t !== prompt[i])) {
+      return `sample ${s.sampleId} has other prompt tokens than its group`;
+    }
+  }
+  return undefined;
+}
+
+function side(g: SampleGroupMsg, i: number, score: number): PairSide {
+  const s = g.samples[i]!;
+  return { sampleId: s.sampleId, responseTokens: s.responseTokens, text: s.text, score, policyVersion: s.policyVersion };
+}
+
+export class Judge {
+  private readonly abort = new AbortController();
+  private inbox: Inbox<SampleGroupMsg> | undefined;
+  private loop: Promise<void> | undefined;
+  private stateName = 'idle';
+  /** Groups settled (paired, tied or dead-lettered), for phase-driven modes. */
+  groupsSettled = 0;
+  pairsPublished = 0;
+
+  constructor(
+    private readonly deps: JudgeDeps,
+    private readonly opts: JudgeOptions,
+  ) {}
+
+  get id(): string {
+    return this.opts.judgeId;
+  }
+  get state(): string {
+    return this.stateName;
+  }
+
+  private get groupsPerCall(): number {
+    return Math.max(1, Math.floor(this.opts.config.batchSize / this.opts.samplesPerPrompt));
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.inbox = new Inbox(
+      this.deps.bus.consume('samples', { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count }),
+      this.deps.clock,
+    );
+    this.loop = this.run();
+    this.stateName = 'running';
+  }
+
+  get finished(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      const taken = await this.inbox!.take(this.groupsPerCall, this.opts.lingerMs ?? 20, signal);
+      if (taken.length === 0) break;
+      const batch: Delivery<SampleGroupMsg>[] = [];
+      for (const d of taken) {
+        const why = invalidGroup(d.data, this.deps.bus.runId);
+        if (why === undefined) batch.push(d);
+        else {
+          this.deps.metrics.counter('judge_groups_invalid_total').inc();
+          await d.deadLetter(why);
+          this.groupsSettled++;
+        }
+      }
+      if (batch.length > 0) await this.judgeBatch(batch);
+    }
+  }
+
+  private async scoreAll(groups: SampleGroupMsg[]): Promise<number[][]> {
+    const requests = groups.map((g) => ({ promptTokens: g.samples[0]!.promptTokens, responses: g.samples.map((s) => s.responseTokens) }));
+    const scorer = this.deps.scorer;
+    const scores = scorer.scoreMany ? await scorer.scoreMany(requests) : await Promise.all(requests.map((r) => scorer.score(r.promptTokens, r.responses)));
+    if (scores.length !== groups.length) throw new JudgeError(`scorer returned ${scores.length} score lists for ${groups.length} groups`);
+    scores.forEach((s, i) => {
+      if (s.length !== groups[i]!.samples.length || !s.every(Number.isFinite)) {
+        throw new JudgeError(`scorer returned ${s.length} scores (${s.slice(0, 4).join(', ')}...) for ${groups[i]!.samples.length} responses; all must be finite`);
+      }
+    });
+    return scores;
+  }
+
+  private async judgeBatch(batch: Delivery<SampleGroupMsg>[]): Promise<void> {
+    const m = this.deps.metrics;
+    const groups = batch.map((d) => d.data);
+    const t0 = this.deps.clock.now();
+    const heartbeat = setInterval(() => batch.forEach((d) => d.working()), this.opts.heartbeatMs ?? 5000);
+    let scores: number[][];
+    try {
+      scores = await this.scoreAll(groups);
+    } catch (err) {
+      batch.forEach((d) => d.nak(1000));
+      throw err;
+    } finally {
+      clearInterval(heartbeat);
+    }
+    m.histogram('judge_score_seconds').observe((this.deps.clock.now() - t0) / 1000);
+    const pairs: PairMsg[] = [];
+    let ties = 0;
+    groups.forEach((g, i) => {
+      const pair = this.pairOf(g, scores[i]!);
+      if (pair) pairs.push(pair);
+      else ties++;
+    });
+    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId })));
+    await Promise.all(batch.map((d) => d.ack()));
+    this.groupsSettled += batch.length;
+    this.pairsPublished += pairs.length;
+    const samples = groups.reduce((s, g) => s + g.samples.length, 0);
+    m.counter('judge_groups_total').inc(batch.length);
+    m.counter('judge_samples_scored_total').inc(samples);
+    m.counter('judge_pairs_total').inc(pairs.length);
+    m.counter('judge_ties_total').inc(ties);
+    const all = scores.flat();
+    m.gauge('judge_score_mean').set(all.reduce((s, x) => s + x, 0) / all.length);
+    if (pairs.length > 0) {
+      m.gauge('judge_chosen_length_tokens').set(pairs.reduce((s, p) => s + p.chosen.responseTokens.length, 0) / pairs.length);
+      m.gauge('judge_rejected_length_tokens').set(pairs.reduce((s, p) => s + p.rejected.responseTokens.length, 0) / pairs.length);
+    }
+  }
+
+  /** The group's pair, or undefined for a tie. */
+  private pairOf(g: SampleGroupMsg, scores: number[]): PairMsg | undefined {
+    const c = this.opts.config;
+    const choice = choosePair(
+      scores,
+      g.samples.map((s) => s.responseTokens.length),
+      { rule: c.pairing, lengthPenalty: c.lengthPenalty, minMargin: c.minMargin, seed: deriveSeed(this.opts.seed, 'pairing', g.groupId) },
+    );
+    if (choice.kind === 'tie') return undefined;
+    this.deps.metrics.histogram('judge_margin_score', MARGIN_BUCKETS).observe(choice.margin);
+    return {
+      type: 'pair',
+      v: 1,
+      runId: g.runId,
+      pairId: pairIdOf(g.groupId),
+      promptId: g.promptId,
+      groupId: g.groupId,
+      promptTokens: g.samples[0]!.promptTokens,
+      chosen: side(g, choice.chosen, scores[choice.chosen]!),
+      rejected: side(g, choice.rejected, scores[choice.rejected]!),
+      judgeId: this.opts.judgeId,
+      judgeModel: this.deps.scorer.modelId,
+      margin: choice.margin,
+      createdAt: this.deps.clock.now(),
+    };
+  }
+
+  /** Finishes the batch in flight and hands unstarted groups back to the stream. */
+  async stop(): Promise<void> {
+    if (!this.loop) return;
+    this.stateName = 'draining';
+    this.abort.abort();
+    let failure: unknown;
+    try {
+      await this.loop;
+    } catch (err) {
+      failure = err;
+    }
+    const left = await this.inbox!.close();
+    left.forEach((d) => d.nak());
+    this.stateName = 'stopped';
+    if (failure !== undefined) throw failure;
+  }
+}

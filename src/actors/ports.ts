@@ -1,0 +1,76 @@
+// The compute ports actors depend on: small async interfaces, so actors run with fakes in tests and tfjs models in runs.
+import type { PairMsg } from '../streams/topics.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  temperature: number;
+  /** 0 disables the top-k filter. */
+  topK: number;
+  topP: number;
+  /** Every random draw of the call derives from it, so a call is reproducible. */
+  seed: number;
+}
+
+export interface GenerateResult {
+  /** [P][K] response token ids (prompt excluded, eos excluded). */
+  tokens: number[][][];
+  /** [P][K] true when the response ended with eos, false when cut at maxNewTokens. */
+  finished: boolean[][];
+}
+
+/** A policy that samples; its weights are swapped between calls, never during one. */
+export interface PolicyPort {
+  /** K responses for each prompt. */
+  generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult>;
+  /** Replaces the weights with a published version (safetensors bytes as stored in the weight store). */
+  loadWeights(version: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Summed log-probability of each response given its prompt, [N]: the evaluator's KL estimate needs it.
+   * Optional: a port that cannot score leaves it out and the evaluator reports no KL.
+   */
+  logprobs?(prompts: number[][], responses: number[][]): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+export interface ScoreRequest {
+  promptTokens: number[];
+  responses: number[][];
+}
+
+/**
+ * The proxy preference model. A Bradley-Terry model returns r(x, y) for each response; a pairwise model
+ * returns scores from a tournament of both-order comparisons (linear in K).
+ */
+export interface ScorerPort {
+  /** Names the weights that scored (a version or content hash); stamped on every pair. */
+  readonly modelId: string;
+  score(promptTokens: number[], responses: number[][]): Promise<number[]>;
+  /** Scores several groups in one model call (batching is where scorer throughput comes from); optional. */
+  scoreMany?(requests: ScoreRequest[]): Promise<number[][]>;
+  close(): Promise<void>;
+}
+
+export interface StepStats {
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  /** Mean of beta * (policy - reference) log-ratio of chosen minus rejected. */
+  rewardMargin: number;
+  /** Share of pairs whose implicit reward ranks chosen above rejected. */
+  rewardAccuracy: number;
+  /** Mean summed log-ratio policy/reference over the batch's chosen responses, when computed. */
+  kl?: number;
+}
+
+/** The trainable policy with its frozen reference, optimizer and schedule. */
+export interface LearnerPort {
+  /** One optimizer step on the pairs; `weights[i]` scales pair i's loss (staleness down-weighting). */
+  step(pairs: PairMsg[], weights: number[]): Promise<StepStats>;
+  /** The current policy weights as safetensors bytes, as generators load them. */
+  exportWeights(): Promise<Uint8Array>;
+  /** Writes model, optimizer and `state` atomically: after it resolves, a crash loses nothing before it. */
+  saveCheckpoint(dir: string, state: Record<string, unknown>): Promise<void>;
+  /** Restores model and optimizer and returns the saved `state`, or undefined when `dir` holds no checkpoint. */
+  loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined>;
+  close(): Promise<void>;
+}
