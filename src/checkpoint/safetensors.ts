@@ -182,7 +182,9 @@ function checkLayout(entries: RawEntry[], dataLen: number, fail: (what: string) 
 function readTensor(bytes: Uint8Array, dataStart: number, e: RawEntry): TensorRecord[string] {
   const n = numelOf(e.shape);
   // Copy into fresh, aligned memory: the tensor must not alias (or pin) the whole file buffer.
-  const chunk = bytes.slice(dataStart + e.begin, dataStart + e.end);
+  // (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
+  const chunk = new Uint8Array(e.end - e.begin);
+  chunk.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
   const view = new DataView(chunk.buffer);
   switch (e.dtype) {
     case 'F32':
