@@ -84,6 +84,11 @@ export interface QualityView {
 export interface PolicyView {
   version: number | null;
   lag: HistogramView | null;
+  /** Learner side of a weight sync (store + announce), ms: the window's mean, else the run's. */
+  weightPublishMs: number | null;
+  /** Generator side (fetch + load), ms. */
+  weightLoadMs: number | null;
+  /** Both halves together: announcement to loaded weights, as far as the two sides measure it. */
   weightSyncMs: number | null;
 }
 
@@ -175,7 +180,6 @@ const HIGHLIGHT_GAUGES: [string, string][] = [
   ['learner_loss', 'loss'],
   ['evaluator_gold_reward', 'gold'],
   ['evaluator_kl', 'kl'],
-  ['learner_weight_sync_ms', 'sync ms'],
 ];
 
 export class MetricsAggregator {
@@ -386,7 +390,8 @@ export class MetricsAggregator {
     return {
       topics,
       consumers,
-      pendingTotal: consumers.reduce((s, x) => s + x.pending, 0),
+      // The metrics topic's own consumers (this monitor among them) are not part of the pipeline's backlog.
+      pendingTotal: consumers.filter((x) => x.topic !== 'metrics').reduce((s, x) => s + x.pending, 0),
       deadLetters: topics.reduce((s, x) => s + x.deadLettered, 0),
       observedAt: this.busAt,
     };
@@ -415,7 +420,16 @@ export class MetricsAggregator {
     const bases = new Set<string>();
     for (const rec of this.actors.values()) for (const b of rec.bases) bases.add(b);
     for (const b of [...bases].sort()) histograms[b] = this.histogram(b, now)!;
-    const lagBase = WELL_KNOWN.policyLag.find((b) => b in histograms);
+    const pick = (names: readonly string[]): HistogramView | null => {
+      const b = names.find((x) => x in histograms);
+      return b ? histograms[b]! : null;
+    };
+    const ms = (h: HistogramView | null): number | null => {
+      const s = h ? (h.recentMean ?? h.mean) : null;
+      return s === null ? null : s * 1000;
+    };
+    const publishMs = ms(pick(WELL_KNOWN.weightPublishSeconds));
+    const loadMs = ms(pick(WELL_KNOWN.weightLoadSeconds));
     const snap: MonitorSnapshot = {
       runId: this.runId,
       now,
@@ -428,8 +442,10 @@ export class MetricsAggregator {
       totals: { samples: this.totalOf(n.samples), tokens: this.totalOf(n.tokens), pairs: this.totalOf(n.pairs), steps: this.totalOf(n.steps) },
       policy: {
         version: this.latest(WELL_KNOWN.policyVersion),
-        lag: lagBase ? histograms[lagBase]! : null,
-        weightSyncMs: this.latest(WELL_KNOWN.weightSyncMs),
+        lag: pick(WELL_KNOWN.policyLag),
+        weightPublishMs: publishMs,
+        weightLoadMs: loadMs,
+        weightSyncMs: publishMs === null && loadMs === null ? null : (publishMs ?? 0) + (loadMs ?? 0),
       },
       quality: {
         proxyReward: this.latest(WELL_KNOWN.proxyReward),

@@ -10,14 +10,17 @@ export const WELL_KNOWN = {
   pairs: ['judge_pairs_total'],
   steps: ['learner_steps_total'],
   policyVersion: ['learner_policy_version', 'generator_policy_version'],
+  /** Histogram of how many versions old a pair's samples were when the learner took it. */
   policyLag: ['learner_policy_lag'],
-  weightSyncMs: ['learner_weight_sync_ms', 'generator_weight_sync_ms'],
+  /** Weight sync is two halves: the learner storing and announcing a version, a generator fetching and loading it. */
+  weightPublishSeconds: ['learner_publish_seconds'],
+  weightLoadSeconds: ['generator_weight_load_seconds'],
   loss: ['learner_loss'],
   margin: ['learner_reward_margin'],
   accuracy: ['learner_reward_accuracy'],
-  proxyReward: ['judge_reward_mean', 'judge_score_mean', 'judge_chosen_score'],
+  proxyReward: ['judge_score_mean', 'judge_reward_mean'],
   goldReward: ['evaluator_gold_reward'],
-  kl: ['evaluator_kl', 'learner_kl'],
+  kl: ['evaluator_kl', 'evaluator_kl_nats', 'learner_kl_nats'],
   winRate: ['evaluator_win_rate'],
 } as const satisfies Record<string, readonly string[]>;
 

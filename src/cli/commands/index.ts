@@ -2,5 +2,7 @@
 import type { Command } from '../command.js';
 import { backendCommand } from './backend.js';
 import { configCommand } from './config.js';
+import { dataCommand } from './data.js';
+import { monitorCommand } from './monitor.js';
 
-export const COMMANDS: Command[] = [configCommand, backendCommand];
+export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand];

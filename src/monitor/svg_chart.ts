@@ -1,0 +1,148 @@
+// Hand-rolled SVG charts for run reports: line charts with gaps, and bar charts; no native or browser dependencies.
+
+export interface ChartSeries {
+  name: string;
+  /** [x, y] points in x order; a null y breaks the line. */
+  points: [number, number | null][];
+  color?: string;
+}
+
+export interface LineChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel?: string;
+  series: ChartSeries[];
+  width?: number;
+  height?: number;
+}
+
+export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf'];
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** Round tick values (1, 2, 5 x 10^k steps) covering [min, max]. */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (max === min) {
+    const pad = Math.abs(min) > 0 ? Math.abs(min) * 0.1 : 1;
+    min -= pad;
+    max += pad;
+  }
+  const raw = (max - min) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  if (out.at(-1)! < max) out.push(Number((out.at(-1)! + step).toPrecision(12)));
+  return out;
+}
+
+/** Short tick text: 1200 -> 1.2k, 0.000123 -> 1.23e-4. */
+export function formatTick(v: number): string {
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
+  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
+  if (a < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
+interface Frame {
+  width: number;
+  height: number;
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+function frameParts(f: Frame, title: string, xLabel: string, yLabel: string | undefined): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${f.width}" height="${f.height}" viewBox="0 0 ${f.width} ${f.height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${f.width}" height="${f.height}" fill="#fff"/>`,
+    `<text x="${f.width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${(f.left + f.width - f.right) / 2}" y="${f.height - 6}" text-anchor="middle">${esc(xLabel)}</text>`,
+    yLabel ? `<text transform="translate(14 ${(f.top + f.height - f.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>` : '',
+  ];
+}
+
+export function lineChartSvg(o: LineChartOptions): string {
+  const f: Frame = { width: o.width ?? 640, height: o.height ?? 300, left: 62, right: 16, top: 30, bottom: 58 };
+  const pts = o.series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== null && Number.isFinite(p[1]) && Number.isFinite(p[0])));
+  const parts = frameParts(f, o.title, o.xLabel, o.yLabel);
+  const plotW = f.width - f.left - f.right;
+  const plotH = f.height - f.top - f.bottom;
+  if (pts.length === 0) {
+    parts.push(`<text x="${f.width / 2}" y="${f.height / 2}" text-anchor="middle" fill="#888">no data</text>`, '</svg>');
+    return parts.filter(Boolean).join('\n');
+  }
+  const xt = niceTicks(Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0])));
+  const yt = niceTicks(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1])));
+  const [x0, x1, y0, y1] = [xt[0]!, xt.at(-1)!, yt[0]!, yt.at(-1)!];
+  const sx = (x: number): number => f.left + ((x - x0) / (x1 - x0)) * plotW;
+  const sy = (y: number): number => f.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
+  for (const y of yt) {
+    parts.push(`<line x1="${f.left}" x2="${f.left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${f.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);
+  }
+  for (const x of xt) {
+    parts.push(`<line x1="${sx(x).toFixed(1)}" x2="${sx(x).toFixed(1)}" y1="${f.top + plotH}" y2="${f.top + plotH + 4}" stroke="#444"/>`);
+    parts.push(`<text x="${sx(x).toFixed(1)}" y="${f.top + plotH + 16}" text-anchor="middle">${formatTick(x)}</text>`);
+  }
+  parts.push(`<rect x="${f.left}" y="${f.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`);
+  o.series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    // Each unbroken run of points becomes one polyline; a lone point becomes a dot.
+    let run: string[] = [];
+    const emit = (): void => {
+      if (run.length === 1) {
+        const [cx, cy] = run[0]!.split(',');
+        parts.push(`<circle cx="${cx}" cy="${cy}" r="2" fill="${color}"/>`);
+      } else if (run.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${run.join(' ')}"/>`);
+      run = [];
+    };
+    for (const [x, y] of s.points) {
+      if (y === null || !Number.isFinite(y)) emit();
+      else run.push(`${sx(x).toFixed(1)},${sy(y).toFixed(1)}`);
+    }
+    emit();
+    const lx = f.left + i * 150;
+    parts.push(`<rect x="${lx}" y="${f.height - 30}" width="12" height="3" fill="${color}"/>`);
+    parts.push(`<text x="${lx + 16}" y="${f.height - 26}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.filter(Boolean).join('\n');
+}
+
+export interface BarChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel?: string;
+  labels: string[];
+  values: number[];
+  width?: number;
+  height?: number;
+  color?: string;
+}
+
+export function barChartSvg(o: BarChartOptions): string {
+  const f: Frame = { width: o.width ?? 640, height: o.height ?? 260, left: 62, right: 16, top: 30, bottom: 40 };
+  const parts = frameParts(f, o.title, o.xLabel, o.yLabel);
+  const plotW = f.width - f.left - f.right;
+  const plotH = f.height - f.top - f.bottom;
+  const yt = niceTicks(0, Math.max(1, ...o.values));
+  const top = yt.at(-1)!;
+  const sy = (y: number): number => f.top + plotH - (y / top) * plotH;
+  for (const y of yt) {
+    parts.push(`<line x1="${f.left}" x2="${f.left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${f.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);
+  }
+  const slot = plotW / Math.max(1, o.values.length);
+  o.values.forEach((v, i) => {
+    const x = f.left + i * slot + slot * 0.15;
+    parts.push(`<rect x="${x.toFixed(1)}" y="${sy(v).toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${(f.top + plotH - sy(v)).toFixed(1)}" fill="${o.color ?? PALETTE[0]}"/>`);
+    parts.push(`<text x="${(x + slot * 0.35).toFixed(1)}" y="${f.top + plotH + 14}" text-anchor="middle">${esc(o.labels[i] ?? '')}</text>`);
+  });
+  parts.push(`<rect x="${f.left}" y="${f.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`, '</svg>');
+  return parts.filter(Boolean).join('\n');
+}
