@@ -90,11 +90,12 @@ export class AdamW {
     const bc2 = 1 - this.beta2 ** slot.t;
     const m = tf.add(tf.mul(slot.m, this.beta1), tf.mul(g, 1 - this.beta1));
     const v = tf.add(tf.mul(slot.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-    // As PyTorch: denom = sqrt(v) / sqrt(bc2) + eps; p -= (lr / bc1) * m / denom.
-    const denom = tf.add(tf.mul(tf.sqrt(v), 1 / Math.sqrt(bc2)), this.eps);
+    // PyTorch's (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved into the scalars:
+    // (lr * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2)) is the same number and one op fewer.
+    const denom = tf.add(tf.sqrt(v), this.eps * Math.sqrt(bc2));
     const decay = this.noDecay(name, p.shape) ? 1 : 1 - lr * this.weightDecay;
     const decayed = decay === 1 ? p : tf.mul(p, decay);
-    const next = tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1));
+    const next = tf.sub(decayed, tf.mul(tf.div(m, denom), (lr * Math.sqrt(bc2)) / bc1));
     slot.m.assign(m);
     slot.v.assign(v);
     p.assign(next);
