@@ -63,8 +63,13 @@ static int get_int(napi_env env, napi_value v, int64_t *out) {
   return napi_get_value_int64(env, v, out) == napi_ok;
 }
 
+/* A boolean; an absent (NULL) or undefined argument reads as false. */
 static int get_bool(napi_env env, napi_value v, bool *out) {
   napi_valuetype t;
+  if (v == NULL) {
+    *out = false;
+    return 1;
+  }
   if (napi_typeof(env, v, &t) != napi_ok) return 0;
   if (t == napi_undefined) {
     *out = false;

@@ -1,0 +1,140 @@
+// Stock wasm vs native BatchMatMul, side by side in one process: median ms, GFLOP/s and fraction of the measured SGEMM peak.
+// Run: node dist/bench/native_kernels.js [--threads N]
+import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { initBackend } from '../src/kernels/backend.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, type NativeKernelStatus } from '../src/kernels/native/index.js';
+
+export interface MatMulRow {
+  /** `[m,k]x[k,n]` (logical shapes, before any transpose). */
+  shape: string;
+  transposeA: boolean;
+  transposeB: boolean;
+  gemm: 'openblas' | 'portable';
+  stockMs: number;
+  nativeMs: number;
+  stockGflops: number;
+  nativeGflops: number;
+  /** nativeGflops / peakGflops. */
+  fractionOfPeak: number;
+}
+
+export interface NativeBenchReport {
+  status: NativeKernelStatus;
+  threads: number;
+  /** Raw addon SGEMM on 1024^3 at `threads` threads, median GFLOP/s. */
+  peakGflops: number;
+  /** The same with one thread. */
+  peakGflops1: number;
+  rows: MatMulRow[];
+}
+
+export interface NativeBenchOptions {
+  /** OpenBLAS threads for the native side (default min(cores, 4)). */
+  threads?: number;
+  /** Logical [m, k, n] problems (default [2048,128,512], [2048,512,128], [512,512,512]). */
+  shapes?: [number, number, number][];
+  /** Also time the portable C GEMM (default true when OpenBLAS is linked). */
+  portable?: boolean;
+  /** Each measurement repeats until both are reached (defaults 5 and 400 ms; at least 3 reps). */
+  minReps?: number;
+  minMs?: number;
+}
+
+const COMBOS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median wall time of f in ms after one warm-up call; repeats until minReps and minMs are reached (at least 3 reps). */
+function timeMedian(f: () => void, minReps: number, minMs: number): number {
+  f();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 3 || times.length < minReps || (performance.now() - start < minMs && times.length < 200)) {
+    const t0 = performance.now();
+    f();
+    times.push(performance.now() - t0);
+    if (times.length >= 3 && performance.now() - start > 4 * minMs) break; // the slow stock transposed kernels
+  }
+  return median(times);
+}
+
+function peak(threads: number, minReps: number, minMs: number): number {
+  const addon = loadAddon().addon!;
+  addon.setThreads(threads);
+  const n = 1024;
+  const a = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const b = Float32Array.from({ length: n * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+  const c = new Float32Array(n * n);
+  const ms = timeMedian(() => addon.sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n), minReps, minMs);
+  return (2 * n ** 3) / ms / 1e6;
+}
+
+/** Measures stock vs native matMul for every transpose combination; leaves the stock kernels registered. */
+export async function benchNativeKernels(options: NativeBenchOptions = {}): Promise<NativeBenchReport> {
+  if (tf.getBackend() !== 'wasm') await initBackend('wasm');
+  const threads = options.threads ?? Math.max(1, Math.min(availableParallelism(), 4));
+  const shapes = options.shapes ?? [[2048, 128, 512], [2048, 512, 128], [512, 512, 512]];
+  const minReps = options.minReps ?? 5;
+  const minMs = options.minMs ?? 400;
+  const status = enableNativeKernels({ threads });
+  disableNativeKernels();
+  if (!status.active) return { status, threads, peakGflops: 0, peakGflops1: 0, rows: [] };
+  const peakGflops1 = peak(1, minReps, minMs);
+  const peakGflops = threads === 1 ? peakGflops1 : peak(threads, minReps, minMs);
+  const gemms: ('auto' | 'portable')[] = status.blas === 'openblas' && options.portable !== false ? ['auto', 'portable'] : ['auto'];
+  const rows: MatMulRow[] = [];
+  for (const [m, k, n] of shapes) {
+    const flop = 2 * m * k * n;
+    for (const [ta, tb] of COMBOS) {
+      const a = tf.randomUniform(ta ? [k, m] : [m, k], -1, 1, 'float32', 1);
+      const b = tf.randomUniform(tb ? [n, k] : [k, n], -1, 1, 'float32', 2);
+      const run = (): void => tf.matMul(a, b, ta, tb).dispose();
+      disableNativeKernels();
+      const stockMs = timeMedian(run, minReps, minMs);
+      for (const gemm of gemms) {
+        const st = enableNativeKernels({ threads, gemm });
+        const nativeMs = timeMedian(run, minReps, minMs);
+        disableNativeKernels();
+        const nativeGflops = flop / nativeMs / 1e6;
+        rows.push({
+          shape: `[${m},${k}]x[${k},${n}]`, transposeA: ta, transposeB: tb, gemm: st.blas as 'openblas' | 'portable',
+          stockMs, nativeMs, stockGflops: flop / stockMs / 1e6, nativeGflops,
+          fractionOfPeak: nativeGflops / (st.blas === 'portable' ? peakGflops1 : peakGflops),
+        });
+      }
+      tf.dispose([a, b]);
+    }
+  }
+  return { status: { ...status, threads: loadAddon().addon!.setThreads(threads) }, threads, peakGflops, peakGflops1, rows };
+}
+
+/** A plain-text table of the report. */
+export function formatNativeBench(r: NativeBenchReport): string {
+  if (!r.status.active) return `native kernels inactive: ${r.status.reason ?? 'unknown reason'}`;
+  const lines = [
+    `native BatchMatMul (${r.status.blas}, ${r.threads} threads); raw SGEMM peak 1024^3: ${r.peakGflops.toFixed(1)} GFLOP/s ` +
+      `(${r.peakGflops1.toFixed(1)} on 1 thread); the portable GEMM is single-threaded and compared with the 1-thread peak`,
+    'shape                 tA tB gemm      stock ms  native ms  stock GF/s  native GF/s  speedup  of peak',
+  ];
+  for (const x of r.rows) {
+    lines.push(
+      `${x.shape.padEnd(21)} ${x.transposeA ? 'T' : '-'}  ${x.transposeB ? 'T' : '-'}  ${x.gemm.padEnd(8)} ${x.stockMs.toFixed(2).padStart(9)} ` +
+        `${x.nativeMs.toFixed(2).padStart(10)} ${x.stockGflops.toFixed(1).padStart(11)} ${x.nativeGflops.toFixed(1).padStart(12)} ` +
+        `${(x.stockMs / x.nativeMs).toFixed(1).padStart(7)}x ${(100 * x.fractionOfPeak).toFixed(0).padStart(6)}%`,
+    );
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const i = process.argv.indexOf('--threads');
+  const threads = i > 0 ? Number(process.argv[i + 1]) : undefined;
+  const report = await benchNativeKernels(threads === undefined ? {} : { threads });
+  console.log(formatNativeBench(report));
+}

@@ -1,0 +1,60 @@
+// Loads the optional native GEMM addon (native/build/Release/rlhf_native.node) and describes its interface.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** 0: every output batch reads operand batch 0; 1: output batch i reads operand batch i; an array: an explicit map. */
+export type BatchMap = Int32Array | 0 | 1;
+
+/** The functions rlhf_native.node exports (native/src/addon.c). */
+export interface NativeAddon {
+  /** Which GEMM the addon links: OpenBLAS when it was found at build time, else the portable C one. */
+  readonly blas: 'openblas' | 'portable';
+  /** c = alpha op(a) op(b) + beta c, row-major on Float32Arrays (bounds-checked). `portable` forces the C GEMM. */
+  sgemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
+    a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number, portable?: boolean,
+  ): void;
+  /** C[i] = op(A[aMap(i)]) op(B[bMap(i)]) for i < batch; offsets are bytes into `heap` (the wasm memory). */
+  batchMatMul(
+    heap: ArrayBuffer, aOff: number, bOff: number, cOff: number, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, aMap: BatchMap, bMap: BatchMap, portable?: boolean,
+  ): void;
+  /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
+  setThreads(n: number): number;
+  getThreads(): number;
+}
+
+export type AddonLoad = { addon: NativeAddon; path: string } | { addon: undefined; reason: string };
+
+/** The package root: the nearest folder above this file holding native/binding.gyp (works from src/ and from dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(resolve(dir, 'native', 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+    dir = up;
+  }
+}
+
+export const ADDON_PATH = resolve(packageRoot(), 'native', 'build', 'Release', 'rlhf_native.node');
+
+let cached: AddonLoad | undefined;
+
+/** Loads the addon once per thread; says why when it is absent or fails to load (e.g. libopenblas removed since the build). */
+export function loadAddon(): AddonLoad {
+  if (cached) return cached;
+  if (!existsSync(ADDON_PATH)) {
+    cached = { addon: undefined, reason: `the native addon is not built (${ADDON_PATH} is missing; run npm run build:native)` };
+    return cached;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    cached = { addon, path: ADDON_PATH };
+  } catch (err) {
+    cached = { addon: undefined, reason: `the native addon failed to load: ${(err as Error).message}` };
+  }
+  return cached;
+}

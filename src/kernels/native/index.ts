@@ -1,0 +1,100 @@
+// Swaps native kernels into the tfjs wasm backend (and back), reporting which run: never a silent change of kernels.
+import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { makeBatchMatMul } from './batch_mat_mul.js';
+
+export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
+
+export class NativeKernelError extends Error {
+  override name = 'NativeKernelError';
+}
+
+export interface NativeKernelOptions {
+  /**
+   * OpenBLAS threads (process-wide, shared by every worker thread); default 1 in worker threads (several workers
+   * each running GEMMs would oversubscribe the cores) and min(cores, 4) on the main thread.
+   */
+  threads?: number;
+  /** 'auto': OpenBLAS when the addon links it, else the portable C GEMM; 'portable': always the C GEMM. */
+  gemm?: 'auto' | 'portable';
+}
+
+export interface NativeKernelStatus {
+  active: boolean;
+  /** tfjs kernel names now served by native code. */
+  kernels: string[];
+  /** The GEMM behind them ('none' when inactive). */
+  blas: 'openblas' | 'portable' | 'none';
+  /** OpenBLAS threads in force (1 for the portable GEMM, 0 when inactive). */
+  threads: number;
+  /** Why the native kernels are not active. */
+  reason?: string;
+}
+
+const BACKEND = 'wasm';
+
+/** The stock kernel configs we replaced, to restore them. */
+const replaced = new Map<string, tf.KernelConfig>();
+let status: NativeKernelStatus = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'not enabled' };
+
+function defaultThreads(): number {
+  return isMainThread ? Math.max(1, Math.min(availableParallelism(), 4)) : 1;
+}
+
+function replaceKernel(kernelName: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): void {
+  const stock = replaced.get(kernelName) ?? tf.getKernel(kernelName, BACKEND);
+  if (!stock) throw new NativeKernelError(`the wasm backend has no ${kernelName} kernel to replace`);
+  if (!replaced.has(kernelName)) replaced.set(kernelName, stock);
+  tf.unregisterKernel(kernelName, BACKEND);
+  tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: make(stock.kernelFunc) });
+}
+
+/**
+ * Registers the native kernels for the wasm backend of this thread's tfjs engine, when the addon is built and the active
+ * backend is 'wasm'. Calling it again re-applies the options. Returns which kernels are active, or why none are.
+ */
+export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKernelStatus {
+  const gemm = options.gemm ?? 'auto';
+  if (gemm !== 'auto' && gemm !== 'portable') {
+    throw new NativeKernelError(`native gemm must be one of auto, portable; got ${JSON.stringify(gemm)}`);
+  }
+  const threads = options.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw new NativeKernelError(`native threads must be an integer in [1, 1024]; got ${String(threads)}`);
+  }
+  const backend = tf.getBackend();
+  if (backend !== BACKEND) {
+    disableNativeKernels();
+    status = { ...status, reason: `the active tensor backend is ${JSON.stringify(backend)}, not 'wasm'` };
+    return status;
+  }
+  const load = loadAddon();
+  if (load.addon === undefined) {
+    status = { active: false, kernels: [], blas: 'none', threads: 0, reason: load.reason };
+    return status;
+  }
+  const addon: NativeAddon = load.addon;
+  const portable = gemm === 'portable' || addon.blas === 'portable';
+  const inForce = portable ? 1 : addon.setThreads(threads);
+  replaceKernel(tf.BatchMatMul, (stock) => makeBatchMatMul(addon, portable, stock));
+  status = { active: true, kernels: [...replaced.keys()], blas: portable ? 'portable' : 'openblas', threads: inForce };
+  return status;
+}
+
+/** Restores the stock wasm kernels that enableNativeKernels replaced. */
+export function disableNativeKernels(): NativeKernelStatus {
+  for (const [kernelName, stock] of replaced) {
+    tf.unregisterKernel(kernelName, BACKEND);
+    tf.registerKernel(stock);
+  }
+  replaced.clear();
+  status = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'disabled' };
+  return status;
+}
+
+/** What enableNativeKernels or disableNativeKernels last did in this thread. */
+export function nativeKernelStatus(): NativeKernelStatus {
+  return status;
+}

@@ -1,0 +1,200 @@
+// Native wasm-backend kernels (native/): each against the stock tfjs wasm kernel on random inputs, forward and gradient.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '../../src/kernels/gradients.js';
+import { initBackend } from '../../src/kernels/backend.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon } from '../../src/kernels/native/index.js';
+import { batchMap } from '../../src/kernels/native/batch_mat_mul.js';
+import { Rng } from '../../src/kernels/rng.js';
+
+const load = loadAddon();
+const skip = load.addon === undefined ? `native addon not built, pure-wasm path only: ${load.reason}` : false;
+if (skip) console.log(`# skipping native kernel tests: ${skip}`);
+
+const COMBOS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+const GEMMS = ['auto', 'portable'] as const;
+
+function randomTensor(rng: Rng, shape: number[]): tf.Tensor {
+  const n = shape.reduce((p, d) => p * d, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => rng.next() * 2 - 1), shape);
+}
+
+/** Shape of op(x) given the logical [.., rows, cols] it should have. */
+function stored(shape: number[], transposed: boolean): number[] {
+  if (!transposed) return shape;
+  const s = shape.slice();
+  [s[s.length - 2], s[s.length - 1]] = [s[s.length - 1]!, s[s.length - 2]!];
+  return s;
+}
+
+function maxAbsDiff(x: tf.Tensor, y: tf.Tensor): number {
+  assert.deepEqual(x.shape, y.shape);
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]!);
+}
+
+/** Runs f once with the stock kernels and once with the native ones; returns both results (tensors kept). */
+function stockVsNative(f: () => tf.Tensor[], gemm: 'auto' | 'portable'): { stock: tf.Tensor[]; native: tf.Tensor[] } {
+  disableNativeKernels();
+  const stock = tf.tidy(f);
+  const st = enableNativeKernels({ gemm, threads: 2 });
+  assert.equal(st.active, true, st.reason);
+  const native = tf.tidy(f);
+  disableNativeKernels();
+  return { stock, native };
+}
+
+test('native kernels: backend and status', { skip }, async () => {
+  await initBackend('wasm');
+  const st = enableNativeKernels();
+  assert.equal(st.active, true, st.reason);
+  assert.deepEqual(st.kernels, ['BatchMatMul']);
+  assert.ok(st.blas === load.addon!.blas);
+  assert.ok(st.threads >= 1);
+  assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
+  const off = disableNativeKernels();
+  assert.equal(off.active, false);
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
+  assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
+  assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
+});
+
+test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(11);
+  // [a logical shape, b logical shape]
+  const cases: [number[], number[]][] = [
+    [[7, 13], [13, 5]],
+    [[1, 1], [1, 1]],
+    [[64, 300], [300, 70]],
+    [[3, 7, 13], [3, 13, 5]],
+    [[2, 3, 9, 4], [2, 3, 4, 11]],
+    [[1, 7, 13], [4, 13, 5]], // broadcast a's batch
+    [[4, 7, 13], [1, 13, 5]], // broadcast b's batch
+    [[4, 7, 13], [13, 5]], // rank-2 b against a batch
+    [[5, 0, 3], [5, 3, 4]], // empty output
+  ];
+  const before = tf.memory().numTensors;
+  for (const gemm of GEMMS) {
+    for (const [sa, sb] of cases) {
+      for (const [ta, tb] of COMBOS) {
+        const a = randomTensor(rng, stored(sa, ta));
+        const b = randomTensor(rng, stored(sb, tb));
+        const { stock, native } = stockVsNative(() => [tf.matMul(a, b, ta, tb)], gemm);
+        const d = maxAbsDiff(stock[0]!, native[0]!);
+        assert.ok(d < 1e-4, `${gemm} a [${sa}] b [${sb}] transposeA=${ta} transposeB=${tb}: max |diff| ${d}`);
+        tf.dispose([a, b, ...stock, ...native]);
+      }
+    }
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('BatchMatMul: broadcasting of batch dims follows tf.matMul semantics ([2,1] x [1,4] -> [2,4])', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(12);
+  const a = randomTensor(rng, [2, 1, 7, 13]);
+  const b = randomTensor(rng, [1, 4, 13, 5]);
+  assert.deepEqual(batchMap([2, 1], [2, 4]), Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1]));
+  assert.deepEqual(batchMap([1, 4], [2, 4]), Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]));
+  assert.equal(batchMap([4], [2, 4]) instanceof Int32Array, true);
+  // The reference takes each pair of matrices explicitly (the stock kernel indexes batches modulo their count instead).
+  const expected = tf.tidy(() => {
+    const parts: tf.Tensor[] = [];
+    for (let i = 0; i < 2; i++) {
+      for (let j = 0; j < 4; j++) {
+        parts.push(tf.matMul(tf.reshape(tf.slice(a, [i, 0], [1, 1]), [7, 13]), tf.reshape(tf.slice(b, [0, j], [1, 1]), [13, 5])));
+      }
+    }
+    return tf.reshape(tf.stack(parts), [2, 4, 7, 5]);
+  });
+  for (const gemm of GEMMS) {
+    enableNativeKernels({ gemm });
+    const got = tf.matMul(a, b);
+    disableNativeKernels();
+    assert.ok(maxAbsDiff(got, expected) < 1e-5);
+    got.dispose();
+  }
+  tf.dispose([a, b, expected]);
+});
+
+test('BatchMatMul gradients (which use transposed products) match the stock kernel', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(13);
+  const cases: [number[], number[]][] = [
+    [[7, 13], [13, 5]],
+    [[3, 6, 9], [3, 9, 4]],
+  ];
+  const before = tf.memory().numTensors;
+  for (const [sa, sb] of cases) {
+    for (const [ta, tb] of COMBOS) {
+      const a = randomTensor(rng, stored(sa, ta));
+      const b = randomTensor(rng, stored(sb, tb));
+      const w = randomTensor(rng, [...sa.slice(0, -1), sb[sb.length - 1]!]);
+      const loss = (x: tf.Tensor, y: tf.Tensor): tf.Scalar => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), w));
+      const { stock, native } = stockVsNative(() => tf.grads(loss)([a, b]), 'auto');
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(native[i]!.shape, i === 0 ? a.shape : b.shape);
+        const d = maxAbsDiff(stock[i]!, native[i]!);
+        assert.ok(d < 1e-4, `grad ${i} a [${sa}] b [${sb}] transposeA=${ta} transposeB=${tb}: max |diff| ${d}`);
+      }
+      tf.dispose([a, b, w, ...stock, ...native]);
+    }
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('BatchMatMul stays correct when its output grows the wasm memory (the heap buffer is re-read)', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(14);
+  const backend = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
+  const a = randomTensor(rng, [1024, 8]);
+  const b = randomTensor(rng, [8, 4096]);
+  const bytesBefore = backend.wasm.HEAPU8.buffer.byteLength;
+  enableNativeKernels();
+  const got = tf.matMul(a, b); // [1024, 4096]: 16 MiB, more than the heap had free
+  disableNativeKernels();
+  const grew = backend.wasm.HEAPU8.buffer.byteLength > bytesBefore;
+  const expected = tf.matMul(a, b);
+  assert.ok(maxAbsDiff(got, expected) < 1e-5);
+  if (!grew) console.log('# the heap already had room; growth was not exercised this time');
+  tf.dispose([a, b, got, expected]);
+});
+
+test('enableNativeKernels leaves other backends alone and says why', { skip }, async () => {
+  await initBackend('wasm');
+  await tf.setBackend('cpu');
+  try {
+    const st = enableNativeKernels();
+    assert.equal(st.active, false);
+    assert.match(st.reason ?? '', /active tensor backend is "cpu", not 'wasm'/);
+  } finally {
+    await tf.setBackend('wasm');
+  }
+});
+
+test('raw sgemm: alpha, beta, leading dimensions and bounds checks', { skip }, () => {
+  const addon = load.addon!;
+  const rng = new Rng(15);
+  const [m, n, k, lda, ldb, ldc] = [5, 7, 9, 11, 8, 10]; // a [m,k] in rows of lda, b [k,n] in rows of ldb
+  const a = Float32Array.from({ length: m * lda }, () => rng.next() - 0.5);
+  const b = Float32Array.from({ length: k * ldb }, () => rng.next() - 0.5);
+  const c0 = Float32Array.from({ length: m * ldc }, () => rng.next() - 0.5);
+  for (const portable of [false, true]) {
+    const c = c0.slice();
+    addon.sgemm(false, false, m, n, k, 0.5, a, lda, b, ldb, 2, c, ldc, portable);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < ldc; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[i * lda + p]! * b[p * ldb + j]!;
+        const want = j < n ? 0.5 * s + 2 * c0[i * ldc + j]! : c0[i * ldc + j]!; // padding columns untouched
+        assert.ok(Math.abs(c[i * ldc + j]! - want) < 1e-5, `portable=${portable} c[${i},${j}] = ${c[i * ldc + j]}, want ${want}`);
+      }
+    }
+  }
+  assert.throws(() => addon.sgemm(false, false, m, n, k, 1, a.subarray(0, 10), lda, b, ldb, 0, c0, ldc), RangeError);
+  assert.throws(() => addon.sgemm(false, false, m, n, k, 1, a, 3, b, ldb, 0, c0, ldc), RangeError);
+  const heap = new ArrayBuffer(64);
+  assert.throws(() => addon.batchMatMul(heap, 0, 0, 32, 1, 4, 4, 4, false, false, 1, 1), RangeError);
+  assert.throws(() => addon.batchMatMul(heap, 2, 0, 0, 1, 1, 1, 1, false, false, 1, 1), RangeError);
+});
