@@ -15,7 +15,6 @@ export function formatStatus(s: MonitorSnapshot): string {
   const lag = s.policy.lag ? (s.policy.lag.recentMean ?? s.policy.lag.mean) : null;
   const reward = s.quality.goldReward ?? s.quality.proxyReward;
   const parts = [
-    `[${elapsed.toFixed(0)}s]`,
     `samples ${n(s.rates.samplesPerSec)}/s`,
     `pairs ${n(s.rates.pairsPerSec)}/s`,
     `step ${s.totals.steps}`,
@@ -27,7 +26,7 @@ export function formatStatus(s: MonitorSnapshot): string {
   ];
   if (s.counts.dead > 0) parts.push(`DEAD ${s.counts.dead}`);
   if (s.streams.deadLetters > 0) parts.push(`dlq ${s.streams.deadLetters}`);
-  return parts.join(' | ');
+  return `[${elapsed.toFixed(0)}s] ${parts.join(' | ')}`;
 }
 
 export interface StatusLineOptions {

@@ -128,7 +128,18 @@ test('policy-lag histogram merges actors and gives mean, quantiles and the windo
 test('quality, policy and sync numbers come from the actor that reported last', () => {
   const clock = fakeClock(2000);
   const agg = new MetricsAggregator({ intervalMs: 1000, now: clock.now });
-  agg.ingest(msg('learner-0', 'learner', 1000, { learner_loss: 0.69, learner_reward_margin: 0.01, learner_reward_accuracy: 0.5, learner_policy_version: 3, learner_weight_sync_ms: 42 }));
+  agg.ingest(
+    msg('learner-0', 'learner', 1000, {
+      learner_loss: 0.69,
+      learner_reward_margin: 0.01,
+      learner_reward_accuracy: 0.5,
+      learner_policy_version: 3,
+      learner_publish_seconds_count: 2,
+      learner_publish_seconds_sum: 0.08,
+      learner_publish_seconds_bucket_le_0_05: 2,
+    }),
+  );
+  agg.ingest(msg('gen-0', 'generator', 1200, { generator_weight_load_seconds_count: 4, generator_weight_load_seconds_sum: 0.02, generator_weight_load_seconds_bucket_le_0_01: 4 }));
   agg.ingest(msg('eval-0', 'evaluator', 1500, { evaluator_gold_reward: 0.2, evaluator_kl: 0.05, evaluator_win_rate: 0.55 }));
   agg.ingest(msg('learner-1', 'learner', 2000, { learner_loss: 0.6 }));
   const s = agg.snapshot();
@@ -139,7 +150,10 @@ test('quality, policy and sync numbers come from the actor that reported last', 
   assert.equal(s.quality.winRate, 0.55);
   assert.equal(s.quality.proxyReward, null);
   assert.equal(s.policy.version, 3);
-  assert.equal(s.policy.weightSyncMs, 42);
+  // One message per actor: no window rate yet, so the run means are used: 40 ms publish + 5 ms load.
+  assert.ok(Math.abs(s.policy.weightPublishMs! - 40) < 1e-9);
+  assert.ok(Math.abs(s.policy.weightLoadMs! - 5) < 1e-9);
+  assert.ok(Math.abs(s.policy.weightSyncMs! - 45) < 1e-9);
 });
 
 test('bus counters become per-consumer queue depth and dead-letter totals', () => {
@@ -151,12 +165,14 @@ test('bus counters become per-consumer queue depth and dead-letter totals', () =
     delivered: { samples: 38 },
     acked: { samples: 30 },
     deadLettered: { samples: 2, pairs: 1 },
-    pending: { 'samples/judge': 7, 'pairs/learner': 3 },
+    pending: { 'samples/judge': 7, 'pairs/learner': 3, 'metrics/monitor': 4 },
   });
   const st = agg.snapshot().streams;
+  // The metrics topic's backlog is the monitor's own, not the pipeline's.
   assert.equal(st.pendingTotal, 10);
   assert.equal(st.deadLetters, 3);
   assert.deepEqual(st.consumers, [
+    { topic: 'metrics', durable: 'monitor', pending: 4 },
     { topic: 'pairs', durable: 'learner', pending: 3 },
     { topic: 'samples', durable: 'judge', pending: 7 },
   ]);
