@@ -1,0 +1,350 @@
+// Decoder-only GPT-2 style transformer (Radford et al. 2019; layout after nanoGPT model.py): parameters, forward, heads.
+import * as tf from '@tensorflow/tfjs-core';
+import './gradients.js';
+import { applyRope, attend, causalBias, ropeTables } from './attention.js';
+import { embed } from './embedding.js';
+import { layerNorm } from './layer_norm.js';
+import { linear, matMul } from './matmul.js';
+import { deriveSeed, Rng } from './rng.js';
+
+export class GptError extends Error {
+  override name = 'GptError';
+}
+
+export interface GptConfig {
+  vocabSize: number;
+  contextLength: number;
+  layers: number;
+  dModel: number;
+  heads: number;
+  dropout: number;
+  positional: 'learned' | 'rotary';
+}
+
+export type GptHead = 'lm' | 'scalar';
+
+export interface GptModel {
+  cfg: GptConfig;
+  /** 'lm': tied output embedding gives next-token logits; 'scalar': a reward head reads the last real token. */
+  head: GptHead;
+  params: Record<string, tf.Variable>;
+}
+
+export interface ForwardOptions {
+  /** Enables dropout (when cfg.dropout > 0); a seed is then required. */
+  training?: boolean;
+  /** Seed of the dropout masks; each layer and site derives its own. */
+  seed?: number;
+}
+
+/** Keys and values one layer produced: keys transposed [B, H, hd, S], values [B, H, S, hd]. */
+export interface LayerKv {
+  kT: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
+
+/** What the stack needs besides tokens: positions, attention mask, and optionally the keys/values of earlier tokens. */
+export interface StackContext {
+  /** Position ids [B][T]; omitted means 0..T-1 for every row (a full forward). */
+  positions?: number[][];
+  /** Additive attention mask broadcastable to [B, H, T, S]. */
+  bias: tf.Tensor;
+  past?: LayerKv[];
+}
+
+export function validateGptConfig(cfg: GptConfig): void {
+  const ints: (keyof GptConfig)[] = ['vocabSize', 'contextLength', 'layers', 'dModel', 'heads'];
+  for (const k of ints) {
+    const v = cfg[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new GptError(`model.${k} must be a positive integer; got ${String(v)}`);
+  }
+  if (cfg.dModel % cfg.heads !== 0) throw new GptError(`model.dModel (${cfg.dModel}) must be divisible by model.heads (${cfg.heads})`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new GptError(`model.dropout must be in [0, 1); got ${cfg.dropout}`);
+  if (cfg.positional !== 'learned' && cfg.positional !== 'rotary') {
+    throw new GptError(`model.positional must be one of learned, rotary; got ${JSON.stringify(cfg.positional)}`);
+  }
+  if (cfg.positional === 'rotary' && (cfg.dModel / cfg.heads) % 2 !== 0) {
+    throw new GptError(`rotary positions need an even head size; dModel/heads = ${cfg.dModel / cfg.heads}`);
+  }
+}
+
+type Init = 'normal' | 'residual' | 'zeros' | 'ones';
+
+/** Parameter names (HF GPT-2 style) with shapes and how each is initialised, in a stable order. */
+function paramSpecs(cfg: GptConfig, head: GptHead): [string, number[], Init][] {
+  const d = cfg.dModel;
+  const specs: [string, number[], Init][] = [['wte', [cfg.vocabSize, d], 'normal']];
+  if (cfg.positional === 'learned') specs.push(['wpe', [cfg.contextLength, d], 'normal']);
+  for (let l = 0; l < cfg.layers; l++) {
+    const p = `h.${l}.`;
+    specs.push(
+      [`${p}ln_1.weight`, [d], 'ones'],
+      [`${p}ln_1.bias`, [d], 'zeros'],
+      [`${p}attn.c_attn.weight`, [d, 3 * d], 'normal'],
+      [`${p}attn.c_attn.bias`, [3 * d], 'zeros'],
+      [`${p}attn.c_proj.weight`, [d, d], 'residual'],
+      [`${p}attn.c_proj.bias`, [d], 'zeros'],
+      [`${p}ln_2.weight`, [d], 'ones'],
+      [`${p}ln_2.bias`, [d], 'zeros'],
+      [`${p}mlp.c_fc.weight`, [d, 4 * d], 'normal'],
+      [`${p}mlp.c_fc.bias`, [4 * d], 'zeros'],
+      [`${p}mlp.c_proj.weight`, [4 * d, d], 'residual'],
+      [`${p}mlp.c_proj.bias`, [d], 'zeros'],
+    );
+  }
+  specs.push(['ln_f.weight', [d], 'ones'], ['ln_f.bias', [d], 'zeros']);
+  if (head === 'scalar') specs.push(['score.weight', [1, d], 'normal']);
+  return specs;
+}
+
+/** Parameter name -> shape for a config and head, e.g. for checkpoint validation. */
+export function gptParamShapes(cfg: GptConfig, head: GptHead = 'lm'): Record<string, number[]> {
+  return Object.fromEntries(paramSpecs(cfg, head).map(([n, s]) => [n, s]));
+}
+
+/**
+ * GPT-2 initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0, LayerNorm gains 1.
+ * Each parameter draws from its own stream derived from (seed, name), so adding a head does not change the body.
+ */
+export function initGpt(cfg: GptConfig, seed: number, head: GptHead = 'lm'): GptModel {
+  validateGptConfig(cfg);
+  if (head !== 'lm' && head !== 'scalar') throw new GptError(`head must be one of lm, scalar; got ${JSON.stringify(head)}`);
+  const params: Record<string, tf.Variable> = {};
+  const residualStd = 0.02 / Math.sqrt(2 * cfg.layers);
+  for (const [name, shape, init] of paramSpecs(cfg, head)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    if (init === 'ones') data.fill(1);
+    if (init === 'normal' || init === 'residual') {
+      const std = init === 'normal' ? 0.02 : residualStd;
+      const rng = new Rng(deriveSeed(seed, 'init', name));
+      for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+    }
+    const t = tf.tensor(data, shape, 'float32');
+    // Unnamed: tfjs variable names are global, and several models (policy, reference, reward) live in one process.
+    params[name] = tf.variable(t, true);
+    t.dispose();
+  }
+  return { cfg: { ...cfg }, head, params };
+}
+
+function param(model: GptModel, name: string): tf.Variable {
+  const p = model.params[name];
+  if (!p) throw new GptError(`model has no parameter ${JSON.stringify(name)}`);
+  return p;
+}
+
+/** Inverted dropout with a seeded mask; identity when rate is 0. */
+export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  if (rate <= 0) return x;
+  return tf.tidy(() => {
+    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32');
+    return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+  });
+}
+
+/** GELU, tanh approximation as in GPT-2, with a hand-written gradient (autodiff would add a dozen wasm kernel calls). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const c = Math.sqrt(2 / Math.PI);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const x2 = tf.square(xs);
+    // tanh(c (x + 0.044715 x^3)) computed as tanh(c x (1 + 0.044715 x^2)); x^3 via products, not tf.pow (slow on wasm).
+    const th = tf.tanh(tf.mul(tf.mul(xs, c), tf.add(tf.mul(x2, 0.044715), 1)));
+    save([xs, th]);
+    const value = tf.mul(tf.mul(xs, 0.5), tf.add(th, 1));
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
+      const [sx, sth] = saved as [tf.Tensor, tf.Tensor];
+      // d/dx = 0.5 (1 + th) + 0.5 x (1 - th^2) c (1 + 3 * 0.044715 x^2)
+      const sech2 = tf.sub(1, tf.square(sth));
+      const inner = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * 0.044715), 1), c);
+      const d = tf.add(tf.mul(tf.add(sth, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), sech2), inner));
+      return tf.mul(dy, d);
+    };
+    return { value, gradFunc };
+  });
+  return f(x);
+}
+
+interface Dropper {
+  rate: number;
+  seed: number;
+}
+
+function makeDropper(model: GptModel, opts: ForwardOptions): Dropper | undefined {
+  if (!opts.training || model.cfg.dropout <= 0) return undefined;
+  if (opts.seed === undefined || !Number.isFinite(opts.seed)) {
+    throw new GptError('a training forward with dropout > 0 needs opts.seed (dropout masks are seeded, never Math.random)');
+  }
+  return { rate: model.cfg.dropout, seed: opts.seed };
+}
+
+const drop = (x: tf.Tensor, d: Dropper | undefined, ...labels: (string | number)[]): tf.Tensor =>
+  d ? dropout(x, d.rate, deriveSeed(d.seed, ...labels)) : x;
+
+/** One pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)). x [B, T, D]. */
+function block(
+  model: GptModel,
+  l: number,
+  x: tf.Tensor3D,
+  ctx: StackContext,
+  rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined,
+  dropper: Dropper | undefined,
+): { x: tf.Tensor3D; present: LayerKv } {
+  const { heads, dModel } = model.cfg;
+  const [b, t] = x.shape;
+  const hd = dModel / heads;
+  const p = (n: string): tf.Variable => param(model, `h.${l}.${n}`);
+
+  const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>);
+  const qkv = linear(tf.reshape(h1, [b * t, dModel]), p('attn.c_attn.weight'), p('attn.c_attn.bias')); // [N, 3D]
+  const [qf, kf, vf] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  let q = tf.reshape(qf, [b, t, heads, hd]);
+  let k = tf.reshape(kf, [b, t, heads, hd]);
+  if (rope) {
+    q = applyRope(q, rope.cos, rope.sin);
+    k = applyRope(k, rope.cos, rope.sin);
+  }
+  const qh = tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(hd)); // [B, H, T, hd]
+  let kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [B, H, hd, T]
+  let v = tf.transpose(tf.reshape(vf, [b, t, heads, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+  const past = ctx.past?.[l];
+  if (past) {
+    kT = tf.concat([past.kT, kT], 3);
+    v = tf.concat([past.v, v], 2);
+  }
+  const dropProbs = dropper ? (pr: tf.Tensor) => drop(pr, dropper, 'attn_probs', l) : undefined;
+  const att = attend(qh, kT, v, ctx.bias, dropProbs); // [B, H, T, hd]
+  const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [b * t, dModel]);
+  const attnOut = linear(merged, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
+  const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
+
+  const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>);
+  const fc = gelu(linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias'))); // [N, 4D]
+  const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
+  const x2 = tf.add(x1, tf.reshape(drop(mlpOut, dropper, 'mlp_out', l), [b, t, dModel])) as tf.Tensor3D;
+  return { x: x2, present: { kT, v } };
+}
+
+function checkTokens(model: GptModel, tokens: tf.Tensor, what: string): void {
+  if (tokens.rank !== 2) throw new GptError(`${what} must be [B, T]; got shape [${tokens.shape}]`);
+  if (tokens.dtype !== 'int32') throw new GptError(`${what} must be int32; got ${tokens.dtype}`);
+}
+
+/**
+ * The transformer stack: embeddings, blocks, final LayerNorm. Returns hidden states [B, T, D] and each layer's keys and
+ * values (including the past ones given in ctx). Callers own the tidy scope; forwardHidden and the KV cache use it.
+ */
+export function forwardStack(
+  model: GptModel,
+  tokens: tf.Tensor2D,
+  ctx: StackContext,
+  opts: ForwardOptions = {},
+): { hidden: tf.Tensor3D; presents: LayerKv[] } {
+  const { cfg } = model;
+  const [b, t] = tokens.shape;
+  const dropper = makeDropper(model, opts);
+  const positions = ctx.positions;
+  let x = embed(tokens, param(model, 'wte') as tf.Variable<tf.Rank.R2>); // [B, T, D]
+  let rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
+  if (cfg.positional === 'learned') {
+    const wpe = param(model, 'wpe');
+    // A full forward slices the table (differentiable, no gather); decoding gathers per-row ids (inference only).
+    const pos = positions
+      ? tf.reshape(tf.gather(wpe, tf.tensor1d(positions.flat(), 'int32')), [b, t, cfg.dModel])
+      : tf.slice(wpe, [0, 0], [t, cfg.dModel]);
+    x = tf.add(x, pos);
+  } else {
+    rope = ropeTables(positions ?? [Array.from({ length: t }, (_, i) => i)], cfg.dModel / cfg.heads);
+  }
+  x = drop(x, dropper, 'embed') as tf.Tensor3D;
+  const presents: LayerKv[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const out = block(model, l, x, ctx, rope, dropper);
+    x = out.x;
+    presents.push(out.present);
+  }
+  const hidden = layerNorm(x, param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>, param(model, 'ln_f.bias') as tf.Variable<tf.Rank.R1>);
+  return { hidden: hidden as tf.Tensor3D, presents };
+}
+
+/** Hidden states after ln_f: tokens int32 [B, T] -> [B, T, D]. Causal: position t sees tokens 0..t only. */
+export function forwardHidden(model: GptModel, tokens: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+  checkTokens(model, tokens, 'tokens');
+  const t = tokens.shape[1];
+  if (t > model.cfg.contextLength) throw new GptError(`sequence length ${t} exceeds model.contextLength ${model.cfg.contextLength}`);
+  return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t) }, opts).hidden);
+}
+
+/** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T, with wte transposed explicitly). */
+export function tiedLogits(model: GptModel, hidden: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const d = model.cfg.dModel;
+    const rows = tf.reshape(hidden, [-1, d]); // [N, D]
+    const logits = matMul(rows, param(model, 'wte'), false, true); // [N, V]
+    return tf.reshape(logits, [...hidden.shape.slice(0, -1), model.cfg.vocabSize]);
+  });
+}
+
+/** Next-token logits: tokens int32 [B, T] -> [B, T, V]. */
+export function forwardLogits(model: GptModel, tokens: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+  return tf.tidy(() => tiedLogits(model, forwardHidden(model, tokens, opts)) as tf.Tensor3D);
+}
+
+/**
+ * Reward head: score.weight . hidden state at lastIndex (int32 [B], the last real token of each row) -> [B].
+ * The row is picked with a one-hot mask multiply and sum, so the gradient needs no gather.
+ */
+export function scalarScores(model: GptModel, tokens: tf.Tensor2D, lastIndex: tf.Tensor1D, opts: ForwardOptions = {}): tf.Tensor1D {
+  if (model.head !== 'scalar') throw new GptError(`scalarScores needs a model with head 'scalar'; got '${model.head}'`);
+  if (lastIndex.rank !== 1 || lastIndex.shape[0] !== tokens.shape[0] || lastIndex.dtype !== 'int32') {
+    throw new GptError(`lastIndex must be int32 [${tokens.shape[0]}]; got ${lastIndex.dtype} [${lastIndex.shape}]`);
+  }
+  return tf.tidy(() => {
+    const hidden = forwardHidden(model, tokens, opts); // [B, T, D]
+    // oneHot with dtype float32 returns all zeros on wasm 4.22: build it as int32, then cast.
+    const pick = tf.expandDims(tf.cast(tf.oneHot(lastIndex, tokens.shape[1]), 'float32'), 2); // [B, T, 1]
+    const last = tf.sum(tf.mul(hidden, pick), 1); // [B, D]
+    return tf.sum(tf.mul(last, param(model, 'score.weight')), -1) as tf.Tensor1D; // [B]
+  });
+}
+
+/** The parameters themselves (no copies): name -> tensor. */
+export function getWeights(model: GptModel): Record<string, tf.Tensor> {
+  return { ...model.params };
+}
+
+/** Overwrites every parameter; the set of names and every shape must match exactly. */
+export function setWeights(model: GptModel, w: Record<string, { shape: number[]; data: Float32Array }>): void {
+  const have = Object.keys(model.params);
+  const missing = have.filter((n) => !(n in w));
+  const extra = Object.keys(w).filter((n) => !(n in model.params));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new GptError(
+      `weights do not match the model: missing ${JSON.stringify(missing)}, unexpected ${JSON.stringify(extra)}`,
+    );
+  }
+  for (const name of have) {
+    const p = model.params[name]!;
+    const { shape, data } = w[name]!;
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (shape.length !== p.shape.length || shape.some((d, i) => d !== p.shape[i]) || data.length !== size) {
+      throw new GptError(
+        `weight ${JSON.stringify(name)} has shape [${shape}] with ${data.length} values; the model needs [${p.shape}]`,
+      );
+    }
+  }
+  for (const name of have) {
+    const { shape, data } = w[name]!;
+    tf.tidy(() => model.params[name]!.assign(tf.tensor(data, shape, 'float32')));
+  }
+}
+
+export function disposeModel(model: GptModel): void {
+  for (const p of Object.values(model.params)) p.dispose();
+  model.params = {};
+}
+
+export function countParams(model: GptModel): number {
+  return Object.values(model.params).reduce((s, p) => s + p.size, 0);
+}
