@@ -171,7 +171,9 @@ test('scalarScores reads the hidden state at lastIndex, ignores later padding, a
   assert.ok(tf.tidy(() => tf.sum(tf.abs(grads[m.params['score.weight']!.name]!)).dataSync()[0]!) > 0);
   tf.dispose([value, ...Object.values(grads)]);
   assert.equal(tf.memory().numTensors, before);
-  assert.throws(() => scalarScores(initGpt(CFG, 1), tokens, last), /head 'scalar'/);
+  const lm = initGpt(CFG, 1);
+  assert.throws(() => scalarScores(lm, tokens, last), /head 'scalar'/);
+  disposeModel(lm);
   tf.dispose([tokens, other, last]);
   disposeModel(m);
 });
