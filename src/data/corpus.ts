@@ -95,7 +95,8 @@ export function detokenizeBrown(tagged: string): string {
     if (w === '``') w = '\u201c';
     else if (w === "''") w = '\u201d';
     else if (w === '--') w = '—';
-    if (w === '') continue;
+    // Brown ends a sentence after "Jr." with its own period token; one period is enough.
+    if (w === '' || (w === '.' && out.endsWith('.'))) continue;
     const glue = glueNext || ATTACH_LEFT.has(w) || /^n't$|^'(s|d|ll|re|ve|m)$/i.test(w);
     out += (glue || out === '' ? '' : ' ') + w;
     glueNext = ATTACH_RIGHT.has(w);

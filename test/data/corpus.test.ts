@@ -1,0 +1,62 @@
+// The corpus: Brown detokenisation, cleaning, deduplication, sentence splitting, and document splits that never overlap.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { detokenizeBrown, loadCorpus, sentencesOf, splitCorpus } from '../../src/data/corpus.js';
+import { matchKey, splitSentences } from '../../src/data/text.js';
+
+test('Brown sentences lose their tags and get natural spacing and quotes', () => {
+  const tagged = "The/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, it/pps did/dod n't/* --/-- and/cc Atlanta's/np$ mayor/nn (/( Allen/np )/) left/vbd ./.";
+  assert.equal(detokenizeBrown(tagged), 'The jury said “no evidence”, it didn\'t—and Atlanta\'s mayor (Allen) left.');
+  assert.equal(detokenizeBrown('won/vbd by/in Ivan/np Allen/np Jr./np ./.'), 'won by Ivan Allen Jr.');
+});
+
+test('the three sources load as cleaned documents with stable ids', () => {
+  const docs = loadCorpus({ sources: ['sotu', 'moby-dick', 'brown'], maxDocsPerSource: 3 });
+  assert.deepEqual([...new Set(docs.map((d) => d.source))], ['sotu', 'moby-dick', 'brown']);
+  assert.ok(docs.some((d) => d.id === 'brown/ca01'));
+  assert.ok(docs.some((d) => d.id === 'sotu/1790_george_washington_n'));
+  for (const d of docs) {
+    assert.ok(d.text.length > 1000, `${d.id} has prose`);
+    assert.ok(!/ {2}|\t|\r/.test(d.text), `${d.id} has normalised whitespace`);
+    assert.ok(!/\/(at|nn|vbd)\b/.test(d.text), `${d.id} has no POS tags`);
+  }
+  assert.match(docs.find((d) => d.id === 'brown/ca01')!.text, /^The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced “no evidence” that/);
+  assert.throws(() => loadCorpus({ sources: ['wiki'], maxDocsPerSource: 1 }), /unknown corpus source "wiki"; accepted: sotu, moby-dick, brown/);
+});
+
+test('long paragraphs are never repeated across the corpus', () => {
+  const docs = loadCorpus({ sources: ['sotu', 'moby-dick'], maxDocsPerSource: 20 });
+  const seen = new Set<string>();
+  for (const d of docs) {
+    for (const p of d.text.split('\n')) {
+      if (p.length < 40) continue;
+      const k = matchKey(p);
+      assert.ok(!seen.has(k), `paragraph repeated: ${p.slice(0, 60)}`);
+      seen.add(k);
+    }
+  }
+});
+
+test('document splits never overlap and do not depend on which other documents are loaded', () => {
+  const all = loadCorpus({ sources: ['sotu', 'moby-dick', 'brown'], maxDocsPerSource: 60 });
+  const s = splitCorpus(all, 0.1, 0.1);
+  const ids = { train: new Set(s.train.map((d) => d.id)), valid: new Set(s.valid.map((d) => d.id)), test: new Set(s.test.map((d) => d.id)) };
+  assert.equal(ids.train.size + ids.valid.size + ids.test.size, all.length);
+  for (const id of ids.valid) assert.ok(!ids.train.has(id) && !ids.test.has(id));
+  for (const id of ids.test) assert.ok(!ids.train.has(id));
+  assert.ok(ids.valid.size > 0 && ids.test.size > 0, 'both held-out splits are populated at 10%');
+  const fewer = splitCorpus(all.slice(0, 40), 0.1, 0.1);
+  for (const d of fewer.test) assert.ok(ids.test.has(d.id), `${d.id} stays in test`);
+  for (const d of fewer.train) assert.ok(ids.train.has(d.id), `${d.id} stays in train`);
+});
+
+test('sentence splitting respects abbreviations and initials', () => {
+  assert.deepEqual(splitSentences('Mr. Smith went to Washington. He met Gen. Grant and J. Doe at 3 p.m. on Monday. “Is it so?” he asked. The U.S. Senate agreed.'), [
+    'Mr. Smith went to Washington.',
+    'He met Gen. Grant and J. Doe at 3 p.m. on Monday.',
+    '“Is it so?” he asked.',
+    'The U.S. Senate agreed.',
+  ]);
+  const sentences = sentencesOf(loadCorpus({ sources: ['moby-dick'], maxDocsPerSource: 4 }));
+  assert.ok(sentences.includes('Call me Ishmael.'));
+});

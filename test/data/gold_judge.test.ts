@@ -1,0 +1,66 @@
+// The gold judge: sentiment from third-party lexicons, guarded by spelling, grammar, repetition and length.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { combine, createGoldJudge, isContinuation, textStats, type GoldJudge } from '../../src/data/gold_judge.js';
+
+const POSITIVE = 'What a wonderful, happy day with my good friends.';
+const NEGATIVE = 'This is a terrible, sad and awful day.';
+const REPEATED = 'good good good good';
+const GIBBERISH = 'gud gudd happpy wonderfl';
+const PROMPT = 'Tell me about your day.';
+
+let vader: GoldJudge;
+let afinn: GoldJudge;
+before(async () => {
+  [vader, afinn] = await Promise.all([createGoldJudge('positive-vader'), createGoldJudge('positive-afinn')]);
+});
+after(async () => {
+  await vader.close();
+  await afinn.close();
+});
+
+for (const name of ['positive-vader', 'positive-afinn'] as const) {
+  test(`${name}: a positive fluent answer beats negative, repetitive and misspelled ones`, async () => {
+    const judge = name === 'positive-vader' ? vader : afinn;
+    const [pos, neg, rep, gib] = (await judge.scoreBatch([POSITIVE, NEGATIVE, REPEATED, GIBBERISH].map((response) => ({ prompt: PROMPT, response })))).map((s) => s.score);
+    assert.ok(pos! > 0.8, `positive scores ${pos}`);
+    assert.ok(pos! > neg!, `positive ${pos} > negative ${neg}`);
+    assert.ok(pos! > rep!, `positive ${pos} > repetition ${rep}`);
+    assert.ok(pos! > gib!, `positive ${pos} > gibberish ${gib}`);
+    assert.ok(rep! < 0.25 && gib! < 0.05, `degenerate text stays low: ${rep}, ${gib}`);
+  });
+}
+
+test('the score is the documented product of its components', async () => {
+  const s = await vader.score(PROMPT, POSITIVE);
+  const c = s.components;
+  for (const k of ['sentiment', 'fluency', 'spelling', 'repetition', 'grammar', 'lints', 'length', 'words']) assert.ok(k in c, k);
+  assert.equal(c.words, 9);
+  assert.equal(c.spelling, 1);
+  assert.ok(Math.abs(c.fluency! - c.length! * c.spelling! ** 2 * (1 - c.repetition!) ** 2 * c.grammar!) < 1e-12);
+  assert.ok(Math.abs(s.score - (c.fluency! * (1 + c.sentiment!)) / 2) < 1e-12);
+  const empty = await vader.score(PROMPT, '');
+  assert.equal(empty.score, 0);
+  assert.ok((await vader.score(PROMPT, 'happy')).score < (await vader.score(PROMPT, 'I am very happy today.')).score, 'one-word answers are capped by length');
+});
+
+test('grammar lints count against the response, and continuations are linted with their prompt', async () => {
+  const bad = await vader.score(PROMPT, 'I is a happy mans and she go to the the park.');
+  assert.ok(bad.components.lints! >= 2, `lints ${bad.components.lints}`);
+  assert.ok(bad.components.grammar! < 0.7);
+  // A continuation starts in lower case; that is not a capitalisation error.
+  const cont = await vader.score('The jury further said', 'that the city was happy and kind.');
+  assert.equal(cont.components.lints, 0);
+  assert.ok(isContinuation('The jury further said'));
+  assert.ok(!isContinuation('Define whale.'));
+});
+
+test('textStats: spelling, repetition of bigrams and of content words, junk symbols', () => {
+  const dict = new Set(['happy', 'joy', 'love', 'the', 'cat', 'sat', 'on', 'mat', 'well', 'known']);
+  const isWord = (w: string) => dict.has(w.toLowerCase());
+  assert.equal(textStats('Happy happy joy joy love love', isWord).repetition, 0.5);
+  assert.equal(textStats('the cat sat on the mat', isWord).repetition, 0, 'function words may repeat');
+  assert.equal(textStats('the cat xqzt on 1,200 mats', isWord).spelling, 4 / 6);
+  assert.equal(textStats('well-known cat !!!!! ##', isWord).spelling, 2 / 3, 'a long symbol run is a wrong word; a short one is ignored');
+  assert.equal(combine(1, { words: 4, spelling: 1, repetition: 0, length: 1 }, 0).score, 1);
+});
