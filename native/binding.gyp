@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "rlhf_native",
-      "sources": ["src/addon.c", "src/sgemm_portable.c"],
+      "sources": ["src/addon.c", "src/elementwise.c", "src/sgemm_portable.c"],
       "cflags": ["-O3", "-std=gnu11", "-fno-math-errno"],
       "cflags!": ["-O2"],
       "libraries": ["-lpthread"],

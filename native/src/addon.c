@@ -1,11 +1,12 @@
-/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C) on tensors that live in the tfjs wasm
- * backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh and sum on tensors that live in the
+ * tfjs wasm backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "sgemm_portable.h"
 
 #ifdef RLHF_USE_OPENBLAS
@@ -207,6 +208,69 @@ static napi_value js_batch_mat_mul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The heap's data and size when v is an ArrayBuffer, else throws and returns 0. */
+static int get_heap(napi_env env, napi_value v, const char *fn, char **data, size_t *bytes) {
+  bool is_ab = false;
+  void *p = NULL;
+  if (napi_is_arraybuffer(env, v, &is_ab) != napi_ok || !is_ab || napi_get_arraybuffer_info(env, v, &p, bytes) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s: heap must be an ArrayBuffer (the wasm memory buffer)", fn);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  *data = p;
+  return 1;
+}
+
+/* Whether `count` floats from byte offset `off` lie inside a heap of `bytes` bytes, 4-byte aligned. */
+static int span_ok(int64_t off, int64_t count, size_t bytes) {
+  return off >= 0 && count >= 0 && off % 4 == 0 && (uint64_t)off + (uint64_t)count * 4 <= bytes;
+}
+
+/* tanh(heap, xOff, yOff, n): y = tanh(x) elementwise over n floats. */
+static napi_value js_tanh(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *heap;
+  size_t bytes;
+  if (argc < 4) return throw_range(env, "tanh expects 4 arguments");
+  if (!get_heap(env, argv[0], "tanh", &heap, &bytes)) return NULL;
+  int64_t x_off, y_off, n;
+  if (!get_int(env, argv[1], &x_off) || !get_int(env, argv[2], &y_off) || !get_int(env, argv[3], &n)) {
+    napi_throw_type_error(env, NULL, "tanh(heap: ArrayBuffer, xOff: number, yOff: number, n: number)");
+    return NULL;
+  }
+  if (!span_ok(x_off, n, bytes) || !span_ok(y_off, n, bytes))
+    return throw_range(env, "tanh: an operand lies outside the heap or is not 4-byte aligned");
+  tanh_f32((const float *)(heap + x_off), (float *)(heap + y_off), (size_t)n);
+  return NULL;
+}
+
+/* sum(heap, xOff, outOff, outer, reduced, inner): out[p, q] = sum_r x[p, r, q]. */
+static napi_value js_sum(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *heap;
+  size_t bytes;
+  if (argc < 6) return throw_range(env, "sum expects 6 arguments");
+  if (!get_heap(env, argv[0], "sum", &heap, &bytes)) return NULL;
+  int64_t x_off, out_off, outer, reduced, inner;
+  if (!get_int(env, argv[1], &x_off) || !get_int(env, argv[2], &out_off) || !get_int(env, argv[3], &outer) ||
+      !get_int(env, argv[4], &reduced) || !get_int(env, argv[5], &inner)) {
+    napi_throw_type_error(env, NULL, "sum(heap: ArrayBuffer, xOff, outOff, outer, reduced, inner)");
+    return NULL;
+  }
+  if (outer < 0 || reduced < 0 || inner < 0 || (reduced > 0 && outer > INT64_MAX / 4 / reduced) ||
+      (inner > 0 && outer * reduced > INT64_MAX / 4 / inner))
+    return throw_range(env, "sum: bad dimensions");
+  if (!span_ok(x_off, outer * reduced * inner, bytes) || !span_ok(out_off, outer * inner, bytes))
+    return throw_range(env, "sum: an operand lies outside the heap or is not 4-byte aligned");
+  sum_f32((const float *)(heap + x_off), (float *)(heap + out_off), (size_t)outer, (size_t)reduced, (size_t)inner);
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -238,20 +302,21 @@ static napi_value js_get_threads(napi_env env, napi_callback_info info) {
 
 /* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
 NAPI_MODULE_INIT() {
-  napi_property_descriptor props[5];
+  enum { NFN = 6 };
+  napi_property_descriptor props[NFN + 1];
   memset(props, 0, sizeof props);
-  const char *names[] = {"sgemm", "batchMatMul", "setThreads", "getThreads"};
-  napi_callback fns[] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads};
-  for (int i = 0; i < 4; i++) {
+  const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh", "sum"};
+  napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh, js_sum};
+  for (int i = 0; i < NFN; i++) {
     props[i].utf8name = names[i];
     props[i].method = fns[i];
     props[i].attributes = napi_enumerable;
   }
   napi_value blas;
   if (napi_create_string_utf8(env, BLAS_NAME, NAPI_AUTO_LENGTH, &blas) != napi_ok) return NULL;
-  props[4].utf8name = "blas";
-  props[4].value = blas;
-  props[4].attributes = napi_enumerable;
-  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
+  props[NFN].utf8name = "blas";
+  props[NFN].value = blas;
+  props[NFN].attributes = napi_enumerable;
+  if (napi_define_properties(env, exports, NFN + 1, props) != napi_ok) return NULL;
   return exports;
 }

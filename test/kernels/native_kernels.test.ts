@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/kernels/gradients.js';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon } from '../../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, NATIVE_KERNELS } from '../../src/kernels/native/index.js';
+import { sumLayout } from '../../src/kernels/native/elementwise.js';
 import { batchMap } from '../../src/kernels/native/batch_mat_mul.js';
 import { Rng } from '../../src/kernels/rng.js';
 
@@ -34,7 +35,7 @@ function maxAbsDiff(x: tf.Tensor, y: tf.Tensor): number {
 }
 
 /** Runs f once with the stock kernels and once with the native ones; returns both results (tensors kept). */
-function stockVsNative(f: () => tf.Tensor[], gemm: 'auto' | 'portable'): { stock: tf.Tensor[]; native: tf.Tensor[] } {
+function stockVsNative(f: () => tf.Tensor[], gemm: 'auto' | 'portable' = 'auto'): { stock: tf.Tensor[]; native: tf.Tensor[] } {
   disableNativeKernels();
   const stock = tf.tidy(f);
   const st = enableNativeKernels({ gemm, threads: 2 });
@@ -48,15 +49,18 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual(st.kernels, ['BatchMatMul']);
+  assert.deepEqual([...st.kernels].sort(), [...NATIVE_KERNELS].sort());
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
+  assert.deepEqual(enableNativeKernels({ kernels: ['Tanh'] }).kernels, ['Tanh']); // re-applying restores the others
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
   const off = disableNativeKernels();
   assert.equal(off.active, false);
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
@@ -197,4 +201,93 @@ test('raw sgemm: alpha, beta, leading dimensions and bounds checks', { skip }, (
   const heap = new ArrayBuffer(64);
   assert.throws(() => addon.batchMatMul(heap, 0, 0, 32, 1, 4, 4, 4, false, false, 1, 1), RangeError);
   assert.throws(() => addon.batchMatMul(heap, 2, 0, 0, 1, 1, 1, 1, false, false, 1, 1), RangeError);
+});
+
+test('Tanh matches the stock kernel over the whole range, including saturation and tiny inputs', { skip }, async () => {
+  await initBackend('wasm');
+  const before = tf.memory().numTensors;
+  const values = Float32Array.from({ length: 4099 }, (_, i) => (i - 2049) / 100); // [-20.49, 20.49]
+  values.set([0, 1e-7, -1e-7, 3e-4, -5e-4, 1e-30, -0], 0);
+  const x = tf.tensor(values, [values.length]);
+  const xs = tf.tensor(values.slice(0, 7 * 13 * 5), [7, 13, 5]);
+  for (const input of [x, xs]) {
+    const { stock, native } = stockVsNative(() => [tf.tanh(input)]);
+    assert.deepEqual(native[0]!.shape, input.shape);
+    const d = maxAbsDiff(stock[0]!, native[0]!);
+    assert.ok(d < 1e-6, `max |tanh native - stock| = ${d}`);
+    tf.dispose([...stock, ...native]);
+  }
+  enableNativeKernels();
+  const y = tf.tidy(() => tf.tanh(tf.tensor([0, 1e-7, -50, 50, NaN])));
+  disableNativeKernels();
+  const v = y.dataSync();
+  assert.deepEqual(Array.from(v.slice(0, 4)), [0, Math.fround(1e-7), -1, 1]);
+  assert.ok(Number.isNaN(v[4]!));
+  tf.dispose([x, xs, y]);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('sumLayout: contiguous blocks of summed axes, size-1 dims ignored', { skip }, () => {
+  assert.deepEqual(sumLayout([7, 13, 5], [0]), { outer: 1, reduced: 7, inner: 65 });
+  assert.deepEqual(sumLayout([7, 13, 5], [1]), { outer: 7, reduced: 13, inner: 5 });
+  assert.deepEqual(sumLayout([7, 13, 5], [1, 2]), { outer: 7, reduced: 65, inner: 1 });
+  assert.deepEqual(sumLayout([7, 1, 5], [0, 2]), { outer: 1, reduced: 35, inner: 1 });
+  assert.deepEqual(sumLayout([7, 13, 5], [0, 2]), undefined);
+  assert.deepEqual(sumLayout([3, 1, 4], [1]), { outer: 12, reduced: 1, inner: 1 });
+});
+
+test('Sum matches the stock kernel for every axis set and keepDims (non-contiguous ones fall back)', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(16);
+  const cases: [number[], (number | number[] | null)[]][] = [
+    [[7, 13, 5], [0, 1, 2, -1, [0, 1], [1, 2], [0, 2], [0, 1, 2], null]],
+    [[1024, 512], [0, 1]],
+    [[3, 1, 4], [1, [0, 1]]],
+    [[2, 3, 4, 6], [[1, 2], [2, 3], 3]],
+    [[1000], [0]],
+    [[0, 5], [0, 1]],
+  ];
+  const before = tf.memory().numTensors;
+  for (const [shape, axesList] of cases) {
+    const x = randomTensor(rng, shape);
+    for (const axis of axesList) {
+      for (const keepDims of [false, true]) {
+        const { stock, native } = stockVsNative(() => [tf.sum(x, axis ?? undefined, keepDims)]);
+        const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(stock[0]!)).dataSync()[0] ?? 1));
+        const d = stock[0]!.size === 0 ? 0 : maxAbsDiff(stock[0]!, native[0]!);
+        assert.ok(d < 1e-5 * scale, `sum [${shape}] axis ${JSON.stringify(axis)} keepDims=${keepDims}: max |diff| ${d}`);
+        assert.equal(native[0]!.dtype, 'float32');
+        tf.dispose([...stock, ...native]);
+      }
+    }
+    x.dispose();
+  }
+  // int32 sums stay with the stock kernel (and stay int32)
+  enableNativeKernels();
+  const s = tf.tidy(() => tf.sum(tf.tensor([1, 2, 3], [3], 'int32')));
+  disableNativeKernels();
+  assert.equal(s.dtype, 'int32');
+  assert.equal(s.dataSync()[0], 6);
+  s.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('gradients through tanh and sum (a GELU-like chain and a bias gradient) match the stock kernels', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(17);
+  const x = randomTensor(rng, [64, 48]);
+  const w = randomTensor(rng, [48, 40]);
+  const bias = randomTensor(rng, [40]);
+  const f = (xv: tf.Tensor, wv: tf.Tensor, bv: tf.Tensor): tf.Scalar =>
+    tf.sum(tf.mul(tf.tanh(tf.add(tf.matMul(xv, wv), bv)), tf.add(tf.matMul(xv, wv), 1)));
+  const before = tf.memory().numTensors;
+  const { stock, native } = stockVsNative(() => tf.grads(f)([x, w, bias]));
+  for (let i = 0; i < 3; i++) {
+    const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(stock[i]!)).dataSync()[0]!));
+    const d = maxAbsDiff(stock[i]!, native[i]!);
+    assert.ok(d < 1e-5 * scale, `grad ${i}: max |diff| ${d}`);
+  }
+  tf.dispose([...stock, ...native]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, w, bias]);
 });

@@ -66,7 +66,7 @@ test('native kernels load and match the stock kernel in two concurrent worker th
   for (const r of reports) {
     assert.equal(r.error, undefined, r.error);
     assert.equal(r.status!.active, true, r.status!.reason);
-    assert.deepEqual(r.status!.kernels, ['BatchMatMul']);
+    assert.ok(r.status!.kernels.includes('BatchMatMul'));
     assert.ok(r.worst! < 1e-4, `worst |native - stock| = ${r.worst}`);
     assert.equal(r.numTensors, 0);
   }

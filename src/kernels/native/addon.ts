@@ -21,6 +21,10 @@ export interface NativeAddon {
     heap: ArrayBuffer, aOff: number, bOff: number, cOff: number, batch: number, m: number, n: number, k: number,
     transA: boolean, transB: boolean, aMap: BatchMap, bMap: BatchMap, portable?: boolean,
   ): void;
+  /** y = tanh(x) over n floats at byte offsets into `heap`. */
+  tanh(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
+  /** out[p, q] = sum over r of x[p, r, q], x viewed as [outer, reduced, inner]; byte offsets into `heap`. */
+  sum(heap: ArrayBuffer, xOff: number, outOff: number, outer: number, reduced: number, inner: number): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
+import { makeSum, makeTanh } from './elementwise.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
 
@@ -19,7 +20,13 @@ export interface NativeKernelOptions {
   threads?: number;
   /** 'auto': OpenBLAS when the addon links it, else the portable C GEMM; 'portable': always the C GEMM. */
   gemm?: 'auto' | 'portable';
+  /** Which kernels to replace (default all of NATIVE_KERNELS). */
+  kernels?: readonly NativeKernelName[];
 }
+
+/** The tfjs kernels this module can serve natively. */
+export const NATIVE_KERNELS = ['BatchMatMul', 'Tanh', 'Sum'] as const;
+export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
 
 export interface NativeKernelStatus {
   active: boolean;
@@ -60,6 +67,11 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   if (gemm !== 'auto' && gemm !== 'portable') {
     throw new NativeKernelError(`native gemm must be one of auto, portable; got ${JSON.stringify(gemm)}`);
   }
+  const wanted = options.kernels ?? NATIVE_KERNELS;
+  const unknown = wanted.filter((k) => !(NATIVE_KERNELS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new NativeKernelError(`native kernels must be among ${NATIVE_KERNELS.join(', ')}; got ${JSON.stringify(unknown)}`);
+  }
   const threads = options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw new NativeKernelError(`native threads must be an integer in [1, 1024]; got ${String(threads)}`);
@@ -78,18 +90,29 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   const addon: NativeAddon = load.addon;
   const portable = gemm === 'portable' || addon.blas === 'portable';
   const inForce = portable ? 1 : addon.setThreads(threads);
-  replaceKernel(tf.BatchMatMul, (stock) => makeBatchMatMul(addon, portable, stock));
+  // Re-applying with fewer kernels restores the stock ones left out.
+  for (const name of NATIVE_KERNELS) if (!wanted.includes(name)) restoreKernel(name);
+  const makers: Record<NativeKernelName, (stock: tf.KernelFunc) => tf.KernelFunc> = {
+    BatchMatMul: (stock) => makeBatchMatMul(addon, portable, stock),
+    Tanh: (stock) => makeTanh(addon, stock),
+    Sum: (stock) => makeSum(addon, stock),
+  };
+  for (const name of wanted) replaceKernel(name, makers[name]);
   status = { active: true, kernels: [...replaced.keys()], blas: portable ? 'portable' : 'openblas', threads: inForce };
   return status;
 }
 
+function restoreKernel(kernelName: string): void {
+  const stock = replaced.get(kernelName);
+  if (!stock) return;
+  tf.unregisterKernel(kernelName, BACKEND);
+  tf.registerKernel(stock);
+  replaced.delete(kernelName);
+}
+
 /** Restores the stock wasm kernels that enableNativeKernels replaced. */
 export function disableNativeKernels(): NativeKernelStatus {
-  for (const [kernelName, stock] of replaced) {
-    tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel(stock);
-  }
-  replaced.clear();
+  for (const kernelName of [...replaced.keys()]) restoreKernel(kernelName);
   status = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'disabled' };
   return status;
 }

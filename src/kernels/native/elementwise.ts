@@ -1,0 +1,69 @@
+// Tanh and Sum for the tfjs wasm backend computed natively on the wasm heap: a vectorised rational tanh, and sums over a
+// contiguous block of axes without the transpose the stock kernel makes first.
+import * as tf from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon.js';
+import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+/** Tanh on float32 tensors; `fallback` (the stock kernel) serves anything else. */
+export function makeTanh(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend } = args;
+    const x = inputs['x']!;
+    if (x.dtype !== 'float32' || !isWasmBackend(backend)) return fallback(args);
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
+    if (n > 0) addon.tanh(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, x), offset(backend, out), n);
+    return out;
+  };
+}
+
+/** x viewed as [outer, reduced, inner] when the summed axes (ignoring size-1 dims) form one contiguous block. */
+export function sumLayout(shape: readonly number[], axes: readonly number[]): { outer: number; reduced: number; inner: number } | undefined {
+  const summed = new Set(axes);
+  let outer = 1;
+  let reduced = 1;
+  let inner = 1;
+  let phase: 'before' | 'in' | 'after' = 'before';
+  for (let d = 0; d < shape.length; d++) {
+    const n = shape[d]!;
+    if (n === 1) continue; // size-1 dims can sit anywhere
+    if (summed.has(d)) {
+      if (phase === 'after') return undefined; // a second block of summed axes
+      phase = 'in';
+      reduced *= n;
+    } else if (phase === 'before') {
+      outer *= n;
+    } else {
+      phase = 'after';
+      inner *= n;
+    }
+  }
+  return { outer, reduced, inner };
+}
+
+/** Sum on float32 tensors over one contiguous block of axes; other dtypes and axis sets go to `fallback`. */
+export function makeSum(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs['x']!;
+    if (x.dtype !== 'float32' || !isWasmBackend(backend)) return fallback(args);
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const layout = sumLayout(x.shape, axes);
+    if (layout === undefined) return fallback(args);
+    const outShape = keepDims
+      ? x.shape.map((n, d) => (axes.includes(d) ? 1 : n))
+      : x.shape.filter((_, d) => !axes.includes(d));
+    const out = backend.makeOutput(outShape, 'float32');
+    if (layout.outer * layout.inner > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, as above
+      addon.sum(heap, offset(backend, x), offset(backend, out), layout.outer, layout.reduced, layout.inner);
+    }
+    return out;
+  };
+}
