@@ -91,17 +91,31 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
     { bus, clock, metrics: registry('source', 'prompt_source', () => sourceState) },
     { prompts: inputs.prompts, budget: cfg.run.prompts, seed: deriveSeed(seed, 'source'), promptsPerSecond: phased ? 0 : cfg.run.promptsPerSecond },
   );
+  const backlogLimit = cfg.generator.maxBacklog || cfg.learner.batchSize * cfg.learner.publishEvery * Math.max(1, cfg.learner.maxPolicyLag);
+  /** Streaming flow control: work queued downstream of the generators, in groups (one group makes at most one pair). */
+  const backlog = (): number => groupsPublished() - groupsSettled() + pairsPublished() - learner.pairsSeen;
+  const admitGeneration = async (signal: AbortSignal): Promise<void> => {
+    while (backlog() >= backlogLimit && !signal.aborted) await clock.sleep(pollMs, signal);
+  };
   const generators: Generator[] = [];
   for (let i = 0; i < cfg.generator.count; i++) {
     const id = `generator-${i}`;
     const g: Generator = new Generator(
-      { bus, policy: await ports.policy('generator', i), decode: ports.decode, clock, metrics: registry(id, 'generator', () => g.state) },
+      {
+        bus,
+        policy: await ports.policy('generator', i),
+        decode: ports.decode,
+        clock,
+        metrics: registry(id, 'generator', () => g.state),
+        ...(phased ? {} : { admit: admitGeneration }),
+      },
       {
         generatorId: id,
         config: cfg.generator,
         seed: deriveSeed(seed, 'generator'),
         maxPromptTokens: cfg.model.contextLength - cfg.generator.maxNewTokens,
         pollWeights: phased,
+        ackWaitMs: cfg.bus.ackWaitMs,
       },
     );
     generators.push(g);
@@ -111,13 +125,13 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
     const id = `judge-${i}`;
     const j: Judge = new Judge(
       { bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state) },
-      { judgeId: id, config: cfg.judge, seed: deriveSeed(seed, 'judge'), samplesPerPrompt: cfg.generator.samplesPerPrompt },
+      { judgeId: id, config: cfg.judge, seed: deriveSeed(seed, 'judge'), samplesPerPrompt: cfg.generator.samplesPerPrompt, ackWaitMs: cfg.bus.ackWaitMs },
     );
     judges.push(j);
   }
   const learner: Learner = new Learner(
     { bus, port: ports.learner, clock, metrics: registry('learner', 'learner', () => learner.state) },
-    { learnerId: 'learner', config: cfg.learner, checkpointDir: inputs.checkpointDir, heartbeatMs: Math.max(100, Math.floor(cfg.bus.ackWaitMs / 3)) },
+    { learnerId: 'learner', config: cfg.learner, checkpointDir: inputs.checkpointDir, ackWaitMs: cfg.bus.ackWaitMs },
   );
   let evaluator: Evaluator | undefined;
   if (ports.gold && inputs.evalPrompts && inputs.evalPrompts.length > 0) {
@@ -137,6 +151,14 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
     evaluator = ev;
   }
 
+  const promptsSettled = (): number => sum(generators.map((g) => g.promptsSettled));
+  const groupsSettled = (): number => sum(judges.map((j) => j.groupsSettled));
+  const groupsPublished = (): number => sum(generators.map((g) => g.groupsPublished));
+  const pairsPublished = (): number => sum(judges.map((j) => j.pairsPublished));
+  /** Everything published so far went all the way through to the learner. */
+  const drained = (): boolean =>
+    promptsSettled() >= source.published && groupsSettled() >= groupsPublished() && learner.pairsSeen >= pairsPublished();
+
   reporters.forEach((r) => r.start());
   await learner.init();
   generators.forEach((g) => g.start());
@@ -146,20 +168,14 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   const stopping = new AbortController();
   /** Rejects as soon as any continuously running actor fails, so the run never waits on a dead actor. */
   const failures = Promise.all([...generators.map((g) => g.finished), ...judges.map((j) => j.finished), evaluator?.finished]).then(() => new Promise<never>(() => {}));
+  // Observed through the races below; this handler only keeps a failure no race is watching from being unhandled.
+  failures.catch(() => undefined);
   const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
     while (!cond()) {
       if (stopping.signal.aborted) throw new ClusterError(`run stopped while waiting for ${what}`);
       await Promise.race([clock.sleep(pollMs, stopping.signal), failures]);
     }
   };
-  const promptsSettled = (): number => sum(generators.map((g) => g.promptsSettled));
-  const groupsSettled = (): number => sum(judges.map((j) => j.groupsSettled));
-  const groupsPublished = (): number => sum(generators.map((g) => g.groupsPublished));
-  const pairsPublished = (): number => sum(judges.map((j) => j.pairsPublished));
-  /** Everything published so far went all the way through to the learner. */
-  const drained = (): boolean =>
-    promptsSettled() >= source.published && groupsSettled() >= groupsPublished() && learner.pairsSeen >= pairsPublished();
-
   const runStreaming = async (): Promise<void> => {
     sourceState = 'running';
     source.start();

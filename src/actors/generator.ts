@@ -4,7 +4,7 @@ import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
 import type { Clock } from './clock.js';
-import { Inbox } from './inbox.js';
+import { heartbeatInterval, Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import type { GenerateResult, PolicyPort } from './ports.js';
 
@@ -40,6 +40,8 @@ export interface GeneratorOptions {
   pollWeights?: boolean;
   /** Ack-deadline heartbeat for prompts while a batch generates. */
   heartbeatMs?: number;
+  /** The consumer's ack wait (default: the bus's); the heartbeat defaults to a third of it. */
+  ackWaitMs?: number;
 }
 
 export const GENERATOR_DURABLE = 'generators';
@@ -94,7 +96,7 @@ export class Generator {
     if (this.loop) return;
     const c = this.opts.config;
     this.inbox = new Inbox(
-      this.deps.bus.consume('prompts', { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count }),
+      this.deps.bus.consume('prompts', { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
       this.deps.clock,
     );
     this.watcher = this.watchWeights().catch((err: unknown) => {
@@ -174,7 +176,10 @@ export class Generator {
     const m = this.deps.metrics;
     const version = this.version;
     const startedAt = this.deps.clock.now();
-    const heartbeat = setInterval(() => batch.forEach((d) => d.working()), this.opts.heartbeatMs ?? 5000);
+    const heartbeat = setInterval(() => {
+      batch.forEach((d) => d.working());
+      this.inbox?.touch();
+    }, heartbeatInterval(this.opts));
     let result: GenerateResult;
     try {
       result = await this.deps.policy.generate(

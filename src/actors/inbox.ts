@@ -48,6 +48,11 @@ export class Inbox<T> {
     });
   }
 
+  /** Extends the ack deadline of everything fetched but not yet taken (it waits behind work in progress). */
+  touch(): void {
+    for (const d of this.queue) d.working();
+  }
+
   get size(): number {
     return this.queue.length;
   }
@@ -94,4 +99,9 @@ export class Inbox<T> {
     await this.pump;
     return this.queue.splice(0);
   }
+}
+
+/** How often to extend the ack deadline of messages held in work: a third of the ack wait, so two beats may be late. */
+export function heartbeatInterval(opts: { heartbeatMs?: number; ackWaitMs?: number }): number {
+  return opts.heartbeatMs ?? (opts.ackWaitMs ? Math.max(10, Math.floor(opts.ackWaitMs / 3)) : 5000);
 }

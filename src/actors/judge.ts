@@ -4,7 +4,7 @@ import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
 import type { Clock } from './clock.js';
-import { Inbox } from './inbox.js';
+import { heartbeatInterval, Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import { choosePair } from './pairing.js';
 import type { ScorerPort } from './ports.js';
@@ -29,6 +29,8 @@ export interface JudgeOptions {
   samplesPerPrompt: number;
   lingerMs?: number;
   heartbeatMs?: number;
+  /** The consumer's ack wait (default: the bus's); the heartbeat defaults to a third of it. */
+  ackWaitMs?: number;
 }
 
 export const JUDGE_DURABLE = 'judges';
@@ -89,7 +91,7 @@ export class Judge {
   start(): void {
     if (this.loop) return;
     this.inbox = new Inbox(
-      this.deps.bus.consume('samples', { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count }),
+      this.deps.bus.consume('samples', { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
       this.deps.clock,
     );
     this.loop = this.run();
@@ -136,7 +138,10 @@ export class Judge {
     const m = this.deps.metrics;
     const groups = batch.map((d) => d.data);
     const t0 = this.deps.clock.now();
-    const heartbeat = setInterval(() => batch.forEach((d) => d.working()), this.opts.heartbeatMs ?? 5000);
+    const heartbeat = setInterval(() => {
+      batch.forEach((d) => d.working());
+      this.inbox?.touch();
+    }, heartbeatInterval(this.opts));
     let scores: number[][];
     try {
       scores = await this.scoreAll(groups);

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg } from '../streams/topics.js';
 import type { Clock } from './clock.js';
-import { Inbox } from './inbox.js';
+import { heartbeatInterval, Inbox } from './inbox.js';
 import { LAG_BUCKETS, type MetricsRegistry } from './metrics.js';
 import type { LearnerPort, StepStats } from './ports.js';
 
@@ -22,7 +22,9 @@ export interface LearnerOptions {
   learnerId: string;
   config: Config['learner'];
   checkpointDir: string;
-  /** How often held (unacked) pairs get their ack deadline extended. */
+  /** The consumer's ack wait (default: the bus's); held pairs get their deadline extended every third of it. */
+  ackWaitMs?: number;
+  /** How often held (unacked) pairs get their ack deadline extended (default ackWaitMs / 3, else 5 s). */
   heartbeatMs?: number;
   /**
    * With trained-but-unacked pairs held and no pair arriving for this long, checkpoint early: the acks free room on a
@@ -145,12 +147,13 @@ export class Learner {
     this.deps.metrics.gauge('learner_step_index').set(this.stepCount);
     const c = this.cfg;
     this.inbox = new Inbox(
-      this.deps.bus.consume('pairs', { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2) }),
+      this.deps.bus.consume('pairs', { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
       this.deps.clock,
     );
     this.heartbeat = setInterval(() => {
       for (const e of [...this.trained.values(), ...this.batch.values()]) e.deliveries.forEach((d) => d.working());
-    }, this.opts.heartbeatMs ?? 5000);
+      this.inbox?.touch();
+    }, heartbeatInterval(this.opts));
     this.heartbeat.unref();
   }
 
@@ -354,7 +357,8 @@ export class Learner {
   async finish(flushPartial = true): Promise<void> {
     this.abort.abort();
     await this.loop;
-    if (flushPartial && this.batch.size > 0) await this.trainBatch([...this.batch.values()], false);
+    // A run that reached totalSteps takes no extra step; one that ran out of pairs trains on what it holds.
+    if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch([...this.batch.values()], false);
     if (this.stepCount > 0) await this.wrapUp();
     await this.close();
   }

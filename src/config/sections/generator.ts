@@ -9,4 +9,5 @@ export const generator = {
   topK: int(0, 0, 1_000_000, 'top-k filter; 0 disables'),
   maxNewTokens: int(32, 1, 8192, 'response length cap'),
   promptsPerBatch: int(4, 1, 4096, 'prompts sampled together (batch = promptsPerBatch * K)'),
+  maxBacklog: int(0, 0, 10_000_000, 'streaming: generators pause while this many groups and pairs wait downstream; 0 = learner.batchSize * publishEvery * max(1, maxPolicyLag), what the learner takes before such a backlog turns stale'),
 };

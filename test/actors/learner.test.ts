@@ -1,0 +1,101 @@
+// The learner: acks only what a checkpoint covers, skips redelivered pairs it already trained on, and applies the staleness policy.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { systemClock } from '../../src/actors/clock.js';
+import { Learner, policyLag, stalenessWeight } from '../../src/actors/learner.js';
+import { MetricsRegistry } from '../../src/actors/metrics.js';
+import { bus as makeBus, config, DISK, FakeLearnerPort, pair, until } from './fakes.js';
+
+function learnerCfg(over: Record<string, unknown>) {
+  return config({ learner: { batchSize: 2, publishEvery: 1, checkpointEvery: 3, totalSteps: 100, maxPolicyLag: 2, ...over } }).learner;
+}
+
+test('staleness: lag is counted from the older sample; drop gives weight 0, downweight halves per extra version', () => {
+  assert.equal(policyLag(7, pair('a', 6, 3)), 4);
+  assert.equal(stalenessWeight(2, 2, 'drop'), 1);
+  assert.equal(stalenessWeight(3, 2, 'drop'), 0);
+  assert.equal(stalenessWeight(2, 2, 'downweight'), 1);
+  assert.equal(stalenessWeight(5, 2, 'downweight'), 0.125);
+});
+
+test('pairs are acked only once a checkpoint covers the step that used them', async () => {
+  const bus = makeBus('test');
+  const port = new FakeLearnerPort();
+  const metrics = new MetricsRegistry();
+  const learner = new Learner({ bus, port, clock: systemClock, metrics }, { learnerId: 'l', config: learnerCfg({}), checkpointDir: 'ck-ack', starvedCheckpointMs: 60_000 });
+  learner.start();
+  for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
+  await until(() => learner.step === 2, 5000, 'two steps');
+  // Two steps trained, four pairs used, none covered by a checkpoint yet.
+  assert.equal(bus.counters().acked.pairs ?? 0, 0);
+  assert.equal(learner.version, 2, 'publishEvery 1: a version per step');
+  for (let i = 4; i < 6; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
+  await until(() => (bus.counters().acked.pairs ?? 0) === 6, 5000, 'acks after the checkpoint at step 3');
+  assert.equal(port.checkpoints, 1);
+  assert.deepEqual((DISK.get('ck-ack')!.state as { ackedAfterCheckpoint: string[] }).ackedAfterCheckpoint.sort(), ['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  assert.equal(metrics.snapshot().learner_pairs_acked_total, 6);
+  await learner.stop();
+  await bus.close();
+});
+
+test('after a crash between checkpoint and acks, redelivered pairs already trained on are acked and skipped, not trained twice', async () => {
+  const bus = makeBus('test', { ackWaitMs: 150 });
+  const portA = new FakeLearnerPort();
+  portA.crashAfterCheckpoint = 1;
+  const a = new Learner({ bus, port: portA, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', heartbeatMs: 50 });
+  a.start();
+  for (let i = 0; i < 8; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
+  await assert.rejects(a.finished, /simulated crash/);
+  await a.stop().catch(() => undefined);
+  assert.equal(bus.counters().acked.pairs ?? 0, 0, 'the crash came before any ack');
+  assert.equal(DISK.get('ck-crash')!.step, 3);
+
+  const portB = new FakeLearnerPort();
+  const metricsB = new MetricsRegistry();
+  const b = new Learner({ bus, port: portB, clock: systemClock, metrics: metricsB }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', starvedCheckpointMs: 300, heartbeatMs: 50 });
+  b.start();
+  await until(() => (bus.counters().acked.pairs ?? 0) >= 8, 8000, 'every pair acked once');
+  assert.equal(b.step, 4, 'restored at step 3, one more step on the two pairs the checkpoint did not cover');
+  const retrained = portB.trained.flatMap((s) => s.pairIds).sort();
+  assert.deepEqual(retrained, ['p6', 'p7']);
+  assert.equal(metricsB.snapshot().learner_pairs_duplicate_total, 6);
+  assert.equal(metricsB.snapshot().learner_restores_total, 1);
+  // Versions 1..3 were published before the crash (the checkpoint holds version 3); step 4 publishes version 4.
+  assert.equal(b.version, 4);
+  await b.stop();
+  await bus.close();
+});
+
+test("'drop' acks and counts stale pairs; 'downweight' trains them with weight 0.5^(lag - maxPolicyLag)", async () => {
+  for (const policy of ['drop', 'downweight'] as const) {
+    const bus = makeBus(`stale-${policy}`);
+    // Version 10 is already announced: the learner starts from it (and republishes its weights as 11).
+    await bus.weights.put(10, 0, new Uint8Array([1]));
+    const port = new FakeLearnerPort();
+    const metrics = new MetricsRegistry();
+    const learner = new Learner(
+      { bus, port, clock: systemClock, metrics },
+      { learnerId: 'l', config: learnerCfg({ stalePairs: policy, publishEvery: 1000, checkpointEvery: 1000, batchSize: 3 }), checkpointDir: `ck-stale-${policy}`, starvedCheckpointMs: 60_000 },
+    );
+    learner.start();
+    await until(() => learner.version === 11, 2000, 'restore');
+    const versions = [11, 9, 7, 10, 6, 11];
+    for (const [i, v] of versions.entries()) await bus.publish('pairs', pair(`s${i}`, 11, v, `stale-${policy}`), { msgId: `s${i}` });
+    if (policy === 'drop') {
+      // lags 0, 2, 4, 1, 5, 0: two beyond maxPolicyLag 2 are dropped; the other four make one full batch of 3.
+      await until(() => learner.step === 1 && metrics.snapshot().learner_pairs_stale_dropped_total === 2, 3000, 'drop');
+      assert.equal(bus.counters().acked.pairs, 2, 'the dropped pairs are acked at once');
+      assert.ok(port.trained[0]!.weights.every((w) => w === 1));
+      assert.deepEqual(port.trained[0]!.pairIds, ['s0', 's1', 's3']);
+    } else {
+      await until(() => learner.step === 2, 3000, 'downweight');
+      assert.deepEqual(port.trained.map((s) => s.weights), [[1, 1, 0.25], [1, 0.125, 1]]);
+      assert.equal(metrics.snapshot().learner_pairs_downweighted_total, 2);
+    }
+    const snap = metrics.snapshot();
+    assert.equal(snap.learner_policy_lag_count, 6);
+    assert.equal(snap.learner_policy_lag_bucket_le_2, 4);
+    await learner.stop();
+    await bus.close();
+  }
+});
