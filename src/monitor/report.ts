@@ -19,10 +19,15 @@ export interface ReplayResult {
 /** Feeds a log through a fresh aggregator on the log's own clock, sampling the series on a regular grid. */
 export function replay(log: ParsedRunLog, intervalMsFallback = 1000): ReplayResult {
   const intervalMs = log.header?.intervalMs ?? intervalMsFallback;
-  const times: number[] = [];
-  for (const l of log.lines) times.push(l.kind === 'metrics' ? l.msg.ts : l.ts);
-  const t0 = times.length > 0 ? Math.min(...times) : 0;
-  const t1 = times.length > 0 ? Math.max(...times) : 0;
+  // A loop, not Math.min(...times): a long run's log has more lines than a call may take arguments.
+  let t0 = Number.POSITIVE_INFINITY;
+  let t1 = Number.NEGATIVE_INFINITY;
+  for (const l of log.lines) {
+    const t = l.kind === 'metrics' ? l.msg.ts : l.ts;
+    if (t < t0) t0 = t;
+    if (t > t1) t1 = t;
+  }
+  if (!Number.isFinite(t0)) t0 = t1 = 0;
   const step = Math.max(intervalMs, Math.ceil((t1 - t0) / MAX_POINTS));
   let clock = t0;
   const agg = new MetricsAggregator({ runId: log.header?.runId ?? '', intervalMs, historyLength: MAX_POINTS + 2, now: () => clock });

@@ -23,17 +23,20 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 /** Round tick values (1, 2, 5 x 10^k steps) covering [min, max]. */
 export function niceTicks(min: number, max: number, count = 5): number[] {
   if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
-  if (max === min) {
-    const pad = Math.abs(min) > 0 ? Math.abs(min) * 0.1 : 1;
+  // A range below float resolution of its magnitude (rates like 239.99999999999997 vs 240) is flat: pad it.
+  if (max - min <= 1e-9 * Math.max(Math.abs(min), Math.abs(max))) {
+    const pad = Math.abs(max) > 0 ? Math.abs(max) * 0.1 : 1;
     min -= pad;
     max += pad;
   }
   const raw = (max - min) / Math.max(1, count);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const first = Math.floor(min / step);
+  const last = Math.ceil(max / step - 1e-9);
+  // By index, not by repeated addition, so rounding cannot stall the loop; the bound is a backstop.
   const out: number[] = [];
-  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  if (out.at(-1)! < max) out.push(Number((out.at(-1)! + step).toPrecision(12)));
+  for (let i = first; i <= last && out.length <= 4 * count + 2; i++) out.push(Number((i * step).toPrecision(12)));
   return out;
 }
 
@@ -76,8 +79,9 @@ export function lineChartSvg(o: LineChartOptions): string {
     parts.push(`<text x="${f.width / 2}" y="${f.height / 2}" text-anchor="middle" fill="#888">no data</text>`, '</svg>');
     return parts.filter(Boolean).join('\n');
   }
-  const xt = niceTicks(Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0])));
-  const yt = niceTicks(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1])));
+  const range = (i: 0 | 1): [number, number] => pts.reduce(([lo, hi], p) => [Math.min(lo, p[i]), Math.max(hi, p[i])], [Infinity, -Infinity]);
+  const xt = niceTicks(...range(0));
+  const yt = niceTicks(...range(1));
   const [x0, x1, y0, y1] = [xt[0]!, xt.at(-1)!, yt[0]!, yt.at(-1)!];
   const sx = (x: number): number => f.left + ((x - x0) / (x1 - x0)) * plotW;
   const sy = (y: number): number => f.top + plotH - ((y - y0) / (y1 - y0)) * plotH;

@@ -104,6 +104,11 @@ test('replay rebuilds rates and totals on the log\'s own clock; writeReport writ
 test('SVG line charts break lines at gaps and pick round ticks', () => {
   assert.deepEqual(niceTicks(0, 9.3), [0, 2, 4, 6, 8, 10]);
   assert.deepEqual(niceTicks(0.12, 0.31, 4), [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]);
+  // Ranges below float resolution once looped forever; they are flat and get padded.
+  const flat = niceTicks(239.99999999999997, 240);
+  assert.ok(flat.length >= 2 && flat.length <= 22 && flat[0]! <= 240 && flat.at(-1)! >= 240, `ticks ${flat}`);
+  assert.ok(niceTicks(1e9, 1e9 + 1e-7).length <= 22);
+  assert.deepEqual(niceTicks(5, 5), [4.4, 4.6, 4.8, 5, 5.2, 5.4, 5.6]);
   const svg = lineChartSvg({ title: 'a<b', xLabel: 's', series: [{ name: 'x', points: [[0, 1], [1, 2], [2, null], [3, 1], [4, 3]] }] });
   assert.equal((svg.match(/<polyline /g) ?? []).length, 2);
   assert.match(svg, /a&lt;b/);
