@@ -1,0 +1,39 @@
+// `rlhf-stream sft`: pre-train and instruction-tune the tiny policy (or reuse the cached checkpoint) and print its figures.
+import type { Command } from '../command.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { ensureSft } from '../../train/stages.js';
+
+/** The SFT figures as lines for the terminal. */
+export function describeSft(dir: string, reused: boolean, summary: Record<string, unknown>): string {
+  const pre = summary.pretrain as { steps: number; msPerStep: number; validLoss: number; validPerplexity: number } | undefined;
+  const ft = summary.finetune as { steps: number; msPerStep: number; epochs: { validLoss: number; validPerplexity: number }[] } | undefined;
+  const lines = [`sft checkpoint in ${dir} (${reused ? 'reused: inputs unchanged' : 'trained now'})`];
+  if (pre) lines.push(`  pre-training: ${pre.steps} steps, ${pre.msPerStep.toFixed(0)} ms/step, corpus valid loss ${pre.validLoss.toFixed(3)}, perplexity ${pre.validPerplexity.toFixed(1)}`);
+  if (ft) {
+    ft.epochs.forEach((e, i) => lines.push(`  tuning epoch ${i + 1}: valid loss ${e.validLoss.toFixed(3)}, perplexity ${e.validPerplexity.toFixed(2)}`));
+    lines.push(`  tuning: ${ft.steps} steps, ${ft.msPerStep.toFixed(0)} ms/step`);
+  }
+  if (typeof summary.seconds === 'number') lines.push(`  time: ${(summary.seconds / 60).toFixed(1)} min`);
+  return lines.join('\n');
+}
+
+export const sftCommand: Command = {
+  name: 'sft',
+  summary: 'pre-train the tiny policy on the corpus, then tune it on prompt/response pairs; checkpoint in <run.cacheDir>/sft',
+  usage: 'rlhf-stream sft [--config FILE] [--set sft.key=value ...] [--force]',
+  flags: [...CONFIG_FLAGS, 'force'],
+  async run(args) {
+    const cfg = configFromArgs(args);
+    await startBackend(cfg);
+    const ctl = new AbortController();
+    const stop = () => ctl.abort();
+    process.once('SIGINT', stop);
+    try {
+      const r = await ensureSft(cfg, { log: (l) => console.error(l), signal: ctl.signal, force: args.flags.has('force') });
+      console.log(describeSft(r.dir, r.reused, r.summary));
+      return 0;
+    } finally {
+      process.off('SIGINT', stop);
+    }
+  },
+};
