@@ -12,7 +12,7 @@ export interface GenerateOptions {
 }
 
 export interface GenerateResult {
-  /** [P][K] response token ids (prompt excluded, eos excluded). */
+  /** [P][K] response token ids (prompt excluded; the eos id included when the response ended with it). */
   tokens: number[][][];
   /** [P][K] true when the response ended with eos, false when cut at maxNewTokens. */
   finished: boolean[][];

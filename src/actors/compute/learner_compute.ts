@@ -1,0 +1,150 @@
+// The LearnerPort with real models: a trainable policy and a frozen reference, a preference loss, AdamW with cosine schedule and clipping.
+import * as tf from '@tensorflow/tfjs-core';
+import { loadCheckpoint, saveCheckpoint } from '../../checkpoint/checkpoint.js';
+import type { TensorRecord } from '../../checkpoint/safetensors.js';
+import type { Config } from '../../config/index.js';
+import { AdamW, type OptimizerState } from '../../kernels/adamw.js';
+import { forwardLogits, gptParamShapes, setWeights, type GptModel } from '../../kernels/gpt.js';
+import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
+import { preferenceLoss } from '../../kernels/losses.js';
+import { deriveSeed } from '../../kernels/rng.js';
+import { cosineWithWarmup } from '../../kernels/schedule.js';
+import { weightsRecord } from '../../train/model_io.js';
+import { optimizeStep } from '../../train/optimize.js';
+import type { PairMsg } from '../../streams/topics.js';
+import type { LearnerPort, StepStats } from '../ports.js';
+import { ComputeError, encodeWeights, responseLogProbs } from './local_policy.js';
+
+export interface DpoLearnerOptions {
+  /** Trained in place; starts as the SFT model (warm start). */
+  policy: GptModel;
+  /** Frozen; the SFT model by default (the paper: updating it is less stable). */
+  reference: GptModel;
+  config: Config['learner'];
+  padId: number;
+  seed: number;
+  weightDecay?: number;
+}
+
+/** Reference weights ride in the optimizer file under this prefix when learner.reference is 'previous' (one atomic checkpoint). */
+const REF_PREFIX = 'reference/';
+
+function f32(rec: TensorRecord): Record<string, { shape: number[]; data: Float32Array }> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [k, t] of Object.entries(rec)) out[k] = { shape: t.shape, data: t.data as Float32Array };
+  return out;
+}
+
+export class DpoLearner implements LearnerPort {
+  private readonly opt: AdamW;
+  private steps = 0;
+
+  constructor(private readonly o: DpoLearnerOptions) {
+    if (o.policy.head !== 'lm' || o.reference.head !== 'lm') throw new ComputeError('policy and reference must be language models (head lm)');
+    this.opt = new AdamW({ lr: o.config.lr, weightDecay: o.weightDecay ?? 0 });
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** Summed response log-probs of chosen and rejected under the frozen reference: constants of the loss. */
+  private referenceLogProbs(pairs: PairMsg[]): { chosen: number[]; rejected: number[] } {
+    const prompts = pairs.map((p) => p.promptTokens);
+    const all = responseLogProbs(this.o.reference, [...prompts, ...prompts], [...pairs.map((p) => p.chosen.responseTokens), ...pairs.map((p) => p.rejected.responseTokens)], this.o.padId);
+    return { chosen: all.slice(0, pairs.length), rejected: all.slice(pairs.length) };
+  }
+
+  async step(pairs: PairMsg[], weights: number[]): Promise<StepStats> {
+    if (pairs.length === 0 || weights.length !== pairs.length) throw new ComputeError(`a step needs pairs and one weight each; got ${pairs.length} pairs, ${weights.length} weights`);
+    const c = this.o.config;
+    const n = pairs.length;
+    const ref = this.referenceLogProbs(pairs);
+    const lr = cosineWithWarmup(this.steps, { peakLr: c.lr, warmupSteps: Math.min(c.warmupSteps, c.totalSteps), totalSteps: c.totalSteps });
+    const prompts = pairs.map((p) => p.promptTokens);
+    const responses = [...pairs.map((p) => p.chosen.responseTokens), ...pairs.map((p) => p.rejected.responseTokens)];
+    const seed = deriveSeed(this.o.seed, 'dpo', this.steps);
+    const r = optimizeStep(
+      this.o.policy.params,
+      () => {
+        // Chosen and rejected go through one forward pass: [2n, L].
+        const packed = packSequences([...prompts, ...prompts], responses, this.o.padId, this.o.policy.cfg.contextLength);
+        const lp = sequenceLogProbs(forwardLogits(this.o.policy, packed.input, { training: true, seed }), packed.target, packed.mask); // [2n]
+        const policyChosen = tf.slice(lp, [0], [n]) as tf.Tensor1D;
+        const policyRejected = tf.slice(lp, [n], [n]) as tf.Tensor1D;
+        const refChosen = tf.tensor1d(ref.chosen);
+        const out = preferenceLoss(c.loss, {
+          policyChosen,
+          policyRejected,
+          refChosen,
+          refRejected: tf.tensor1d(ref.rejected),
+          beta: c.beta,
+          labelSmoothing: c.labelSmoothing,
+          weights: tf.tensor1d(weights),
+        });
+        const gap = tf.sub(out.chosenRewards, out.rejectedRewards); // [n]
+        return {
+          loss: out.loss,
+          extras: {
+            rewardMargin: tf.mean(gap) as tf.Scalar,
+            rewardAccuracy: tf.mean(tf.cast(tf.greater(gap, 0), 'float32')) as tf.Scalar,
+            // log pi/ref on the chosen responses: a cheap per-step drift signal (the evaluator estimates KL properly).
+            kl: tf.mean(tf.sub(policyChosen, refChosen)) as tf.Scalar,
+          },
+        };
+      },
+      this.opt,
+      { lr, clip: c.gradClip },
+    );
+    this.steps++;
+    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, kl: r.extras.kl! };
+  }
+
+  async exportWeights(): Promise<Uint8Array> {
+    const bytes = encodeWeights(this.o.policy);
+    // With reference 'previous', the version just published becomes the anchor of the next steps (mirror-descent style).
+    if (this.o.config.reference === 'previous') setWeights(this.o.reference, f32(weightsRecord(this.o.policy)));
+    return bytes;
+  }
+
+  async saveCheckpoint(dir: string, state: Record<string, unknown>): Promise<void> {
+    const optimizer: TensorRecord = { ...this.opt.exportState() };
+    if (this.o.config.reference === 'previous') {
+      for (const [k, t] of Object.entries(weightsRecord(this.o.reference))) optimizer[REF_PREFIX + k] = t;
+    }
+    await saveCheckpoint(dir, {
+      weights: weightsRecord(this.o.policy),
+      config: { kind: 'policy', head: 'lm', model: this.o.policy.cfg, learner: this.o.config },
+      optimizer,
+      state: { ...state, learnerComputeSteps: this.steps },
+    });
+  }
+
+  async loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined> {
+    let ck;
+    try {
+      ck = await loadCheckpoint(dir, { names: gptParamShapes(this.o.policy.cfg, 'lm') });
+    } catch (err) {
+      if (/does not exist/.test((err as Error).message)) return undefined;
+      throw err;
+    }
+    setWeights(this.o.policy, f32(ck.weights));
+    if (ck.optimizer) {
+      const adam: OptimizerState = {};
+      const ref: TensorRecord = {};
+      for (const [k, t] of Object.entries(ck.optimizer)) {
+        if (k.startsWith(REF_PREFIX)) ref[k.slice(REF_PREFIX.length)] = t;
+        else adam[k] = t;
+      }
+      this.opt.importState(adam);
+      if (Object.keys(ref).length > 0) setWeights(this.o.reference, f32(ref));
+    }
+    const state = ck.state ?? {};
+    this.steps = typeof state.learnerComputeSteps === 'number' ? state.learnerComputeSteps : 0;
+    return state;
+  }
+
+  async close(): Promise<void> {
+    this.opt.dispose();
+  }
+}

@@ -1,0 +1,85 @@
+// A PolicyPort over a GptModel in this thread: sampling, weight swaps from safetensors bytes, and sequence log-probs.
+import * as tf from '@tensorflow/tfjs-core';
+import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetensors.js';
+import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
+import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
+import { generate } from '../../kernels/sampling.js';
+import { weightsRecord } from '../../train/model_io.js';
+import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
+
+export class ComputeError extends Error {
+  override name = 'ComputeError';
+}
+
+export interface SpecialTokens {
+  eos: number;
+  pad: number;
+}
+
+/** The model's weights as safetensors bytes: what the learner publishes and generators load. */
+export function encodeWeights(model: GptModel): Uint8Array {
+  return encodeSafetensors(weightsRecord(model));
+}
+
+/** Overwrites the model's weights with safetensors bytes; names and shapes must match exactly. */
+export function loadWeightsInto(model: GptModel, bytes: Uint8Array): void {
+  const { tensors } = decodeSafetensors(bytes, { source: 'published weights' });
+  const w: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32') throw new ComputeError(`weight ${JSON.stringify(name)} is ${t.dtype}; policy weights must be F32`);
+    w[name] = { shape: t.shape, data: t.data as Float32Array };
+  }
+  setWeights(model, w);
+}
+
+/** Rows per forward pass when scoring log-probs (bounds memory on long batches). */
+const LOGPROB_CHUNK = 32;
+
+/** Summed log pi(response | prompt) per row, [N], in chunks; eos counts when the response holds it. */
+export function responseLogProbs(model: GptModel, prompts: number[][], responses: number[][], padId: number): number[] {
+  if (prompts.length !== responses.length) throw new ComputeError(`got ${prompts.length} prompts but ${responses.length} responses`);
+  const out: number[] = [];
+  for (let i = 0; i < prompts.length; i += LOGPROB_CHUNK) {
+    const lp = tf.tidy(() => {
+      const p = packSequences(prompts.slice(i, i + LOGPROB_CHUNK), responses.slice(i, i + LOGPROB_CHUNK), padId, model.cfg.contextLength);
+      return sequenceLogProbs(forwardLogits(model, p.input), p.target, p.mask); // [n]
+    });
+    out.push(...(lp.dataSync() as Float32Array));
+    lp.dispose();
+  }
+  return out;
+}
+
+/** Samples K responses per prompt: the P prompts are repeated K times into one batch of P*K rows, each with its own stream. */
+export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens): GenerateResult {
+  const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
+  const r = generate(model, rows, { ...opts, eosId: special.eos, padId: special.pad });
+  return {
+    tokens: prompts.map((_, i) => r.tokens.slice(i * k, (i + 1) * k)),
+    finished: prompts.map((_, i) => r.finished.slice(i * k, (i + 1) * k)),
+  };
+}
+
+/** In-thread policy: simple, and blocks the event loop while it computes (WorkerPolicy moves the same work off it). */
+export class LocalPolicy implements PolicyPort {
+  version = 0;
+  constructor(
+    readonly model: GptModel,
+    private readonly special: SpecialTokens,
+  ) {}
+
+  async generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
+    return sampleGroups(this.model, prompts, k, opts, this.special);
+  }
+
+  async loadWeights(version: number, bytes: Uint8Array): Promise<void> {
+    loadWeightsInto(this.model, bytes);
+    this.version = version;
+  }
+
+  async logprobs(prompts: number[][], responses: number[][]): Promise<number[]> {
+    return responseLogProbs(this.model, prompts, responses, this.special.pad);
+  }
+
+  async close(): Promise<void> {}
+}
