@@ -7,7 +7,7 @@
     {
       "target_name": "rlhf_native",
       "sources": ["src/addon.c", "src/elementwise.c", "src/sgemm_portable.c"],
-      "cflags": ["-O3", "-std=gnu11", "-fno-math-errno"],
+      "cflags": ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math"],
       "cflags!": ["-O2"],
       "libraries": ["-lpthread"],
       "conditions": [

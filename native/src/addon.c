@@ -1,4 +1,4 @@
-/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh and sum on tensors that live in the
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, GELU and AdamW on tensors that live in the
  * tfjs wasm backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -271,6 +271,85 @@ static napi_value js_sum(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads `count` int64 arguments from argv into out; 0 (with a TypeError thrown) when one is not a number. */
+static int get_ints(napi_env env, napi_value *argv, int count, int64_t *out, const char *usage) {
+  for (int i = 0; i < count; i++) {
+    if (!get_int(env, argv[i], &out[i])) {
+      napi_throw_type_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* gelu(heap, xOff, yOff, n): y = gelu(x), the tanh form of GPT-2. */
+static napi_value js_gelu(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *heap;
+  size_t bytes;
+  int64_t a[3];
+  if (argc < 4) return throw_range(env, "gelu expects 4 arguments");
+  if (!get_heap(env, argv[0], "gelu", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 1, 3, a, "gelu(heap: ArrayBuffer, xOff, yOff, n)")) return NULL;
+  if (!span_ok(a[0], a[2], bytes) || !span_ok(a[1], a[2], bytes))
+    return throw_range(env, "gelu: an operand lies outside the heap or is not 4-byte aligned");
+  gelu_f32((const float *)(heap + a[0]), (float *)(heap + a[1]), (size_t)a[2]);
+  return NULL;
+}
+
+/* geluGrad(heap, xOff, dyOff, dxOff, n): dx = dy * gelu'(x). */
+static napi_value js_gelu_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *heap;
+  size_t bytes;
+  int64_t a[4];
+  if (argc < 5) return throw_range(env, "geluGrad expects 5 arguments");
+  if (!get_heap(env, argv[0], "geluGrad", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 1, 4, a, "geluGrad(heap: ArrayBuffer, xOff, dyOff, dxOff, n)")) return NULL;
+  if (!span_ok(a[0], a[3], bytes) || !span_ok(a[1], a[3], bytes) || !span_ok(a[2], a[3], bytes))
+    return throw_range(env, "geluGrad: an operand lies outside the heap or is not 4-byte aligned");
+  gelu_grad_f32((const float *)(heap + a[0]), (const float *)(heap + a[1]), (float *)(heap + a[2]), (size_t)a[3]);
+  return NULL;
+}
+
+/* adamw(heap, pOff, gOff, mOff, vOff, pOutOff, mOutOff, vOutOff, n, beta1, beta2, stepSize, epsHat, decay).
+ * The three outputs must not overlap each other or the inputs (they are fresh tensors). */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *heap;
+  size_t bytes;
+  int64_t a[8];
+  double h[5];
+  const char *usage = "adamw(heap: ArrayBuffer, pOff, gOff, mOff, vOff, pOutOff, mOutOff, vOutOff, n, beta1, beta2, "
+                      "stepSize, epsHat, decay)";
+  if (argc < 14) return throw_range(env, "adamw expects 14 arguments");
+  if (!get_heap(env, argv[0], "adamw", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 1, 8, a, usage)) return NULL;
+  for (int i = 0; i < 5; i++) {
+    if (napi_get_value_double(env, argv[9 + i], &h[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+  }
+  int64_t n = a[7];
+  for (int i = 0; i < 7; i++)
+    if (!span_ok(a[i], n, bytes)) return throw_range(env, "adamw: an operand lies outside the heap or is not 4-byte aligned");
+  for (int o = 4; o < 7; o++)
+    for (int i = 0; i < 7; i++)
+      if (i != o && a[i] < a[o] + n * 4 && a[o] < a[i] + n * 4 && n > 0)
+        return throw_range(env, "adamw: an output overlaps another operand");
+  adamw_params hp = {(float)h[0], (float)h[1], (float)h[2], (float)h[3], (float)h[4]};
+  float *f = (float *)heap;
+  adamw_f32(f + a[0] / 4, f + a[1] / 4, f + a[2] / 4, f + a[3] / 4, f + a[4] / 4, f + a[5] / 4, f + a[6] / 4, (size_t)n, hp);
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -302,11 +381,13 @@ static napi_value js_get_threads(napi_env env, napi_callback_info info) {
 
 /* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
 NAPI_MODULE_INIT() {
-  enum { NFN = 6 };
+  enum { NFN = 9 };
   napi_property_descriptor props[NFN + 1];
   memset(props, 0, sizeof props);
-  const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh", "sum"};
-  napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh, js_sum};
+  const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh",
+                            "sum",   "gelu",        "geluGrad",   "adamw"};
+  napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh,
+                            js_sum,   js_gelu,          js_gelu_grad,   js_adamw};
   for (int i = 0; i < NFN; i++) {
     props[i].utf8name = names[i];
     props[i].method = fns[i];

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/kernels/gradients.js';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, NATIVE_KERNELS } from '../../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu } from '../../src/kernels/native/index.js';
+import { gelu } from '../../src/kernels/gpt.js';
 import { sumLayout } from '../../src/kernels/native/elementwise.js';
 import { batchMap } from '../../src/kernels/native/batch_mat_mul.js';
 import { Rng } from '../../src/kernels/rng.js';
@@ -49,18 +50,20 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual([...st.kernels].sort(), [...NATIVE_KERNELS].sort());
+  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'Sum', 'Tanh']);
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
   assert.deepEqual(enableNativeKernels({ kernels: ['Tanh'] }).kernels, ['Tanh']); // re-applying restores the others
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
+  assert.equal(tf.getKernel('RlhfGelu', 'wasm'), undefined);
   const off = disableNativeKernels();
   assert.equal(off.active, false);
+  assert.equal(tf.getKernel('RlhfAdamW', 'wasm'), undefined);
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
-  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum; got \["Conv2D"\]/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, RlhfGelu, RlhfAdamW; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
@@ -290,4 +293,62 @@ test('gradients through tanh and sum (a GELU-like chain and a bias gradient) mat
   tf.dispose([...stock, ...native]);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, w, bias]);
+});
+
+test('nativeGelu matches the tf-op GELU of the model, forward and gradient; undefined when not enabled', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(18);
+  const x = tf.tidy(() => tf.mul(randomTensor(rng, [33, 65]), 6)); // [-6, 6]
+  const w = randomTensor(rng, [33, 65]);
+  disableNativeKernels();
+  assert.equal(nativeGelu(x), undefined);
+  const before = tf.memory().numTensors;
+  const loss = (g: (t: tf.Tensor) => tf.Tensor) => (xv: tf.Tensor): tf.Scalar => tf.sum(tf.mul(g(xv), w));
+  const [yRef, dRef] = tf.tidy(() => [gelu(x), tf.grad(loss(gelu))(x)]);
+  enableNativeKernels({ kernels: ['RlhfGelu'] });
+  const [y, d] = tf.tidy(() => [nativeGelu(x)!, tf.grad(loss((t) => nativeGelu(t)!))(x)]);
+  disableNativeKernels();
+  assert.ok(maxAbsDiff(y!, yRef!) < 2e-6, `forward max |diff| ${maxAbsDiff(y!, yRef!)}`);
+  assert.ok(maxAbsDiff(d!, dRef!) < 1e-5, // float rounding differs from the op-by-op chain (FMA, order)
+    `gradient max |diff| ${maxAbsDiff(d!, dRef!)}`);
+  tf.dispose([y!, d!, yRef!, dRef!]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, w]);
+});
+
+test('nativeAdamW matches the AdamW update written with tf ops over several steps', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(19);
+  const shape = [37, 29];
+  const [beta1, beta2, eps, lr, wd] = [0.9, 0.95, 1e-8, 3e-3, 0.1];
+  let [pRef, mRef, vRef] = [randomTensor(rng, shape), tf.zeros(shape), tf.zeros(shape)];
+  let [p, m, v] = [pRef.clone(), tf.zeros(shape), tf.zeros(shape)];
+  disableNativeKernels();
+  assert.equal(nativeAdamW(p, p, m, v, { beta1, beta2, stepSize: 1, epsHat: 1, decay: 1 }), undefined);
+  enableNativeKernels({ kernels: ['RlhfAdamW'] });
+  assert.throws(() => nativeAdamW(p, tf.zeros([3]), m, v, { beta1, beta2, stepSize: 1, epsHat: 1, decay: 1 }), /g has shape \[3\]/);
+  const before = tf.memory().numTensors;
+  for (let t = 1; t <= 4; t++) {
+    const g = randomTensor(rng, shape);
+    const bc1 = 1 - beta1 ** t;
+    const bc2 = 1 - beta2 ** t;
+    const h = { beta1, beta2, stepSize: (lr * Math.sqrt(bc2)) / bc1, epsHat: eps * Math.sqrt(bc2), decay: 1 - lr * wd };
+    const ref = tf.tidy(() => {
+      const m1 = tf.add(tf.mul(mRef, beta1), tf.mul(g, 1 - beta1));
+      const v1 = tf.add(tf.mul(vRef, beta2), tf.mul(tf.square(g), 1 - beta2));
+      const p1 = tf.sub(tf.mul(pRef, h.decay), tf.mul(tf.div(m1, tf.add(tf.sqrt(v1), h.epsHat)), h.stepSize));
+      return [p1, m1, v1];
+    });
+    const got = nativeAdamW(p, g, m, v, h)!;
+    for (let i = 0; i < 3; i++) {
+      const d = maxAbsDiff(got[i]!, ref[i]!);
+      assert.ok(d < 1e-6, `step ${t} output ${i}: max |diff| ${d}`);
+    }
+    tf.dispose([pRef, mRef, vRef, p, m, v, g]);
+    [pRef, mRef, vRef] = ref as [tf.Tensor, tf.Tensor, tf.Tensor];
+    [p, m, v] = got;
+  }
+  disableNativeKernels();
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([pRef, mRef, vRef, p, m, v]);
 });

@@ -25,6 +25,15 @@ export interface NativeAddon {
   tanh(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
   /** out[p, q] = sum over r of x[p, r, q], x viewed as [outer, reduced, inner]; byte offsets into `heap`. */
   sum(heap: ArrayBuffer, xOff: number, outOff: number, outer: number, reduced: number, inner: number): void;
+  /** y = GPT-2's tanh GELU of x over n floats. */
+  gelu(heap: ArrayBuffer, xOff: number, yOff: number, n: number): void;
+  /** dx = dy * GELU'(x) over n floats. */
+  geluGrad(heap: ArrayBuffer, xOff: number, dyOff: number, dxOff: number, n: number): void;
+  /** One AdamW step into three fresh outputs (see native/src/elementwise.h). */
+  adamw(
+    heap: ArrayBuffer, pOff: number, gOff: number, mOff: number, vOff: number, pOutOff: number, mOutOff: number,
+    vOutOff: number, n: number, beta1: number, beta2: number, stepSize: number, epsHat: number, decay: number,
+  ): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

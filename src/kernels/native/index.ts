@@ -5,8 +5,10 @@ import { isMainThread } from 'node:worker_threads';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeSum, makeTanh } from './elementwise.js';
+import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
+export { nativeAdamW, nativeGelu, type AdamWScalars } from './fused.js';
 
 export class NativeKernelError extends Error {
   override name = 'NativeKernelError';
@@ -24,9 +26,13 @@ export interface NativeKernelOptions {
   kernels?: readonly NativeKernelName[];
 }
 
-/** The tfjs kernels this module can serve natively. */
-export const NATIVE_KERNELS = ['BatchMatMul', 'Tanh', 'Sum'] as const;
+/** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu and nativeAdamW). */
+export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum'] as const;
+export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW'] as const;
+export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
+type ReplacedName = (typeof REPLACED_KERNELS)[number];
+type FusedName = (typeof FUSED_KERNELS)[number];
 
 export interface NativeKernelStatus {
   active: boolean;
@@ -44,6 +50,8 @@ const BACKEND = 'wasm';
 
 /** The stock kernel configs we replaced, to restore them. */
 const replaced = new Map<string, tf.KernelConfig>();
+/** The fused kernel configs we added (a fused name may bring a gradient kernel along), to remove them. */
+const added = new Map<FusedName, tf.KernelConfig[]>();
 let status: NativeKernelStatus = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'not enabled' };
 
 function defaultThreads(): number {
@@ -91,15 +99,35 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   const portable = gemm === 'portable' || addon.blas === 'portable';
   const inForce = portable ? 1 : addon.setThreads(threads);
   // Re-applying with fewer kernels restores the stock ones left out.
-  for (const name of NATIVE_KERNELS) if (!wanted.includes(name)) restoreKernel(name);
-  const makers: Record<NativeKernelName, (stock: tf.KernelFunc) => tf.KernelFunc> = {
+  for (const name of REPLACED_KERNELS) if (!wanted.includes(name)) restoreKernel(name);
+  for (const name of FUSED_KERNELS) if (!wanted.includes(name)) removeFused(name);
+  const makers: Record<ReplacedName, (stock: tf.KernelFunc) => tf.KernelFunc> = {
     BatchMatMul: (stock) => makeBatchMatMul(addon, portable, stock),
     Tanh: (stock) => makeTanh(addon, stock),
     Sum: (stock) => makeSum(addon, stock),
   };
-  for (const name of wanted) replaceKernel(name, makers[name]);
-  status = { active: true, kernels: [...replaced.keys()], blas: portable ? 'portable' : 'openblas', threads: inForce };
+  const fused = fusedKernelConfigs(addon);
+  for (const name of wanted) {
+    if ((REPLACED_KERNELS as readonly string[]).includes(name)) replaceKernel(name, makers[name as ReplacedName]);
+    else addFused(name as FusedName, fused[name as FusedName]);
+  }
+  status = { active: true, kernels: activeKernels(), blas: portable ? 'portable' : 'openblas', threads: inForce };
   return status;
+}
+
+function addFused(name: FusedName, configs: tf.KernelConfig[]): void {
+  removeFused(name);
+  for (const c of configs) tf.registerKernel(c);
+  added.set(name, configs);
+}
+
+function removeFused(name: FusedName): void {
+  for (const c of added.get(name) ?? []) tf.unregisterKernel(c.kernelName, c.backendName);
+  added.delete(name);
+}
+
+function activeKernels(): string[] {
+  return [...replaced.keys(), ...[...added.values()].flat().map((c) => c.kernelName)];
 }
 
 function restoreKernel(kernelName: string): void {
@@ -113,6 +141,7 @@ function restoreKernel(kernelName: string): void {
 /** Restores the stock wasm kernels that enableNativeKernels replaced. */
 export function disableNativeKernels(): NativeKernelStatus {
   for (const kernelName of [...replaced.keys()]) restoreKernel(kernelName);
+  for (const name of [...added.keys()]) removeFused(name);
   status = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'disabled' };
   return status;
 }

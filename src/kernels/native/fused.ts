@@ -1,0 +1,121 @@
+// Fused GELU (forward and gradient) and AdamW as single native kernels on the wasm heap: each replaces a chain of 6-15
+// stock wasm kernel calls (and their scalar uploads) with one pass over memory. Callers opt in per use.
+import * as tf from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon.js';
+import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
+
+export const GELU_KERNEL = 'RlhfGelu';
+export const GELU_GRAD_KERNEL = 'RlhfGeluGrad';
+export const ADAMW_KERNEL = 'RlhfAdamW';
+
+export class FusedKernelError extends Error {
+  override name = 'FusedKernelError';
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+function wasmBackendOf(args: KernelArgs, kernel: string): WasmBackendLike {
+  if (!isWasmBackend(args.backend)) throw new FusedKernelError(`${kernel} runs only on the wasm backend`);
+  for (const [name, t] of Object.entries(args.inputs)) {
+    if (t !== undefined && t.dtype !== 'float32') throw new FusedKernelError(`${kernel} input ${name} must be float32; got ${t.dtype}`);
+  }
+  return args.backend;
+}
+
+/** The AdamW scalars, bias corrections folded in (as src/kernels/adamw.ts does):
+ * p' = decay p - stepSize m' / (sqrt(v') + epsHat), m' = beta1 m + (1 - beta1) g, v' = beta2 v + (1 - beta2) g^2. */
+export interface AdamWScalars {
+  beta1: number;
+  beta2: number;
+  stepSize: number;
+  epsHat: number;
+  decay: number;
+}
+
+/** Kernel configs for the wasm backend. */
+export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'RlhfAdamW', tf.KernelConfig[]> {
+  const gelu: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, GELU_KERNEL);
+    const x = args.inputs['x']!;
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
+    if (n > 0) addon.gelu(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, x), offset(backend, out), n);
+    return out;
+  };
+  const geluGrad: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, GELU_GRAD_KERNEL);
+    const x = args.inputs['x']!;
+    const dy = args.inputs['dy']!;
+    if (!tf.util.arraysEqual(x.shape, dy.shape)) {
+      throw new FusedKernelError(`${GELU_GRAD_KERNEL}: dy [${dy.shape}] must have the shape of x [${x.shape}]`);
+    }
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    if (n > 0) {
+      addon.geluGrad(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, x), offset(backend, dy), offset(backend, out), n);
+    }
+    return out;
+  };
+  const adamw: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, ADAMW_KERNEL);
+    const { p, g, m, v } = args.inputs as Record<'p' | 'g' | 'm' | 'v', tf.TensorInfo>;
+    const h = args.attrs as unknown as AdamWScalars;
+    const outs = [backend.makeOutput(p.shape.slice(), 'float32'), backend.makeOutput(p.shape.slice(), 'float32'),
+      backend.makeOutput(p.shape.slice(), 'float32')];
+    const n = tf.util.sizeFromShape(p.shape);
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+      addon.adamw(heap, offset(backend, p), offset(backend, g), offset(backend, m), offset(backend, v),
+        offset(backend, outs[0]!), offset(backend, outs[1]!), offset(backend, outs[2]!), n,
+        h.beta1, h.beta2, h.stepSize, h.epsHat, h.decay);
+    }
+    return outs;
+  };
+  return {
+    RlhfGelu: [
+      { kernelName: GELU_KERNEL, backendName: 'wasm', kernelFunc: gelu },
+      { kernelName: GELU_GRAD_KERNEL, backendName: 'wasm', kernelFunc: geluGrad },
+    ],
+    RlhfAdamW: [{ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamw }],
+  };
+}
+
+const available = (kernel: string): boolean => tf.getBackend() === 'wasm' && tf.getKernel(kernel, 'wasm') !== undefined;
+
+/**
+ * GPT-2's tanh GELU, 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), with its gradient, as two native kernels;
+ * undefined when the fused kernels are not enabled on the active wasm backend (the caller then uses its tf-op GELU).
+ */
+export function nativeGelu(x: tf.Tensor): tf.Tensor | undefined {
+  if (x.dtype !== 'float32' || !available(GELU_KERNEL) || !available(GELU_GRAD_KERNEL)) return undefined;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([xs]);
+    const value = tf.engine().runKernel(GELU_KERNEL, { x: xs }) as tf.Tensor;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+      tf.engine().runKernel(GELU_GRAD_KERNEL, { x: saved[0]!, dy }) as tf.Tensor;
+    return { value, gradFunc };
+  });
+  return f(x);
+}
+
+/**
+ * One AdamW step for one variable in one native kernel: returns [p', m', v'] (new tensors), or undefined when the fused
+ * kernels are not enabled on the active wasm backend. p, g, m, v: float32 of one shape.
+ */
+export function nativeAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWScalars): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined {
+  if (!available(ADAMW_KERNEL)) return undefined;
+  for (const [name, t] of [['g', g], ['m', m], ['v', v]] as const) {
+    if (!tf.util.arraysEqual(t.shape, p.shape)) {
+      throw new FusedKernelError(`nativeAdamW: ${name} has shape [${t.shape}], the parameter has [${p.shape}]`);
+    }
+  }
+  for (const [name, x] of Object.entries(h)) {
+    if (!Number.isFinite(x)) throw new FusedKernelError(`nativeAdamW: ${name} must be a finite number; got ${String(x)}`);
+  }
+  const outs = tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, { ...h }) as tf.Tensor[];
+  return [outs[0]!, outs[1]!, outs[2]!];
+}
