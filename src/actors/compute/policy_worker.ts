@@ -1,0 +1,43 @@
+// Piscina worker: one policy model per worker thread, so sampling runs off the actors' event loop; weights arrive as safetensors bytes.
+import { initBackend, type BackendChoice } from '../../kernels/backend.js';
+import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
+import type { GenerateOptions, GenerateResult } from '../ports.js';
+import { ComputeError, loadWeightsInto, responseLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
+
+export interface InitTask {
+  gpt: GptConfig;
+  weights: Uint8Array;
+  special: SpecialTokens;
+  backend: BackendChoice;
+}
+
+let model: GptModel | undefined;
+let special: SpecialTokens | undefined;
+
+function held(): { model: GptModel; special: SpecialTokens } {
+  if (!model || !special) throw new ComputeError('the policy worker was used before init');
+  return { model, special };
+}
+
+/** Each worker thread has its own tfjs engine: the backend is initialised here, once. Returns the active backend name. */
+export async function init(t: InitTask): Promise<string> {
+  const info = await initBackend(t.backend);
+  model = initGpt(t.gpt, 0);
+  loadWeightsInto(model, t.weights);
+  special = t.special;
+  return info.active;
+}
+
+export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions }): Promise<GenerateResult> {
+  const h = held();
+  return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special);
+}
+
+export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {
+  loadWeightsInto(held().model, t.bytes);
+}
+
+export async function logprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[]> {
+  const h = held();
+  return responseLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+}

@@ -1,0 +1,54 @@
+// A PolicyPort whose model lives in its own piscina worker thread (one thread per port, so the weights stay put between calls).
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { BackendChoice } from '../../kernels/backend.js';
+import type { GptConfig } from '../../kernels/gpt.js';
+import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
+import type { SpecialTokens } from './local_policy.js';
+
+export interface WorkerPolicyOptions {
+  gpt: GptConfig;
+  /** Initial weights (the SFT model) as safetensors bytes. */
+  weights: Uint8Array;
+  special: SpecialTokens;
+  backend: BackendChoice;
+}
+
+export class WorkerPolicy implements PolicyPort {
+  version = 0;
+  private constructor(
+    private readonly pool: Piscina,
+    /** The tensor backend the worker runs. */
+    readonly backend: string,
+  ) {}
+
+  static async create(o: WorkerPolicyOptions): Promise<WorkerPolicy> {
+    // Resolved next to this file in dist/, where the compiled worker lives.
+    const filename = fileURLToPath(new URL('./policy_worker.js', import.meta.url));
+    const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
+    try {
+      const backend = (await pool.run({ gpt: o.gpt, weights: o.weights, special: o.special, backend: o.backend }, { name: 'init' })) as string;
+      return new WorkerPolicy(pool, backend);
+    } catch (err) {
+      await pool.destroy();
+      throw err;
+    }
+  }
+
+  generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
+    return this.pool.run({ prompts, k, opts }, { name: 'generate' }) as Promise<GenerateResult>;
+  }
+
+  async loadWeights(version: number, bytes: Uint8Array): Promise<void> {
+    await this.pool.run({ bytes }, { name: 'loadWeights' });
+    this.version = version;
+  }
+
+  logprobs(prompts: number[][], responses: number[][]): Promise<number[]> {
+    return this.pool.run({ prompts, responses }, { name: 'logprobs' }) as Promise<number[]>;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

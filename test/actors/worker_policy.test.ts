@@ -1,0 +1,42 @@
+// The piscina-backed policy port samples and scores exactly like the in-thread one, and swaps weights from safetensors bytes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { encodeWeights, LocalPolicy } from '../../src/actors/compute/local_policy.js';
+import { WorkerPolicy } from '../../src/actors/compute/worker_policy.js';
+import { initBackend } from '../../src/kernels/backend.js';
+import { initGpt, type GptConfig } from '../../src/kernels/gpt.js';
+
+const GPT: GptConfig = { vocabSize: 32, contextLength: 24, layers: 1, dModel: 16, heads: 2, dropout: 0, positional: 'learned' };
+const SPECIAL = { eos: 30, pad: 31 };
+
+test('WorkerPolicy matches LocalPolicy on samples and log-probs, before and after a weight swap', async () => {
+  await initBackend('wasm');
+  const sft = initGpt(GPT, 1);
+  const local = new LocalPolicy(sft, SPECIAL);
+  const worker = await WorkerPolicy.create({ gpt: GPT, weights: encodeWeights(sft), special: SPECIAL, backend: 'wasm' });
+  try {
+    assert.equal(worker.backend, 'wasm');
+    const prompts = [[1, 2, 3], [4, 5]];
+    const opts = { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 42 };
+    const a = await local.generate(prompts, 3, opts);
+    const b = await worker.generate(prompts, 3, opts);
+    assert.deepEqual(b, a);
+    assert.equal(a.tokens.length, 2);
+    assert.equal(a.tokens[0]!.length, 3);
+    const responses = a.tokens.flat();
+    const rowsPrompts = prompts.flatMap((p) => [p, p, p]);
+    const la = await local.logprobs(rowsPrompts, responses);
+    const lb = await worker.logprobs(rowsPrompts, responses);
+    la.forEach((x, i) => assert.ok(Math.abs(x - lb[i]!) < 1e-5));
+
+    const next = initGpt(GPT, 2);
+    await worker.loadWeights(1, encodeWeights(next));
+    assert.equal(worker.version, 1);
+    const lc = await worker.logprobs(rowsPrompts, responses);
+    const ln = await new LocalPolicy(next, SPECIAL).logprobs(rowsPrompts, responses);
+    lc.forEach((x, i) => assert.ok(Math.abs(x - ln[i]!) < 1e-5));
+    assert.ok(lc.some((x, i) => Math.abs(x - lb[i]!) > 1e-3), 'new weights change the log-probs');
+  } finally {
+    await worker.close();
+  }
+});
