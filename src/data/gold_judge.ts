@@ -9,7 +9,8 @@
 //   repetition  max(1 - distinct bigrams / bigrams, 1 - distinct content words / content words), lower-cased;
 //               content words are words outside a short function-word list, so "the ... the" is not repetition
 //   grammar     exp(-3 * lints / words), lints = harper.js lints falling inside the response, spelling and style
-//               lints excluded (spelling is measured above; style and readability are not errors)
+//               lints excluded (spelling is measured above; style and readability are not errors);
+//               grammar = 1 when the judge is built with { grammar: false }
 // Words are whitespace-separated tokens with at least one letter or digit once edge punctuation is stripped.
 // A prompt ending in . ! or ? is an instruction, answered by a stand-alone text; any other prompt is a sentence
 // opening that the response continues, so harper lints prompt + " " + response and counts only the lints that end
@@ -160,10 +161,22 @@ export function combine(sentiment: number, stats: TextStats, lints: number): Gol
 /** A prompt that ends a sentence is an instruction; otherwise the response continues it. */
 export const isContinuation = (prompt: string): boolean => !/[.!?]["'\u201d)]*\s*$/u.test(prompt);
 
-/** Builds the judge for a task; loads the lexicons, the dictionary and the harper.js WebAssembly binary. */
-export async function createGoldJudge(task: TaskName): Promise<GoldJudge> {
+export interface GoldJudgeOptions {
+  /**
+   * Run the harper.js grammar check (default true). It is most of the judge's cost (about 20 ms for a 30-word
+   * response on a busy 2-core machine; harper caches repeated texts); without it grammar is 1 and lints 0.
+   */
+  grammar?: boolean;
+}
+
+/** Builds the judge for a task; loads the lexicons, the dictionary and (unless turned off) the harper.js WebAssembly binary. */
+export async function createGoldJudge(task: TaskName, opts: GoldJudgeOptions = {}): Promise<GoldJudge> {
   if (!Object.hasOwn(TASKS, task)) throw new GoldJudgeError(`unknown task ${JSON.stringify(task)}; accepted: ${Object.keys(TASKS).join(', ')}`);
-  const [sentiment, spell, linter] = await Promise.all([TASKS[task].loadSentiment(), loadSpell(), loadLinter()]);
+  const [sentiment, spell, linter] = await Promise.all([
+    TASKS[task].loadSentiment(),
+    loadSpell(),
+    opts.grammar === false ? Promise.resolve(undefined) : loadLinter(),
+  ]);
   return new ThirdPartyJudge(task, sentiment, spell, linter);
 }
 
@@ -175,13 +188,13 @@ class ThirdPartyJudge implements GoldJudge {
     readonly task: TaskName,
     private readonly sentiment: SentimentScorer,
     private readonly spell: Spell,
-    private readonly linter: HarperLinter,
+    private readonly linter: HarperLinter | undefined,
   ) {}
 
   async score(prompt: string, response: string): Promise<GoldScore> {
     if (this.closed) throw new GoldJudgeError('score() called after close()');
     const stats = textStats(response, (w) => this.isWord(w));
-    const lints = stats.words === 0 ? 0 : await this.countLints(prompt, response);
+    const lints = stats.words === 0 || !this.linter ? 0 : await this.countLints(this.linter, prompt, response);
     return combine(this.sentiment(response), stats, lints);
   }
 
@@ -194,7 +207,7 @@ class ThirdPartyJudge implements GoldJudge {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.linter.dispose();
+    await this.linter?.dispose();
   }
 
   private isWord(w: string): boolean {
@@ -207,13 +220,13 @@ class ThirdPartyJudge implements GoldJudge {
   }
 
   /** Harper lints that end inside the response, ignoring the kinds that are not fluency errors. */
-  private async countLints(prompt: string, response: string): Promise<number> {
+  private async countLints(linter: HarperLinter, prompt: string, response: string): Promise<number> {
     const continuation = isContinuation(prompt) && prompt.trim() !== '';
     const text = continuation ? `${prompt.trimEnd()} ${response.trimStart()}` : response;
     // Harper reports spans in characters; the response starts after the prompt and one space.
     const responseStart = continuation ? [...prompt.trimEnd()].length + 1 : 0;
     let n = 0;
-    for (const lint of await this.linter.lint(text, { language: 'plaintext' })) {
+    for (const lint of await linter.lint(text, { language: 'plaintext' })) {
       const span = lint.span();
       if (span.end > responseStart && !IGNORED_LINT_KINDS.has(lint.lint_kind())) n++;
       span.free?.();

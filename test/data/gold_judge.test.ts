@@ -55,6 +55,14 @@ test('grammar lints count against the response, and continuations are linted wit
   assert.ok(!isContinuation('Define whale.'));
 });
 
+test('without the grammar check the ranking holds and grammar is 1', async () => {
+  const fast = await createGoldJudge('positive-vader', { grammar: false });
+  const [pos, neg, rep, gib] = await fast.scoreBatch([POSITIVE, NEGATIVE, REPEATED, GIBBERISH].map((response) => ({ prompt: PROMPT, response })));
+  assert.ok(pos!.score > Math.max(neg!.score, rep!.score, gib!.score));
+  assert.equal((await fast.score(PROMPT, 'I is a happy mans.')).components.grammar, 1);
+  await fast.close();
+});
+
 test('textStats: spelling, repetition of bigrams and of content words, junk symbols', () => {
   const dict = new Set(['happy', 'joy', 'love', 'the', 'cat', 'sat', 'on', 'mat', 'well', 'known']);
   const isWord = (w: string) => dict.has(w.toLowerCase());
