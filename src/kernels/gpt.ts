@@ -143,22 +143,22 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   });
 }
 
-/** GELU, tanh approximation as in GPT-2, with a hand-written gradient (autodiff would add a dozen wasm kernel calls). */
+/**
+ * GELU, tanh approximation as in GPT-2, with a hand-written gradient. 0.5 x (1 + tanh(u)) = x sigmoid(2u) with
+ * u = c (x + 0.044715 x^3): wasm's Sigmoid is about 4x faster than its Tanh, and x^3 uses products (tf.pow is slow).
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  const c = Math.sqrt(2 / Math.PI);
+  const c2 = 2 * Math.sqrt(2 / Math.PI);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const x2 = tf.square(xs);
-    // tanh(c (x + 0.044715 x^3)) computed as tanh(c x (1 + 0.044715 x^2)); x^3 via products, not tf.pow (slow on wasm).
-    const th = tf.tanh(tf.mul(tf.mul(xs, c), tf.add(tf.mul(x2, 0.044715), 1)));
-    save([xs, th]);
-    const value = tf.mul(tf.mul(xs, 0.5), tf.add(th, 1));
+    const s = tf.sigmoid(tf.mul(xs, tf.add(tf.mul(tf.square(xs), c2 * 0.044715), c2))); // sigmoid(2u)
+    save([xs, s]);
+    const value = tf.mul(xs, s);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => {
-      const [sx, sth] = saved as [tf.Tensor, tf.Tensor];
-      // d/dx = 0.5 (1 + th) + 0.5 x (1 - th^2) c (1 + 3 * 0.044715 x^2)
-      const sech2 = tf.sub(1, tf.square(sth));
-      const inner = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * 0.044715), 1), c);
-      const d = tf.add(tf.mul(tf.add(sth, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), sech2), inner));
+      const [sx, ss] = saved as [tf.Tensor, tf.Tensor];
+      // d/dx [x s] = s + x s (1 - s) d(2u)/dx, with d(2u)/dx = 2c (1 + 3 * 0.044715 x^2)
+      const du = tf.add(tf.mul(tf.square(sx), 3 * c2 * 0.044715), c2);
+      const d = tf.add(ss, tf.mul(tf.mul(sx, tf.mul(ss, tf.sub(1, ss))), du));
       return tf.mul(dy, d);
     };
     return { value, gradFunc };

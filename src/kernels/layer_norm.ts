@@ -1,6 +1,7 @@
 // Layer normalisation (Ba et al. 2016) over the last axis, with a hand-written gradient: fewer wasm kernel calls than autodiff.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
+import { columnSum } from './matmul.js';
 
 /**
  * y = (x - mean) / sqrt(var + eps) * weight + bias, over the last axis. x [..., D], weight [D], bias [D].
@@ -25,8 +26,8 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, 
       const meanG = tf.mean(g, -1, true);
       const meanGX = tf.mean(tf.mul(g, sXhat), -1, true);
       const dx = tf.mul(tf.sub(tf.sub(g, meanG), tf.mul(sXhat, meanGX)), sRstd);
-      const dw = tf.sum(tf.mul(dyRows, sXhat), 0);
-      const db = tf.sum(dyRows, 0);
+      const dw = columnSum(tf.mul(dyRows, sXhat));
+      const db = columnSum(dyRows);
       return [tf.reshape(dx, dy.shape), dw, db];
     };
     return { value, gradFunc };

@@ -82,6 +82,19 @@ test('LayerNorm and GELU hand-written gradients match finite differences', () =>
     samples: 6,
   });
   assertGradClose((xs) => tf.sum(tf.mul(gelu(xs!), proj)) as tf.Scalar, [x], { seed: 6, samples: 10 });
+  // GPT-2's tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+  const xv = x.dataSync();
+  const gv = tf.tidy(() => gelu(x).dataSync());
+  xv.forEach((v, i) => {
+    const ref = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    assert.ok(Math.abs(gv[i]! - ref) < 1e-5, `gelu(${v}) = ${gv[i]}, expected ${ref}`);
+  });
+  // LayerNorm output has zero mean and unit variance per row before the affine part.
+  const one = tf.ones([8]) as tf.Tensor1D;
+  const zero = tf.zeros([8]) as tf.Tensor1D;
+  const { mean, variance } = tf.moments(layerNorm(x, one, zero), -1);
+  assert.ok(maxAbsDiff(mean.dataSync(), [0, 0, 0]) < 1e-5 && maxAbsDiff(variance.dataSync(), [1, 1, 1]) < 1e-3);
+  tf.dispose([one, zero, mean, variance]);
   tf.dispose([x, w, b, proj]);
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/kernels/backend.js';
-import { matMul, MatMulError } from '../../src/kernels/matmul.js';
+import { columnSum, linear, matMul, MatMulError } from '../../src/kernels/matmul.js';
 import { assertGradClose } from './grad_check.js';
 
 before(async () => {
@@ -74,4 +74,19 @@ test('mismatched shapes raise a MatMulError naming them', () => {
   const d = tf.zeros([3, 4, 5]);
   assert.throws(() => matMul(c, d), MatMulError);
   tf.dispose([a, b, c, d]);
+});
+
+test('linear equals x W + b, folds batch dims, and its gradient (bias via column sums) matches finite differences', () => {
+  const before = tf.memory().numTensors;
+  const x = tf.randomNormal([2, 3, 6], 0, 1, 'float32', 11);
+  const w = tf.randomNormal([6, 4], 0, 1, 'float32', 12);
+  const b = tf.randomNormal([4], 0, 1, 'float32', 13);
+  const proj = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 14);
+  const y = linear(x, w, b);
+  assert.deepEqual(y.shape, [2, 3, 4]);
+  assert.ok(tf.tidy(() => maxAbsDiff(tf.reshape(y, [6, 4]), tf.add(tf.matMul(tf.reshape(x, [6, 6]), w), b))) < 1e-5);
+  assertGradClose((xs, ws, bs) => tf.sum(tf.mul(linear(xs!, ws!, bs!), proj)) as tf.Scalar, [x, w, b], { seed: 15, samples: 5 });
+  assert.deepEqual(tf.tidy(() => Array.from(columnSum(tf.tensor2d([[1, 2], [3, 4], [5, 6]])).dataSync())), [9, 12]);
+  tf.dispose([x, w, b, proj, y]);
+  assert.equal(tf.memory().numTensors, before);
 });
