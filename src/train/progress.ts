@@ -39,6 +39,7 @@ export class ProgressBar {
   private lastLine = -Infinity;
   private printedDone = -1;
   private printedInfo = '';
+  private lastInfo = '';
   private closed = false;
 
   constructor(
@@ -73,6 +74,7 @@ export class ProgressBar {
   tick(n = 1, info = ''): void {
     if (this.closed) return;
     this.done += n;
+    this.lastInfo = info;
     const t = this.now();
     const last = this.done >= this.total;
     if (this.isTty) {
@@ -94,11 +96,11 @@ export class ProgressBar {
     else this.stream.write(`${line}\n`);
   }
 
-  /** Ends the bar's line; further ticks are ignored. */
-  close(info = ''): void {
+  /** Ends the bar's line (with the last tick's info unless given); further ticks are ignored. */
+  close(info = this.lastInfo): void {
     if (this.closed) return;
     if (this.isTty) this.stream.write(`\r${this.render(info)}\x1b[K\n`);
-    else if (this.printedDone !== this.done || (info !== '' && info !== this.printedInfo)) this.stream.write(`${this.render(info)}\n`);
+    else if (this.printedDone !== this.done || info !== this.printedInfo) this.stream.write(`${this.render(info)}\n`);
     this.closed = true;
   }
 }

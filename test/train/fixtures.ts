@@ -3,7 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/index.js';
+import { loadCorpus, sentencesOf } from '../../src/data/corpus.js';
+import { createGoldJudge } from '../../src/data/gold_judge.js';
+import { formatPrompt } from '../../src/data/template.js';
 import { BpeTokenizer } from '../../src/data/tokenizer.js';
+import { Rng } from '../../src/kernels/rng.js';
+import type { PreferencePair } from '../../src/train/preference_data.js';
 import type { GptConfig } from '../../src/kernels/gpt.js';
 
 export const SENTENCES = [
@@ -43,4 +48,47 @@ export function tinyConfig(overrides: Record<string, Record<string, unknown>> = 
     run: { cacheDir },
     ...overrides,
   });
+}
+
+/**
+ * Real corpus sentences scored by the real gold judge, split by sentence into a train and a held-out pool, and
+ * pairs within each pool whose gold scores differ clearly, labelled by gold: an easy but genuine preference task.
+ */
+export async function goldSentencePairs(nTrain: number, nHeldOut: number): Promise<{
+  tokenizer: BpeTokenizer;
+  train: PreferencePair[];
+  heldOut: PreferencePair[];
+}> {
+  const docs = loadCorpus({ sources: ['sotu'], maxDocsPerSource: 12 });
+  const sentences = sentencesOf(docs).filter((s) => {
+    const n = s.split(/\s+/).length;
+    return n >= 5 && n <= 14;
+  });
+  const picked = new Rng(17).shuffle(sentences).slice(0, 280);
+  const prompt = 'Say something about the nation.';
+  const judge = await createGoldJudge('positive-vader');
+  const scored: { text: string; gold: number }[] = [];
+  try {
+    for (const text of picked) scored.push({ text, gold: (await judge.score(prompt, text)).score });
+  } finally {
+    await judge.close();
+  }
+  const tokenizer = await BpeTokenizer.train([prompt, ...picked], 512);
+  const promptTokens = formatPrompt(tokenizer, prompt);
+  const half = scored.length / 2;
+  const pools = [scored.slice(0, half), scored.slice(half)];
+  const rng = new Rng(23);
+  const pairsFrom = (pool: { text: string; gold: number }[], n: number): PreferencePair[] => {
+    const out: PreferencePair[] = [];
+    for (let tries = 0; out.length < n && tries < 100 * n; tries++) {
+      const a = pool[rng.int(pool.length)]!;
+      const b = pool[rng.int(pool.length)]!;
+      if (Math.abs(a.gold - b.gold) < 0.15) continue;
+      const [c, r] = a.gold > b.gold ? [a, b] : [b, a];
+      const side = (x: { text: string; gold: number }) => ({ text: x.text, tokens: tokenizer.encode(x.text), gold: x.gold, finished: true });
+      out.push({ promptId: 'p', prompt, promptTokens, chosen: side(c), rejected: side(r), agreesWithGold: true });
+    }
+    return out;
+  };
+  return { tokenizer, train: pairsFrom(pools[0]!, nTrain), heldOut: pairsFrom(pools[1]!, nHeldOut) };
 }

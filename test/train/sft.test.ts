@@ -11,6 +11,7 @@ import { readManifest } from '../../src/train/manifest.js';
 import { loadModel, saveModel } from '../../src/train/model_io.js';
 import { encodeInstruction, evaluateLoss, trainSft } from '../../src/train/sft.js';
 import { sequenceBatch } from '../../src/train/batches.js';
+import { ProgressBar } from '../../src/train/progress.js';
 import { ensureSft, sftDataOf } from '../../src/train/stages.js';
 import { INSTRUCTIONS, SENTENCES, tinyConfig, tinyGpt, tinyTokenizer } from './fixtures.js';
 
@@ -86,4 +87,34 @@ test('the SFT checkpoint reloads to the loss it was saved with, and save/load gi
   tf.dispose([tokens, a, b]);
   disposeModel(fresh);
   disposeModel(back);
+});
+
+test('the progress bar redraws one line on a TTY and prints periodic lines otherwise', () => {
+  const fakeStream = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, stream: { isTTY, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream };
+  };
+  let now = 0;
+  const tty = fakeStream(true);
+  const bar = new ProgressBar('pretrain', 10, { stream: tty.stream, now: () => now });
+  for (let i = 0; i < 10; i++) {
+    now += 500;
+    bar.tick(1, 'loss 1.0');
+  }
+  bar.close();
+  assert.ok(tty.writes.every((w) => w.startsWith('\r')), 'TTY updates return to the line start');
+  assert.match(tty.writes.at(-1)!, /10\/10 2\.0 step\/s 00:05<00:00 loss 1\.0/);
+
+  now = 0;
+  const pipe = fakeStream(false);
+  const plain = new ProgressBar('tune', 100, { stream: pipe.stream, now: () => now, lineIntervalMs: 10_000 });
+  for (let i = 0; i < 100; i++) {
+    now += 1000;
+    plain.tick();
+  }
+  plain.close();
+  assert.ok(pipe.writes.every((w) => !w.includes('\r') && w.endsWith('\n')));
+  // A line at the first tick, then one every 10 s (at 11 s, 21 s, ... 91 s), one at completion; close() adds nothing new.
+  assert.equal(pipe.writes.length, 11);
+  assert.match(pipe.writes.at(-1)!, /100\/100/);
 });
