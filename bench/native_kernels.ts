@@ -1,10 +1,11 @@
-// Stock wasm vs native BatchMatMul, side by side in one process: median ms, GFLOP/s and fraction of the measured SGEMM peak.
-// Run: node dist/bench/native_kernels.js [--threads N]
+// Stock wasm vs native kernels, side by side in one process: BatchMatMul median ms, GFLOP/s and fraction of the measured
+// SGEMM peak; Tanh, Sum, fused GELU and fused AdamW median ms. Run: node dist/bench/native_kernels.js [--threads N]
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { initBackend } from '../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, type NativeKernelStatus } from '../src/kernels/native/index.js';
+import { gelu } from '../src/kernels/gpt.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, type NativeKernelStatus } from '../src/kernels/native/index.js';
 
 export interface MatMulRow {
   /** `[m,k]x[k,n]` (logical shapes, before any transpose). */
@@ -20,6 +21,16 @@ export interface MatMulRow {
   fractionOfPeak: number;
 }
 
+export interface ElementwiseRow {
+  /** What ran, e.g. `Tanh [1024,512]`. */
+  name: string;
+  stockMs: number;
+  nativeMs: number;
+  /** Median process CPU ms per call (less sensitive than wall time to other processes on a busy machine). */
+  stockCpuMs: number;
+  nativeCpuMs: number;
+}
+
 export interface NativeBenchReport {
   status: NativeKernelStatus;
   threads: number;
@@ -28,6 +39,7 @@ export interface NativeBenchReport {
   /** The same with one thread. */
   peakGflops1: number;
   rows: MatMulRow[];
+  elementwise: ElementwiseRow[];
 }
 
 export interface NativeBenchOptions {
@@ -50,19 +62,25 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Median wall time of f in ms after one warm-up call; repeats until minReps and minMs are reached (at least 3 reps). */
-function timeMedian(f: () => void, minReps: number, minMs: number): number {
+/** Median wall and process-CPU ms of f after one warm-up call; repeats until minReps and minMs are reached (at least 3). */
+function timeBoth(f: () => void, minReps: number, minMs: number): { wall: number; cpu: number } {
   f();
-  const times: number[] = [];
+  const walls: number[] = [];
+  const cpus: number[] = [];
   const start = performance.now();
-  while (times.length < 3 || times.length < minReps || (performance.now() - start < minMs && times.length < 200)) {
+  while (walls.length < 3 || walls.length < minReps || (performance.now() - start < minMs && walls.length < 200)) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     f();
-    times.push(performance.now() - t0);
-    if (times.length >= 3 && performance.now() - start > 4 * minMs) break; // the slow stock transposed kernels
+    walls.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
+    if (walls.length >= 3 && performance.now() - start > 4 * minMs) break; // the slow stock transposed kernels
   }
-  return median(times);
+  return { wall: median(walls), cpu: median(cpus) };
 }
+
+const timeMedian = (f: () => void, minReps: number, minMs: number): number => timeBoth(f, minReps, minMs).wall;
 
 function peak(threads: number, minReps: number, minMs: number): number {
   const addon = loadAddon().addon!;
@@ -84,7 +102,7 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
   const minMs = options.minMs ?? 400;
   const status = enableNativeKernels({ threads });
   disableNativeKernels();
-  if (!status.active) return { status, threads, peakGflops: 0, peakGflops1: 0, rows: [] };
+  if (!status.active) return { status, threads, peakGflops: 0, peakGflops1: 0, rows: [], elementwise: [] };
   const peakGflops1 = peak(1, minReps, minMs);
   const peakGflops = threads === 1 ? peakGflops1 : peak(threads, minReps, minMs);
   const gemms: ('auto' | 'portable')[] = status.blas === 'openblas' && options.portable !== false ? ['auto', 'portable'] : ['auto'];
@@ -111,7 +129,46 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
       tf.dispose([a, b]);
     }
   }
-  return { status: { ...status, threads: loadAddon().addon!.setThreads(threads) }, threads, peakGflops, peakGflops1, rows };
+  const elementwise = benchElementwise(threads, minReps, minMs);
+  return { status: { ...status, threads: loadAddon().addon!.setThreads(threads) }, threads, peakGflops, peakGflops1, rows, elementwise };
+}
+
+/** Tanh, Sum, GELU (forward + gradient) and one AdamW step, stock tf ops vs the native kernels, at GPT-sized shapes. */
+function benchElementwise(threads: number, minReps: number, minMs: number): ElementwiseRow[] {
+  const rows: ElementwiseRow[] = [];
+  const compare = (name: string, stock: () => void, native: () => void): void => {
+    disableNativeKernels();
+    const s = timeBoth(() => tf.tidy(stock), minReps, minMs);
+    enableNativeKernels({ threads });
+    const n = timeBoth(() => tf.tidy(native), minReps, minMs);
+    disableNativeKernels();
+    rows.push({ name, stockMs: s.wall, nativeMs: n.wall, stockCpuMs: s.cpu, nativeCpuMs: n.cpu });
+  };
+  const x = tf.randomUniform([1024, 512], -3, 3, 'float32', 3); // an MLP activation at B*T = 1024, 4D = 512
+  const tall = tf.randomUniform([4096, 64], -3, 3, 'float32', 4); // attention scores [B*H*T, T]
+  compare('Tanh [1024,512]', () => tf.tanh(x), () => tf.tanh(x));
+  compare('Sum axis 0 [1024,512] (bias grad)', () => tf.sum(x, 0), () => tf.sum(x, 0));
+  compare('Sum axis -1 [4096,64]', () => tf.sum(tall, -1), () => tf.sum(tall, -1));
+  const geluFwdBwd = (g: (t: tf.Tensor) => tf.Tensor) => (): void => {
+    tf.grad((t: tf.Tensor) => tf.sum(g(t)))(x);
+  };
+  compare('GELU fwd+grad [1024,512] (tf ops vs fused)', geluFwdBwd(gelu), geluFwdBwd((t) => nativeGelu(t)!));
+  const p = tf.randomUniform([512, 128], -1, 1, 'float32', 5);
+  const g = tf.randomUniform([512, 128], -1, 1, 'float32', 6);
+  const m = tf.randomUniform([512, 128], -1, 1, 'float32', 7);
+  const v = tf.randomUniform([512, 128], 0, 1, 'float32', 8);
+  const h = { beta1: 0.9, beta2: 0.999, stepSize: 1e-3, epsHat: 1e-8, decay: 0.9999 };
+  compare(
+    'AdamW step [512,128] (tf ops vs fused)',
+    () => {
+      const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
+      const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
+      return [tf.sub(tf.mul(p, h.decay), tf.mul(tf.div(m1, tf.add(tf.sqrt(v1), h.epsHat)), h.stepSize)), m1, v1];
+    },
+    () => nativeAdamW(p, g, m, v, h),
+  );
+  tf.dispose([x, tall, p, g, m, v]);
+  return rows;
 }
 
 /** A plain-text table of the report. */
@@ -128,6 +185,15 @@ export function formatNativeBench(r: NativeBenchReport): string {
         `${x.nativeMs.toFixed(2).padStart(10)} ${x.stockGflops.toFixed(1).padStart(11)} ${x.nativeGflops.toFixed(1).padStart(12)} ` +
         `${(x.stockMs / x.nativeMs).toFixed(1).padStart(7)}x ${(100 * x.fractionOfPeak).toFixed(0).padStart(6)}%`,
     );
+  }
+  if (r.elementwise.length > 0) {
+    lines.push('', 'kernel                                        stock ms  native ms  speedup  (process CPU ms: stock / native)');
+    for (const e of r.elementwise) {
+      lines.push(
+        `${e.name.padEnd(44)} ${e.stockMs.toFixed(3).padStart(9)} ${e.nativeMs.toFixed(3).padStart(10)} ` +
+          `${(e.stockMs / e.nativeMs).toFixed(1).padStart(7)}x  (${e.stockCpuMs.toFixed(3)} / ${e.nativeCpuMs.toFixed(3)})`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, GELU and AdamW on tensors that live in the
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, transpose, GELU and AdamW on tensors that live in the
  * tfjs wasm backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -8,6 +8,7 @@
 
 #include "elementwise.h"
 #include "sgemm_portable.h"
+#include "transpose.h"
 
 #ifdef RLHF_USE_OPENBLAS
 /* Our own prototypes (ABI-identical to cblas.h) so the build does not depend on which cblas.h variant is installed. */
@@ -350,6 +351,50 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* transpose(heap, xOff, yOff, shape: Int32Array, perm: Int32Array): y = x with axes permuted, 4-byte elements. */
+static napi_value js_transpose(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "transpose(heap: ArrayBuffer, xOff, yOff, shape: Int32Array, perm: Int32Array)";
+  char *heap;
+  size_t bytes;
+  if (argc < 5) return throw_range(env, "transpose expects 5 arguments");
+  if (!get_heap(env, argv[0], "transpose", &heap, &bytes)) return NULL;
+  int64_t offs[2];
+  if (!get_ints(env, argv + 1, 2, offs, usage)) return NULL;
+  int32_t *arr[2];
+  size_t len[2];
+  for (int i = 0; i < 2; i++) {
+    bool is_ta = false;
+    napi_typedarray_type type;
+    void *p;
+    if (napi_is_typedarray(env, argv[3 + i], &is_ta) != napi_ok || !is_ta ||
+        napi_get_typedarray_info(env, argv[3 + i], &type, &len[i], &p, NULL, NULL) != napi_ok || type != napi_int32_array) {
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+    arr[i] = p;
+  }
+  if (len[0] != len[1] || len[0] > TRANSPOSE_MAX_RANK) return throw_range(env, "transpose: shape and perm differ in length or rank > 8");
+  int rank = (int)len[0];
+  int64_t shape[TRANSPOSE_MAX_RANK];
+  int seen[TRANSPOSE_MAX_RANK] = {0};
+  int64_t total = 1;
+  for (int d = 0; d < rank; d++) {
+    if (arr[0][d] < 0 || arr[1][d] < 0 || arr[1][d] >= rank || seen[arr[1][d]]++)
+      return throw_range(env, "transpose: perm is not a permutation of 0..rank-1, or a dim is negative");
+    shape[d] = arr[0][d];
+    total *= shape[d];
+  }
+  if (!span_ok(offs[0], total, bytes) || !span_ok(offs[1], total, bytes))
+    return throw_range(env, "transpose: an operand lies outside the heap or is not 4-byte aligned");
+  if (total > 0 && offs[0] < offs[1] + total * 4 && offs[1] < offs[0] + total * 4)
+    return throw_range(env, "transpose: input and output overlap");
+  transpose_u32((const uint32_t *)(heap + offs[0]), (uint32_t *)(heap + offs[1]), rank, shape, arr[1]);
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -381,13 +426,13 @@ static napi_value js_get_threads(napi_env env, napi_callback_info info) {
 
 /* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
 NAPI_MODULE_INIT() {
-  enum { NFN = 9 };
+  enum { NFN = 10 };
   napi_property_descriptor props[NFN + 1];
   memset(props, 0, sizeof props);
   const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh",
-                            "sum",   "gelu",        "geluGrad",   "adamw"};
+                            "sum",   "gelu",        "geluGrad",   "adamw",      "transpose"};
   napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh,
-                            js_sum,   js_gelu,          js_gelu_grad,   js_adamw};
+                            js_sum,   js_gelu,          js_gelu_grad,   js_adamw,       js_transpose};
   for (int i = 0; i < NFN; i++) {
     props[i].utf8name = names[i];
     props[i].method = fns[i];

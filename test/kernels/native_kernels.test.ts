@@ -50,7 +50,7 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'Sum', 'Tanh']);
+  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'Sum', 'Tanh', 'Transpose']);
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
@@ -63,7 +63,7 @@ test('native kernels: backend and status', { skip }, async () => {
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
-  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, RlhfGelu, RlhfAdamW; got \["Conv2D"\]/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, RlhfGelu, RlhfAdamW; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
@@ -351,4 +351,40 @@ test('nativeAdamW matches the AdamW update written with tf ops over several step
   disableNativeKernels();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([pRef, mRef, vRef, p, m, v]);
+});
+
+test('Transpose matches the stock kernel for random shapes and permutations, float32 and int32', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(20);
+  const cases: [number[], number[]][] = [
+    [[16, 64, 4, 32], [0, 2, 1, 3]], // heads split
+    [[16, 64, 4, 32], [0, 2, 3, 1]], // keys transposed
+    [[70, 45], [1, 0]],
+    [[3, 1, 40, 33], [2, 0, 3, 1]],
+    [[0, 4, 3], [2, 1, 0]],
+  ];
+  for (let i = 0; i < 25; i++) {
+    const rank = 1 + rng.int(5);
+    const shape = Array.from({ length: rank }, () => 1 + rng.int(rng.int(3) === 0 ? 9 : 4));
+    const perm = [...Array(rank).keys()];
+    for (let d = rank - 1; d > 0; d--) {
+      const j = rng.int(d + 1);
+      [perm[d], perm[j]] = [perm[j]!, perm[d]!];
+    }
+    cases.push([shape, perm]);
+  }
+  const before = tf.memory().numTensors;
+  for (const [shape, perm] of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      const x = tf.tidy(() => tf.cast(tf.mul(randomTensor(rng, shape), 1000), dtype));
+      const { stock, native } = stockVsNative(() => [tf.transpose(x, perm)]);
+      assert.deepEqual(native[0]!.shape, stock[0]!.shape);
+      assert.equal(native[0]!.dtype, dtype);
+      assert.deepEqual(native[0]!.dataSync(), stock[0]!.dataSync(), `transpose [${shape}] by [${perm}] (${dtype})`);
+      tf.dispose([x, ...stock, ...native]);
+    }
+  }
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => load.addon!.transpose(new ArrayBuffer(64), 0, 32, Int32Array.from([2, 2]), Int32Array.from([0, 0])), RangeError);
+  assert.throws(() => load.addon!.transpose(new ArrayBuffer(64), 0, 8, Int32Array.from([2, 2]), Int32Array.from([1, 0])), /overlap/);
 });

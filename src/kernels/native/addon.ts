@@ -34,6 +34,8 @@ export interface NativeAddon {
     heap: ArrayBuffer, pOff: number, gOff: number, mOff: number, vOff: number, pOutOff: number, mOutOff: number,
     vOutOff: number, n: number, beta1: number, beta2: number, stepSize: number, epsHat: number, decay: number,
   ): void;
+  /** y = x with axes permuted (y's dim k is x's dim perm[k]); 4-byte elements, rank <= 8, no overlap. */
+  transpose(heap: ArrayBuffer, xOff: number, yOff: number, shape: Int32Array, perm: Int32Array): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

@@ -1,5 +1,5 @@
-// Tanh and Sum for the tfjs wasm backend computed natively on the wasm heap: a vectorised rational tanh, and sums over a
-// contiguous block of axes without the transpose the stock kernel makes first.
+// Tanh, Sum and Transpose for the tfjs wasm backend computed natively on the wasm heap: a vectorised rational tanh, sums
+// over a contiguous block of axes without the transpose the stock kernel makes first, and run-merging transposes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
@@ -18,6 +18,22 @@ export function makeTanh(addon: NativeAddon, fallback: tf.KernelFunc): tf.Kernel
     const n = tf.util.sizeFromShape(x.shape);
     // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
     if (n > 0) addon.tanh(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, x), offset(backend, out), n);
+    return out;
+  };
+}
+
+/** Transpose of 4-byte tensors (float32, int32) up to rank 8; other dtypes go to `fallback`. */
+export function makeTranspose(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs['x']!;
+    const { perm } = attrs as unknown as tf.TransposeAttrs;
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || x.shape.length > 8 || !isWasmBackend(backend)) return fallback(args);
+    const out = backend.makeOutput(perm.map((p) => x.shape[p]!), x.dtype);
+    if (tf.util.sizeFromShape(x.shape) > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, which may grow the memory
+      addon.transpose(heap, offset(backend, x), offset(backend, out), Int32Array.from(x.shape), Int32Array.from(perm));
+    }
     return out;
   };
 }

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
-import { makeSum, makeTanh } from './elementwise.js';
+import { makeSum, makeTanh, makeTranspose } from './elementwise.js';
 import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
@@ -27,7 +27,7 @@ export interface NativeKernelOptions {
 }
 
 /** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu and nativeAdamW). */
-export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum'] as const;
+export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose'] as const;
 export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW'] as const;
 export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
@@ -105,6 +105,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     BatchMatMul: (stock) => makeBatchMatMul(addon, portable, stock),
     Tanh: (stock) => makeTanh(addon, stock),
     Sum: (stock) => makeSum(addon, stock),
+    Transpose: (stock) => makeTranspose(addon, stock),
   };
   const fused = fusedKernelConfigs(addon);
   for (const name of wanted) {
