@@ -15,7 +15,7 @@
 // A prompt ending in . ! or ? is an instruction, answered by a stand-alone text; any other prompt is a sentence
 // opening that the response continues, so harper lints prompt + " " + response and counts only the lints that end
 // inside the response (a continuation rightly starts in lower case).
-// Degenerate text cannot win: "good good good good" has strong sentiment but repetition 0.67 (gold about 0.1);
+// Degenerate text cannot win: "good good good good" has strong sentiment but repetition 0.75 (gold about 0.06);
 // misspelled text has spelling near 0; one-word answers are capped by length.
 import { createRequire } from 'node:module';
 import { TASKS, type SentimentScorer, type TaskName } from './tasks.js';
