@@ -233,7 +233,7 @@ export async function buildPreferenceData(
   const hash = hashInputs(inputs);
   const hit = opts.force ? undefined : freshManifest(dir, hash);
   if (hit) {
-    log(`prefs: reusing ${dir} (inputs unchanged, hash ${hash.slice(0, 12)})`);
+    log(`prefs: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
   const started = performance.now();

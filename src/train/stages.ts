@@ -10,9 +10,9 @@ import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
-import { loadModel, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
+import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
-import { buildPreferenceData, loadPreferenceData, type PreferenceDataset, type PreferencePair } from './preference_data.js';
+import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, type PreferenceDataset, type PreferencePair } from './preference_data.js';
 import { BT_INPUT, btAccuracy, fitOptionsOf, trainBt, type FitResult } from './reward_model.js';
 import { sftDir, sftInputs, trainSft, type TrainOptions } from './sft.js';
 
@@ -98,6 +98,13 @@ export async function ensurePreferenceData(cfg: Config, opts: TrainOptions & { d
   const log = opts.log ?? defaultLog;
   const data = opts.data ?? (await buildData(cfg, { log }));
   const sft = await ensureSft(cfg, { ...opts, data, force: false });
+  // Checked here too, so a cache hit costs neither loading the policy nor starting the gold judge.
+  const hash = hashInputs(prefsInputs(cfg, sft.hash));
+  const hit = opts.force ? undefined : freshManifest(prefsDir(cfg), hash);
+  if (hit) {
+    log(`prefs: inputs unchanged, reusing ${prefsDir(cfg)} (hash ${hash.slice(0, 12)})`);
+    return { dir: prefsDir(cfg), reused: true, hash, summary: hit.summary };
+  }
   const { model, tokenizer } = await loadModel(sft.dir);
   const tok = tokenizer ?? data.tokenizer;
   const judge = await createGoldJudge(cfg.data.task);
@@ -147,7 +154,7 @@ export async function trainRewardModel(
   const dir = opts.dir ?? rmDir(cfg, kind);
   const started = performance.now();
   const { model, tokenizer } = await scalarModelFromPolicy(sftCheckpoint, deriveSeed(cfg.compute.seed, 'rm', kind, 'head'));
-  if (!tokenizer) throw new Error(`${sftCheckpoint} has no tokenizer.json; the reward model needs the policy's tokenizer`);
+  if (!tokenizer) throw new ModelIoError(`${sftCheckpoint} has no tokenizer.json; the reward model needs the policy's tokenizer`);
   const special = tokenizer.special;
   const score = kind === 'bt' ? (ps: readonly PreferencePair[]) => btAccuracy(model, ps, special) : (ps: readonly PreferencePair[]) => pairwiseAccuracy(model, tokenizer, ps);
   try {

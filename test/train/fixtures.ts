@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/index.js';
+import type { DataArtifacts } from '../../src/data/build.js';
 import { loadCorpus, sentencesOf } from '../../src/data/corpus.js';
 import { createGoldJudge } from '../../src/data/gold_judge.js';
 import { formatPrompt } from '../../src/data/template.js';
@@ -91,4 +92,23 @@ export async function goldSentencePairs(nTrain: number, nHeldOut: number): Promi
     return out;
   };
   return { tokenizer, train: pairsFrom(pools[0]!, nTrain), heldOut: pairsFrom(pools[1]!, nHeldOut) };
+}
+
+/** Data artefacts built in memory from the fixture sentences and instructions (no corpus build). */
+export async function tinyArtifacts(): Promise<DataArtifacts> {
+  const tokenizer = await tinyTokenizer();
+  const doc = (i: number, text: string) => ({ id: `t/${i}`, source: 'sotu' as const, text });
+  const pairs = INSTRUCTIONS.map((p) => ({ ...p, word: 'w', pos: 'n', kind: 'define' as const }));
+  // The manifest fields the stages read; the rest of a real build's manifest does not matter here.
+  const manifest = { contentHash: 'tiny-fixture-1' } as DataArtifacts['manifest'];
+  const prompts = ['The ship sailed', 'Define whale.', 'Our nation grows', 'The old sailor', 'Define storm.', 'Peace and freedom'];
+  return {
+    dir: '',
+    manifest,
+    tokenizer,
+    corpus: { train: [doc(0, SENTENCES.join(' ')), doc(1, SENTENCES.slice().reverse().join(' '))], valid: [doc(2, SENTENCES.slice(2, 6).join(' '))], test: [] },
+    instructions: { train: pairs, valid: pairs.slice(0, 3) },
+    prompts: { train: prompts.map((text, i) => ({ id: `p${i}`, kind: 'opening' as const, text })), eval: [] },
+    reused: true,
+  };
 }

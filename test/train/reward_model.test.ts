@@ -1,11 +1,15 @@
 // Bradley-Terry reward model: trained on gold-labelled pairs of real sentences, it ranks unseen pairs better than chance.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/kernels/backend.js';
 import { disposeModel, initGpt } from '../../src/kernels/gpt.js';
 import { btAccuracy, btScores, btSequence, trainBt } from '../../src/train/reward_model.js';
-import { goldSentencePairs, tinyGpt } from './fixtures.js';
+import { loadModel } from '../../src/train/model_io.js';
+import { loadPreferenceData } from '../../src/train/preference_data.js';
+import { ensureRewardModel, RM_KINDS } from '../../src/train/stages.js';
+import { goldSentencePairs, tinyArtifacts, tinyConfig, tinyGpt } from './fixtures.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -35,4 +39,34 @@ test('a BT reward model trained on a few hundred gold-labelled pairs beats chanc
   assert.equal(scores.length, 2);
   assert.ok(scores.every(Number.isFinite));
   disposeModel(model);
+});
+
+test('the cached pipeline: SFT -> sampled pairs -> both proxy models, checkpoints the judge can load, reuse on a second call', async () => {
+  const cfg = tinyConfig({
+    sft: { pretrainSteps: 4, epochs: 1, batchSize: 8, instructionPairs: 6, continuationPairs: 0, instructionLength: 32, pretrainLength: 24 },
+    rm: { prompts: 6, responsesPerPrompt: 3, heldOutFraction: 0.34, epochs: 1, batchSize: 4 },
+    generator: { maxNewTokens: 6 },
+  });
+  const data = await tinyArtifacts();
+  const lines: string[] = [];
+  const log = (l: string) => lines.push(l);
+  for (const kind of RM_KINDS) {
+    const r = await ensureRewardModel(cfg, kind, { data, log, progress: false });
+    assert.equal(r.reused, false);
+    const { model, config, tokenizer } = await loadModel(r.dir);
+    assert.equal(config.kind, kind);
+    assert.equal(config.head, 'scalar');
+    assert.ok(tokenizer);
+    const acc = r.summary.heldOutAccuracy as number;
+    assert.ok(acc >= 0 && acc <= 1, `held-out accuracy ${acc}`);
+    disposeModel(model);
+  }
+  const prefs = loadPreferenceData(join(cfg.run.cacheDir, 'prefs'));
+  assert.ok(prefs.train.length > 0 && prefs.heldOut.length > 0);
+  assert.ok([...prefs.train, ...prefs.heldOut].every((p) => p.chosen.gold > p.rejected.gold));
+  const again = await ensureRewardModel(cfg, 'bt', { data, log, progress: false });
+  assert.equal(again.reused, true);
+  assert.ok(lines.some((l) => l.startsWith('sft: inputs unchanged')));
+  assert.ok(lines.some((l) => l.startsWith('prefs: inputs unchanged')));
+  assert.ok(lines.some((l) => l.startsWith('rm-bt: inputs unchanged')));
 });

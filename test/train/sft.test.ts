@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataArtifacts } from '../../src/data/build.js';
 import { initBackend } from '../../src/kernels/backend.js';
 import { disposeModel, forwardLogits, initGpt } from '../../src/kernels/gpt.js';
 import { readManifest } from '../../src/train/manifest.js';
@@ -13,30 +12,13 @@ import { encodeInstruction, evaluateLoss, trainSft } from '../../src/train/sft.j
 import { sequenceBatch } from '../../src/train/batches.js';
 import { ProgressBar } from '../../src/train/progress.js';
 import { ensureSft, sftDataOf } from '../../src/train/stages.js';
-import { INSTRUCTIONS, SENTENCES, tinyConfig, tinyGpt, tinyTokenizer } from './fixtures.js';
+import { tinyArtifacts, tinyConfig, tinyGpt } from './fixtures.js';
 
 before(async () => {
   await initBackend('wasm');
 });
 
 const SFT = { pretrainSteps: 40, epochs: 3, batchSize: 8, lr: 3e-3, finetuneLr: 2e-3, warmupSteps: 5, pretrainLength: 24, instructionLength: 32 };
-
-async function tinyArtifacts(): Promise<DataArtifacts> {
-  const tokenizer = await tinyTokenizer();
-  const doc = (i: number, text: string) => ({ id: `t/${i}`, source: 'sotu' as const, text });
-  const pairs = INSTRUCTIONS.map((p) => ({ ...p, word: 'w', pos: 'n', kind: 'define' as const }));
-  // The manifest fields the stages read; the rest of a real build's manifest does not matter here.
-  const manifest = { contentHash: 'tiny-fixture-1' } as DataArtifacts['manifest'];
-  return {
-    dir: '',
-    manifest,
-    tokenizer,
-    corpus: { train: [doc(0, SENTENCES.join(' ')), doc(1, SENTENCES.slice().reverse().join(' '))], valid: [doc(2, SENTENCES.slice(2, 6).join(' '))], test: [] },
-    instructions: { train: pairs, valid: pairs.slice(0, 3) },
-    prompts: { train: [], eval: [] },
-    reused: true,
-  };
-}
 
 test('a tiny SFT run lowers both losses, writes a checkpoint, and a second call reuses it', async () => {
   const cfg = tinyConfig({ sft: { ...SFT, instructionPairs: 6, continuationPairs: 8 }, data: { promptWords: 3 } });
