@@ -43,10 +43,11 @@ export interface NativeBenchReport {
 }
 
 export interface NativeBenchOptions {
-  /** OpenBLAS threads for the native side (default min(cores, 4)). */
+  /** OpenBLAS threads for the native side (default min(cores, 4), to show the peak; the kernels default to 1). */
   threads?: number;
-  /** Logical [m, k, n] problems (default [2048,128,512], [2048,512,128], [512,512,512]). */
-  shapes?: [number, number, number][];
+  /** Logical [m, k, n] or [m, k, n, batch] problems (default [2048,128,512], [2048,512,128], [512,512,512], and
+   * attention scores [64,32,64] x 64 batches). */
+  shapes?: ([number, number, number] | [number, number, number, number])[];
   /** Also time the portable C GEMM (default true when OpenBLAS is linked). */
   portable?: boolean;
   /** Each measurement repeats until both are reached (defaults 5 and 400 ms; at least 3 reps). */
@@ -97,7 +98,7 @@ function peak(threads: number, minReps: number, minMs: number): number {
 export async function benchNativeKernels(options: NativeBenchOptions = {}): Promise<NativeBenchReport> {
   if (tf.getBackend() !== 'wasm') await initBackend('wasm');
   const threads = options.threads ?? Math.max(1, Math.min(availableParallelism(), 4));
-  const shapes = options.shapes ?? [[2048, 128, 512], [2048, 512, 128], [512, 512, 512]];
+  const shapes = options.shapes ?? [[2048, 128, 512], [2048, 512, 128], [512, 512, 512], [64, 32, 64, 64]];
   const minReps = options.minReps ?? 5;
   const minMs = options.minMs ?? 400;
   const status = enableNativeKernels({ threads });
@@ -107,11 +108,12 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
   const peakGflops = threads === 1 ? peakGflops1 : peak(threads, minReps, minMs);
   const gemms: ('auto' | 'portable')[] = status.blas === 'openblas' && options.portable !== false ? ['auto', 'portable'] : ['auto'];
   const rows: MatMulRow[] = [];
-  for (const [m, k, n] of shapes) {
-    const flop = 2 * m * k * n;
+  for (const [m, k, n, batch] of shapes) {
+    const flop = 2 * m * k * n * (batch ?? 1);
+    const lead = batch === undefined ? [] : [batch];
     for (const [ta, tb] of COMBOS) {
-      const a = tf.randomUniform(ta ? [k, m] : [m, k], -1, 1, 'float32', 1);
-      const b = tf.randomUniform(tb ? [n, k] : [k, n], -1, 1, 'float32', 2);
+      const a = tf.randomUniform([...lead, ...(ta ? [k, m] : [m, k])], -1, 1, 'float32', 1);
+      const b = tf.randomUniform([...lead, ...(tb ? [n, k] : [k, n])], -1, 1, 'float32', 2);
       const run = (): void => tf.matMul(a, b, ta, tb).dispose();
       disableNativeKernels();
       const stockMs = timeMedian(run, minReps, minMs);
@@ -121,7 +123,7 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
         disableNativeKernels();
         const nativeGflops = flop / nativeMs / 1e6;
         rows.push({
-          shape: `[${m},${k}]x[${k},${n}]`, transposeA: ta, transposeB: tb, gemm: st.blas as 'openblas' | 'portable',
+          shape: `${batch === undefined ? '' : `${batch}x`}[${m},${k}]x[${k},${n}]`, transposeA: ta, transposeB: tb, gemm: st.blas as 'openblas' | 'portable',
           stockMs, nativeMs, stockGflops: flop / stockMs / 1e6, nativeGflops,
           fractionOfPeak: nativeGflops / (st.blas === 'portable' ? peakGflops1 : peakGflops),
         });
@@ -177,11 +179,11 @@ export function formatNativeBench(r: NativeBenchReport): string {
   const lines = [
     `native BatchMatMul (${r.status.blas}, ${r.threads} threads); raw SGEMM peak 1024^3: ${r.peakGflops.toFixed(1)} GFLOP/s ` +
       `(${r.peakGflops1.toFixed(1)} on 1 thread); the portable GEMM is single-threaded and compared with the 1-thread peak`,
-    'shape                 tA tB gemm      stock ms  native ms  stock GF/s  native GF/s  speedup  of peak',
+    'shape                    tA tB gemm      stock ms  native ms  stock GF/s  native GF/s  speedup  of peak',
   ];
   for (const x of r.rows) {
     lines.push(
-      `${x.shape.padEnd(21)} ${x.transposeA ? 'T' : '-'}  ${x.transposeB ? 'T' : '-'}  ${x.gemm.padEnd(8)} ${x.stockMs.toFixed(2).padStart(9)} ` +
+      `${x.shape.padEnd(24)} ${x.transposeA ? 'T' : '-'}  ${x.transposeB ? 'T' : '-'}  ${x.gemm.padEnd(8)} ${x.stockMs.toFixed(2).padStart(9)} ` +
         `${x.nativeMs.toFixed(2).padStart(10)} ${x.stockGflops.toFixed(1).padStart(11)} ${x.nativeGflops.toFixed(1).padStart(12)} ` +
         `${(x.stockMs / x.nativeMs).toFixed(1).padStart(7)}x ${(100 * x.fractionOfPeak).toFixed(0).padStart(6)}%`,
     );

@@ -1,7 +1,5 @@
 // Swaps native kernels into the tfjs wasm backend (and back), reporting which run: never a silent change of kernels.
 import * as tf from '@tensorflow/tfjs-core';
-import { availableParallelism } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeSum, makeTanh, makeTranspose } from './elementwise.js';
@@ -16,8 +14,9 @@ export class NativeKernelError extends Error {
 
 export interface NativeKernelOptions {
   /**
-   * OpenBLAS threads (process-wide, shared by every worker thread); default 1 in worker threads (several workers
-   * each running GEMMs would oversubscribe the cores) and min(cores, 4) on the main thread.
+   * OpenBLAS threads (a process-wide setting: the last call from any thread wins); default 1, because generator and
+   * judge workers run beside the learner and several threads each running GEMMs would oversubscribe the cores. A
+   * learner that has the machine to itself can pass more (about 1.9x on 2 cores for large products).
    */
   threads?: number;
   /** 'auto': OpenBLAS when the addon links it, else the portable C GEMM; 'portable': always the C GEMM. */
@@ -54,10 +53,6 @@ const replaced = new Map<string, tf.KernelConfig>();
 const added = new Map<FusedName, tf.KernelConfig[]>();
 let status: NativeKernelStatus = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'not enabled' };
 
-function defaultThreads(): number {
-  return isMainThread ? Math.max(1, Math.min(availableParallelism(), 4)) : 1;
-}
-
 function replaceKernel(kernelName: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): void {
   const stock = replaced.get(kernelName) ?? tf.getKernel(kernelName, BACKEND);
   if (!stock) throw new NativeKernelError(`the wasm backend has no ${kernelName} kernel to replace`);
@@ -80,7 +75,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   if (unknown.length > 0) {
     throw new NativeKernelError(`native kernels must be among ${NATIVE_KERNELS.join(', ')}; got ${JSON.stringify(unknown)}`);
   }
-  const threads = options.threads ?? defaultThreads();
+  const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw new NativeKernelError(`native threads must be an integer in [1, 1024]; got ${String(threads)}`);
   }
