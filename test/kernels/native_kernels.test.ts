@@ -12,7 +12,7 @@ import { Rng } from '../../src/kernels/rng.js';
 
 const load = loadAddon();
 const skip = load.addon === undefined ? `native addon not built, pure-wasm path only: ${load.reason}` : false;
-if (skip) console.log(`# skipping native kernel tests: ${skip}`);
+if (skip) console.log(`skipping native kernel tests: ${skip}`);
 
 const COMBOS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
 const GEMMS = ['auto', 'portable'] as const;

@@ -8,7 +8,7 @@ import { loadAddon } from '../../src/kernels/native/index.js';
 
 const load = loadAddon();
 const skip = load.addon === undefined ? `native addon not built, pure-wasm path only: ${load.reason}` : false;
-if (skip) console.log(`# skipping native worker tests: ${skip}`);
+if (skip) console.log(`skipping native worker tests: ${skip}`);
 
 const require = createRequire(import.meta.url);
 const urls = {
