@@ -128,3 +128,33 @@ export async function serveDashboard(agg: MetricsAggregator, opts: DashboardOpti
     },
   };
 }
+
+/** Only GET /metrics: for runs that want Prometheus scraping without the dashboard (monitor.metricsPort). */
+export async function serveMetricsOnly(exporter: PrometheusExporter, host: string, port: number): Promise<DashboardServer> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`only /metrics is served here; got ${path}\n`);
+      return;
+    }
+    exporter.metrics().then(
+      (body) => res.writeHead(200, { 'Content-Type': exporter.contentType }).end(body),
+      (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`internal error: ${(err as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new DashboardError(`cannot listen on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}/metrics`;
+  return {
+    url,
+    clients: () => 0,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Bus, Subscription } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
 import { MetricsAggregator } from './aggregator.js';
-import { serveDashboard, type DashboardServer } from './dashboard.js';
+import { serveDashboard, serveMetricsOnly, type DashboardServer } from './dashboard.js';
 import { PrometheusExporter } from './prometheus.js';
 import { writeReport } from './report.js';
 import { RunLog } from './run_log.js';
@@ -12,7 +12,7 @@ import { StatusLine, type StatusOutput } from './status_line.js';
 export { MetricsAggregator, SERIES_KEYS } from './aggregator.js';
 export type { MonitorSnapshot, SeriesColumns, ActorView, Liveness } from './aggregator.js';
 export { PrometheusExporter } from './prometheus.js';
-export { serveDashboard } from './dashboard.js';
+export { serveDashboard, serveMetricsOnly } from './dashboard.js';
 export { RunLog, readRunLog, METRICS_LOG } from './run_log.js';
 export { writeReport, replay } from './report.js';
 export { StatusLine, formatStatus } from './status_line.js';
@@ -41,6 +41,8 @@ export interface MonitorSession {
   exporter: PrometheusExporter;
   /** Set when the dashboard is served. */
   url: string | undefined;
+  /** Set when monitor.metricsPort serves /metrics on its own port. */
+  metricsUrl: string | undefined;
   /** Stops consuming, writes the last snapshot, closes the log (fsync), writes the report, closes the server. */
   stop(): Promise<void>;
 }
@@ -60,7 +62,7 @@ async function consumeLoop(sub: Subscription<MetricsMsg>, agg: MetricsAggregator
 export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorOptions & { serve?: boolean } = {}): Promise<MonitorSession> {
   const intervalMs = cfg.monitor.intervalMs;
   const say = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const aggregator = new MetricsAggregator({ runId: bus.runId, intervalMs });
+  const aggregator = new MetricsAggregator({ runId: bus.runId, intervalMs, windowMs: Math.max(cfg.monitor.windowMs, 2 * intervalMs), historyLength: cfg.monitor.historyPoints });
   const exporter = new PrometheusExporter(aggregator);
   const runLog = opts.runDir ? await RunLog.open(opts.runDir, { runId: bus.runId, intervalMs, ts: Date.now() }) : undefined;
   const durable = opts.durable ?? 'monitor';
@@ -71,7 +73,7 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
     say(`monitor: the metrics consumer stopped: ${failure.message}`);
   });
 
-  const status = opts.statusLine ? new StatusLine(opts.statusLine) : undefined;
+  const status = opts.statusLine ? new StatusLine(opts.statusLine, { plainEveryMs: cfg.monitor.statusEveryMs }) : undefined;
   const snapshotEveryMs = opts.snapshotEveryMs ?? 10 * intervalMs;
   let lastSnapshot = Number.NEGATIVE_INFINITY;
   const sample = (forceLog: boolean): void => {
@@ -89,15 +91,18 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   timer.unref();
 
   let server: DashboardServer | undefined;
-  if (opts.serve) {
-    try {
-      server = await serveDashboard(aggregator, { host: opts.host ?? cfg.monitor.host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs) });
-    } catch (err) {
-      clearInterval(timer);
-      await sub.stop();
-      await runLog?.close();
-      throw err;
-    }
+  let metricsServer: DashboardServer | undefined;
+  const host = opts.host ?? cfg.monitor.host;
+  try {
+    if (opts.serve) server = await serveDashboard(aggregator, { host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs) });
+    if (cfg.monitor.metricsPort > 0) metricsServer = await serveMetricsOnly(exporter, host, cfg.monitor.metricsPort);
+  } catch (err) {
+    clearInterval(timer);
+    await server?.close();
+    await sub.stop();
+    await loop;
+    await runLog?.close();
+    throw err;
   }
 
   let stopped: Promise<void> | undefined;
@@ -123,12 +128,14 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
       errors.push(err as Error);
     }
     await server?.close();
+    await metricsServer?.close();
     if (errors.length > 0) throw errors[0];
   };
   return {
     aggregator,
     exporter,
     url: server?.url,
+    metricsUrl: metricsServer?.url,
     stop: () => (stopped ??= stop()),
   };
 }

@@ -86,6 +86,7 @@ function drawCharts() {
         scales: { x: { time: true } },
         series: [{}, ...c.keys.map(([, label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.6, spanGaps: false }))],
         axes: [{}, { size: 56 }],
+        legend: { live: false },
       };
       plots[c.id] = new uPlot(opts, chartData(c), el);
     } else {
@@ -147,6 +148,7 @@ export function dashboardPage(title = 'rlhf-stream monitor'): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title.replace(/</g, '&lt;')}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/uPlot.min.css">
 <style>${CSS}</style>
 </head>

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
 import { InProcessBus } from '../../src/streams/inprocess_bus.js';
-import { startMonitor } from '../../src/monitor/index.js';
+import { attachMonitor, startMonitor } from '../../src/monitor/index.js';
+import { createServer } from 'node:net';
 import type { MonitorSnapshot } from '../../src/monitor/aggregator.js';
 import { parsePrometheus } from './prom_text.js';
 import { syntheticRun } from './synthetic.js';
@@ -108,4 +109,42 @@ test('dashboard serves the page, uPlot, state, an SSE stream and /metrics while 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('attachMonitor without the dashboard: status lines, and /metrics alone on monitor.metricsPort', async () => {
+  const port = await freePort();
+  const cfg = parseConfig({ monitor: { intervalMs: 50, metricsPort: port, statusEveryMs: 100 } });
+  const bus = new InProcessBus(cfg.bus, 'attach-test', { log: () => {} });
+  const lines: string[] = [];
+  const mon = await attachMonitor(bus, cfg, { statusLine: { write: (t) => lines.push(t) } });
+  const run = syntheticRun(bus);
+  try {
+    assert.equal(mon.url, undefined);
+    assert.equal(mon.metricsUrl, `http://127.0.0.1:${port}/metrics`);
+    run.start(50);
+    await new Promise((r) => setTimeout(r, 600));
+    const prom = await get(mon.metricsUrl!);
+    assert.equal(prom.status, 200);
+    assert.ok(parsePrometheus(prom.body).samples.some((x) => x.name === 'judge_pairs_total' && x.value > 0));
+    assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 404);
+  } finally {
+    await run.stop();
+    await mon.stop();
+    await bus.close();
+  }
+  // Plain lines (no TTY), at most one per statusEveryMs, and the last ones show the run moving.
+  assert.ok(lines.length >= 3 && lines.length <= 9, `${lines.length} lines`);
+  assert.ok(lines.every((l) => l.endsWith('\n') && !l.includes('\r')));
+  assert.match(lines.at(-1)!, /^\[\d+s\] samples [\d.]+\/s \| pairs [\d.]+\/s \| step [1-9]\d* \| v\d+ /);
 });
