@@ -32,7 +32,7 @@ export interface HistogramView {
   sum: number;
   max: number | null;
   mean: number | null;
-  /** Upper bound of the bucket holding the quantile (max when it lies past the last bound). */
+  /** Upper bound of the bucket holding the quantile, at most the max seen (the max when past the last bound). */
   p50: number | null;
   p90: number | null;
   /** Mean over the rate window (from the _sum and _count rates), when observations arrived in it. */
@@ -329,7 +329,9 @@ export class MetricsAggregator {
     const quantile = (q: number): number | null => {
       if (count === 0) return null;
       const i = cumulative.findIndex((c) => c >= q * count);
-      return i >= 0 ? bounds[i]! : max;
+      // A bucket's upper bound overstates the quantile when every observation was smaller: clamp to the max seen.
+      if (i < 0) return max;
+      return max !== null ? Math.min(bounds[i]!, max) : bounds[i]!;
     };
     const countRate = this.rateOf(`${base}_count`, now);
     return {

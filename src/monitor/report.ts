@@ -140,7 +140,7 @@ export function writeReport(runDir: string): ReportResult {
     const lag = s.policy.lag;
     // Cumulative buckets to per-bucket counts, plus the overflow bucket.
     const per = lag.cumulative.map((c, i) => c - (i > 0 ? lag.cumulative[i - 1]! : 0));
-    const labels = lag.bounds.map((b, i) => (i === 0 ? `<=${b}` : `${lag.bounds[i - 1]}-${b}`));
+    const labels = lag.bounds.map((b, i) => (i === 0 ? `<=${b}` : `(${lag.bounds[i - 1]}, ${b}]`));
     per.push(lag.count - (lag.cumulative.at(-1) ?? 0));
     labels.push(`>${lag.bounds.at(-1)}`);
     const path = join(runDir, 'policy_lag_hist.svg');
