@@ -19,6 +19,9 @@ export interface MatMulRow {
   nativeGflops: number;
   /** nativeGflops / peakGflops. */
   fractionOfPeak: number;
+  /** Median process CPU ms per call: on a busy machine wall time also counts waiting for a core. */
+  stockCpuMs: number;
+  nativeCpuMs: number;
 }
 
 export interface ElementwiseRow {
@@ -38,6 +41,8 @@ export interface NativeBenchReport {
   peakGflops: number;
   /** The same with one thread. */
   peakGflops1: number;
+  /** The one-thread peak from process CPU time rather than wall time. */
+  peakCpuGflops1: number;
   rows: MatMulRow[];
   elementwise: ElementwiseRow[];
 }
@@ -81,17 +86,16 @@ function timeBoth(f: () => void, minReps: number, minMs: number): { wall: number
   return { wall: median(walls), cpu: median(cpus) };
 }
 
-const timeMedian = (f: () => void, minReps: number, minMs: number): number => timeBoth(f, minReps, minMs).wall;
 
-function peak(threads: number, minReps: number, minMs: number): number {
+function peak(threads: number, minReps: number, minMs: number): { wall: number; cpu: number } {
   const addon = loadAddon().addon!;
   addon.setThreads(threads);
   const n = 1024;
   const a = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
   const b = Float32Array.from({ length: n * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
   const c = new Float32Array(n * n);
-  const ms = timeMedian(() => addon.sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n), minReps, minMs);
-  return (2 * n ** 3) / ms / 1e6;
+  const t = timeBoth(() => addon.sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n), minReps, minMs);
+  return { wall: (2 * n ** 3) / t.wall / 1e6, cpu: (2 * n ** 3) / t.cpu / 1e6 };
 }
 
 /** Measures stock vs native matMul for every transpose combination; leaves the stock kernels registered. */
@@ -103,9 +107,10 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
   const minMs = options.minMs ?? 400;
   const status = enableNativeKernels({ threads });
   disableNativeKernels();
-  if (!status.active) return { status, threads, peakGflops: 0, peakGflops1: 0, rows: [], elementwise: [] };
-  const peakGflops1 = peak(1, minReps, minMs);
-  const peakGflops = threads === 1 ? peakGflops1 : peak(threads, minReps, minMs);
+  if (!status.active) return { status, threads, peakGflops: 0, peakGflops1: 0, peakCpuGflops1: 0, rows: [], elementwise: [] };
+  const one = peak(1, minReps, minMs);
+  const peakGflops1 = one.wall;
+  const peakGflops = threads === 1 ? peakGflops1 : peak(threads, minReps, minMs).wall;
   const gemms: ('auto' | 'portable')[] = status.blas === 'openblas' && options.portable !== false ? ['auto', 'portable'] : ['auto'];
   const rows: MatMulRow[] = [];
   for (const [m, k, n, batch] of shapes) {
@@ -116,23 +121,29 @@ export async function benchNativeKernels(options: NativeBenchOptions = {}): Prom
       const b = tf.randomUniform([...lead, ...(tb ? [n, k] : [k, n])], -1, 1, 'float32', 2);
       const run = (): void => tf.matMul(a, b, ta, tb).dispose();
       disableNativeKernels();
-      const stockMs = timeMedian(run, minReps, minMs);
+      const stock = timeBoth(run, minReps, minMs);
+      const stockMs = stock.wall;
       for (const gemm of gemms) {
         const st = enableNativeKernels({ threads, gemm });
-        const nativeMs = timeMedian(run, minReps, minMs);
+        const native = timeBoth(run, minReps, minMs);
+        const nativeMs = native.wall;
         disableNativeKernels();
         const nativeGflops = flop / nativeMs / 1e6;
         rows.push({
           shape: `${batch === undefined ? '' : `${batch}x`}[${m},${k}]x[${k},${n}]`, transposeA: ta, transposeB: tb, gemm: st.blas as 'openblas' | 'portable',
           stockMs, nativeMs, stockGflops: flop / stockMs / 1e6, nativeGflops,
           fractionOfPeak: nativeGflops / (st.blas === 'portable' ? peakGflops1 : peakGflops),
+          stockCpuMs: stock.cpu, nativeCpuMs: native.cpu,
         });
       }
       tf.dispose([a, b]);
     }
   }
   const elementwise = benchElementwise(threads, minReps, minMs);
-  return { status: { ...status, threads: loadAddon().addon!.setThreads(threads) }, threads, peakGflops, peakGflops1, rows, elementwise };
+  return {
+    status: { ...status, threads: loadAddon().addon!.setThreads(threads) }, threads, peakGflops, peakGflops1,
+    peakCpuGflops1: one.cpu, rows, elementwise,
+  };
 }
 
 /** Tanh, Sum, GELU (forward + gradient) and one AdamW step, stock tf ops vs the native kernels, at GPT-sized shapes. */
@@ -173,19 +184,25 @@ function benchElementwise(threads: number, minReps: number, minMs: number): Elem
   return rows;
 }
 
+/** FLOPs of a row, recovered from its timings. */
+const flopOf = (x: MatMulRow): number => x.nativeGflops * x.nativeMs * 1e6;
+
 /** A plain-text table of the report. */
 export function formatNativeBench(r: NativeBenchReport): string {
   if (!r.status.active) return `native kernels inactive: ${r.status.reason ?? 'unknown reason'}`;
   const lines = [
     `native BatchMatMul (${r.status.blas}, ${r.threads} threads); raw SGEMM peak 1024^3: ${r.peakGflops.toFixed(1)} GFLOP/s ` +
-      `(${r.peakGflops1.toFixed(1)} on 1 thread); the portable GEMM is single-threaded and compared with the 1-thread peak`,
-    'shape                    tA tB gemm      stock ms  native ms  stock GF/s  native GF/s  speedup  of peak',
+      `(${r.peakGflops1.toFixed(1)} on 1 thread; ${r.peakCpuGflops1.toFixed(1)} by CPU time); the portable GEMM is ` +
+      'single-threaded and compared with the 1-thread peak. GF/s by CPU time and its fraction of the CPU-time peak are ' +
+      'shown in brackets (meaningful with 1 thread on a busy machine)',
+    'shape                    tA tB gemm      stock ms  native ms  stock GF/s  native GF/s  speedup  of peak  [CPU: native GF/s, of peak]',
   ];
   for (const x of r.rows) {
     lines.push(
       `${x.shape.padEnd(24)} ${x.transposeA ? 'T' : '-'}  ${x.transposeB ? 'T' : '-'}  ${x.gemm.padEnd(8)} ${x.stockMs.toFixed(2).padStart(9)} ` +
         `${x.nativeMs.toFixed(2).padStart(10)} ${x.stockGflops.toFixed(1).padStart(11)} ${x.nativeGflops.toFixed(1).padStart(12)} ` +
-        `${(x.stockMs / x.nativeMs).toFixed(1).padStart(7)}x ${(100 * x.fractionOfPeak).toFixed(0).padStart(6)}%`,
+        `${(x.stockMs / x.nativeMs).toFixed(1).padStart(7)}x ${(100 * x.fractionOfPeak).toFixed(0).padStart(6)}%  ` +
+        `[${(flopOf(x) / x.nativeCpuMs / 1e6).toFixed(1)}, ${((100 * flopOf(x)) / x.nativeCpuMs / 1e6 / r.peakCpuGflops1).toFixed(0)}%]`,
     );
   }
   if (r.elementwise.length > 0) {
