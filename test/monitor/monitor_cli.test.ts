@@ -50,7 +50,9 @@ test('monitor command attaches to a NATS run and serves its state', { skip: nats
     assert.match(prom, /^generator_samples_total\{actor="gen-0",role="generator"\} \d+$/m);
     await run.stop();
     child.kill('SIGINT');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 15 s after SIGINT'), 15_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running 15 s after SIGINT'), 15_000)))]);
+    clearTimeout(timer);
     assert.equal(code, 0, `monitor exit: ${code}; stderr: ${err}`);
     const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
     // Every round, including the one published before the monitor started, reached the log.
