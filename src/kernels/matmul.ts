@@ -30,14 +30,27 @@ function sameRankProduct(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transp
     const value = tf.matMul(maybeT(x, transposeA), maybeT(y, transposeB));
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
       const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
-      // d op(a): dy op(b)^T; when a itself was transposed, da = (dy op(b)^T)^T = op(b) dy^T.
-      const da = transposeA
-        ? tf.matMul(maybeT(sb, transposeB), transposeLast2(dy))
-        : tf.matMul(dy, transposeB ? sb : transposeLast2(sb));
-      // d op(b): op(a)^T dy; when b itself was transposed, db = dy^T op(a).
-      const db = transposeB
-        ? tf.matMul(transposeLast2(dy), maybeT(sa, transposeA))
-        : tf.matMul(transposeA ? sa : transposeLast2(sa), dy);
+      // A = op(a) [m, k], B = op(b) [k, n], dy [m, n]. When an input was transposed its gradient is the transpose of
+      // dA or dB; either transpose the (large) dy first or the (often small) product after, whichever moves less data.
+      const m = dy.shape[dy.rank - 2]!;
+      const n = dy.shape[dy.rank - 1]!;
+      const k = transposeA ? sa.shape[sa.rank - 2]! : sa.shape[sa.rank - 1]!;
+      let da: tf.Tensor;
+      if (!transposeA) {
+        da = tf.matMul(dy, transposeB ? sb : transposeLast2(sb)); // dy B^T
+      } else if (m * n + (transposeB ? k * n : 0) <= (transposeB ? 0 : k * n) + m * k) {
+        da = tf.matMul(maybeT(sb, transposeB), transposeLast2(dy)); // (dy B^T)^T = B dy^T
+      } else {
+        da = transposeLast2(tf.matMul(dy, transposeB ? sb : transposeLast2(sb)));
+      }
+      let db: tf.Tensor;
+      if (!transposeB) {
+        db = tf.matMul(transposeA ? sa : transposeLast2(sa), dy); // A^T dy
+      } else if (m * n + (transposeA ? m * k : 0) <= (transposeA ? 0 : m * k) + n * k) {
+        db = tf.matMul(transposeLast2(dy), maybeT(sa, transposeA)); // (A^T dy)^T = dy^T A
+      } else {
+        db = transposeLast2(tf.matMul(transposeA ? sa : transposeLast2(sa), dy));
+      }
       return [da, db];
     };
     return { value, gradFunc };

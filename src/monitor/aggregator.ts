@@ -73,6 +73,7 @@ export interface TotalsView {
 
 export interface QualityView {
   proxyReward: number | null;
+  judgeScore: number | null;
   goldReward: number | null;
   kl: number | null;
   loss: number | null;
@@ -113,6 +114,7 @@ export const SERIES_KEYS = [
   'policyLagP90',
   'weightSyncMs',
   'proxyReward',
+  'judgeScore',
   'goldReward',
   'kl',
   'loss',
@@ -451,6 +453,7 @@ export class MetricsAggregator {
       },
       quality: {
         proxyReward: this.latest(WELL_KNOWN.proxyReward),
+        judgeScore: this.latest(WELL_KNOWN.judgeScore),
         goldReward: this.latest(WELL_KNOWN.goldReward),
         kl: this.latest(WELL_KNOWN.kl),
         loss: this.latest(WELL_KNOWN.loss),
@@ -482,6 +485,7 @@ export class MetricsAggregator {
       policyLagP90: lag ? lag.p90 : null,
       weightSyncMs: s.policy.weightSyncMs,
       proxyReward: s.quality.proxyReward,
+      judgeScore: s.quality.judgeScore,
       goldReward: s.quality.goldReward,
       kl: s.quality.kl,
       loss: s.quality.loss,

@@ -18,9 +18,12 @@ export const WELL_KNOWN = {
   loss: ['learner_loss'],
   margin: ['learner_reward_margin'],
   accuracy: ['learner_reward_accuracy'],
-  proxyReward: ['judge_score_mean', 'judge_reward_mean'],
+  /** Proxy-model reward of the current policy on held-out prompts (the evaluator), next to the gold reward. */
+  proxyReward: ['evaluator_proxy_reward'],
+  /** Mean proxy score of what the judge is scoring right now (online, every batch). */
+  judgeScore: ['judge_score_mean'],
   goldReward: ['evaluator_gold_reward'],
-  kl: ['evaluator_kl', 'evaluator_kl_nats', 'learner_kl_nats'],
+  kl: ['evaluator_kl_nats', 'evaluator_kl', 'learner_kl_nats'],
   winRate: ['evaluator_win_rate'],
 } as const satisfies Record<string, readonly string[]>;
 

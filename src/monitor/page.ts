@@ -7,7 +7,7 @@ const CHARTS = [
   { id: 'steps', title: 'Learner steps (per second)', keys: [['stepsPerSec', 'steps/s']] },
   { id: 'lag', title: 'Policy lag (versions)', keys: [['policyLagMean', 'mean (window)'], ['policyLagP90', 'p90 (run)']] },
   { id: 'sync', title: 'Weight sync (ms)', keys: [['weightSyncMs', 'publish + load']] },
-  { id: 'reward', title: 'Reward', keys: [['proxyReward', 'proxy score'], ['goldReward', 'gold'], ['margin', 'DPO margin']] },
+  { id: 'reward', title: 'Reward', keys: [['goldReward', 'gold (eval)'], ['proxyReward', 'proxy (eval)'], ['judgeScore', 'judge score'], ['margin', 'DPO margin']] },
   { id: 'kl', title: 'KL to reference', keys: [['kl', 'KL']] },
   { id: 'loss', title: 'Loss and accuracy', keys: [['loss', 'loss'], ['accuracy', 'accuracy']] },
   { id: 'queues', title: 'Queue depth', keys: [['pendingTotal', 'pending'], ['deadLetters', 'dead letters']] },
@@ -29,7 +29,8 @@ const TILES = [
   ['stat-pending', 'pending', 'streams.pendingTotal'],
   ['stat-dead-letters', 'dead letters', 'streams.deadLetters'],
   ['stat-loss', 'loss', 'quality.loss'],
-  ['stat-proxy-reward', 'proxy score', 'quality.proxyReward'],
+  ['stat-judge-score', 'judge score', 'quality.judgeScore'],
+  ['stat-proxy-reward', 'proxy reward', 'quality.proxyReward'],
   ['stat-gold-reward', 'gold reward', 'quality.goldReward'],
   ['stat-kl', 'KL', 'quality.kl'],
 ];

@@ -13,14 +13,14 @@ const n = (v: number | null, digits = 3): string => (v === null || !Number.isFin
 export function formatStatus(s: MonitorSnapshot): string {
   const elapsed = s.startedAt === null ? 0 : Math.max(0, (s.now - s.startedAt) / 1000);
   const lag = s.policy.lag ? (s.policy.lag.recentMean ?? s.policy.lag.mean) : null;
-  const reward = s.quality.goldReward ?? s.quality.proxyReward;
+  const reward = s.quality.goldReward ?? s.quality.proxyReward ?? s.quality.judgeScore;
   const parts = [
     `samples ${n(s.rates.samplesPerSec)}/s`,
     `pairs ${n(s.rates.pairsPerSec)}/s`,
     `step ${s.totals.steps}`,
     `v${s.policy.version ?? '-'}`,
     `lag ${n(lag, 2)}`,
-    `${s.quality.goldReward !== null ? 'gold' : 'reward'} ${n(reward)}`,
+    `${s.quality.goldReward !== null ? 'gold' : s.quality.proxyReward !== null ? 'proxy' : 'score'} ${n(reward)}`,
     `loss ${n(s.quality.loss)}`,
     `up ${s.counts.alive}/${s.actors.length}`,
   ];

@@ -141,7 +141,8 @@ test('quality, policy and sync numbers come from the actor that reported last', 
     }),
   );
   agg.ingest(msg('gen-0', 'generator', 1200, { generator_weight_load_seconds_count: 4, generator_weight_load_seconds_sum: 0.02, generator_weight_load_seconds_bucket_le_0_01: 4 }));
-  agg.ingest(msg('eval-0', 'evaluator', 1500, { evaluator_gold_reward: 0.2, evaluator_kl: 0.05, evaluator_win_rate: 0.55 }));
+  agg.ingest(msg('eval-0', 'evaluator', 1500, { evaluator_gold_reward: 0.2, evaluator_proxy_reward: 0.4, evaluator_kl_nats: 0.05, evaluator_win_rate: 0.55 }));
+  agg.ingest(msg('judge-0', 'judge', 1600, { judge_score_mean: 0.3 }));
   agg.ingest(msg('learner-1', 'learner', 2000, { learner_loss: 0.6 }));
   const s = agg.snapshot();
   assert.equal(s.quality.loss, 0.6);
@@ -149,7 +150,8 @@ test('quality, policy and sync numbers come from the actor that reported last', 
   assert.equal(s.quality.goldReward, 0.2);
   assert.equal(s.quality.kl, 0.05);
   assert.equal(s.quality.winRate, 0.55);
-  assert.equal(s.quality.proxyReward, null);
+  assert.equal(s.quality.proxyReward, 0.4);
+  assert.equal(s.quality.judgeScore, 0.3);
   assert.equal(s.policy.version, 3);
   // One message per actor: no window rate yet, so the run means are used: 40 ms publish + 5 ms load.
   assert.ok(Math.abs(s.policy.weightPublishMs! - 40) < 1e-9);

@@ -124,7 +124,7 @@ test('status line: rewritten in place on a TTY, periodic plain lines otherwise',
     agg.ingest(msg('learner-0', 'learner', now, { learner_steps_total: s, learner_policy_version: 2, learner_loss: 0.5 }));
   }
   const line = formatStatus(agg.snapshot());
-  assert.equal(line, '[4s] samples 10/s | pairs 0/s | step 4 | v2 | lag - | reward - | loss 0.5 | up 2/2');
+  assert.equal(line, '[4s] samples 10/s | pairs 0/s | step 4 | v2 | lag - | score - | loss 0.5 | up 2/2');
 
   const tty: string[] = [];
   const t = new StatusLine({ isTTY: true, columns: 30, write: (s) => tty.push(s) });

@@ -53,7 +53,7 @@ export function syntheticRun(bus: Bus, opts: { now?: () => number } = {}): Synth
         learner_publish_seconds_bucket_le_0_025: version,
       }),
     );
-    await bus.publish('metrics', m('eval-0', 'evaluator', { evaluator_gold_reward: 0.05 * Math.log1p(r), evaluator_kl: 0.01 * r }));
+    await bus.publish('metrics', m('eval-0', 'evaluator', { evaluator_gold_reward: 0.05 * Math.log1p(r), evaluator_proxy_reward: 0.08 * Math.log1p(r), evaluator_kl_nats: 0.01 * r }));
   };
   return {
     round,
