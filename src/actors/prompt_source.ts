@@ -121,10 +121,15 @@ export class PromptSource {
     this.startedPosition = this.position;
     this.running = (async () => {
       const signal = this.abort.signal;
+      const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       while (!this.exhausted && !signal.aborted) {
         await this.pace(signal);
         if (signal.aborted) break;
-        await this.publishOne();
+        // A publish can wait for room on a full prompts topic indefinitely (its consumers may be stopping too): stop()
+        // abandons it. It still lands or fails with the closing bus; either way the prompt is one the run no longer needs.
+        const publishing = this.publishOne();
+        publishing.catch(() => undefined);
+        await Promise.race([publishing, stopped]);
       }
     })();
   }

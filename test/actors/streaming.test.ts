@@ -110,3 +110,24 @@ test('offline: one dataset from the SFT policy, same prompt and label budget', a
   assert.equal(bus.counters().acked.pairs, s.pairs, 'every pair acked after the final checkpoint');
   await bus.close();
 });
+
+test('stop() drains a running cluster: in-flight work finishes, trained pairs are checkpointed and acked', async () => {
+  const bus = makeBus('stopping');
+  const cfg = config({
+    run: { mode: 'streaming', prompts: 100_000 },
+    generator: { count: 2, samplesPerPrompt: 4, promptsPerBatch: 2, maxNewTokens: 6 },
+    learner: { batchSize: 4, publishEvery: 1, checkpointEvery: 1000, totalSteps: 100_000 },
+  });
+  const port = new FakeLearnerPort(10);
+  const cluster = await startLocalCluster(cfg, bus, { policy: () => new FakePolicy(5), scorer: () => new FakeScorer(), learner: port, decode }, { prompts: prompts(20), checkpointDir: 'ck-stop' });
+  await until(() => cluster.learner.step >= 3, 5000, 'three steps');
+  const s = await cluster.stop();
+  assert.ok(s.steps >= 3);
+  assert.equal(port.checkpoints, 1, 'stop() checkpointed (checkpointEvery is far away)');
+  assert.equal(s.metrics.learner!.learner_pairs_acked_total, s.pairsTrained, 'every trained pair acked after that checkpoint');
+  assert.equal(bus.counters().acked.pairs, s.pairsTrained + (s.metrics.learner!.learner_pairs_stale_dropped_total ?? 0));
+  assert.ok([...cluster.generators, ...cluster.judges].every((a) => a.state === 'stopped'));
+  assert.equal(cluster.learner.state, 'stopped');
+  assert.equal(cluster.learner.held, 0);
+  await bus.close();
+});
