@@ -4,7 +4,7 @@ import { float, int, oneOf } from '../fields.js';
 export const rm = {
   kind: oneOf(['bt', 'pairwise'] as const, 'bt', 'proxy model the judge uses: Bradley-Terry scalar head or pairwise preference model'),
   responsesPerPrompt: int(4, 2, 64, 'responses sampled per prompt from the SFT policy to build preference pairs'),
-  prompts: int(2000, 1, 10_000_000, 'train prompts used to build the preference dataset'),
+  prompts: int(600, 1, 10_000_000, 'train prompts used to build the preference dataset (600 x K=4 samples: minutes on 2 cores)'),
   labelNoise: oneOf(['none', 'bradley-terry'] as const, 'none', 'none = deterministic gold labels; bradley-terry = sample labels with P = sigmoid(gold diff / temperature)'),
   noiseTemperature: float(0.1, 1e-6, 100, 'temperature of the Bradley-Terry label noise'),
   epochs: int(1, 1, 100, 'epochs over the preference pairs'),
