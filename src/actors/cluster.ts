@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from './clock.js';
-import { Evaluator, type EvalReport, type GoldScore } from './evaluator.js';
+import { Evaluator, type EvalReport, type GoldScorer } from './evaluator.js';
 import { Generator } from './generator.js';
 import { Judge } from './judge.js';
 import { Learner } from './learner.js';
@@ -22,7 +22,7 @@ export interface ClusterPorts {
   learner: LearnerPort;
   decode: (tokens: number[]) => string;
   /** The gold judge; with evalPrompts it enables the evaluator. */
-  gold?: GoldScore;
+  gold?: GoldScorer;
 }
 
 export interface ClusterInputs {
@@ -194,16 +194,28 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
     for (let t = 0; t < iterations && !stopping.signal.aborted; t++) {
       const n = t === iterations - 1 ? cfg.run.prompts - base * (iterations - 1) : base;
       const pairs0 = pairsPublished();
-      sourceState = `iteration ${t + 1}/${iterations}: generating`;
-      const published = await source.publishNext(n);
-      const target = source.published;
-      await waitFor(`iteration ${t + 1}'s samples`, () => promptsSettled() >= target);
-      sourceState = `iteration ${t + 1}/${iterations}: labelling`;
-      await waitFor(`iteration ${t + 1}'s labels`, () => groupsSettled() >= groupsPublished());
-      sourceState = `iteration ${t + 1}/${iterations}: training`;
-      // Generation is idle here (no prompts are queued) until the phase publishes its version.
-      await learner.trainPhase(pairsPublished() - pairs0, cfg.learner.epochsPerPhase);
-      if (published < n) break;
+      let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+      const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+      // The learner takes the phase's pairs as they are labelled (a bounded pairs topic could not hold them all) and
+      // publishes the phase's single version at the end; the generators sample the whole phase with the previous one.
+      const training = learner.trainPhase(expected, cfg.learner.epochsPerPhase);
+      training.catch(() => undefined);
+      try {
+        sourceState = `iteration ${t + 1}/${iterations}: generating`;
+        const published = await source.publishNext(n);
+        const target = source.published;
+        await waitFor(`iteration ${t + 1}'s samples`, () => promptsSettled() >= target);
+        sourceState = `iteration ${t + 1}/${iterations}: labelling`;
+        await waitFor(`iteration ${t + 1}'s labels`, () => groupsSettled() >= groupsPublished());
+        sourceState = `iteration ${t + 1}/${iterations}: training`;
+        settle.resolve(pairsPublished() - pairs0);
+        await Promise.race([training, failures]);
+        if (published < n) break;
+      } catch (err) {
+        settle.reject(err);
+        await training.catch(() => undefined);
+        throw err;
+      }
     }
     sourceState = 'exhausted';
   };

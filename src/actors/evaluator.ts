@@ -11,8 +11,8 @@ export class EvaluatorError extends Error {
   override name = 'EvaluatorError';
 }
 
-/** The task's gold judge: the true preference the proxy model stands in for (higher is better). */
-export type GoldScore = (prompt: PromptItem, response: { tokens: number[]; text: string }) => number;
+/** The task's gold judge, batched: the true preference the proxy model stands in for (higher is better), one score per item. */
+export type GoldScorer = (items: { prompt: PromptItem; tokens: number[]; text: string }[]) => Promise<number[]>;
 
 export interface EvaluatorDeps {
   bus: Bus;
@@ -21,7 +21,7 @@ export interface EvaluatorDeps {
   /** The SFT model: baseline responses for the win rate and the reference of the KL estimate. */
   reference: PolicyPort;
   scorer: ScorerPort;
-  gold: GoldScore;
+  gold: GoldScorer;
   decode: (tokens: number[]) => string;
   clock: Clock;
   metrics: MetricsRegistry;
@@ -93,14 +93,21 @@ export class Evaluator {
     return { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: this.opts.topK, topP: this.opts.topP, seed: deriveSeed(this.opts.seed, 'eval') };
   }
 
+  private async goldOf(ps: readonly PromptItem[], responses: number[][]): Promise<number[]> {
+    const g = await this.deps.gold(responses.map((tokens, i) => ({ prompt: ps[i]!, tokens, text: this.deps.decode(tokens) })));
+    if (g.length !== responses.length || !g.every(Number.isFinite)) {
+      throw new EvaluatorError(`the gold judge returned ${g.length} scores for ${responses.length} responses; all must be finite`);
+    }
+    return g;
+  }
+
   /** SFT responses and their gold scores: computed once, the fixed opponent of every win rate. */
   baseline(): Promise<Baseline> {
     this.baselineP ??= (async () => {
       const ps = this.prompts;
       const r = await this.deps.reference.generate(ps.map((p) => p.tokens), 1, this.genOpts());
       const responses = r.tokens.map((t) => t[0]!);
-      const gold = responses.map((tokens, i) => this.deps.gold(ps[i]!, { tokens, text: this.deps.decode(tokens) }));
-      return { responses, gold };
+      return { responses, gold: await this.goldOf(ps, responses) };
     })();
     return this.baselineP;
   }
@@ -112,7 +119,7 @@ export class Evaluator {
     const base = await this.baseline();
     const r = await this.deps.policy.generate(ps.map((p) => p.tokens), 1, this.genOpts());
     const responses = r.tokens.map((t) => t[0]!);
-    const gold = responses.map((tokens, i) => this.deps.gold(ps[i]!, { tokens, text: this.deps.decode(tokens) }));
+    const gold = await this.goldOf(ps, responses);
     const scorer = this.deps.scorer;
     const proxy = scorer.scoreMany
       ? (await scorer.scoreMany(ps.map((p, i) => ({ promptTokens: p.tokens, responses: [responses[i]!] })))).map((s) => s[0]!)

@@ -242,8 +242,11 @@ export class Learner {
     return entry;
   }
 
-  /** One optimizer step on `entries`; publishes and checkpoints on schedule. */
-  private async trainBatch(entries: Entry[], schedule = true): Promise<void> {
+  /**
+   * One optimizer step on `entries`. 'stream' publishes and checkpoints on schedule; 'phase' only checkpoints (a phase
+   * publishes once, at its end); 'replay' is a later epoch over pairs already held or acked, so it moves no deliveries.
+   */
+  private async trainBatch(entries: Entry[], mode: 'stream' | 'phase' | 'replay' | 'none' = 'stream'): Promise<void> {
     const m = this.deps.metrics;
     const t0 = this.deps.clock.now();
     const stats = await this.deps.port.step(
@@ -252,9 +255,11 @@ export class Learner {
     );
     this.stepCount++;
     this.lastStats = stats;
-    for (const e of entries) {
-      this.batch.delete(e.pair.pairId);
-      this.trained.set(e.pair.pairId, e);
+    if (mode !== 'replay') {
+      for (const e of entries) {
+        this.batch.delete(e.pair.pairId);
+        this.trained.set(e.pair.pairId, e);
+      }
     }
     m.counter('learner_steps_total').inc();
     m.counter('learner_pairs_trained_total').inc(entries.length);
@@ -266,9 +271,8 @@ export class Learner {
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
     if (stats.kl !== undefined) m.gauge('learner_kl_nats').set(stats.kl);
-    if (!schedule) return;
-    if (this.stepCount % this.cfg.publishEvery === 0) await this.publish();
-    if (this.stepCount % this.cfg.checkpointEvery === 0) await this.checkpoint();
+    if (mode === 'stream' && this.stepCount % this.cfg.publishEvery === 0) await this.publish();
+    if ((mode === 'stream' || mode === 'phase') && this.stepCount % this.cfg.checkpointEvery === 0) await this.checkpoint();
   }
 
   /** Announces the current weights as the next version. */
@@ -309,41 +313,55 @@ export class Learner {
   }
 
   /**
-   * Phase mode (iterative / offline): takes exactly `pairs` pair deliveries (the judges' count for the phase), trains
-   * `epochs` passes over them in batches of learner.batchSize (a last smaller batch included), then publishes one
-   * version and checkpoints. Generation is paused by the caller meanwhile.
+   * Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end. Pairs are taken
+   * while the judges still label (holding a whole phase unacked would not fit a bounded topic); the first pass steps on
+   * full batches in arrival order and checkpoints (acking) on schedule, exactly as training after labelling would; the
+   * total is known once labelling is done (`expected`). A last smaller batch is trained too, then `epochs - 1` more
+   * passes replay the phase's pairs from memory. Generation is paused by the caller meanwhile. A crash mid-phase is
+   * not resumed: the phase's acked pairs are gone from the stream.
    */
-  async trainPhase(pairs: number, epochs: number): Promise<PhaseResult> {
+  async trainPhase(expected: Promise<number> | number, epochs: number): Promise<PhaseResult> {
     if (this.loop) throw new LearnerError('trainPhase cannot run while the streaming loop runs');
     await this.init();
     this.stateName = 'training';
     const m = this.deps.metrics;
     const dropped0 = m.counter('learner_pairs_stale_dropped_total').value;
     const steps0 = this.stepCount;
-    let seen = 0;
+    let total: number | undefined;
+    let expectedFailure: unknown;
+    Promise.resolve(expected).then(
+      (n) => (total = n),
+      (err: unknown) => (expectedFailure = err ?? new LearnerError('the phase was abandoned')),
+    );
+    const phase: Entry[] = [];
     const idle = this.opts.phaseIdleTimeoutMs ?? 60_000;
-    while (seen < pairs) {
-      const d = await this.nextWithin(idle);
-      if (!d) {
-        if (this.abort.signal.aborted) break;
-        throw new LearnerError(`phase expected ${pairs} pairs but none arrived for ${idle} ms after ${seen}`);
-      }
-      seen++;
-      await this.admit(d);
-    }
-    const entries = [...this.batch.values()];
+    let lastArrival = this.deps.clock.now();
+    let seen = 0;
     const bs = this.cfg.batchSize;
-    for (let e = 0; e < epochs && !this.abort.signal.aborted; e++) {
-      for (let i = 0; i < entries.length && !this.abort.signal.aborted; i += bs) {
-        const chunk = entries.slice(i, i + bs);
-        await this.trainBatch(chunk, false);
-        // Later epochs re-use pairs already moved to `trained`; keep them there.
+    while (total === undefined || seen < total) {
+      if (expectedFailure !== undefined) throw expectedFailure;
+      if (this.abort.signal.aborted) break;
+      const d = await this.nextWithin(100);
+      if (!d) {
+        if (total !== undefined && this.deps.clock.now() - lastArrival > idle) {
+          throw new LearnerError(`phase expected ${total} pairs but none arrived for ${idle} ms after ${seen}`);
+        }
+        continue;
       }
+      lastArrival = this.deps.clock.now();
+      seen++;
+      const e = await this.admit(d);
+      if (e) phase.push(e);
+      if (this.batch.size >= bs) await this.trainBatch([...this.batch.values()], 'phase');
     }
-    await this.wrapUp();
+    if (this.batch.size > 0 && !this.abort.signal.aborted) await this.trainBatch([...this.batch.values()], 'phase');
+    for (let e = 1; e < epochs && !this.abort.signal.aborted; e++) {
+      for (let i = 0; i < phase.length && !this.abort.signal.aborted; i += bs) await this.trainBatch(phase.slice(i, i + bs), 'replay');
+    }
+    if (this.stepCount > steps0) await this.wrapUp();
     this.stateName = 'idle';
     return {
-      pairs: entries.length,
+      pairs: phase.length,
       steps: this.stepCount - steps0,
       droppedStale: m.counter('learner_pairs_stale_dropped_total').value - dropped0,
       version: this.versionNow,
@@ -358,7 +376,7 @@ export class Learner {
     this.abort.abort();
     await this.loop;
     // A run that reached totalSteps takes no extra step; one that ran out of pairs trains on what it holds.
-    if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch([...this.batch.values()], false);
+    if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch([...this.batch.values()], 'none');
     if (this.stepCount > 0) await this.wrapUp();
     await this.close();
   }

@@ -99,7 +99,9 @@ test('iterative: each iteration generates with the previous iteration\'s version
 
 test('offline: one dataset from the SFT policy, same prompt and label budget', async () => {
   const bus = makeBus('offline');
-  const cfg = config({ run: { mode: 'offline', prompts: 24 }, generator: { samplesPerPrompt: 4, promptsPerBatch: 4 }, learner: { batchSize: 4 } });
+  // checkpointEvery 1 makes the learner's unacked window (batchSize * (checkpointEvery + 2) = 12) smaller than the phase (24):
+  // the phase must be taken while it is labelled, acking as it checkpoints, not held whole.
+  const cfg = config({ run: { mode: 'offline', prompts: 24 }, generator: { samplesPerPrompt: 4, promptsPerBatch: 4 }, learner: { batchSize: 4, checkpointEvery: 1 } });
   const port = new FakeLearnerPort();
   const cluster = await startLocalCluster(cfg, bus, { policy: () => new FakePolicy(), scorer: () => new FakeScorer(), learner: port, decode }, { prompts: prompts(10), checkpointDir: 'ck-off' });
   const s = await cluster.done;
@@ -108,6 +110,8 @@ test('offline: one dataset from the SFT policy, same prompt and label budget', a
   assert.equal(s.version, 1);
   assert.equal(s.steps, Math.ceil(s.pairs / 4));
   assert.equal(bus.counters().acked.pairs, s.pairs, 'every pair acked after the final checkpoint');
+  assert.ok(s.pairs > 12, `the phase (${s.pairs} pairs) is larger than the unacked window`);
+  assert.equal(port.checkpoints, s.steps);
   await bus.close();
 });
 

@@ -52,7 +52,7 @@ test('streaming online DPO with real models: versions advance and the policy mov
       scorer: () => new FakeScorer(lowShare),
       learner: port,
       decode: (t) => t.join(' '),
-      gold: (_p, r) => lowShare(r.tokens),
+      gold: async (items) => items.map((x) => lowShare(x.tokens)),
     },
     { prompts, evalPrompts, checkpointDir: join(dir, 'ck') },
   );
