@@ -40,11 +40,16 @@ export class Inbox<T> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
       const done = (): void => {
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', onAbort);
         resolve();
       };
+      // An aborted wait takes its waiter out, so idle polling loops do not pile waiters up.
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        done();
+      };
       this.waiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
