@@ -10,7 +10,7 @@ export function configFromArgs(args: ParsedArgs): Config {
 }
 
 export async function startBackend(cfg: Config, log: (line: string) => void = (l) => console.error(l)): Promise<BackendInfo> {
-  const info = await initBackend(cfg.compute.backend);
+  const info = await initBackend(cfg.compute.backend, { native: cfg.compute.nativeKernels, nativeThreads: cfg.compute.nativeThreads });
   log(describeBackend(info));
   return info;
 }

@@ -1,8 +1,13 @@
 // Picks and initialises the tfjs backend, and says which one runs: never a silent fall-back to pure-JS cpu.
 import * as tf from '@tensorflow/tfjs-core';
+import { enableNativeKernels, type NativeKernelStatus } from './native/index.js';
 
 export const BACKENDS = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
+
+export const NATIVE_CHOICES = ['auto', 'on', 'off'] as const;
+/** Native kernels for the wasm backend: auto = use them when the addon is built, on = required, off = stock wasm. */
+export type NativeChoice = (typeof NATIVE_CHOICES)[number];
 
 export class BackendError extends Error {
   override name = 'BackendError';
@@ -17,6 +22,27 @@ export interface BackendInfo {
   provider: string;
   /** Why the candidates before it were skipped (only for `auto`). */
   skipped: string[];
+  /** Native kernels registered on the wasm backend (inactive on other backends or when not built). */
+  native: NativeKernelStatus;
+}
+
+export interface InitOptions {
+  native?: NativeChoice;
+  /** OpenBLAS threads for the native matMul (process-wide). */
+  nativeThreads?: number;
+}
+
+function applyNative(info: BackendInfo, opts: InitOptions): BackendInfo {
+  const choice = opts.native ?? 'off';
+  if (!(NATIVE_CHOICES as readonly string[]).includes(choice)) {
+    throw new BackendError(`compute.nativeKernels must be one of ${NATIVE_CHOICES.join(', ')}; got ${JSON.stringify(choice)}`);
+  }
+  if (choice === 'off' || info.active !== 'wasm') return info;
+  const native = enableNativeKernels({ threads: opts.nativeThreads ?? 1 });
+  if (choice === 'on' && !native.active) {
+    throw new BackendError(`compute.nativeKernels is "on" but the native kernels are unavailable: ${native.reason ?? 'unknown reason'}; run \`npm run build:native\` or set compute.nativeKernels to auto or off`);
+  }
+  return { ...info, native };
 }
 
 let current: BackendInfo | undefined;
@@ -65,11 +91,14 @@ const ATTEMPTS: Record<Exclude<BackendChoice, 'auto'>, { active: string; provide
  * Initialises the requested backend once per thread (each worker thread has its own tfjs engine).
  * `auto` takes the first of tfjs-node-gpu, tfjs-node, wasm that initialises; it never picks `cpu`.
  */
-export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+export async function initBackend(requested: BackendChoice = 'auto', opts: InitOptions = {}): Promise<BackendInfo> {
   if (!(BACKENDS as readonly string[]).includes(requested)) {
     throw new BackendError(`compute.backend must be one of ${BACKENDS.join(', ')}; got ${JSON.stringify(requested)}`);
   }
-  if (current && (current.requested === requested || requested === 'auto')) return current;
+  if (current && (current.requested === requested || requested === 'auto')) {
+    current = applyNative(current, opts);
+    return current;
+  }
   const order: Exclude<BackendChoice, 'auto'>[] = requested === 'auto' ? ['tfjs-node-gpu', 'tfjs-node', 'wasm'] : [requested];
   const skipped: string[] = [];
   for (const name of order) {
@@ -80,7 +109,8 @@ export async function initBackend(requested: BackendChoice = 'auto'): Promise<Ba
       if (tf.getBackend() !== attempt.active) {
         throw new BackendError(`backend ${name} was set but tfjs reports ${JSON.stringify(tf.getBackend())}`);
       }
-      current = { requested, active: attempt.active, provider: attempt.provider, skipped };
+      const none: NativeKernelStatus = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'not requested' };
+      current = applyNative({ requested, active: attempt.active, provider: attempt.provider, skipped, native: none }, opts);
       return current;
     }
     skipped.push(why);
@@ -102,5 +132,7 @@ export function activeBackend(): BackendInfo {
 
 /** One line for logs: `backend: wasm (@tensorflow/tfjs-backend-wasm, requested auto)`. */
 export function describeBackend(info: BackendInfo): string {
-  return `backend: ${info.active} (${info.provider}, requested ${info.requested})`;
+  const n = info.native;
+  const native = n.active ? `native kernels ${n.kernels.join(', ')} (${n.blas}, ${n.threads} thread${n.threads === 1 ? '' : 's'})` : `stock kernels${n.reason && n.reason !== 'not requested' ? ` (native unavailable: ${n.reason})` : ''}`;
+  return `backend: ${info.active} (${info.provider}, requested ${info.requested}); ${native}`;
 }

@@ -70,7 +70,7 @@ export async function artifactPorts(cfg: Config, o: ArtifactPortsOptions): Promi
         const { model } = await sft();
         return new LocalPolicy(model, special);
       }
-      const w = await WorkerPolicy.create({ gpt: policy.model.cfg, weights: sftBytes, special, backend: cfg.compute.backend });
+      const w = await WorkerPolicy.create({ gpt: policy.model.cfg, weights: sftBytes, special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
       closers.push(() => w.close());
       return w;
     },

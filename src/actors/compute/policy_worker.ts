@@ -1,5 +1,5 @@
 // Piscina worker: one policy model per worker thread, so sampling runs off the actors' event loop; weights arrive as safetensors bytes.
-import { initBackend, type BackendChoice } from '../../kernels/backend.js';
+import { initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
@@ -9,6 +9,7 @@ export interface InitTask {
   weights: Uint8Array;
   special: SpecialTokens;
   backend: BackendChoice;
+  native?: NativeChoice;
 }
 
 let model: GptModel | undefined;
@@ -21,7 +22,7 @@ function held(): { model: GptModel; special: SpecialTokens } {
 
 /** Each worker thread has its own tfjs engine: the backend is initialised here, once. Returns the active backend name. */
 export async function init(t: InitTask): Promise<string> {
-  const info = await initBackend(t.backend);
+  const info = await initBackend(t.backend, { native: t.native ?? 'off' });
   model = initGpt(t.gpt, 0);
   loadWeightsInto(model, t.weights);
   special = t.special;

@@ -1,7 +1,7 @@
 // A PolicyPort whose model lives in its own piscina worker thread (one thread per port, so the weights stay put between calls).
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { BackendChoice } from '../../kernels/backend.js';
+import type { BackendChoice, NativeChoice } from '../../kernels/backend.js';
 import type { GptConfig } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
 import type { SpecialTokens } from './local_policy.js';
@@ -12,6 +12,8 @@ export interface WorkerPolicyOptions {
   weights: Uint8Array;
   special: SpecialTokens;
   backend: BackendChoice;
+  /** Native kernels in the worker thread (each thread registers its own). */
+  native?: NativeChoice;
 }
 
 export class WorkerPolicy implements PolicyPort {
@@ -27,7 +29,7 @@ export class WorkerPolicy implements PolicyPort {
     const filename = fileURLToPath(new URL('./policy_worker.js', import.meta.url));
     const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
     try {
-      const backend = (await pool.run({ gpt: o.gpt, weights: o.weights, special: o.special, backend: o.backend }, { name: 'init' })) as string;
+      const backend = (await pool.run({ gpt: o.gpt, weights: o.weights, special: o.special, backend: o.backend, native: o.native }, { name: 'init' })) as string;
       return new WorkerPolicy(pool, backend);
     } catch (err) {
       await pool.destroy();

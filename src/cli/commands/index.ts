@@ -4,7 +4,8 @@ import { backendCommand } from './backend.js';
 import { configCommand } from './config.js';
 import { dataCommand } from './data.js';
 import { monitorCommand } from './monitor.js';
+import { runCommand } from './run.js';
 import { sftCommand } from './sft.js';
 import { trainRmCommand } from './train_rm.js';
 
-export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand];
+export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand];
