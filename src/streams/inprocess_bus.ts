@@ -15,9 +15,10 @@ import {
 } from './bus.js';
 import { SYSTEM_CLOCK, type BusOptions, type Clock } from './bus_options.js';
 import { createCodec, CodecError, type Codec } from './codec.js';
+import { encodeDeadLetter } from './dead_letter.js';
 import { TOPIC_RETENTION } from './policy.js';
 import { validator } from './schemas.js';
-import { SCHEMA_VERSION, type DeadLetterMsg, type TopicName, type Topics, type WeightsMsg } from './topics.js';
+import { SCHEMA_VERSION, type TopicName, type Topics, type WeightsMsg } from './topics.js';
 
 type Validate = ReturnType<typeof validator>;
 
@@ -456,9 +457,9 @@ export class InProcessBus implements Bus {
   async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
     this.count('deadLettered', topic);
     this.log(`bus: dead letter on ${topic} after ${deliveries} deliveries: ${reason}`);
-    const msg: DeadLetterMsg = { type: 'dead_letter', v: SCHEMA_VERSION, runId: this.runId, topic, reason, deliveries, payload, ts: this.clock.now() };
+    const letter = encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: this.clock.now() });
     // Dead letters bypass backpressure: the consumer producing them must never block on them.
-    if (!this.closed) this.append(this.topic('dead'), this.encode(msg), undefined);
+    if (!this.closed) this.append(this.topic('dead'), letter, undefined);
   }
 
   consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]> {

@@ -39,9 +39,10 @@ import {
 } from './bus.js';
 import type { BusOptions, RawPublisher } from './bus_options.js';
 import { CodecError, createCodec, type Codec } from './codec.js';
+import { encodeDeadLetter } from './dead_letter.js';
 import { TOPIC_RETENTION } from './policy.js';
 import { validator } from './schemas.js';
-import { SCHEMA_VERSION, TOPIC_NAMES, type DeadLetterMsg, type TopicName, type Topics, type WeightsMsg } from './topics.js';
+import { SCHEMA_VERSION, TOPIC_NAMES, type TopicName, type Topics, type WeightsMsg } from './topics.js';
 
 /** JetStream API error: the stream is at max_msgs with discard=new (a full work topic). */
 const ERR_STREAM_FULL = 10077;
@@ -299,8 +300,7 @@ export class NatsBus implements Bus, RawPublisher {
   async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
     this.count('deadLettered', topic);
     this.log(`bus: dead letter on ${topic} after ${deliveries} deliveries: ${reason}`);
-    const msg: DeadLetterMsg = { type: 'dead_letter', v: SCHEMA_VERSION, runId: this.runId, topic, reason, deliveries, payload, ts: Date.now() };
-    await this.publishRaw('dead', this.encode(msg));
+    await this.publishRaw('dead', encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: Date.now() }));
   }
 
   /** Creates or updates the durable pull consumer once per bus; consumers with the same name share its messages. */
@@ -501,6 +501,8 @@ class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
 class NatsWeightStore implements WeightStore {
   private kv!: KV;
   private os!: ObjectStore;
+  /** KV revisions already dead-lettered as invalid announcements. */
+  private readonly reported = new Set<number>();
 
   constructor(
     private readonly bus: NatsBus,
@@ -538,16 +540,25 @@ class NatsWeightStore implements WeightStore {
     return meta;
   }
 
-  private decodeMeta(bytes: Uint8Array): WeightsMsg {
+  /**
+   * The announcement in a KV entry, or undefined when it is invalid: a bad entry (written by a faulty or foreign client)
+   * is dead-lettered once per revision and skipped, so readers keep the version they have until a valid one comes.
+   */
+  private async decodeMeta(key: string, revision: number, bytes: Uint8Array): Promise<WeightsMsg | undefined> {
     const r = this.bus.decodeFor('weights', bytes);
-    if (!r.ok) throw new BusError(`weights announcement in KV is invalid: ${r.reason}`);
-    return r.value as WeightsMsg;
+    if (r.ok) return r.value as WeightsMsg;
+    if (!this.reported.has(revision)) {
+      this.reported.add(revision);
+      await this.bus.sendDeadLetter('weights', `weights announcement in KV key ${key} (revision ${revision}) is invalid: ${r.reason}`, 1, bytes);
+    }
+    return undefined;
   }
 
   private async meta(version?: number): Promise<WeightsMsg | undefined> {
-    const e = await this.kv.get(version === undefined ? 'latest' : `v${version}`);
+    const key = version === undefined ? 'latest' : `v${version}`;
+    const e = await this.kv.get(key);
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
-    return this.decodeMeta(e.value);
+    return this.decodeMeta(key, e.revision, e.value);
   }
 
   async get(version?: number): Promise<WeightBlob | undefined> {
@@ -581,7 +592,8 @@ class NatsWeightStore implements WeightStore {
       if (signal?.aborted) return;
       for await (const e of iter) {
         if (e.operation !== 'PUT' || e.value.length === 0) continue;
-        yield this.decodeMeta(e.value);
+        const meta = await this.decodeMeta(e.key, e.revision, e.value);
+        if (meta) yield meta;
         if (signal?.aborted) return;
       }
     } finally {
