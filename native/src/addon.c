@@ -1,4 +1,4 @@
-/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, transpose, GELU and AdamW on tensors that live in the
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, transpose, concat, GELU, AdamW and LayerNorm on tensors that live in the
  * tfjs wasm backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "elementwise.h"
+#include "layer_norm.h"
 #include "sgemm_portable.h"
 #include "transpose.h"
 
@@ -395,6 +396,123 @@ static napi_value js_transpose(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* concat(heap, yOff, outer, offs: Float64Array, inners: Float64Array): along one axis, input i viewed as
+ * [outer, inners[i]] at byte offset offs[i]; the output [outer, sum of inners] at yOff. 4-byte elements. */
+#define CONCAT_MAX_INPUTS 64
+static napi_value js_concat(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "concat(heap: ArrayBuffer, yOff, outer, offs: Float64Array, inners: Float64Array)";
+  char *heap;
+  size_t bytes;
+  if (argc < 5) return throw_range(env, "concat expects 5 arguments");
+  if (!get_heap(env, argv[0], "concat", &heap, &bytes)) return NULL;
+  int64_t a[2];
+  if (!get_ints(env, argv + 1, 2, a, usage)) return NULL;
+  double *arr[2];
+  size_t len[2];
+  for (int i = 0; i < 2; i++) {
+    bool is_ta = false;
+    napi_typedarray_type type;
+    void *p;
+    if (napi_is_typedarray(env, argv[3 + i], &is_ta) != napi_ok || !is_ta ||
+        napi_get_typedarray_info(env, argv[3 + i], &type, &len[i], &p, NULL, NULL) != napi_ok || type != napi_float64_array) {
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+    arr[i] = p;
+  }
+  int64_t outer = a[1];
+  if (len[0] != len[1] || len[0] < 1 || len[0] > CONCAT_MAX_INPUTS || outer < 0)
+    return throw_range(env, "concat: offs and inners must have the same length in [1, 64], outer >= 0");
+  int count = (int)len[0];
+  const uint32_t *xs[CONCAT_MAX_INPUTS];
+  int64_t inner[CONCAT_MAX_INPUTS];
+  int64_t row = 0;
+  for (int i = 0; i < count; i++) {
+    double off = arr[0][i], in = arr[1][i];
+    if (!(off >= 0 && off <= (double)bytes && in >= 0 && in <= (double)bytes) || off != (double)(int64_t)off || in != (double)(int64_t)in)
+      return throw_range(env, "concat: an offset or inner size is not a non-negative integer inside the heap");
+    inner[i] = (int64_t)in;
+    if (outer > 0 && inner[i] > 0 && !span_ok((int64_t)off, outer * inner[i], bytes))
+      return throw_range(env, "concat: an input lies outside the heap or is not 4-byte aligned");
+    xs[i] = (const uint32_t *)(heap + (int64_t)off);
+    row += inner[i];
+  }
+  if (!span_ok(a[0], outer * row, bytes)) return throw_range(env, "concat: the output lies outside the heap or is not 4-byte aligned");
+  for (int i = 0; i < count; i++) {
+    int64_t off = (const char *)xs[i] - heap;
+    if (outer * inner[i] > 0 && off < a[0] + outer * row * 4 && a[0] < off + outer * inner[i] * 4)
+      return throw_range(env, "concat: an input overlaps the output");
+  }
+  concat_rows_u32(xs, inner, count, outer, (uint32_t *)(heap + a[0]));
+  return NULL;
+}
+
+/* Reads `count` byte offsets, checks each spans `elems[i]` floats inside the heap, and returns float pointers. */
+static int get_spans(napi_env env, napi_value *argv, int count, const int64_t *elems, char *heap, size_t bytes,
+                     float **out, const char *usage, const char *fn) {
+  int64_t off[8];
+  if (!get_ints(env, argv, count, off, usage)) return 0;
+  for (int i = 0; i < count; i++) {
+    if (!span_ok(off[i], elems[i], bytes)) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s: operand %d lies outside the heap or is not 4-byte aligned", fn, i);
+      throw_range(env, msg);
+      return 0;
+    }
+    out[i] = (float *)(heap + off[i]);
+  }
+  return 1;
+}
+
+/* layerNorm(heap, xOff, wOff, bOff, yOff, meanOff, rstdOff, n, d, eps). */
+static napi_value js_layer_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "layerNorm(heap: ArrayBuffer, xOff, wOff, bOff, yOff, meanOff, rstdOff, n, d, eps)";
+  char *heap;
+  size_t bytes;
+  int64_t nd[2];
+  double eps;
+  if (argc < 10) return throw_range(env, "layerNorm expects 10 arguments");
+  if (!get_heap(env, argv[0], "layerNorm", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 7, 2, nd, usage) || napi_get_value_double(env, argv[9], &eps) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  int64_t n = nd[0], d = nd[1];
+  if (n < 0 || d < 1 || (n > 0 && d > INT64_MAX / 4 / n)) return throw_range(env, "layerNorm: bad n or d");
+  const int64_t elems[6] = {n * d, d, d, n * d, n, n};
+  float *p[6];
+  if (!get_spans(env, argv + 1, 6, elems, heap, bytes, p, usage, "layerNorm")) return NULL;
+  layer_norm_f32(p[0], p[1], p[2], p[3], p[4], p[5], (size_t)n, (size_t)d, (float)eps);
+  return NULL;
+}
+
+/* layerNormGrad(heap, dyOff, xOff, wOff, meanOff, rstdOff, dxOff, dwOff, dbOff, n, d). */
+static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "layerNormGrad(heap: ArrayBuffer, dyOff, xOff, wOff, meanOff, rstdOff, dxOff, dwOff, dbOff, n, d)";
+  char *heap;
+  size_t bytes;
+  int64_t nd[2];
+  if (argc < 11) return throw_range(env, "layerNormGrad expects 11 arguments");
+  if (!get_heap(env, argv[0], "layerNormGrad", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 9, 2, nd, usage)) return NULL;
+  int64_t n = nd[0], d = nd[1];
+  if (n < 0 || d < 1 || (n > 0 && d > INT64_MAX / 4 / n)) return throw_range(env, "layerNormGrad: bad n or d");
+  const int64_t elems[8] = {n * d, n * d, d, n, n, n * d, d, d};
+  float *p[8];
+  if (!get_spans(env, argv + 1, 8, elems, heap, bytes, p, usage, "layerNormGrad")) return NULL;
+  layer_norm_grad_f32(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], (size_t)n, (size_t)d);
+  return NULL;
+}
+
 /* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -426,13 +544,15 @@ static napi_value js_get_threads(napi_env env, napi_callback_info info) {
 
 /* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
 NAPI_MODULE_INIT() {
-  enum { NFN = 10 };
+  enum { NFN = 13 };
   napi_property_descriptor props[NFN + 1];
   memset(props, 0, sizeof props);
   const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh",
-                            "sum",   "gelu",        "geluGrad",   "adamw",      "transpose"};
+                            "sum",   "gelu",        "geluGrad",   "adamw",      "transpose", "concat",
+                            "layerNorm", "layerNormGrad"};
   napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh,
-                            js_sum,   js_gelu,          js_gelu_grad,   js_adamw,       js_transpose};
+                            js_sum,   js_gelu,          js_gelu_grad,   js_adamw,       js_transpose, js_concat,
+                            js_layer_norm, js_layer_norm_grad};
   for (int i = 0; i < NFN; i++) {
     props[i].utf8name = names[i];
     props[i].method = fns[i];

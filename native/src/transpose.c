@@ -93,3 +93,12 @@ void transpose_u32(const uint32_t *x, uint32_t *y, int rank, const int64_t *shap
     }
   }
 }
+
+void concat_rows_u32(const uint32_t *const *xs, const int64_t *inner, int count, int64_t outer, uint32_t *y) {
+  for (int64_t b = 0; b < outer; b++) {
+    for (int i = 0; i < count; i++) {
+      memcpy(y, xs[i] + b * inner[i], (size_t)inner[i] * 4);
+      y += inner[i];
+    }
+  }
+}

@@ -1,5 +1,6 @@
 // AdamW (Loshchilov & Hutter 2019): Adam with bias correction and decoupled weight decay, state kept per variable name.
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeAdamW } from './native/index.js';
 
 export class OptimizerError extends Error {
   override name = 'OptimizerError';
@@ -88,14 +89,25 @@ export class AdamW {
     // beta^t as JS numbers: tf.pow is slow and these are scalars anyway.
     const bc1 = 1 - this.beta1 ** slot.t;
     const bc2 = 1 - this.beta2 ** slot.t;
-    const m = tf.add(tf.mul(slot.m, this.beta1), tf.mul(g, 1 - this.beta1));
-    const v = tf.add(tf.mul(slot.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    const decay = this.noDecay(name, p.shape) ? 1 : 1 - lr * this.weightDecay;
     // PyTorch's (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved into the scalars:
     // (lr * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2)) is the same number and one op fewer.
-    const denom = tf.add(tf.sqrt(v), this.eps * Math.sqrt(bc2));
-    const decay = this.noDecay(name, p.shape) ? 1 : 1 - lr * this.weightDecay;
+    const stepSize = (lr * Math.sqrt(bc2)) / bc1;
+    const epsHat = this.eps * Math.sqrt(bc2);
+    // One pass over memory with the fused native kernel (when enabled and g is float32), else the tf-op chain below.
+    const fused = g.dtype === 'float32' ? nativeAdamW(p, g, slot.m, slot.v, { beta1: this.beta1, beta2: this.beta2, stepSize, epsHat, decay }) : undefined;
+    if (fused) {
+      const [pNext, mNext, vNext] = fused;
+      slot.m.assign(mNext);
+      slot.v.assign(vNext);
+      p.assign(pNext);
+      return;
+    }
+    const m = tf.add(tf.mul(slot.m, this.beta1), tf.mul(g, 1 - this.beta1));
+    const v = tf.add(tf.mul(slot.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    const denom = tf.add(tf.sqrt(v), epsHat);
     const decayed = decay === 1 ? p : tf.mul(p, decay);
-    const next = tf.sub(decayed, tf.mul(tf.div(m, denom), (lr * Math.sqrt(bc2)) / bc1));
+    const next = tf.sub(decayed, tf.mul(tf.div(m, denom), stepSize));
     slot.m.assign(m);
     slot.v.assign(v);
     p.assign(next);

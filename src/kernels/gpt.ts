@@ -5,6 +5,7 @@ import { applyRope, attend, causalBias, ropeTables } from './attention.js';
 import { embed } from './embedding.js';
 import { layerNorm } from './layer_norm.js';
 import { linear, matMul } from './matmul.js';
+import { nativeGelu } from './native/index.js';
 import { deriveSeed, Rng } from './rng.js';
 
 export class GptError extends Error {
@@ -220,7 +221,8 @@ function block(
   const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
 
   const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>);
-  const fc = gelu(linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias'))); // [N, 4D]
+  const pre = linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // [N, 4D]
+  const fc = nativeGelu(pre) ?? gelu(pre); // the fused native kernel when enabled, else the tf-op GELU
   const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
   const x2 = tf.add(x1, tf.reshape(drop(mlpOut, dropper, 'mlp_out', l), [b, t, dModel])) as tf.Tensor3D;
   return { x: x2, present: { kT, v } };

@@ -1,7 +1,9 @@
-// Layer normalisation (Ba et al. 2016) over the last axis, with a hand-written gradient: fewer wasm kernel calls than autodiff.
+// Layer normalisation (Ba et al. 2016) over the last axis, with a hand-written gradient: fewer wasm kernel calls than
+// autodiff, and one fused native kernel each way when the native kernels are enabled.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import { columnSum } from './matmul.js';
+import { nativeLayerNorm } from './native/index.js';
 
 /**
  * y = (x - mean) / sqrt(var + eps) * weight + bias, over the last axis. x [..., D], weight [D], bias [D].
@@ -9,6 +11,8 @@ import { columnSum } from './matmul.js';
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dweight = sum(dy * xhat),  dbias = sum(dy).
  */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  const fused = nativeLayerNorm(x, weight, bias, eps);
+  if (fused) return fused;
   const d = x.shape[x.rank - 1]!;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, w, b, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];

@@ -1,7 +1,9 @@
-// Matrix products whose forward and gradient only ever call plain (untransposed) matMul: on wasm, matMul with
-// transposeA/transposeB runs 10-35x slower than an explicit tf.transpose followed by a plain matMul.
+// Matrix products whose forward and gradient only ever call plain (untransposed) matMul on stock wasm, where matMul with
+// transposeA/transposeB runs 10-35x slower than an explicit tf.transpose followed by a plain matMul; with the native
+// BatchMatMul active, transposed and batched products run at full speed and are called directly.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
+import { nativeKernelStatus } from './native/index.js';
 
 export class MatMulError extends Error {
   override name = 'MatMulError';
@@ -19,11 +21,19 @@ export function transposeLast2(x: tf.Tensor): tf.Tensor {
 
 const maybeT = (x: tf.Tensor, t: boolean): tf.Tensor => (t ? transposeLast2(x) : x);
 
+/** Whether the native BatchMatMul serves the active backend (then transposed operands cost nothing extra). */
+export function nativeMatMulActive(): boolean {
+  const s = nativeKernelStatus();
+  return s.active && s.kernels.includes('BatchMatMul') && tf.getBackend() === 'wasm';
+}
+
 /**
  * Same-rank product with equal batch dimensions (none for 2-D). For y = A B with A = op(a), B = op(b):
  * dA = dy B^T and dB = A^T dy; each case below is written so that only plain matMuls run.
  */
 function sameRankProduct(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean): tf.Tensor {
+  // tf.matMul's own gradient is two transposed products, which the native kernel runs as fast as plain ones.
+  if (nativeMatMulActive()) return tf.matMul(a, b, transposeA, transposeB);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, y, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([x, y]);
@@ -95,8 +105,12 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   return sameRankProduct(a, b, transposeA, transposeB);
 }
 
-/** Sums the rows of x [N, D] -> [D] as ones[1, N] x: on wasm a reduction over axis 0 runs about 50x slower than this product. */
+/**
+ * Sums the rows of x [N, D] -> [D] as ones[1, N] x: on stock wasm a reduction over axis 0 runs about 50x slower than this
+ * product. The native Sum reads the rows in one pass, with no ones vector to build.
+ */
 export function columnSum(x: tf.Tensor): tf.Tensor1D {
+  if (nativeMatMulActive() && nativeKernelStatus().kernels.includes('Sum')) return tf.sum(x, 0) as tf.Tensor1D;
   return tf.tidy(() => {
     const [n, d] = [x.shape[0]!, x.shape[1]!];
     return tf.reshape(tf.matMul(tf.ones([1, n]), x), [d]) as tf.Tensor1D;
@@ -105,11 +119,12 @@ export function columnSum(x: tf.Tensor): tf.Tensor1D {
 
 /**
  * Dense layer: x [N, in] W [in, out] + bias [out] -> [N, out], with a hand-written gradient: dx = dy W^T and dW = x^T dy
- * through explicit transposes, dbias = column sums of dy through a product (tf.add's own gradient reduces over axis 0).
- * A batched x [..., in] is folded into rows.
+ * (through explicit transposes on stock wasm, as transposed products with the native kernel), dbias = column sums of dy
+ * (tf.add's own gradient reduces over axis 0). A batched x [..., in] is folded into rows.
  */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   if (!bias) return matMul(x, weight);
+  const native = nativeMatMulActive();
   return tf.tidy(() => {
     const din = weight.shape[0]!;
     const dout = weight.shape[1]!;
@@ -120,6 +135,7 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
       const value = tf.add(tf.matMul(xs, w), b);
       const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
         const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+        if (native) return [tf.matMul(dy, sw, false, true), tf.matMul(sx, dy, true, false), columnSum(dy)];
         return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), columnSum(dy)];
       };
       return { value, gradFunc };

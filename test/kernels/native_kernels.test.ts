@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/kernels/gradients.js';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu } from '../../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, nativeLayerNorm } from '../../src/kernels/native/index.js';
+import { layerNorm } from '../../src/kernels/layer_norm.js';
 import { gelu } from '../../src/kernels/gpt.js';
 import { sumLayout } from '../../src/kernels/native/elementwise.js';
 import { batchMap } from '../../src/kernels/native/batch_mat_mul.js';
@@ -50,7 +51,7 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'Sum', 'Tanh', 'Transpose']);
+  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'Concat', 'Identity', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'RlhfLayerNorm', 'RlhfLayerNormGrad', 'Sum', 'Tanh', 'Transpose']);
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
@@ -63,7 +64,7 @@ test('native kernels: backend and status', { skip }, async () => {
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
-  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, RlhfGelu, RlhfAdamW; got \["Conv2D"\]/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, Concat, Identity, RlhfGelu, RlhfAdamW, RlhfLayerNorm; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
@@ -387,4 +388,74 @@ test('Transpose matches the stock kernel for random shapes and permutations, flo
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => load.addon!.transpose(new ArrayBuffer(64), 0, 32, Int32Array.from([2, 2]), Int32Array.from([0, 0])), RangeError);
   assert.throws(() => load.addon!.transpose(new ArrayBuffer(64), 0, 8, Int32Array.from([2, 2]), Int32Array.from([1, 0])), /overlap/);
+});
+
+test('nativeLayerNorm matches the tf-op LayerNorm, forward and all three gradients; undefined when not enabled', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(21);
+  const x = tf.tidy(() => tf.add(tf.mul(randomTensor(rng, [3, 11, 48]), 4), 1)); // rows with a non-zero mean
+  const w = tf.tidy(() => tf.add(randomTensor(rng, [48]), 1));
+  const b = randomTensor(rng, [48]);
+  const proj = randomTensor(rng, [3, 11, 48]);
+  disableNativeKernels();
+  assert.equal(nativeLayerNorm(x, w, b, 1e-5), undefined);
+  const before = tf.memory().numTensors;
+  const loss = (ln: typeof layerNorm) => (xv: tf.Tensor, wv: tf.Tensor, bv: tf.Tensor): tf.Scalar =>
+    tf.sum(tf.mul(ln(xv, wv as tf.Tensor1D, bv as tf.Tensor1D), proj));
+  const ref = tf.tidy(() => [layerNorm(x, w as tf.Tensor1D, b as tf.Tensor1D), ...tf.grads(loss(layerNorm))([x, w, b])]);
+  enableNativeKernels({ kernels: ['RlhfLayerNorm'] });
+  // layerNorm itself now takes the fused path; nativeLayerNorm directly must agree with it.
+  const got = tf.tidy(() => [nativeLayerNorm(x, w, b, 1e-5)!, ...tf.grads(loss(layerNorm))([x, w, b])]);
+  assert.throws(() => tf.tidy(() => nativeLayerNorm(x, tf.zeros([7]), b, 1e-5)), /weight \[7\] and bias \[48\] must be \[d\]/);
+  disableNativeKernels();
+  const names = ['y', 'dx', 'dweight', 'dbias'];
+  for (let i = 0; i < 4; i++) {
+    assert.deepEqual(got[i]!.shape, ref[i]!.shape);
+    const scale = Math.max(1, tf.tidy(() => tf.max(tf.abs(ref[i]!)).dataSync()[0]!));
+    const d = maxAbsDiff(got[i]!, ref[i]!);
+    assert.ok(d < 2e-5 * scale, `${names[i]}: max |diff| ${d} (scale ${scale})`);
+  }
+  tf.dispose([...ref, ...got]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, w, b, proj]);
+});
+
+test('Concat matches the stock kernel on every axis, with empty inputs, for float32 and int32', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(22);
+  const cases: [number[][], number][] = [
+    [[[2, 4, 32, 5], [2, 4, 32, 1]], 3], // the KV cache: keys transposed, one new column
+    [[[2, 4, 5, 32], [2, 4, 1, 32]], 2],
+    [[[3, 7], [3, 0], [3, 2], [3, 9]], 1],
+    [[[4, 3], [1, 3]], 0],
+    [[[0, 3], [2, 3]], -2],
+  ];
+  const before = tf.memory().numTensors;
+  for (const [shapes, axis] of cases) {
+    for (const dtype of ['float32', 'int32'] as const) {
+      const xs = shapes.map((s) => tf.tidy(() => tf.cast(tf.mul(randomTensor(rng, s), 1000), dtype)));
+      const { stock, native } = stockVsNative(() => [tf.concat(xs, axis)]);
+      assert.deepEqual(native[0]!.shape, stock[0]!.shape);
+      assert.equal(native[0]!.dtype, dtype);
+      assert.deepEqual(native[0]!.dataSync(), stock[0]!.dataSync(), `concat ${JSON.stringify(shapes)} axis ${axis} (${dtype})`);
+      tf.dispose([...xs, ...stock, ...native]);
+    }
+  }
+  assert.equal(tf.memory().numTensors, before);
+  const heap = new ArrayBuffer(64);
+  assert.throws(() => load.addon!.concat(heap, 0, 2, Float64Array.of(0, 32), Float64Array.of(2, 2)), /overlaps the output/);
+  assert.throws(() => load.addon!.concat(heap, 32, 2, Float64Array.of(0, 60), Float64Array.of(2, 2)), RangeError);
+});
+
+test('Identity shares memory with its input and survives the input being disposed', { skip }, async () => {
+  await initBackend('wasm');
+  enableNativeKernels({ kernels: ['Identity'] });
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const bytes = tf.memory().numBytes;
+  const y = tf.clone(x);
+  assert.equal(tf.memory().numBytes, bytes + 16); // tfjs counts bytes per tensor; the data is shared
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
+  y.dispose();
+  disableNativeKernels();
 });

@@ -36,6 +36,14 @@ export interface NativeAddon {
   ): void;
   /** y = x with axes permuted (y's dim k is x's dim perm[k]); 4-byte elements, rank <= 8, no overlap. */
   transpose(heap: ArrayBuffer, xOff: number, yOff: number, shape: Int32Array, perm: Int32Array): void;
+  /** Concatenation along one axis: input i viewed as [outer, inners[i]] at byte offset offs[i]; 4-byte elements. */
+  concat(heap: ArrayBuffer, yOff: number, outer: number, offs: Float64Array, inners: Float64Array): void;
+  /** LayerNorm over rows of x [n, d]: y, and each row's mean and rstd = 1 / sqrt(var + eps). */
+  layerNorm(heap: ArrayBuffer, xOff: number, wOff: number, bOff: number, yOff: number, meanOff: number, rstdOff: number,
+    n: number, d: number, eps: number): void;
+  /** Its gradient: dx [n, d], dw [d], db [d] from dy, x, w and the saved mean and rstd. */
+  layerNormGrad(heap: ArrayBuffer, dyOff: number, xOff: number, wOff: number, meanOff: number, rstdOff: number,
+    dxOff: number, dwOff: number, dbOff: number, n: number, d: number): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

@@ -1,5 +1,7 @@
-// Tanh, Sum and Transpose for the tfjs wasm backend computed natively on the wasm heap: a vectorised rational tanh, sums
-// over a contiguous block of axes without the transpose the stock kernel makes first, and run-merging transposes.
+// Tanh, Sum, Transpose, Concat and Identity for the tfjs wasm backend on the wasm heap: a vectorised rational tanh, sums
+// over a contiguous block of axes without the transpose the stock kernel makes first, run-merging transposes, a memcpy
+// concat (the stock one makes a typed-array view per row: the KV cache concatenates every decoding step), and a
+// copy-free Identity.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
@@ -81,5 +83,43 @@ export function makeSum(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelF
       addon.sum(heap, offset(backend, x), offset(backend, out), layout.outer, layout.reduced, layout.inner);
     }
     return out;
+  };
+}
+
+/** Concat of 4-byte tensors (float32, int32), up to 64 inputs; other dtypes go to `fallback`. */
+export function makeConcat(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { backend, attrs } = args;
+    const inputs = args.inputs as unknown as tf.TensorInfo[];
+    const dtype = inputs[0]?.dtype;
+    if ((dtype !== 'float32' && dtype !== 'int32') || inputs.some((t) => t.dtype !== dtype) || !isWasmBackend(backend)) {
+      return fallback(args);
+    }
+    const axis = tf.util.parseAxisParam((attrs as unknown as tf.ConcatAttrs).axis, inputs[0]!.shape)[0]!;
+    tf.backend_util.assertParamsConsistent(inputs.map((t) => t.shape), axis);
+    const nonEmpty = inputs.filter((t) => tf.util.sizeFromShape(t.shape) > 0);
+    if (nonEmpty.length < 2 || nonEmpty.length > 64) return fallback(args);
+    const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+    const out = backend.makeOutput(outShape, dtype);
+    const outer = tf.util.sizeFromShape(nonEmpty[0]!.shape.slice(0, axis));
+    const offs = Float64Array.from(nonEmpty, (t) => offset(backend, t));
+    const inners = Float64Array.from(nonEmpty, (t) => tf.util.sizeFromShape(t.shape.slice(axis)));
+    // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
+    addon.concat(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, out), outer, offs, inners);
+    return out;
+  };
+}
+
+/**
+ * Identity that shares the input's memory (reference-counted, as the cpu backend and the wasm Reshape do) instead of
+ * copying it: tfjs clones every tensor it saves for the backward pass, and tensor memory is never written in place.
+ */
+export function makeIdentity(fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend } = args;
+    const x = inputs['x']!;
+    if (x.dtype === 'string' || !isWasmBackend(backend)) return fallback(args);
+    (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
   };
 }

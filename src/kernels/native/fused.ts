@@ -1,5 +1,6 @@
-// Fused GELU (forward and gradient) and AdamW as single native kernels on the wasm heap: each replaces a chain of 6-15
-// stock wasm kernel calls (and their scalar uploads) with one pass over memory. Callers opt in per use.
+// Fused GELU (forward and gradient), LayerNorm (forward and gradient) and AdamW as single native kernels on the wasm
+// heap: each replaces a chain of 6-15 stock wasm kernel calls (and their scalar uploads) with one pass over memory.
+// Callers opt in per use.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
@@ -7,6 +8,8 @@ import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
 export const GELU_KERNEL = 'RlhfGelu';
 export const GELU_GRAD_KERNEL = 'RlhfGeluGrad';
 export const ADAMW_KERNEL = 'RlhfAdamW';
+export const LAYER_NORM_KERNEL = 'RlhfLayerNorm';
+export const LAYER_NORM_GRAD_KERNEL = 'RlhfLayerNormGrad';
 
 export class FusedKernelError extends Error {
   override name = 'FusedKernelError';
@@ -35,7 +38,7 @@ export interface AdamWScalars {
 }
 
 /** Kernel configs for the wasm backend. */
-export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'RlhfAdamW', tf.KernelConfig[]> {
+export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'RlhfAdamW' | 'RlhfLayerNorm', tf.KernelConfig[]> {
   const gelu: tf.KernelFunc = (args) => {
     const backend = wasmBackendOf(args, GELU_KERNEL);
     const x = args.inputs['x']!;
@@ -74,13 +77,52 @@ export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'Rlh
     }
     return outs;
   };
+  const layerNorm: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, LAYER_NORM_KERNEL);
+    const { x, weight, bias } = args.inputs as Record<'x' | 'weight' | 'bias', tf.TensorInfo>;
+    const [n, d] = rowsOf(x, weight, bias, LAYER_NORM_KERNEL);
+    const { eps } = args.attrs as unknown as { eps: number };
+    const outs = [backend.makeOutput(x.shape.slice(), 'float32'), backend.makeOutput([n], 'float32'), backend.makeOutput([n], 'float32')];
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, which may grow the memory
+      addon.layerNorm(heap, offset(backend, x), offset(backend, weight), offset(backend, bias), offset(backend, outs[0]!),
+        offset(backend, outs[1]!), offset(backend, outs[2]!), n, d, eps);
+    }
+    return outs;
+  };
+  const layerNormGrad: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, LAYER_NORM_GRAD_KERNEL);
+    const { dy, x, weight, mean, rstd } = args.inputs as Record<'dy' | 'x' | 'weight' | 'mean' | 'rstd', tf.TensorInfo>;
+    const [n, d] = rowsOf(x, weight, weight, LAYER_NORM_GRAD_KERNEL);
+    if (!tf.util.arraysEqual(dy.shape, x.shape) || tf.util.sizeFromShape(mean.shape) !== n || tf.util.sizeFromShape(rstd.shape) !== n) {
+      throw new FusedKernelError(`${LAYER_NORM_GRAD_KERNEL}: dy [${dy.shape}], mean [${mean.shape}] and rstd [${rstd.shape}] do not fit x [${x.shape}]`);
+    }
+    const outs = [backend.makeOutput(x.shape.slice(), 'float32'), backend.makeOutput([d], 'float32'), backend.makeOutput([d], 'float32')];
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    addon.layerNormGrad(heap, offset(backend, dy), offset(backend, x), offset(backend, weight), offset(backend, mean),
+      offset(backend, rstd), offset(backend, outs[0]!), offset(backend, outs[1]!), offset(backend, outs[2]!), n, d);
+    return outs;
+  };
   return {
+    RlhfLayerNorm: [
+      { kernelName: LAYER_NORM_KERNEL, backendName: 'wasm', kernelFunc: layerNorm },
+      { kernelName: LAYER_NORM_GRAD_KERNEL, backendName: 'wasm', kernelFunc: layerNormGrad },
+    ],
     RlhfGelu: [
       { kernelName: GELU_KERNEL, backendName: 'wasm', kernelFunc: gelu },
       { kernelName: GELU_GRAD_KERNEL, backendName: 'wasm', kernelFunc: geluGrad },
     ],
     RlhfAdamW: [{ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamw }],
   };
+}
+
+/** [rows, d] of x [..., d] with weight and bias [d]. */
+function rowsOf(x: tf.TensorInfo, weight: tf.TensorInfo, bias: tf.TensorInfo, kernel: string): [number, number] {
+  const d = x.shape[x.shape.length - 1] ?? 0;
+  if (x.shape.length < 1 || d < 1 || weight.shape.length !== 1 || weight.shape[0] !== d || bias.shape.length !== 1 || bias.shape[0] !== d) {
+    throw new FusedKernelError(`${kernel}: weight [${weight.shape}] and bias [${bias.shape}] must be [d] for x [${x.shape}] with d >= 1`);
+  }
+  return [tf.util.sizeFromShape(x.shape) / d, d];
 }
 
 const available = (kernel: string): boolean => tf.getBackend() === 'wasm' && tf.getKernel(kernel, 'wasm') !== undefined;
@@ -118,4 +160,27 @@ export function nativeAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
   }
   const outs = tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, { ...h }) as tf.Tensor[];
   return [outs[0]!, outs[1]!, outs[2]!];
+}
+
+/**
+ * LayerNorm over the last axis, (x - mean) / sqrt(var + eps) * weight + bias, with its gradient, as two native kernels
+ * (the backward recomputes the normalised input from the saved per-row mean and 1/std); undefined when the fused kernels
+ * are not enabled on the active wasm backend. x [..., D], weight [D], bias [D], all float32.
+ */
+export function nativeLayerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor | undefined {
+  if (![x, weight, bias].every((t) => t.dtype === 'float32') || !available(LAYER_NORM_KERNEL) || !available(LAYER_NORM_GRAD_KERNEL)) {
+    return undefined;
+  }
+  if (!(eps > 0) || !Number.isFinite(eps)) throw new FusedKernelError(`nativeLayerNorm: eps must be a finite number > 0; got ${eps}`);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x: xs, weight: w, bias: b }, { eps }) as tf.Tensor[];
+    save([xs, w, mean!, rstd!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const [sx, sw, sm, sr] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: sx, weight: sw, mean: sm, rstd: sr }) as tf.Tensor[];
+    };
+    return { value: y!, gradFunc };
+  });
+  return f(x, weight, bias);
 }

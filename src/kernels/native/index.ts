@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
-import { makeSum, makeTanh, makeTranspose } from './elementwise.js';
+import { makeConcat, makeIdentity, makeSum, makeTanh, makeTranspose } from './elementwise.js';
 import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
-export { nativeAdamW, nativeGelu, type AdamWScalars } from './fused.js';
+export { nativeAdamW, nativeGelu, nativeLayerNorm, type AdamWScalars } from './fused.js';
 
 export class NativeKernelError extends Error {
   override name = 'NativeKernelError';
@@ -25,9 +25,9 @@ export interface NativeKernelOptions {
   kernels?: readonly NativeKernelName[];
 }
 
-/** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu and nativeAdamW). */
-export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose'] as const;
-export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW'] as const;
+/** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu, nativeAdamW, nativeLayerNorm). */
+export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose', 'Concat', 'Identity'] as const;
+export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm'] as const;
 export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
 type ReplacedName = (typeof REPLACED_KERNELS)[number];
@@ -101,6 +101,8 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     Tanh: (stock) => makeTanh(addon, stock),
     Sum: (stock) => makeSum(addon, stock),
     Transpose: (stock) => makeTranspose(addon, stock),
+    Concat: (stock) => makeConcat(addon, stock),
+    Identity: (stock) => makeIdentity(stock),
   };
   const fused = fusedKernelConfigs(addon);
   for (const name of wanted) {
