@@ -1,187 +1,233 @@
-// Kernel benchmark: matMul GFLOP/s, training-step throughput and KV-cache sampling speed of the default small model.
+// Kernel benchmark, stock wasm against the native kernels in one process: matMul GFLOP/s, the AdamW training step of the
+// default model, and KV-cache sampling, each native figure as a ratio to the stock one and a fraction of the SGEMM peak.
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism, loadavg } from 'node:os';
 import { AdamW } from '../src/kernels/adamw.js';
-import { describeBackend, initBackend } from '../src/kernels/backend.js';
+import { describeBackend, initBackend, type BackendInfo } from '../src/kernels/backend.js';
 import { countParams, disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../src/kernels/gpt.js';
 import { lmLoss } from '../src/kernels/lm_loss.js';
 import { matMul } from '../src/kernels/matmul.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, type NativeKernelStatus } from '../src/kernels/native/index.js';
 import { Rng } from '../src/kernels/rng.js';
 import { generate } from '../src/kernels/sampling.js';
 
+/** The default model of config/default.yaml. */
+const CFG: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
+const BATCH = 16;
+
+/** Median milliseconds of one call: process CPU time (what the run costs alone, the kernels being single-threaded) and wall. */
+interface Timing {
+  cpu: number;
+  wall: number;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Wall-clock medians of every timing, kept to print how contended the machine was. */
-const wallVsCpu: [number, number][] = [];
-
-/**
- * Median milliseconds of f over reps runs after one warm-up. The figure is process CPU time: the wasm backend runs on
- * one thread, so on a shared machine CPU time is what the same run takes alone, while wall time depends on other load.
- */
-function timeMs(reps: number, f: () => void): number {
-  f(); // warm-up: kernel setup and first-touch allocation
+/** Median timing of f over reps runs after one warm-up run (kernel setup, first-touch allocation). */
+function time(reps: number, f: () => void): Timing {
+  f();
   const cpu: number[] = [];
   const wall: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
     const c0 = process.cpuUsage();
+    const t0 = performance.now();
     f();
-    const c = process.cpuUsage(c0);
     wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
   }
-  wallVsCpu.push([median(wall), median(cpu)]);
-  return median(cpu);
+  return { cpu: median(cpu), wall: median(wall) };
 }
 
-/**
- * Waits for a result by reading it, then frees it. Not tf.tidy(() => t.dataSync()): tidy walks its return value looking
- * for tensors, element by element for a typed array, which costs seconds for a million floats.
- */
-function readAndDispose(t: tf.Tensor): void {
-  t.dataSync();
-  t.dispose();
+type Mode = 'stock' | 'native';
+
+/** Switches the wasm backend's kernels; the native ones with one OpenBLAS thread, as the actors run them. */
+function use(mode: Mode): NativeKernelStatus {
+  return mode === 'native' ? enableNativeKernels({ threads: 1 }) : disableNativeKernels();
 }
 
-function benchMatMul(): number {
-  const shapes: [number, number, number][] = [
-    [16 * 128, 128, 512],
-    [2048, 512, 128],
-    [256, 256, 256],
-    [512, 512, 512],
-    [2048, 128, 4096],
+/** Times f with the stock kernels, then with the native ones (the same inputs and the same process). */
+function both(reps: number, f: () => void): Record<Mode, Timing> {
+  use('stock');
+  const stock = time(reps, f);
+  use('native');
+  const native = time(reps, f);
+  use('stock');
+  return { stock, native };
+}
+
+const f1 = (x: number): string => x.toFixed(1);
+const ratio = (stock: number, native: number): string => `${(stock / native).toFixed(2)}x`;
+const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
+
+/** The addon's raw single-threaded SGEMM on 1024^3, GFLOP/s by CPU time and by wall time. */
+function sgemmPeak(): { cpu: number; wall: number } {
+  const addon = loadAddon().addon!;
+  addon.setThreads(1);
+  const n = 1024;
+  const a = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const b = Float32Array.from({ length: n * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+  const c = new Float32Array(n * n);
+  const t = time(7, () => addon.sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n));
+  return { cpu: (2 * n ** 3) / t.cpu / 1e6, wall: (2 * n ** 3) / t.wall / 1e6 };
+}
+
+function benchMatMul(peak: number): void {
+  // [m, k, n, batch dims, transposeB]: the model's products at batch 16, context 128.
+  const shapes: [string, number[], number[], boolean][] = [
+    ['qkv      [2048,128]x[128,384]', [2048, 128], [128, 384], false],
+    ['mlp fc   [2048,128]x[128,512]', [2048, 128], [128, 512], false],
+    ['mlp proj [2048,512]x[512,128]', [2048, 512], [512, 128], false],
+    ['logits   [2048,128]x[4096,128]^T', [2048, 128], [4096, 128], true],
+    ['scores   16x4x[128,32]x[32,128]', [16, 4, 128, 32], [16, 4, 32, 128], false],
+    ['scores   16x4x[128,32]x[128,32]^T', [16, 4, 128, 32], [16, 4, 128, 32], true],
   ];
-  let best = 0;
-  console.log('matMul (plain, 2-D; median of 7):');
-  for (const [m, k, n] of shapes) {
-    const a = tf.randomNormal([m, k], 0, 1, 'float32', 1);
-    const b = tf.randomNormal([k, n], 0, 1, 'float32', 2);
-    const ms = timeMs(7, () => readAndDispose(matMul(a, b)));
-    const gflops = (2 * m * k * n) / ms / 1e6;
-    best = Math.max(best, gflops);
-    console.log(`  [${m},${k}]x[${k},${n}]  ${ms.toFixed(2)} ms  ${gflops.toFixed(1)} GFLOP/s`);
+  console.log(`\nmatMul through src/kernels/matmul.ts, GFLOP/s by CPU time (median of 7)   stock    native  native/stock  of peak`);
+  for (const [name, sa, sb, tb] of shapes) {
+    const a = tf.randomNormal(sa, 0, 1, 'float32', 1);
+    const b = tf.randomNormal(sb, 0, 1, 'float32', 2);
+    const batch = sa.slice(0, -2).reduce((p, d) => p * d, 1);
+    const [m, k] = sa.slice(-2) as [number, number];
+    const n = tb ? sb[sb.length - 2]! : sb[sb.length - 1]!;
+    const flop = 2 * batch * m * k * n;
+    // No read-back: the wasm kernels are synchronous, and copying a large product out would be timed too.
+    const t = both(7, () => matMul(a, b, false, tb).dispose());
+    const gs = flop / t.stock.cpu / 1e6;
+    const gn = flop / t.native.cpu / 1e6;
+    console.log(`  ${name.padEnd(70)} ${f1(gs).padStart(6)} ${f1(gn).padStart(9)} ${ratio(gn, gs).padStart(13)} ${pct(gn / peak).padStart(8)}`);
     tf.dispose([a, b]);
   }
-  const q = tf.randomNormal([16, 4, 128, 32], 0, 1, 'float32', 3);
-  const kT = tf.randomNormal([16, 4, 32, 128], 0, 1, 'float32', 4);
-  const ms = timeMs(7, () => readAndDispose(matMul(q, kT)));
-  console.log(`  batched attention scores [16,4,128,32]x[16,4,32,128]  ${ms.toFixed(2)} ms  ${((2 * 64 * 128 * 32 * 128) / ms / 1e6).toFixed(1)} GFLOP/s`);
-  tf.dispose([q, kT]);
-  console.log(`  best 2-D: ${best.toFixed(1)} GFLOP/s`);
-  return best;
 }
 
 function randomTokens(rng: Rng, b: number, t: number, v: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => rng.int(v)));
 }
 
-/** Splits one step into forward, forward+backward and the optimizer update, and lists the costliest kernels. */
-async function profileStep(model: GptModel, input: tf.Tensor2D, target: tf.Tensor2D, mask: tf.Tensor2D, opt: AdamW): Promise<void> {
-  const vars = Object.values(model.params);
-  const names = new Map(Object.entries(model.params).map(([n, v]) => [v.name, n]));
-  const fwd = timeMs(3, () => readAndDispose(tf.tidy(() => lmLoss(forwardLogits(model, input), target, mask))));
-  let grads: Record<string, tf.Tensor> = {};
-  const fb = timeMs(3, () => {
-    tf.dispose(Object.values(grads));
-    const r = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), vars);
-    grads = Object.fromEntries(Object.entries(r.grads).map(([k, g]) => [names.get(k)!, g]));
-    r.value.dispose();
-    Object.values(grads)[0]!.dataSync();
-  });
-  const upd = timeMs(3, () => {
-    opt.step(model.params, grads);
-    vars[0]!.dataSync();
-  });
-  tf.dispose(Object.values(grads));
-  console.log(`  profile: forward+loss ${fwd.toFixed(0)} ms, forward+backward ${fb.toFixed(0)} ms, AdamW update ${upd.toFixed(0)} ms`);
-  const info = await tf.profile(() => {
-    const r = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), vars);
-    tf.dispose([r.value, ...Object.values(r.grads)]);
-  });
-  const byKernel = new Map<string, { ms: number; n: number }>();
-  for (const k of info.kernels) {
-    const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
-    e.ms += Number(k.kernelTimeMs) || 0;
-    e.n++;
-    byKernel.set(k.name, e);
-  }
-  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 10);
-  console.log(`  kernels in forward+backward (${info.kernels.length} calls), costliest:`);
-  for (const [name, e] of top) console.log(`    ${name.padEnd(16)} ${e.ms.toFixed(1).padStart(7)} ms  (${e.n} calls)`);
-}
-
-async function benchTraining(bestGflops: number): Promise<void> {
-  const cfg: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
-  const batch = 16;
-  const model = initGpt(cfg, 1);
+/** One AdamW training step of the default model; returns the step and a leak count per mode. */
+function benchTraining(peak: number): void {
+  const model = initGpt(CFG, 1);
   const params = countParams(model);
-  const rng = new Rng(2);
-  const seqs = randomTokens(rng, batch, cfg.contextLength + 1, cfg.vocabSize);
-  const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [batch, cfg.contextLength], 'int32');
-  const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [batch, cfg.contextLength], 'int32');
-  const mask = tf.ones([batch, cfg.contextLength]) as tf.Tensor2D;
-  const opt = new AdamW({ lr: 1e-3, weightDecay: 0.01 });
-  const vars = Object.values(model.params);
+  const seqs = randomTokens(new Rng(2), BATCH, CFG.contextLength + 1, CFG.vocabSize);
+  const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [BATCH, CFG.contextLength], 'int32');
+  const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [BATCH, CFG.contextLength], 'int32');
+  const mask = tf.ones([BATCH, CFG.contextLength]) as tf.Tensor2D;
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
   const names = new Map(Object.entries(model.params).map(([n, v]) => [v.name, n]));
   const step = (): void => {
-    const { value, grads } = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), vars);
-    const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g]));
-    opt.step(model.params, named);
+    const { value, grads } = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), Object.values(model.params));
+    opt.step(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   };
-  step(); // the first step also allocates the AdamW moments, which are state, not a leak
-  const before = tf.memory().numTensors;
-  const ms = timeMs(5, step);
-  const leaked = tf.memory().numTensors - before;
-  const tokens = batch * cfg.contextLength;
-  const flops = 6 * params * tokens + 12 * cfg.layers * batch * cfg.contextLength * cfg.contextLength * cfg.dModel;
-  const gflops = flops / ms / 1e6;
+  step(); // allocates the AdamW moments: state, not a leak
+  const leaks: Record<Mode, number> = { stock: 0, native: 0 };
+  const counted = (mode: Mode) => (): void => {
+    const before = tf.memory().numTensors;
+    step();
+    leaks[mode] += tf.memory().numTensors - before;
+  };
+  use('stock');
+  const stock = time(5, counted('stock'));
+  use('native');
+  const native = time(5, counted('native'));
+  use('stock');
+  const tokens = BATCH * CFG.contextLength;
+  // 6 N per token for the weight products (forward and backward) plus the attention scores and mixing.
+  const flop = 6 * params * tokens + 12 * CFG.layers * BATCH * CFG.contextLength ** 2 * CFG.dModel;
   console.log(
-    `training (AdamW from src/kernels/adamw.ts; ${cfg.layers} layers, d_model ${cfg.dModel}, ${cfg.heads} heads, ` +
-      `context ${cfg.contextLength}, vocab ${cfg.vocabSize}, batch ${batch}, ${(params / 1e6).toFixed(2)} M params):`,
+    `\ntraining step, AdamW (${CFG.layers} layers, d_model ${CFG.dModel}, ${CFG.heads} heads, context ${CFG.contextLength}, ` +
+      `vocab ${CFG.vocabSize}, batch ${BATCH}, ${(params / 1e6).toFixed(2)} M params, ${(flop / 1e9).toFixed(1)} GFLOP/step; median of 5)`,
   );
-  console.log(
-    `  ${ms.toFixed(0)} ms/step  ${((tokens / ms) * 1000).toFixed(0)} tokens/s  ${gflops.toFixed(2)} GFLOP/s achieved ` +
-      `(${(flops / 1e9).toFixed(1)} GFLOP/step)  = ${(gflops / bestGflops).toFixed(2)} x best matMul  (tensors leaked per run: ${leaked})`,
-  );
-  await profileStep(model, input, target, mask, opt);
+  console.log('                               stock      native  native/stock');
+  const row = (label: string, s: string, n: string, r: string): void => console.log(`  ${label.padEnd(26)} ${s.padStart(9)} ${n.padStart(11)} ${r.padStart(13)}`);
+  row('ms/step (CPU)', stock.cpu.toFixed(0), native.cpu.toFixed(0), ratio(stock.cpu, native.cpu));
+  row('ms/step (wall)', stock.wall.toFixed(0), native.wall.toFixed(0), ratio(stock.wall, native.wall));
+  row('tokens/s (CPU)', ((tokens / stock.cpu) * 1000).toFixed(0), ((tokens / native.cpu) * 1000).toFixed(0), ratio(stock.cpu, native.cpu));
+  const gs = flop / stock.cpu / 1e6;
+  const gn = flop / native.cpu / 1e6;
+  row('GFLOP/s achieved (CPU)', f1(gs), f1(gn), ratio(gn, gs));
+  row('of the sgemm peak', pct(gs / peak), pct(gn / peak), '');
+  row('tensors leaked (5 steps)', String(leaks.stock), String(leaks.native), '');
   opt.dispose();
   tf.dispose([input, target, mask]);
   disposeModel(model);
 }
 
-function benchSampling(bestGflops: number): void {
-  const cfg: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
-  const model = initGpt(cfg, 3);
-  const params = countParams(model);
+async function profileNativeStep(model: GptModel, input: tf.Tensor2D, target: tf.Tensor2D, mask: tf.Tensor2D): Promise<void> {
+  use('native');
+  const info = await tf.profile(() => {
+    const r = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), Object.values(model.params));
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+  });
+  use('stock');
+  const byKernel = new Map<string, { ms: number; n: number }>();
+  for (const k of info.kernels) {
+    if (k.name === 'unnamed scope') continue; // custom-gradient scopes: their kernels are listed on their own
+    const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += Number(k.kernelTimeMs) || 0;
+    e.n++;
+    byKernel.set(k.name, e);
+  }
+  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
+  console.log(`  native forward+backward, costliest kernels (wall ms, one profiled step, ${info.kernels.length} kernel calls):`);
+  console.log(`    ${top.map(([name, e]) => `${name} ${e.ms.toFixed(0)} (${e.n})`).join(', ')}`);
+}
+
+function benchSampling(): void {
+  const model = initGpt(CFG, 3);
   const rng = new Rng(4);
   const newTokens = 32;
-  console.log(`sampling with the KV cache (${newTokens} new tokens, prompts of 16-48 tokens, no eos):`);
+  console.log(`\nsampling with the KV cache (src/kernels/sampling.ts: ${newTokens} new tokens, prompts of 16-48 tokens, temperature 1, median of 3)`);
+  console.log('                               stock      native  native/stock');
   for (const batch of [16, 64]) {
-    const prompts = Array.from({ length: batch }, () => randomTokens(rng, 1, 16 + rng.int(33), cfg.vocabSize)[0]!);
+    const prompts = Array.from({ length: batch }, () => randomTokens(rng, 1, 16 + rng.int(33), CFG.vocabSize)[0]!);
     const opts = { maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, eosId: -1, padId: 0, seed: 5 };
-    const ms = timeMs(2, () => generate(model, prompts, opts));
-    const tokPerS = (batch * newTokens) / (ms / 1000);
-    // Per new token: 2 * params for the weight products plus attention over about 64 cached positions.
-    const flopsPerToken = 2 * params + 4 * cfg.layers * cfg.dModel * 64;
-    const gflops = (tokPerS * flopsPerToken) / 1e9;
-    console.log(
-      `  batch ${batch}: ${ms.toFixed(0)} ms  ${tokPerS.toFixed(0)} tokens/s  ~${gflops.toFixed(2)} GFLOP/s  = ${(gflops / bestGflops).toFixed(2)} x best matMul`,
-    );
+    const t = both(3, () => generate(model, prompts, opts));
+    const perS = (ms: number): number => ((batch * newTokens) / ms) * 1000;
+    const label = `batch ${batch} tokens/s`;
+    console.log(`  ${`${label} (CPU)`.padEnd(26)} ${perS(t.stock.cpu).toFixed(0).padStart(9)} ${perS(t.native.cpu).toFixed(0).padStart(11)} ${ratio(t.stock.cpu, t.native.cpu).padStart(13)}`);
+    console.log(`  ${`${label} (wall)`.padEnd(26)} ${perS(t.stock.wall).toFixed(0).padStart(9)} ${perS(t.native.wall).toFixed(0).padStart(11)} ${ratio(t.stock.wall, t.native.wall).padStart(13)}`);
   }
   disposeModel(model);
 }
 
 async function main(): Promise<void> {
-  const info = await initBackend('auto');
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  const info: BackendInfo = await initBackend('wasm', { native: 'off' });
   console.log(describeBackend(info));
-  console.log('times are process CPU milliseconds (median); see the wall/CPU ratio at the end for machine contention');
-  const best = benchMatMul();
-  await benchTraining(best);
-  benchSampling(best);
-  const wall = wallVsCpu.reduce((a, [w]) => a + w, 0);
-  const cpu = wallVsCpu.reduce((a, [, c]) => a + c, 0);
-  console.log(`wall/CPU time ratio over all timings: ${(wall / cpu).toFixed(2)} (1.0 = the process had a core to itself)`);
+  const status = use('native');
+  if (!status.active) {
+    console.log(`native kernels unavailable (${status.reason ?? 'unknown reason'}): nothing to compare; run npm run build:native`);
+    return;
+  }
+  console.log(describeBackend({ ...info, native: status }));
+  use('stock');
+  console.log(
+    `machine: ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)} at start. It may be shared with other ` +
+      'processes: the figures are medians of process CPU time (the kernels run on one thread), with wall-clock medians beside ' +
+      'the main ones; where wall exceeds CPU the process was waiting for a core.',
+  );
+  const peak = sgemmPeak();
+  console.log(`sgemm peak (the addon's raw ${loadAddon().addon!.blas} sgemm, 1024^3, 1 thread): ${f1(peak.cpu)} GFLOP/s by CPU time (${f1(peak.wall)} by wall)`);
+  benchMatMul(peak.cpu);
+  benchTraining(peak.cpu);
+  {
+    const model = initGpt(CFG, 1);
+    const seqs = randomTokens(new Rng(2), BATCH, CFG.contextLength + 1, CFG.vocabSize);
+    const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [BATCH, CFG.contextLength], 'int32');
+    const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [BATCH, CFG.contextLength], 'int32');
+    const mask = tf.ones([BATCH, CFG.contextLength]) as tf.Tensor2D;
+    await profileNativeStep(model, input, target, mask);
+    tf.dispose([input, target, mask]);
+    disposeModel(model);
+  }
+  benchSampling();
+  const c = process.cpuUsage(cpu0);
+  console.log(
+    `\ntotal: ${((performance.now() - started) / 1000).toFixed(0)} s wall, ${((c.user + c.system) / 1e6).toFixed(0)} s CPU; ` +
+      `load average ${loadavg()[0]!.toFixed(1)} at the end`,
+  );
 }
 
 await main();

@@ -51,7 +51,7 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'Concat', 'Identity', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'RlhfLayerNorm', 'RlhfLayerNormGrad', 'Sum', 'Tanh', 'Transpose']);
+  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'Concat', 'GatherV2', 'Identity', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'RlhfLayerNorm', 'RlhfLayerNormGrad', 'Sum', 'Tanh', 'Transpose']);
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
@@ -64,7 +64,7 @@ test('native kernels: backend and status', { skip }, async () => {
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
-  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, Concat, Identity, RlhfGelu, RlhfAdamW, RlhfLayerNorm; got \["Conv2D"\]/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, Concat, GatherV2, Identity, RlhfGelu, RlhfAdamW, RlhfLayerNorm; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {
@@ -458,4 +458,31 @@ test('Identity shares memory with its input and survives the input being dispose
   assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
   y.dispose();
   disableNativeKernels();
+});
+
+test('GatherV2 of rows matches the stock kernel (float32 and int32 tables, 1-D and 2-D ids); bad ids throw', { skip }, async () => {
+  await initBackend('wasm');
+  const rng = new Rng(23);
+  const before = tf.memory().numTensors;
+  for (const dtype of ['float32', 'int32'] as const) {
+    for (const [tableShape, idShape] of [[[50, 7], [13]], [[50, 3, 4], [2, 6]], [[9], [4]], [[5, 2], [0]]] as [number[], number[]][]) {
+      const table = tf.tidy(() => tf.cast(tf.mul(randomTensor(rng, tableShape), 1000), dtype));
+      const n = idShape.reduce((p, d) => p * d, 1);
+      const range = Math.min(tableShape[0]!, tableShape[1 % tableShape.length]!); // valid on axis 0 and on the other axis
+      const ids = tf.tensor(Int32Array.from({ length: n }, () => rng.int(range)), idShape, 'int32');
+      const { stock, native } = stockVsNative(() => [tf.gather(table, ids), tf.gather(table, ids, 1 % tableShape.length)]);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(native[i]!.shape, stock[i]!.shape);
+        assert.deepEqual(native[i]!.dataSync(), stock[i]!.dataSync(), `gather [${tableShape}] by [${idShape}] (${dtype}), output ${i}`);
+      }
+      tf.dispose([table, ids, ...stock, ...native]);
+    }
+  }
+  enableNativeKernels({ kernels: ['GatherV2'] });
+  const table = tf.zeros([4, 2]);
+  const bad = tf.tensor1d([1, 4], 'int32');
+  assert.throws(() => tf.gather(table, bad), /index value 4 is not in \[0, 3\]/);
+  disableNativeKernels();
+  tf.dispose([table, bad]);
+  assert.equal(tf.memory().numTensors, before);
 });

@@ -1,7 +1,7 @@
-// Tanh, Sum, Transpose, Concat and Identity for the tfjs wasm backend on the wasm heap: a vectorised rational tanh, sums
-// over a contiguous block of axes without the transpose the stock kernel makes first, run-merging transposes, a memcpy
-// concat (the stock one makes a typed-array view per row: the KV cache concatenates every decoding step), and a
-// copy-free Identity.
+// Tanh, Sum, Transpose, Concat, GatherV2 and Identity for the tfjs wasm backend on the wasm heap: a vectorised rational
+// tanh, sums over a contiguous block of axes without the transpose the stock kernel makes first, run-merging transposes,
+// a memcpy concat (the stock one makes a typed-array view per row: the KV cache concatenates every decoding step), row
+// gathers as block copies (embedding lookups), and a copy-free Identity.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
@@ -106,6 +106,39 @@ export function makeConcat(addon: NativeAddon, fallback: tf.KernelFunc): tf.Kern
     const inners = Float64Array.from(nonEmpty, (t) => tf.util.sizeFromShape(t.shape.slice(axis)));
     // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
     addon.concat(backend.wasm.HEAPU8.buffer as ArrayBuffer, offset(backend, out), outer, offs, inners);
+    return out;
+  };
+}
+
+/** GatherV2 of whole rows (axis 0, no batch dims) of a 4-byte table by int32 ids, one block copy per id; else `fallback`. */
+export function makeGather(fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { backend, attrs } = args;
+    const x = args.inputs['x']!;
+    const indices = args.inputs['indices']!;
+    const { axis, batchDims } = attrs as unknown as tf.GatherV2Attrs;
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || (batchDims ?? 0) !== 0 ||
+      x.shape.length < 1 || tf.util.parseAxisParam(axis, x.shape)[0] !== 0 || !isWasmBackend(backend)) {
+      return fallback(args);
+    }
+    const rows = x.shape[0]!;
+    const row = tf.util.sizeFromShape(x.shape.slice(1));
+    const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const n = tf.util.sizeFromShape(indices.shape);
+    if (n * row === 0) return out;
+    // Views made after makeOutput, whose malloc may have grown the wasm memory and detached the old buffer.
+    const heap = new Int32Array(backend.wasm.HEAPU8.buffer);
+    const ids = heap.subarray(offset(backend, indices) / 4, offset(backend, indices) / 4 + n);
+    const src = offset(backend, x) / 4;
+    const dst = offset(backend, out) / 4;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
+      if (!(id >= 0 && id < rows)) {
+        (backend as unknown as { disposeData(dataId: object): void }).disposeData(out.dataId);
+        throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+      }
+      heap.copyWithin(dst + i * row, src + id * row, src + (id + 1) * row);
+    }
     return out;
   };
 }

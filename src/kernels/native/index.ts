@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
-import { makeConcat, makeIdentity, makeSum, makeTanh, makeTranspose } from './elementwise.js';
+import { makeConcat, makeGather, makeIdentity, makeSum, makeTanh, makeTranspose } from './elementwise.js';
 import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
@@ -26,7 +26,7 @@ export interface NativeKernelOptions {
 }
 
 /** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu, nativeAdamW, nativeLayerNorm). */
-export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose', 'Concat', 'Identity'] as const;
+export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose', 'Concat', 'GatherV2', 'Identity'] as const;
 export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm'] as const;
 export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
@@ -102,6 +102,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     Sum: (stock) => makeSum(addon, stock),
     Transpose: (stock) => makeTranspose(addon, stock),
     Concat: (stock) => makeConcat(addon, stock),
+    GatherV2: (stock) => makeGather(stock),
     Identity: (stock) => makeIdentity(stock),
   };
   const fused = fusedKernelConfigs(addon);
