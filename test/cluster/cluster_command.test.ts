@@ -1,0 +1,84 @@
+// `rlhf-stream cluster` on the tiny config: its own nats-server, each actor a process, the learner to totalSteps.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { natsServerAvailable } from '../helpers/nats_server.js';
+import { actorRecords, CACHE_DIR, CLI, prepareTinyArtefacts, runSets, tempRunsDir, total } from './harness.js';
+import { readLedger } from '../../src/cli/trained_ledger.js';
+
+const portOpen = (url: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const u = new URL(url);
+    const s = createConnection({ host: u.hostname, port: Number(u.port) });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+describe('rlhf-stream cluster', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+  before(() => prepareTinyArtefacts());
+
+  it('an actor refuses to start without the cached artefacts and says how to make them', () => {
+    const r = spawnSync(process.execPath, [CLI, 'actor', 'generator', '--config', 'config/tiny.yaml', '--set', 'run.cacheDir=/nonexistent/cache', '--run', 'x', '--nats', 'nats://127.0.0.1:1'], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /error: data artefacts are missing or stale .*rlhf-stream cluster.*rlhf-stream run/);
+    const bad = spawnSync(process.execPath, [CLI, 'actor', 'trainer', '--run', 'x'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /actor needs a role, one of source, generator, judge, learner, evaluator; got "trainer"/);
+  });
+
+  it('runs the tiny run with every actor in its own process to totalSteps, then stops its nats-server', async () => {
+    const runs = tempRunsDir();
+    const args = ['cluster', '--config', 'config/tiny.yaml', ...runSets(runs), '--run', 'cl', '--generators', '2', '--judges', '2'];
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, err.slice(-4000));
+    const runDir = join(runs, 'cl');
+
+    // The launcher prepared nothing new (the cache was ready), started a server, forwarded prefixed actor logs.
+    assert.match(err, /cached data, SFT and reward model reused/);
+    assert.match(err, /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/);
+    const url = /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/.exec(err)![1]!;
+    assert.match(err, /^generator-1 \| generator generator-1 running in run cl/m);
+    assert.match(err, /^learner \| learner: run done \(totalSteps\) at step 6, version 3/m);
+    assert.match(out, /run cl ended \(totalSteps\)/);
+    assert.match(out, /restarts after crashes: none/);
+    assert.match(out, /mode streaming: 6 learner steps, policy version 3/);
+    assert.equal(await portOpen(url), false, 'the launcher stopped its nats-server');
+
+    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));
+    assert.equal(summary.end.reason, 'totalSteps');
+    assert.equal(summary.summary.steps, 6);
+    assert.equal(summary.summary.version, 3);
+    assert.ok(summary.summary.samplesGenerated > 0 && summary.summary.pairs > 0);
+    assert.ok(summary.summary.evals.length >= 1, 'the evaluator process reported');
+    assert.ok(existsSync(join(runDir, 'report.md')), 'the attached monitor wrote its report');
+
+    // Seven processes, each wrote its record on exit after the end of the run.
+    const recs = actorRecords(runDir);
+    assert.deepEqual(recs.map((r) => r.actorId).sort(), ['evaluator', 'generator-0', 'generator-1', 'judge-0', 'judge-1', 'learner', 'source']);
+    assert.ok(recs.every((r) => r.exit === 'end'), 'every actor left because the run ended');
+    assert.ok(total(recs, 'generator_weight_loads_total') > 0, 'generators loaded published weights');
+    const gens = recs.filter((r) => r.role === 'generator');
+    assert.ok(gens.every((r) => (r.metrics.generator_samples_total ?? 0) > 0), 'both generators sampled');
+    assert.equal(total(recs, 'learner_pairs_trained_total'), 6 * 4);
+
+    // Every trained pair is in the ledger once, within maxPolicyLag (2 in tiny.yaml); some were sampled by version > 0.
+    const ledger = readLedger(join(runDir, 'trained_pairs.jsonl'));
+    const ids = ledger.flatMap((e) => e.pairs.map((p) => p.pairId));
+    assert.equal(ids.length, 24);
+    assert.equal(new Set(ids).size, ids.length, 'no pair trained twice');
+    assert.ok(ledger.flatMap((e) => e.pairs).every((p) => p.lag <= 2 && p.weight === 1));
+    assert.ok(ledger.flatMap((e) => e.pairs).some((p) => Math.min(...p.versions) > 0), 'pairs sampled after a weight swap were trained');
+    assert.equal(ledger.at(-1)!.step, 6);
+    assert.ok(existsSync(CACHE_DIR));
+  });
+});
