@@ -82,6 +82,39 @@ function topIndices(row: Float32Array, k: number): number[] {
  * Draws one token id from a row of logits [V] after temperature, top-k and top-p filtering, using one uniform from rng.
  * Temperature 0 or topK 1 is greedy and draws nothing.
  */
+/**
+ * Samples one id and returns its log-probability under the unfiltered, temperature-1 policy.
+ * The paper's setting (temperature 1, no top-k, top-p 1) shares one exp pass between the draw and the
+ * normaliser; it draws exactly what sampleFromLogits draws from the same generator state.
+ */
+export function sampleWithLogProb(row: Float32Array, temperature: number, topK: number, topP: number, rng: Rng): { id: number; logprob: number } {
+  const plain = temperature === 1 && (topK <= 0 || topK >= row.length) && topP >= 1;
+  if (!plain) {
+    const id = sampleFromLogits(row, temperature, topK, topP, rng);
+    return { id, logprob: row[id]! - logSumExp(row) };
+  }
+  const v = row.length;
+  let m = -Infinity;
+  for (let i = 0; i < v; i++) if (row[i]! > m) m = row[i]!;
+  const w = new Float64Array(v);
+  let total = 0;
+  for (let i = 0; i < v; i++) {
+    w[i] = Math.exp(row[i]! - m);
+    total += w[i]!;
+  }
+  const u = rng.next() * total;
+  let acc = 0;
+  let id = v - 1;
+  for (let i = 0; i < v; i++) {
+    acc += w[i]!;
+    if (u < acc) {
+      id = i;
+      break;
+    }
+  }
+  return { id, logprob: row[id]! - m - Math.log(total) };
+}
+
 export function sampleFromLogits(row: Float32Array, temperature: number, topK: number, topP: number, rng: Rng): number {
   if (temperature === 0 || topK === 1) return argmax(row);
   const v = row.length;
@@ -161,8 +194,8 @@ export function generate(model: GptModel, prompts: number[][], opts: SampleOptio
           continue;
         }
         const row = all.subarray(r * v, (r + 1) * v);
-        const id = sampleFromLogits(row, opts.temperature, opts.topK, opts.topP, rngs[r]!);
-        logprobs[r]! += row[id]! - logSumExp(row);
+        const { id, logprob } = sampleWithLogProb(row, opts.temperature, opts.topK, opts.topP, rngs[r]!);
+        logprobs[r]! += logprob;
         tokens[r]!.push(id);
         if (id === opts.eosId) finished[r] = true;
         next.push(id);

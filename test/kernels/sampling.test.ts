@@ -6,7 +6,7 @@ import { initBackend } from '../../src/kernels/backend.js';
 import { disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../../src/kernels/gpt.js';
 import { packSequences, sequenceLogProbs } from '../../src/kernels/logprobs.js';
 import { Rng } from '../../src/kernels/rng.js';
-import { generate, sampleFromLogits, SamplingError, type SampleOptions } from '../../src/kernels/sampling.js';
+import { generate, sampleFromLogits, sampleWithLogProb, SamplingError, type SampleOptions } from '../../src/kernels/sampling.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -116,4 +116,21 @@ test('sampleFromLogits: top-k keeps the k best, top-p the smallest nucleus, freq
   // Nucleus 0.6: {3 (0.4), 2 (0.3)} reaches 0.7 >= 0.6, so only 3 and 2 can be drawn.
   for (let i = 0; i < 200; i++) assert.ok(sampleFromLogits(row, 1, 0, 0.6, rng) >= 2);
   assert.equal(sampleFromLogits(row, 0, 0, 1, rng), 3);
+});
+
+test('sampleWithLogProb draws what sampleFromLogits draws and returns the exact log-probability', () => {
+  const rowRng = new Rng(3);
+  for (let trial = 0; trial < 20; trial++) {
+    const row = Float32Array.from({ length: 97 }, () => rowRng.normal() * 3);
+    let m = -Infinity;
+    for (const x of row) m = Math.max(m, x);
+    const lse = m + Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0));
+    for (const [t, k, p] of [[1, 0, 1], [0.7, 0, 1], [1, 5, 1], [1, 0, 0.9]] as const) {
+      const a = new Rng(100 + trial);
+      const b = new Rng(100 + trial);
+      const got = sampleWithLogProb(row, t, k, p, a);
+      assert.equal(got.id, sampleFromLogits(row, t, k, p, b));
+      assert.ok(Math.abs(got.logprob - (row[got.id]! - lse)) < 1e-6, `t=${t} k=${k} p=${p}`);
+    }
+  }
 });
