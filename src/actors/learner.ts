@@ -44,7 +44,15 @@ export interface LearnerState {
   version: number;
   /** Pairs trained since the previous checkpoint: acked right after this checkpoint, so a redelivery of one is a duplicate. */
   ackedAfterCheckpoint: string[];
+  /** Pairs acked after earlier checkpoints, oldest first, at most COVERED_PAIR_IDS: a late duplicate of one is skipped too. */
+  coveredPairIds?: string[];
 }
+
+/**
+ * Pair ids remembered as trained and acked. A duplicate (a redelivery whose ack was lost, or a second publish of the same
+ * pair outside the bus's duplicate window) arriving after this many newer pairs were acked would be trained again.
+ */
+export const COVERED_PAIR_IDS = 50_000;
 
 /** Staleness: how many versions the older of the pair's two samples is behind the learner. */
 export function policyLag(version: number, pair: PairMsg): number {
@@ -88,7 +96,7 @@ export class Learner {
   private batch = new Map<string, Entry>();
   /** Pairs trained on since the last checkpoint, held unacked, by pair id. */
   private trained = new Map<string, Entry>();
-  /** Pairs acked after the last checkpoint; a redelivery of one is acked and skipped. */
+  /** Pairs acked after recent checkpoints (insertion-ordered, at most COVERED_PAIR_IDS); a redelivery of one is acked and skipped. */
   private covered = new Set<string>();
   private stateName = 'idle';
   lastStats: StepStats | undefined;
@@ -133,7 +141,8 @@ export class Learner {
       }
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
       this.versionNow = s.version;
-      this.covered = new Set(s.ackedAfterCheckpoint);
+      this.covered = new Set(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
+      this.cover(s.ackedAfterCheckpoint);
       this.deps.metrics.counter('learner_restores_total').inc();
     }
     const latest = await this.deps.bus.weights.latest();
@@ -293,17 +302,29 @@ export class Learner {
   private async checkpoint(): Promise<void> {
     const t0 = this.deps.clock.now();
     const ids = [...this.trained.keys()];
-    const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids };
+    const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids, coveredPairIds: [...this.covered] };
     await this.deps.port.saveCheckpoint(this.opts.checkpointDir, state as unknown as Record<string, unknown>);
     this.lastCheckpointStep = this.stepCount;
     const held = [...this.trained.values()];
     this.trained.clear();
     await Promise.all(held.flatMap((e) => e.deliveries.map((d) => d.ack())));
-    this.covered = new Set(ids);
+    this.cover(ids);
     const m = this.deps.metrics;
     m.counter('learner_checkpoints_total').inc();
     m.counter('learner_pairs_acked_total').inc(held.length);
     m.histogram('learner_checkpoint_seconds').observe((this.deps.clock.now() - t0) / 1000);
+  }
+
+  /** Remembers pair ids as covered by a checkpoint, forgetting the oldest beyond COVERED_PAIR_IDS. */
+  private cover(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.covered.delete(id);
+      this.covered.add(id);
+    }
+    for (const id of this.covered) {
+      if (this.covered.size <= COVERED_PAIR_IDS) break;
+      this.covered.delete(id);
+    }
   }
 
   /** Publishes and checkpoints whatever the last schedule point did not cover. */
