@@ -19,6 +19,11 @@ export interface OnlineOptions {
   signal?: AbortSignal;
   /** Called once the dashboard is up. */
   onDashboard?: (url: string) => void;
+  /**
+   * Checkpoints built beforehand, used instead of ensureSft/ensureRewardModel: the experiment builds them once from its
+   * base config and runs arms whose compute.seed (part of the stages' input hash) differs.
+   */
+  stages?: { sftDir: string; rmDir: string };
 }
 
 export interface OnlineResult {
@@ -83,9 +88,13 @@ export function formatHeadline(h: Headline): string[] {
 export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<OnlineResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const data = await buildData(cfg, { log });
-  const sft = await ensureSft(cfg, { log, data, signal: opts.signal });
-  const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, signal: opts.signal });
-  if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
+  let stages = opts.stages;
+  if (!stages) {
+    const sft = await ensureSft(cfg, { log, data, signal: opts.signal });
+    const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, signal: opts.signal });
+    if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
+    stages = { sftDir: sft.dir, rmDir: rm.dir };
+  }
 
   const runId = cfg.run.id || defaultRunId();
   const runDir = join(cfg.run.dir, runId);
@@ -94,7 +103,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
   const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
-  const art = await artifactPorts(cfg, { sftDir: sft.dir, rmDir: rm.dir, prompts: data.prompts });
+  const art = await artifactPorts(cfg, { ...stages, prompts: data.prompts });
   const statusLine = (opts.statusLine ?? process.stderr.isTTY) ? process.stderr : false;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };

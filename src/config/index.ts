@@ -6,6 +6,7 @@ import { bus } from './sections/bus.js';
 import { compute } from './sections/compute.js';
 import { data } from './sections/data.js';
 import { evaluator } from './sections/evaluator.js';
+import { experiment } from './sections/experiment.js';
 import { generator } from './sections/generator.js';
 import { judge } from './sections/judge.js';
 import { learner } from './sections/learner.js';
@@ -18,7 +19,7 @@ import { tokenizer } from './sections/tokenizer.js';
 
 export { ConfigError } from './fields.js';
 
-export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, learner, evaluator, run, monitor } as const;
+export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, learner, evaluator, run, monitor, experiment } as const;
 type Schema = typeof SCHEMA;
 export type Config = { [K in keyof Schema]: Infer<Schema[K]> };
 export type ComputeConfig = Config['compute'];

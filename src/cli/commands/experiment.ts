@@ -1,0 +1,34 @@
+// `rlhf-stream experiment`: offline vs iterative vs streaming DPO (and the proxy / length-penalty ablations) on equal budgets, several seeds.
+import type { Command } from '../command.js';
+import { flag } from '../args.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { runExperiment } from '../../experiment/run_experiment.js';
+
+export const experimentCommand: Command = {
+  name: 'experiment',
+  summary: 'compare offline, iterative (the paper) and streaming online DPO on equal budgets over seeds; writes results.md, results.json and plots',
+  usage: [
+    'rlhf-stream experiment [--config FILE] [--set section.key=value ...] [--id ID]',
+    '',
+    'Builds (or reuses from run.cacheDir) the data, the SFT model and the proxy models once, then runs every arm',
+    '(experiment.arms x experiment.seeds, then the pairwise-proxy and length-penalty ablations) from that same SFT model.',
+    'Outputs go to <run.dir>/experiment-<id>/: results.md, results.json, plots/*.svg, experiment.log and arms/<run>/',
+    '(each run\'s metrics.jsonl, report.md, summary.json). With experiment.docsDir set, results.md and the plots are',
+    'also copied there (results.md and results/*.svg). Ctrl-C stops the run in flight and keeps the results so far.',
+  ].join('\n'),
+  flags: [...CONFIG_FLAGS, 'id'],
+  async run(args) {
+    const cfg = configFromArgs(args);
+    await startBackend(cfg);
+    const ac = new AbortController();
+    const onSigint = (): void => ac.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const res = await runExperiment(cfg, { configPath: flag(args, 'config') ?? '(defaults)', id: flag(args, 'id'), signal: ac.signal });
+      console.log(`experiment ${res.id}: ${res.runs.length} runs in ${(res.wallSeconds / 60).toFixed(1)} min; results in ${res.resultsMd}${res.docsMd ? ` and ${res.docsMd}` : ''}`);
+      return 0;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
