@@ -75,6 +75,55 @@ async function removeStaleTemps(target: string): Promise<void> {
   }
 }
 
+/** Folders a dead process's save renamed aside (`.<name>.old-<pid>-<n>`): a crash came between the commit's two renames. */
+async function deadAsides(target: string): Promise<string[]> {
+  const prefix = `.${basename(target)}${OLD_TAG}`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(target));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => n.startsWith(prefix))
+    .filter((n) => {
+      const pid = Number(n.slice(prefix.length).split('-')[0]);
+      return Number.isInteger(pid) && pid !== process.pid && !isAlive(pid);
+    })
+    .map((n) => join(dirname(target), n));
+}
+
+/**
+ * Undoes a save that died between renaming the old checkpoint aside and renaming the new one in: with `target` missing,
+ * the newest folder left aside (by its weights file's time) is renamed back; folders aside that a newer committed
+ * checkpoint replaced are removed. Without this a restart would find no checkpoint and start over.
+ */
+async function recoverInterruptedSave(target: string): Promise<void> {
+  const asides = await deadAsides(target);
+  if (asides.length === 0) return;
+  const written = async (dir: string): Promise<number> => {
+    try {
+      return (await stat(join(dir, CHECKPOINT_FILES.weights))).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
+  const times = await Promise.all(asides.map(written));
+  const order = asides.map((dir, i) => ({ dir, t: times[i]! })).sort((a, b) => b.t - a.t);
+  if (!(await exists(target))) {
+    try {
+      await rename(order[0]!.dir, target);
+      await syncDir(dirname(target));
+    } catch (err) {
+      // Another process recovered it first.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !(await exists(target))) throw err;
+    }
+    order.shift();
+  }
+  for (const { dir } of order) await rm(dir, { recursive: true, force: true });
+}
+
 /**
  * Phase 1 of a save: writes every file into a fresh temp folder next to `dir` and fsyncs it.
  * Returns the temp folder; nothing at `dir` has changed yet.
@@ -83,6 +132,7 @@ export async function writeCheckpointTemp(dir: string, c: CheckpointContents): P
   const target = resolve(dir);
   await mkdir(dirname(target), { recursive: true });
   await removeStaleTemps(target);
+  await recoverInterruptedSave(target);
   const tmp = sidePath(target, TMP_TAG);
   await mkdir(tmp);
   try {
@@ -190,6 +240,7 @@ function checkNames(path: string, weights: TensorRecord, names: Record<string, n
  */
 export async function loadCheckpoint(dir: string, expect: { names?: Record<string, number[]> } = {}): Promise<CheckpointContents> {
   const target = resolve(dir);
+  await recoverInterruptedSave(target);
   let info;
   try {
     info = await stat(target);
