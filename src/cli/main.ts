@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The composition root's entry: `rlhf-stream <command> [options]`.
+import { CheckpointError } from '../checkpoint/checkpoint.js';
 import { ConfigError } from '../config/index.js';
 import { BackendError } from '../kernels/backend.js';
+import { BusError } from '../streams/bus.js';
 import { checkFlags, parseArgs, UsageError } from './args.js';
 import { COMMANDS } from './commands/index.js';
 
@@ -46,7 +48,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors print one clear line; anything else keeps its stack for a bug report.
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof BackendError) console.error(`error: ${e.message}`);
+    // (A missing or corrupt checkpoint and a refused or unreachable NATS server are the user's to fix, not bugs.)
+    const expected = [UsageError, ConfigError, BackendError, CheckpointError, BusError].some((cls) => e instanceof cls);
+    if (expected) console.error(`error: ${e.message.split('\n')[0]}`);
     else console.error(e);
     process.exitCode = e instanceof UsageError ? 2 : 1;
   },

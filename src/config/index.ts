@@ -94,7 +94,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     try {
       raw = (parseYaml(text) ?? {}) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`config file ${opts.file} is not valid YAML: ${(err as Error).message}`);
+      // The parser's message goes on with a code frame; its first line has the problem and the line and column.
+      throw new ConfigError(`config file ${opts.file} is not valid YAML: ${(err as Error).message.split('\n')[0]!.trim()}`);
     }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${opts.file} must hold a mapping of sections`);
   }
