@@ -13,7 +13,7 @@ export interface OnlineOptions {
   log?: (line: string) => void;
   /** Serve the live dashboard (overrides monitor.dashboard). */
   dashboard?: boolean;
-  /** Live status line on stderr (default: when stderr is a terminal). */
+  /** Live status line on stderr (default on: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise). */
   statusLine?: boolean;
   /** Aborting ends the run early: actors drain, the learner checkpoints. */
   signal?: AbortSignal;
@@ -104,7 +104,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
 
   const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
   const art = await artifactPorts(cfg, { ...stages, prompts: data.prompts });
-  const statusLine = (opts.statusLine ?? process.stderr.isTTY) ? process.stderr : false;
+  const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };
   if (serve) {
