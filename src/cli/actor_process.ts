@@ -10,6 +10,7 @@ import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
 import { PromptSource } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
+import type { Bus } from '../streams/bus.js';
 import { NatsBus } from '../streams/nats_bus.js';
 import {
   evalPrompts,
@@ -24,8 +25,9 @@ import {
   type Artefacts,
   type Owned,
 } from './actor_ports.js';
+import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
-import { LedgeredLearnerPort } from './trained_ledger.js';
+import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
 
 export const ACTOR_ROLES = ['source', 'generator', 'judge', 'learner', 'evaluator'] as const;
 export type ActorRole = (typeof ACTOR_ROLES)[number];
@@ -62,6 +64,9 @@ export interface ActorRecord {
   version?: number;
   evals?: EvalReport[];
 }
+
+/** How long weight-store calls are retried through a NATS outage before the actor gives up. */
+const WEIGHTS_RETRY_MS = 120_000;
 
 export const runDirOf = (cfg: Config, runId: string): string => join(cfg.run.dir, runId);
 export const ledgerFile = (runDir: string): string => join(runDir, 'trained_pairs.jsonl');
@@ -100,6 +105,8 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     ...(o.role === 'learner' ? { weightsDir: join(runDir, 'weights') } : {}),
     log: (l) => log(l),
   });
+  // Actors see weight-store calls that ride out a server restart; a failure there would otherwise stop the actor.
+  const actorBus = withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed });
   const startedAt = Date.now();
   let running: Running | undefined;
   let reporter: MetricsReporter | undefined;
@@ -111,9 +118,9 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       log(`run ${o.runId} already ended (${ended.reason}, ${ended.steps} steps); nothing to do`);
       return finalRecord(runDir, { actorId: o.actorId, role: o.role, runId: o.runId, startedAt, exit: 'end', end: ended, metrics: {} });
     }
-    running = await startRole(cfg, o, { bus, control, registry, artefacts, tok, runDir, log });
+    running = await startRole(cfg, o, { bus: actorBus, nats: bus, control, registry, artefacts, tok, runDir, log });
     const r = running;
-    reporter = new MetricsReporter(bus, registry, { actorId: o.actorId, role: roleName(o.role), intervalMs: cfg.monitor.intervalMs, state: () => r.state() });
+    reporter = new MetricsReporter(actorBus, registry, { actorId: o.actorId, role: roleName(o.role), intervalMs: cfg.monitor.intervalMs, state: () => r.state() });
     reporter.start();
     log(`${o.role} ${o.actorId} running in run ${o.runId} (pid ${process.pid})`);
 
@@ -160,7 +167,10 @@ function finalRecord(runDir: string, r: Omit<ActorRecord, 'pid' | 'endedAt'>): A
 const roleName = (role: ActorRole): string => (role === 'source' ? 'prompt_source' : role);
 
 interface RoleContext {
-  bus: NatsBus;
+  /** What the actor talks through. */
+  bus: Bus;
+  /** The connection under it, for server-side reads. */
+  nats: NatsBus;
   control: RunControl;
   registry: MetricsRegistry;
   artefacts: Artefacts;
@@ -288,8 +298,12 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const owned = await learnerPort(cfg, c.artefacts);
   // Steps run only after start(), by when `l` exists.
   const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version);
+  const bus = skipTrainedPairs(c.bus, port.trained, (p) => {
+    c.registry.counter('learner_pairs_already_trained_total').inc();
+    c.log(`learner: pair ${p.pairId} came back although checkpoint-trained (a lost ack); acked, not trained again`);
+  });
   const l: Learner = new Learner(
-    { bus: c.bus, port, clock: systemClock, metrics: c.registry },
+    { bus, port, clock: systemClock, metrics: c.registry },
     { learnerId: o.actorId, config: cfg.learner, checkpointDir: join(c.runDir, 'checkpoints'), ackWaitMs: cfg.bus.ackWaitMs },
   );
   await l.init();
@@ -313,7 +327,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
         quiet = b && b.prompts === 0 && b.samples === 0 && b.pairs === l.held ? quiet + 1 : 0;
       } catch (err) {
         quiet = 0;
-        if (c.bus.isClosed) return;
+        if (c.nats.isClosed) return;
         c.log(`learner: drain check failed (${(err as Error).message}); retrying`);
       }
       if (quiet >= 2) return;

@@ -2,7 +2,9 @@
 import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { policyLag } from '../actors/learner.js';
 import type { LearnerPort, StepStats } from '../actors/ports.js';
-import type { PairMsg } from '../streams/topics.js';
+import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
+import type { PairMsg, TopicName, Topics } from '../streams/topics.js';
+import { overrideBus } from './resilient_bus.js';
 
 export class LedgerError extends Error {
   override name = 'LedgerError';
@@ -64,13 +66,17 @@ function appendDurably(file: string, line: string): void {
  */
 export class LedgeredLearnerPort implements LearnerPort {
   private readonly noted = new Map<string, TrainedPair>();
+  /** Every pair id a committed checkpoint holds, over the whole run (all lines of the ledger). */
+  readonly trained: Set<string>;
 
   constructor(
     private readonly inner: LearnerPort,
     readonly file: string,
     /** The learner's current version (pairs are admitted and trained at the same version). */
     private readonly version: () => number,
-  ) {}
+  ) {
+    this.trained = new Set(readLedger(file).flatMap((e) => e.pairs.map((p) => p.pairId)));
+  }
 
   step(pairs: PairMsg[], weights: number[]): Promise<StepStats> {
     const v = this.version();
@@ -111,9 +117,46 @@ export class LedgeredLearnerPort implements LearnerPort {
   private append(e: Omit<LedgerEntry, 'pid' | 'ts'>): void {
     const entry: LedgerEntry = { ...e, pid: process.pid, ts: Date.now() };
     appendDurably(this.file, `${JSON.stringify(entry)}\n`);
+    e.pairs.forEach((p) => this.trained.add(p.pairId));
   }
 
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/** A subscription without the deliveries `skip` settles itself. */
+class FilteredSubscription<T> implements Subscription<T> {
+  constructor(
+    private readonly inner: Subscription<T>,
+    private readonly skip: (d: Delivery<T>) => Promise<boolean>,
+  ) {}
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Delivery<T>> {
+    for await (const d of this.inner) if (!(await this.skip(d))) yield d;
+  }
+}
+
+/**
+ * The learner's bus, where a pair some committed checkpoint already holds is acked and never reaches the learner.
+ * The learner itself remembers only the last checkpoint's pairs; a server that crashes can lose acks older than that
+ * (its stream and consumer state roll back to their last flush) and redeliver pairs trained long ago.
+ */
+export function skipTrainedPairs(bus: Bus, trained: ReadonlySet<string>, onSkip: (pair: PairMsg) => void): Bus {
+  const consume = <K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]> => {
+    const sub = bus.consume(topic, opts);
+    if (topic !== 'pairs') return sub;
+    return new FilteredSubscription(sub, async (d) => {
+      const pair = d.data as PairMsg;
+      if (!trained.has(pair.pairId)) return false;
+      onSkip(pair);
+      await d.ack();
+      return true;
+    });
+  };
+  return overrideBus(bus, { consume: consume as Bus['consume'] });
 }

@@ -9,7 +9,7 @@ import type { ActorRecord } from '../../src/cli/actor_process.js';
 import { readLedger, type LedgerEntry } from '../../src/cli/trained_ledger.js';
 import { createCodec } from '../../src/streams/codec.js';
 import { natsNames, NatsBus } from '../../src/streams/nats_bus.js';
-import type { DeadLetterMsg, PairMsg, PromptMsg, SampleGroupMsg, TopicName } from '../../src/streams/topics.js';
+import type { DeadLetterMsg, MetricsMsg, PairMsg, PromptMsg, SampleGroupMsg, TopicName } from '../../src/streams/topics.js';
 
 export const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -115,8 +115,10 @@ export function startRun(natsUrl: string, runId: string, sets: string[], n: { ge
 /** Every actor exits by itself once the run ended; fails naming the ones that did not, with their output. */
 export async function waitAllExit(procs: Iterable<ActorProc>, ms: number): Promise<void> {
   const list = [...procs];
-  const timer = sleep(ms).then(() => 'timeout' as const);
-  const r = await Promise.race([Promise.all(list.map((p) => p.exited)), timer]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const r = await Promise.race([Promise.all(list.map((p) => p.exited)), timeout]);
+  clearTimeout(timer);
   if (r === 'timeout') {
     const late = list.filter((p) => p.running);
     late.forEach((p) => p.kill('SIGKILL'));
@@ -133,6 +135,8 @@ export class WireAudit {
   /** Group id -> publishes seen, with the generator and version of the last one. */
   readonly groups = new Map<string, { sends: number; generatorId: string; policyVersion: number }>();
   readonly pairs = new Map<string, number>();
+  /** The learner's step as its metrics last reported it. */
+  learnerStep = 0;
   private readonly subs: Subscription[] = [];
   private readonly codec = createCodec({ maxPayloadBytes: 64 * 1024 * 1024 });
 
@@ -161,6 +165,10 @@ export class WireAudit {
     watch('pairs', (m) => {
       const p = m as PairMsg;
       a.pairs.set(p.pairId, (a.pairs.get(p.pairId) ?? 0) + 1);
+    });
+    watch('metrics', (m) => {
+      const x = m as MetricsMsg;
+      if (x.role === 'learner' && typeof x.values.learner_step_index === 'number') a.learnerStep = x.values.learner_step_index;
     });
     await nc.flush();
     return a;
@@ -197,6 +205,9 @@ export async function storedMessages<T>(bus: NatsBus, topic: TopicName): Promise
 }
 
 export interface Accounting {
+  /** Prompt ids (promptId:epoch) still stored, and those dead-lettered. */
+  promptsStored: Set<string>;
+  promptsDead: Set<string>;
   /** Pair ids in the ledger, with how many ledger lines list each. */
   trained: Map<string, number>;
   deadLettered: Map<string, string>;
@@ -219,7 +230,13 @@ export async function accountPairs(natsUrl: string, runId: string, runDir: strin
       if (r.ok) deadLettered.set((r.value as PairMsg).pairId, d.reason);
     }
     const remaining = new Set((await storedMessages<PairMsg>(bus, 'pairs')).map((p) => p.pairId));
-    return { trained, deadLettered, remaining, ledger };
+    const promptsStored = new Set((await storedMessages<PromptMsg>(bus, 'prompts')).map((p) => `${p.promptId}:${p.epoch}`));
+    const promptsDead = new Set<string>();
+    for (const d of await storedMessages<DeadLetterMsg>(bus, 'dead')) {
+      const r = d.topic === 'prompts' ? bus.decodeFor('prompts', d.payload) : undefined;
+      if (r?.ok) promptsDead.add(`${(r.value as PromptMsg).promptId}:${(r.value as PromptMsg).epoch}`);
+    }
+    return { promptsStored, promptsDead, trained, deadLettered, remaining, ledger };
   } finally {
     await bus.close();
   }
@@ -232,3 +249,101 @@ export function actorRecords(runDir: string): ActorRecord[] {
 }
 
 export const total = (records: readonly ActorRecord[], name: string): number => records.reduce((s, r) => s + (r.metrics[name] ?? 0), 0);
+
+/** Settings of the fault runs: totalSteps ends them; stale pairs are down-weighted, not dropped, so every pair has an id-level fate. */
+export const FAULT_SETS = {
+  'run.prompts': 400,
+  'run.promptsPerSecond': 6,
+  'learner.totalSteps': 16,
+  'learner.stalePairs': 'downweight',
+  'bus.ackWaitMs': 3000,
+};
+
+export interface FaultContext {
+  procs: Map<string, ActorProc>;
+  audit: WireAudit;
+  runDir: string;
+  /** Starts the actor `id` again (same role, same id), as an operator or supervisor would. */
+  restart(id: string): ActorProc;
+  ledgerLines(): number;
+}
+
+export interface FaultOutcome {
+  runDir: string;
+  audit: WireAudit;
+  acc: Accounting;
+  records: ActorRecord[];
+  /** Every process of the run, restarted ones included, with its output. */
+  all: ActorProc[];
+  seconds: number;
+}
+
+/** One run with a fault injected by `inject` once it is under way; resolves after every actor exited. */
+export async function faultRun(
+  natsUrl: string,
+  runId: string,
+  n: { generators: number; judges: number },
+  inject: (ctx: FaultContext) => Promise<void>,
+  extra: Record<string, string | number> = {},
+): Promise<FaultOutcome> {
+  const runs = tempRunsDir();
+  const runDir = join(runs, runId);
+  const sets = runSets(runs, { ...FAULT_SETS, ...extra });
+  const audit = await WireAudit.start(natsUrl, runId);
+  const t0 = Date.now();
+  const procs = startRun(natsUrl, runId, sets, n);
+  const all = [...procs.values()];
+  try {
+    await inject({
+      procs,
+      audit,
+      runDir,
+      restart(id) {
+        const old = procs.get(id)!;
+        const p = new ActorProc(old.role, id, natsUrl, runId, sets);
+        procs.set(id, p);
+        all.push(p);
+        return p;
+      },
+      ledgerLines: () => readLedger(join(runDir, 'trained_pairs.jsonl')).length,
+    });
+    await waitAllExit(procs.values(), 75_000);
+    const seconds = (Date.now() - t0) / 1000;
+    const acc = await accountPairs(natsUrl, runId, runDir);
+    return { runDir, audit, acc, records: actorRecords(runDir), all, seconds };
+  } catch (err) {
+    for (const p of all) if (p.running) p.kill('SIGKILL');
+    throw err;
+  } finally {
+    await audit.close();
+  }
+}
+
+/**
+ * The exactly-once check by pair id: no pair in two checkpoints; every pair published was trained into a
+ * checkpoint, dead-lettered with a reason, or is still stored (made after the learner's last step); no id in two of those.
+ */
+export function checkEveryPairOnce(o: FaultOutcome, opts: { auditMayMiss?: boolean } = {}): { made: number; trained: number; dead: number; remaining: number } {
+  const { trained, deadLettered, remaining } = o.acc;
+  const twice = [...trained].filter(([, n]) => n > 1).map(([id]) => id);
+  if (twice.length > 0) throw new Error(`pairs trained into two checkpoints: ${twice.join(', ')}`);
+  for (const id of trained.keys()) {
+    if (deadLettered.has(id)) throw new Error(`pair ${id} was trained and dead-lettered`);
+    if (remaining.has(id)) throw new Error(`pair ${id} was trained and is still stored`);
+  }
+  for (const id of deadLettered.keys()) if (remaining.has(id)) throw new Error(`pair ${id} was dead-lettered and is still stored`);
+  for (const [id, reason] of deadLettered) if (!reason) throw new Error(`pair ${id} was dead-lettered without a reason`);
+  const made = [...o.audit.pairs.keys()];
+  const lost = made.filter((id) => !trained.has(id) && !deadLettered.has(id) && !remaining.has(id));
+  if (lost.length > 0) throw new Error(`${lost.length} pairs published but neither trained, dead-lettered nor stored: ${lost.slice(0, 5).join(', ')}`);
+  // The audit is a plain subscriber: while it reconnects after a server restart it can miss publishes, so the checks
+  // that need it to have seen everything are made only when the server stayed up.
+  if (!opts.auditMayMiss) {
+    const unseen = [...trained.keys(), ...deadLettered.keys(), ...remaining].filter((id) => !o.audit.pairs.has(id));
+    if (unseen.length > 0) throw new Error(`${unseen.length} pairs accounted for that were never seen published: ${unseen.slice(0, 5).join(', ')}`);
+    // No prompt vanished with a killed process: each became a group, or is still stored, or was dead-lettered.
+    const vanished = [...o.audit.prompts.keys()].filter((id) => !o.audit.groups.has(`g:${id}`) && !o.acc.promptsStored.has(id) && !o.acc.promptsDead.has(id));
+    if (vanished.length > 0) throw new Error(`${vanished.length} prompts published but neither sampled, stored nor dead-lettered: ${vanished.slice(0, 5).join(', ')}`);
+  }
+  return { made: made.length, trained: trained.size, dead: deadLettered.size, remaining: remaining.size };
+}
