@@ -9,6 +9,7 @@ import type { Bus } from '../../src/streams/bus.js';
 import type { RawPublisher } from '../../src/streams/bus_options.js';
 import { InProcessBus } from '../../src/streams/inprocess_bus.js';
 import { NatsBus, natsNames } from '../../src/streams/nats_bus.js';
+import { TOPIC_RETENTION } from '../../src/streams/policy.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
 import { natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until, VOCAB } from '../actors/fakes.js';
@@ -66,6 +67,10 @@ async function injectDuringRun(cfg: Config, s: Scenario, faults: Hostile[]): Pro
     }
   })();
   const monitor = await attachMonitor(bus, cfg, { log: () => {}, drainMs: 200 });
+  // Work-topic faults go in as the run starts: queued behind the source's prompts mid-run, a fault could wait for room
+  // until the learner reached totalSteps and the run ended. Broadcast-topic faults never wait; they go in mid-run.
+  const work = faults.filter((f) => TOPIC_RETENTION[f.topic] === 'work');
+  for (const f of work) await s.injector.publishRaw(f.topic, f.bytes);
   const policy = new FakePolicy(1);
   const port = new FakeLearnerPort(25);
   const cluster = await startLocalCluster(cfg, bus, { policy: () => policy, scorer: () => new FakeScorer(), learner: port, decode }, {
@@ -75,7 +80,7 @@ async function injectDuringRun(cfg: Config, s: Scenario, faults: Hostile[]): Pro
   let expected = faults;
   try {
     await until(() => cluster.learner.step >= 2, 10_000, 'the second learner step');
-    for (const f of faults) await s.injector.publishRaw(f.topic, f.bytes);
+    for (const f of faults.filter((x) => TOPIC_RETENTION[x.topic] === 'broadcast')) await s.injector.publishRaw(f.topic, f.bytes);
     if (s.extra) expected = [...faults, ...(await s.extra())];
     const wanted = expected.length;
     let finished = false;
