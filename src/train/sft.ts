@@ -124,8 +124,9 @@ async function pretrain(model: GptModel, cfg: Config, data: SftData, opts: Train
   const valid = tokenStream(data.corpus.valid, format);
   const validBatches = chunk(sequentialWindowStarts(valid, length, MAX_VALID_WINDOWS), s.batchSize).map((st) => windowsAt(valid, st, length));
   log(`sft: pre-training on ${train.length} corpus tokens (${data.corpus.train.length} documents), windows of ${length}, ${s.pretrainSteps} steps`);
+  if (validBatches.length === 0) log(`sft: the validation split holds no window of ${length} tokens (a small data slice): pre-train validation loss is n/a`);
   const before = evaluateLoss(model, validBatches);
-  log(`sft: pre-train valid loss before ${before.loss.toFixed(3)} (perplexity ${before.perplexity.toFixed(1)})`);
+  if (validBatches.length > 0) log(`sft: pre-train valid loss before ${before.loss.toFixed(3)} (perplexity ${before.perplexity.toFixed(1)})`);
   const opt = new AdamW({ lr: s.lr, weightDecay: s.weightDecay });
   const rng = new Rng(deriveSeed(cfg.compute.seed, 'sft', 'pretrain'));
   const bar = opts.progress === false ? undefined : new ProgressBar('pretrain', s.pretrainSteps);
@@ -146,7 +147,7 @@ async function pretrain(model: GptModel, cfg: Config, data: SftData, opts: Train
   }
   const msPerStep = s.pretrainSteps > 0 ? (performance.now() - started) / s.pretrainSteps : 0;
   const after = evaluateLoss(model, validBatches);
-  log(`sft: pre-train valid loss ${after.loss.toFixed(3)} (perplexity ${after.perplexity.toFixed(1)}), ${msPerStep.toFixed(0)} ms/step`);
+  log(`sft: pre-train ${validBatches.length > 0 ? `valid loss ${after.loss.toFixed(3)} (perplexity ${after.perplexity.toFixed(1)})` : 'done'}, ${msPerStep.toFixed(0)} ms/step`);
   return { steps: s.pretrainSteps, validLossBefore: before.loss, msPerStep, validLoss: after.loss, validPerplexity: after.perplexity };
 }
 
