@@ -34,6 +34,9 @@ function ms(s: Spread, d = 3): string {
 }
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : 'n/a');
 
+/** A pairwise model compares two responses; on one response alone its score is a constant, so it is not shown. */
+const proxyCell = (kind: string, s: Spread): string => (kind === 'pairwise' ? '– (scores pairs only)' : ms(s));
+
 /** The plot files, by name, and how each is drawn. */
 export function renderPlots(ctx: ReportContext): Record<string, string> {
   const aggs = aggregate(ctx.runs);
@@ -122,10 +125,14 @@ export function verdict(ctx: ReportContext): string[] {
       (c.separated ? ' (every seed above every offline seed)' : ' (seed ranges overlap)');
     const n = offline.figures.winRateVsSft.n;
     if (ahead.length === online.length) {
-      const clean = online.every((c) => c.separated && c.goldDiff > 0);
+      const caveats: string[] = [];
+      if (!online.every((c) => c.goldDiff > 0)) caveats.push('the gold reward does not agree for every online arm');
+      if (!online.every((c) => c.separated)) caveats.push('the seed ranges of the win rate overlap');
       lines.push(
         `**Our data reproduces the paper's ordering online > offline** on the gold win rate vs SFT (mean of ${n} seed${n === 1 ? '' : 's'}): ${online.map(fmt).join('; ')}. ` +
-          (clean ? 'The ordering holds for every seed and on the gold reward too.' : 'It does not hold for every seed or metric, so it is weaker than the paper\'s wide margin.'),
+          (caveats.length === 0
+            ? 'The ordering holds for every seed and on the gold reward too.'
+            : `The margin is small against the spread (${caveats.join('; ')}), so this is a weaker result than the paper's wide margin.`),
       );
     } else if (ahead.length > 0) {
       lines.push(`**Our data reproduces the ordering online > offline only in part**: ${online.map(fmt).join('; ')}.`);
@@ -148,6 +155,14 @@ export function verdict(ctx: ReportContext): string[] {
         `Streaming ${reach(st)}; iterative ${reach(it)}.`,
     );
     if (st.figures.pairsDroppedStale.mean > 0) lines.push(`Streaming dropped ${num(st.figures.pairsDroppedStale.mean, 1)} stale pairs per run on average (learner.maxPolicyLag ${ctx.cfg.learner.maxPolicyLag}).`);
+  }
+  const busy = spread(ctx.runs.map((r) => spread(r.coreBusy).mean)).mean;
+  const share = spread(ctx.runs.map((r) => r.processShare));
+  if (busy - share.mean > 0.1) {
+    lines.push(
+      `Other processes shared the machine: its cores were ${pct(busy)} busy on average during the runs, of which this experiment's own share was ${pct(share.mean)} ` +
+        `(${pct(share.min)}-${pct(share.max)} by run), so wall-clock, time-to-target and throughput figures carry that noise; the quality figures do not depend on it.`,
+    );
   }
   const budget = ctx.cfg.run.prompts;
   const short = ctx.runs.filter((r) => r.promptsSeen < budget);
@@ -182,6 +197,19 @@ function budgetTable(aggs: ArmAggregate[]): string[] {
   return rows;
 }
 
+function timeTable(aggs: ArmAggregate[]): string[] {
+  const rows = [
+    '| arm | wall-clock (s) | generating (s) | judging (s) | learning (s) | evaluating (s) | work / wall-clock |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const a of aggs) {
+    const f = a.figures;
+    const work = f.generateSeconds.mean + f.judgeSeconds.mean + f.learnSeconds.mean + f.evalSeconds.mean;
+    rows.push(`| ${a.arm} | ${ms(f.wallSeconds, 0)} | ${ms(f.generateSeconds, 1)} | ${ms(f.judgeSeconds, 1)} | ${ms(f.learnSeconds, 1)} | ${ms(f.evalSeconds, 1)} | ${num(work / f.wallSeconds.mean, 2)} |`);
+  }
+  return rows;
+}
+
 function runTable(runs: ArmRun[]): string[] {
   const rows = [
     '| run | seed | gold reward | win rate | proxy | KL | tokens | wall (s) | to target (s) | samples/s | pairs/s | steps/s | steps | core busy | raw log |',
@@ -189,7 +217,7 @@ function runTable(runs: ArmRun[]): string[] {
   ];
   for (const r of runs) {
     rows.push(
-      `| ${r.arm} | ${r.seed} | ${num(r.goldReward)} | ${num(r.winRateVsSft)} | ${num(r.proxyReward)} | ${num(r.kl)} | ${num(r.responseTokens, 1)} | ${num(r.wallSeconds, 1)} | ` +
+      `| ${r.arm} | ${r.seed} | ${num(r.goldReward)} | ${num(r.winRateVsSft)} | ${proxyCell(r.rmKind, spread([r.proxyReward]))} | ${num(r.kl)} | ${num(r.responseTokens, 1)} | ${num(r.wallSeconds, 1)} | ` +
         `${r.secondsToTarget === null ? '–' : num(r.secondsToTarget, 0)} | ${num(r.samplesPerSecond, 1)} | ${num(r.pairsPerSecond, 2)} | ${num(r.stepsPerSecond, 3)} | ${r.steps} | ${r.coreBusy.map(pct).join(' / ')} | \`${r.dir}/metrics.jsonl\` |`,
     );
   }
@@ -219,7 +247,7 @@ function ablationSections(ctx: ReportContext, aggs: ArmAggregate[]): string[] {
       const f = agg?.figures;
       out.push(
         `| ${kind === 'bt' ? 'Bradley-Terry (bt)' : 'pairwise preference'} | ${s ? num(s.heldOutAccuracy) : 'n/a'} | ${s ? num(s.hardHalfAccuracy) : 'n/a'} | ${s ? num(s.initHeldOutAccuracy) : 'n/a'} | ` +
-          `${f ? ms(f.goldReward) : 'n/a'} | ${f ? ms(f.winRateVsSft) : 'n/a'} | ${f ? ms(f.proxyReward) : 'n/a'} | ${f ? ms(f.responseTokens, 1) : 'n/a'} | ${f ? ms(f.wallSeconds, 0) : 'n/a'} |`,
+          `${f ? ms(f.goldReward) : 'n/a'} | ${f ? ms(f.winRateVsSft) : 'n/a'} | ${f ? proxyCell(kind, f.proxyReward) : 'n/a'} | ${f ? ms(f.responseTokens, 1) : 'n/a'} | ${f ? ms(f.wallSeconds, 0) : 'n/a'} |`,
       );
     }
     const bt = ctx.stages.rm['bt'];
@@ -299,6 +327,13 @@ export function renderMarkdown(ctx: ReportContext, plotDir: string, plotNames: s
     '## Budgets used',
     '',
     ...budgetTable(aggs),
+    '',
+    '## Where the time went',
+    '',
+    'Seconds each kind of work took (generator batches, proxy scoring, learner steps, evaluations), summed over actors; ' +
+      'they overlap, so "work / wall-clock" above 1 means work ran at the same time (2 cores bound it near 2 when nothing else runs).',
+    '',
+    ...timeTable(aggs),
     '',
     ...ablationSections(ctx, aggs),
     '## Plots',

@@ -53,6 +53,10 @@ export interface ArmRun {
   stepsPerSecond: number;
   /** Seconds the evaluator spent evaluating (it shares the cores with the arm). */
   evalSeconds: number;
+  /** Seconds spent in each kind of work, summed over actors (they overlap in time, within and across actors). */
+  generateSeconds: number;
+  judgeSeconds: number;
+  learnSeconds: number;
   evaluations: number;
   coreBusy: number[];
   processShare: number;
@@ -80,6 +84,18 @@ export function evalPoints(evals: readonly EvalReport[], startMs: number): EvalP
     kl: e.kl ?? null,
     responseTokens: e.responseTokens,
   }));
+}
+
+const sumOf = (metrics: ClusterSummary['metrics'], name: string): number => Object.values(metrics).reduce((t, m) => t + (m[name] ?? 0), 0);
+
+/** Busy seconds by kind of work, from the actors' final metrics (batch, scoring, step and evaluation timers). */
+export function workSeconds(metrics: ClusterSummary['metrics']): Pick<ArmRun, 'generateSeconds' | 'judgeSeconds' | 'learnSeconds' | 'evalSeconds'> {
+  return {
+    generateSeconds: sumOf(metrics, 'generator_batch_seconds_sum'),
+    judgeSeconds: sumOf(metrics, 'judge_score_seconds_sum'),
+    learnSeconds: sumOf(metrics, 'learner_step_seconds_sum'),
+    evalSeconds: sumOf(metrics, 'evaluator_eval_seconds_sum'),
+  };
 }
 
 /** Figures of one finished arm; `startMs` is the cluster's start (wall clock), `target` the win rate to reach. */
@@ -118,7 +134,7 @@ export function armRun(s: ArmSpec, dir: string, summary: ClusterSummary, startMs
     samplesPerSecond: summary.samplesGenerated / wallSeconds,
     pairsPerSecond: summary.pairs / wallSeconds,
     stepsPerSecond: summary.steps / wallSeconds,
-    evalSeconds: ev['evaluator_eval_seconds_sum'] ?? 0,
+    ...workSeconds(summary.metrics),
     evaluations: ev['evaluator_evaluations_total'] ?? summary.evals.length,
     coreBusy: cpu.coreBusy,
     processShare: cpu.processShare,
@@ -161,6 +177,9 @@ export const AGGREGATED = [
   'pairsTrained',
   'pairsDroppedStale',
   'evalSeconds',
+  'generateSeconds',
+  'judgeSeconds',
+  'learnSeconds',
   'processShare',
 ] as const satisfies readonly (keyof ArmRun)[];
 export type AggregatedKey = (typeof AGGREGATED)[number];

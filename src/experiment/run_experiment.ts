@@ -1,15 +1,15 @@
 // The experiment: cached stages once, then every (arm, seed) run through the online stage, then results.md/json and plots.
-import { appendFileSync, copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
-import type { Config } from '../config/index.js';
+import { parseConfig, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { runOnline } from '../cli/online.js';
 import { ensureRewardModel, ensureSft, type RmKind, type StageResult } from '../train/stages.js';
 import { CpuSampler } from './cpu_sampler.js';
 import { armConfig, planArms } from './plan.js';
 import { renderMarkdown, renderPlots, type ReportContext, type StageInfo } from './report.js';
-import { aggregate, armRun, type ArmAggregate, type ArmRun } from './results.js';
+import { aggregate, armRun, workSeconds, type ArmAggregate, type ArmRun } from './results.js';
 
 export interface ExperimentOptions {
   /** The config file named on the command line, quoted in results.md. */
@@ -162,4 +162,33 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
   out = writeOutputs(ctx, dir, cfg.experiment.docsDir);
   log(`experiment ${id} finished: ${runs.length}/${plan.length} runs in ${(ctx.wallSeconds / 60).toFixed(1)} min; ${out.resultsMd}${out.docsMd ? ` (copied to ${out.docsMd})` : ''}`);
   return { id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds };
+}
+
+export class ExperimentReportError extends Error {
+  override name = 'ExperimentReportError';
+}
+
+/**
+ * Writes results.md, results.json and the plots of a finished experiment folder again from its results.json (and each
+ * run's summary.json for figures an older results.json lacks), with the docs copy its config asks for. For report
+ * changes after a long run: the numbers come from the run's own records.
+ */
+export function rerenderExperiment(dir: string): ExperimentResult {
+  const path = join(dir, RESULTS_JSON);
+  let saved: Omit<ReportContext, 'cfg'> & { config: unknown };
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ExperimentReportError(`cannot read ${path} (the folder of a finished experiment holds it): ${(err as Error).message}`);
+  }
+  const cfg = parseConfig(saved.config);
+  const runs = saved.runs.map((r): ArmRun => {
+    if (typeof r.generateSeconds === 'number') return r;
+    const summary = JSON.parse(readFileSync(join(dir, r.dir, 'summary.json'), 'utf8')) as { summary: { metrics: Record<string, Record<string, number>> } };
+    return { ...r, ...workSeconds(summary.summary.metrics) };
+  });
+  const { config: _config, ...rest } = saved;
+  const ctx: ReportContext = { ...rest, cfg, runs };
+  const out = writeOutputs(ctx, dir, cfg.experiment.docsDir);
+  return { id: ctx.id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds };
 }

@@ -75,6 +75,17 @@ test('rlhf-stream experiment on the tiny config runs every arm and seed and writ
   }
   assert.match(readFileSync(join(exp, 'plots', 'win_rate_over_time.svg'), 'utf8'), /<polyline/);
 
+  // Work seconds by kind are recorded for every run (generation, scoring and learning all happened).
+  for (const run of results.runs) assert.ok(run.generateSeconds > 0 && run.judgeSeconds > 0 && run.learnSeconds > 0, run.id);
+  assert.match(md, /## Where the time went/);
+
+  // --report writes the same outputs again from the folder's own records.
+  const again = spawnSync(process.execPath, [cli, 'experiment', '--report', exp], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /11 runs re-rendered/);
+  const md2 = readFileSync(join(exp, 'results.md'), 'utf8');
+  assert.equal(md2.split('## Main results')[1], md.split('## Main results')[1], 'the tables are unchanged');
+
   // The docs copy links its own plot folder.
   const docsMd = readFileSync(join(docs, 'results.md'), 'utf8');
   for (const p of plots) {

@@ -99,7 +99,7 @@ function fakeRun(arm: string, mode: ArmRun['mode'], seed: number, win: number, g
     promptsSeen: 96, samplesGenerated: 768, labelsUsed: 768, pairs: 96, pairsTrained: 96, pairsDroppedStale: 0, steps: 12, versions: 3,
     sftGoldReward: 0.1, goldReward: gold, winRateVsSft: win, proxyReward: 1, kl: 0.2, responseTokens: 12, wallSeconds: wall,
     secondsToTarget: secondsToTarget(evals, 0.6), samplesPerSecond: 768 / wall, pairsPerSecond: 96 / wall, stepsPerSecond: 12 / wall,
-    evalSeconds: 3, evaluations: 2, coreBusy: [0.9, 0.8], processShare: 0.8, evals,
+    evalSeconds: 3, generateSeconds: wall * 0.8, judgeSeconds: 5, learnSeconds: 20, evaluations: 2, coreBusy: [0.9, 0.8], processShare: 0.8, evals,
   };
 }
 
@@ -122,5 +122,7 @@ test('the verdict says plainly whether online > offline is reproduced, and compa
   const md = renderMarkdown(ctx, 'plots', Object.keys(renderPlots(ctx)));
   assert.match(md, /^\| iterative \| 3 \| 0\.300 ± 0\.000 \[0\.300, 0\.300\] \| 0\.700 ± 0\.000/m);
   assert.match(md, /!\[win rate over time\]\(plots\/win_rate_over_time\.svg\)/);
+  // Where the time went: streaming's work (0.8 x 60 + 5 + 20 + 3 = 76 s) over its 60 s wall-clock.
+  assert.match(md, /^\| streaming \| 60 ± 0 \[60, 60\] \| 48\.0 ± 0\.0 \[48\.0, 48\.0\] \| 5\.0 .*\| 1\.27 \|$/m);
   assert.equal(aggregate(online).length, 3);
 });
