@@ -139,7 +139,10 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     if (end) log(`run ended (${end.reason}: ${end.steps} steps, version ${end.version}); stopping`);
     else log('stopping on signal: draining');
     await running.stop(end !== undefined);
-    await reporter.stop();
+    // The last report carries the final counts and state; the finally below must not send another.
+    const last = reporter;
+    reporter = undefined;
+    await last.stop();
     return finalRecord(runDir, {
       actorId: o.actorId,
       role: o.role,

@@ -29,7 +29,7 @@ export interface LaunchOptions {
   evaluator?: boolean;
   /** Serve the live dashboard (overrides monitor.dashboard). */
   dashboard?: boolean;
-  /** Where the live status line goes (default: stderr when it is a terminal). */
+  /** The live status line on stderr (default true). */
   statusLine?: boolean;
   /** Times one actor is restarted after it crashed (exit code not 0, or killed) before the launcher gives up on it. */
   maxRestarts?: number;
@@ -103,6 +103,7 @@ class Supervised {
     for (const stream of [proc.stdout, proc.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.log(`${prefix} ${line}`));
     }
+    proc.once('error', (err) => this.log(`${this.spec.id}: cannot start its process: ${err.message}`));
     proc.once('exit', (code, signal) => {
       this.proc = undefined;
       void this.onExit(this, code, signal).finally(() => {
@@ -130,13 +131,17 @@ class Supervised {
 
 const sumBy = (records: readonly ActorRecord[], name: string): number => records.reduce((s, r) => s + (r.metrics[name] ?? 0), 0);
 
-/** The run's summary from the records every actor process wrote on exit (a restarted actor's incarnations all count). */
-export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], wallMs: number, end: RunEnd | undefined): ClusterSummary {
+/**
+ * The run's summary from the records actor processes wrote on exit since `since` (this launch: a continued run's earlier
+ * sessions do not count towards its rates); a restarted actor's incarnations all count.
+ */
+export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], since: number, wallMs: number, end: RunEnd | undefined): ClusterSummary {
   const dir = actorsDir(runDir);
   const records: ActorRecord[] = existsSync(dir)
     ? readdirSync(dir)
         .filter((f) => f.endsWith('.json'))
         .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ActorRecord)
+        .filter((r) => r.startedAt >= since)
         .sort((a, b) => a.startedAt - b.startedAt)
     : [];
   const metrics: Record<string, Record<string, number>> = {};
@@ -203,7 +208,8 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const before = await control.end();
     if (before) throw new LauncherError(`run ${runId} already ended (${before.reason}, ${before.steps} steps); choose another run.id`);
 
-    const statusLine = (opts.statusLine ?? process.stderr.isTTY) ? process.stderr : false;
+    // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.
+    const statusLine = opts.statusLine === false ? false : process.stderr;
     // Child lines clear the status line first, so they do not print over it.
     const say = statusLine && process.stderr.isTTY ? (l: string) => process.stderr.write(`\r\x1b[K${l}\n`) : log;
     if (opts.dashboard ?? cfg.monitor.dashboard) {
@@ -274,7 +280,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
 
     await monitor.stop();
     monitor = undefined;
-    const summary = summarizeRecords(runDir, cfg.run.mode, Date.now() - t0, ended);
+    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended);
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, headline, summary }, null, 2) + '\n');

@@ -68,7 +68,8 @@ export const clusterCommand: Command = {
       console.log(`run ${res.runId} ${res.end ? `ended (${res.end.reason})` : 'stopped before its end'}; outputs in ${res.runDir} (summary.json, metrics.jsonl, report.md, trained_pairs.jsonl, checkpoints/, actors/)`);
       console.log(`actors: ${generators} generators, ${judges} judges; restarts after crashes: ${restarts.length === 0 ? 'none' : restarts.map(([id, n]) => `${id} ${n}`).join(', ')}`);
       for (const line of formatHeadline(res.headline)) console.log(line);
-      return res.end ? 0 : 1;
+      // Stopped on purpose (Ctrl-C / SIGTERM) is not a failure: the run can be continued with the same --run.
+      return 0;
     } finally {
       stop.dispose();
     }
