@@ -14,13 +14,12 @@ import {
   type WeightStore,
 } from './bus.js';
 import { SYSTEM_CLOCK, type BusOptions, type Clock } from './bus_options.js';
-import { createCodec, CodecError, type Codec } from './codec.js';
+import type { Codec } from './codec.js';
 import { encodeDeadLetter } from './dead_letter.js';
 import { TOPIC_RETENTION } from './policy.js';
-import { validator } from './schemas.js';
+import { Wire } from './wire.js';
 import { SCHEMA_VERSION, type TopicName, type Topics, type WeightsMsg } from './topics.js';
 
-type Validate = ReturnType<typeof validator>;
 
 interface Pending {
   seq: number;
@@ -356,7 +355,7 @@ export class InProcessBus implements Bus {
   readonly clock: Clock;
   closed = false;
   private readonly codec: Codec;
-  private readonly validate: Validate;
+  private readonly wire: Wire;
   private readonly topics = new Map<TopicName, TopicLog>();
   private readonly stats: BusCounters = { published: {}, delivered: {}, acked: {}, deadLettered: {}, pending: {} };
   private readonly log: (line: string) => void;
@@ -367,8 +366,8 @@ export class InProcessBus implements Bus {
     opts: BusOptions = {},
   ) {
     this.clock = opts.clock ?? SYSTEM_CLOCK;
-    this.codec = createCodec({ maxPayloadBytes: cfg.maxPayloadBytes });
-    this.validate = validator(opts.schema);
+    this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
+    this.codec = this.wire.codec;
     this.log = opts.log ?? ((line) => console.error(line));
     this.weights = new MemoryWeightStore(this);
   }
@@ -388,29 +387,15 @@ export class InProcessBus implements Bus {
 
   /** Decodes and validates as a consumer on another host would; failures become dead letters. */
   decodeFor(topic: TopicName, bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
-    let value: unknown;
-    try {
-      value = this.codec.decode(bytes);
-    } catch (err) {
-      if (err instanceof CodecError) return { ok: false, reason: err.message };
-      throw err;
-    }
-    return this.validate(topic, value);
+    return this.wire.decodeFor(topic, bytes);
   }
 
   async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
-    const checked = this.validate(topic, msg);
-    if (!checked.ok) throw new BusError(`refusing to publish an invalid ${topic} message: ${checked.reason}`);
-    await this.publishRaw(topic, this.encode(msg), opts);
+    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
   }
 
   private encode(msg: unknown): Uint8Array {
-    try {
-      return this.codec.encode(msg);
-    } catch (err) {
-      if (err instanceof CodecError) throw new BusError(err.message);
-      throw err;
-    }
+    return this.wire.encode(msg);
   }
 
   /** Appends bytes as they are, unvalidated: how a foreign or faulty producer's message arrives. */

@@ -38,10 +38,10 @@ import {
   type WeightStore,
 } from './bus.js';
 import type { BusOptions, RawPublisher } from './bus_options.js';
-import { CodecError, createCodec, type Codec } from './codec.js';
+import type { Codec } from './codec.js';
 import { encodeDeadLetter } from './dead_letter.js';
 import { TOPIC_RETENTION } from './policy.js';
-import { validator } from './schemas.js';
+import { Wire } from './wire.js';
 import { SCHEMA_VERSION, TOPIC_NAMES, type TopicName, type Topics, type WeightsMsg } from './topics.js';
 
 /** JetStream API error: the stream is at max_msgs with discard=new (a full work topic). */
@@ -139,7 +139,7 @@ export class NatsBus implements Bus, RawPublisher {
   private closed = false;
   private readonly names: ReturnType<typeof natsNames>;
   private readonly codec: Codec;
-  private readonly validate: ReturnType<typeof validator>;
+  private readonly wire: Wire;
   private readonly inFlight: Semaphore;
   private readonly stats: BusCounters = { published: {}, delivered: {}, acked: {}, deadLettered: {}, pending: {} };
   private readonly consumers = new Map<string, Promise<void>>();
@@ -159,8 +159,8 @@ export class NatsBus implements Bus, RawPublisher {
     opts: BusOptions,
   ) {
     this.names = natsNames(cfg.prefix, runId);
-    this.codec = createCodec({ maxPayloadBytes: cfg.maxPayloadBytes });
-    this.validate = validator(opts.schema);
+    this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
+    this.codec = this.wire.codec;
     this.inFlight = new Semaphore(cfg.publishInFlight);
     this.log = opts.log ?? ((line) => console.error(line));
     this.weights = new NatsWeightStore(this, opts.weightsDir);
@@ -243,29 +243,15 @@ export class NatsBus implements Bus, RawPublisher {
   }
 
   encode(msg: unknown): Uint8Array {
-    try {
-      return this.codec.encode(msg);
-    } catch (err) {
-      if (err instanceof CodecError) throw new BusError(err.message);
-      throw err;
-    }
+    return this.wire.encode(msg);
   }
 
   decodeFor(topic: TopicName, bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
-    let value: unknown;
-    try {
-      value = this.codec.decode(bytes);
-    } catch (err) {
-      if (err instanceof CodecError) return { ok: false, reason: err.message };
-      throw err;
-    }
-    return this.validate(topic, value);
+    return this.wire.decodeFor(topic, bytes);
   }
 
   async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
-    const checked = this.validate(topic, msg);
-    if (!checked.ok) throw new BusError(`refusing to publish an invalid ${topic} message: ${checked.reason}`);
-    await this.publishRaw(topic, this.encode(msg), opts);
+    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
   }
 
   async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
