@@ -103,6 +103,7 @@ export async function workerPolicy(cfg: Config, a: Artefacts): Promise<Owned<Pol
   try {
     const special = { eos: tokenizer.special.eos, pad: tokenizer.special.pad };
     const port = await WorkerPolicy.create({ gpt: model.cfg, weights: encodeWeights(model), special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
+    console.error(`policy worker thread: ${port.backendLine}`);
     return { port, close: () => port.close(), decode: (ids) => tokenizer.decode(ids) };
   } finally {
     // The worker holds its own copy; this thread's is no longer needed.

@@ -103,7 +103,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
   const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
-  const art = await artifactPorts(cfg, { ...stages, prompts: data.prompts });
+  const art = await artifactPorts(cfg, { ...stages, prompts: data.prompts, log });
   const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };

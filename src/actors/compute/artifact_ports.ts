@@ -25,6 +25,8 @@ export interface ArtifactPortsOptions {
   prompts: { train: readonly Prompt[]; eval: readonly Prompt[] };
   /** Generators and the evaluator sample in worker threads (default) or on the main thread. */
   policyThreads?: boolean;
+  /** Where each worker thread's backend line goes. */
+  log?: (line: string) => void;
 }
 
 export interface ArtifactPorts {
@@ -65,13 +67,14 @@ export async function artifactPorts(cfg: Config, o: ArtifactPortsOptions): Promi
   closers.push(() => learner.close());
 
   const ports: ClusterPorts = {
-    policy: async (role): Promise<PolicyPort> => {
+    policy: async (role, index): Promise<PolicyPort> => {
       if (role === 'reference' || o.policyThreads === false) {
         const { model } = await sft();
         return new LocalPolicy(model, special);
       }
       const w = await WorkerPolicy.create({ gpt: policy.model.cfg, weights: sftBytes, special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
       closers.push(() => w.close());
+      o.log?.(`${role} ${index} worker thread: ${w.backendLine}`);
       return w;
     },
     scorer,

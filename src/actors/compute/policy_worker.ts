@@ -1,5 +1,5 @@
 // Piscina worker: one policy model per worker thread, so sampling runs off the actors' event loop; weights arrive as safetensors bytes.
-import { initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
+import { describeBackend, initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
@@ -20,13 +20,13 @@ function held(): { model: GptModel; special: SpecialTokens } {
   return { model, special };
 }
 
-/** Each worker thread has its own tfjs engine: the backend is initialised here, once. Returns the active backend name. */
-export async function init(t: InitTask): Promise<string> {
+/** Each worker thread has its own tfjs engine: the backend is initialised here, once. Returns the active backend and its log line. */
+export async function init(t: InitTask): Promise<{ active: string; line: string }> {
   const info = await initBackend(t.backend, { native: t.native ?? 'off' });
   model = initGpt(t.gpt, 0);
   loadWeightsInto(model, t.weights);
   special = t.special;
-  return info.active;
+  return { active: info.active, line: describeBackend(info) };
 }
 
 export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions }): Promise<GenerateResult> {

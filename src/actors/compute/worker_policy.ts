@@ -22,6 +22,8 @@ export class WorkerPolicy implements PolicyPort {
     private readonly pool: Piscina,
     /** The tensor backend the worker runs. */
     readonly backend: string,
+    /** The worker thread's backend line (backend, provider, native kernels), for the logs. */
+    readonly backendLine: string,
   ) {}
 
   static async create(o: WorkerPolicyOptions): Promise<WorkerPolicy> {
@@ -29,8 +31,8 @@ export class WorkerPolicy implements PolicyPort {
     const filename = fileURLToPath(new URL('./policy_worker.js', import.meta.url));
     const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
     try {
-      const backend = (await pool.run({ gpt: o.gpt, weights: o.weights, special: o.special, backend: o.backend, native: o.native }, { name: 'init' })) as string;
-      return new WorkerPolicy(pool, backend);
+      const r = (await pool.run({ gpt: o.gpt, weights: o.weights, special: o.special, backend: o.backend, native: o.native }, { name: 'init' })) as { active: string; line: string };
+      return new WorkerPolicy(pool, r.active, r.line);
     } catch (err) {
       await pool.destroy();
       throw err;
