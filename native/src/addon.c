@@ -81,13 +81,21 @@ static int get_bool(napi_env env, napi_value v, bool *out) {
   return napi_get_value_bool(env, v, out) == napi_ok;
 }
 
-/* A Float32Array's data and length, or 0 if v is not one. */
-static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+/* A typed array's data and length, or 0 if v is not a typed array of the wanted element type. */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
   napi_typedarray_type type;
   void *p = NULL;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != napi_float32_array) return 0;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != want) return 0;
+  *data = p;
+  return 1;
+}
+
+/* A Float32Array's data and length, or 0 if v is not one. */
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+  void *p = NULL;
+  if (!get_typed(env, v, napi_float32_array, &p, len)) return 0;
   *data = p;
   return 1;
 }
@@ -135,12 +143,9 @@ static int get_batch_map(napi_env env, napi_value v, int64_t batch, batch_map *o
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return 0;
   if (is_ta) {
-    napi_typedarray_type type;
     size_t len;
     void *p;
-    if (napi_get_typedarray_info(env, v, &type, &len, &p, NULL, NULL) != napi_ok || type != napi_int32_array ||
-        (int64_t)len < batch)
-      return 0;
+    if (!get_typed(env, v, napi_int32_array, &p, &len) || (int64_t)len < batch) return 0;
     out->idx = p;
     out->step = 0;
     return 1;
@@ -367,11 +372,8 @@ static napi_value js_transpose(napi_env env, napi_callback_info info) {
   int32_t *arr[2];
   size_t len[2];
   for (int i = 0; i < 2; i++) {
-    bool is_ta = false;
-    napi_typedarray_type type;
     void *p;
-    if (napi_is_typedarray(env, argv[3 + i], &is_ta) != napi_ok || !is_ta ||
-        napi_get_typedarray_info(env, argv[3 + i], &type, &len[i], &p, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    if (!get_typed(env, argv[3 + i], napi_int32_array, &p, &len[i])) {
       napi_throw_type_error(env, NULL, usage);
       return NULL;
     }
@@ -413,11 +415,8 @@ static napi_value js_concat(napi_env env, napi_callback_info info) {
   double *arr[2];
   size_t len[2];
   for (int i = 0; i < 2; i++) {
-    bool is_ta = false;
-    napi_typedarray_type type;
     void *p;
-    if (napi_is_typedarray(env, argv[3 + i], &is_ta) != napi_ok || !is_ta ||
-        napi_get_typedarray_info(env, argv[3 + i], &type, &len[i], &p, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    if (!get_typed(env, argv[3 + i], napi_float64_array, &p, &len[i])) {
       napi_throw_type_error(env, NULL, usage);
       return NULL;
     }
