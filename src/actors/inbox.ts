@@ -107,6 +107,22 @@ export class Inbox<T> {
 }
 
 /** How often to extend the ack deadline of messages held in work: a third of the ack wait, so two beats may be late. */
+/**
+ * Stops a consuming actor: waits for its loop (which finishes the batch in flight), closes the inbox and hands
+ * every fetched-but-untaken message back to the stream. Returns the loop's failure, if any, for the caller to rethrow.
+ */
+export async function drainConsumer<T>(loop: Promise<void>, inbox: Inbox<T>): Promise<unknown> {
+  let failure: unknown;
+  try {
+    await loop;
+  } catch (err) {
+    failure = err;
+  }
+  const left = await inbox.close();
+  left.forEach((d) => d.nak());
+  return failure;
+}
+
 export function heartbeatInterval(opts: { heartbeatMs?: number; ackWaitMs?: number }): number {
   return opts.heartbeatMs ?? (opts.ackWaitMs ? Math.max(10, Math.floor(opts.ackWaitMs / 3)) : 5000);
 }

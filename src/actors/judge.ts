@@ -4,7 +4,7 @@ import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
 import type { Clock } from './clock.js';
-import { heartbeatInterval, Inbox } from './inbox.js';
+import { drainConsumer, heartbeatInterval, Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import { choosePair } from './pairing.js';
 import type { ScorerPort } from './ports.js';
@@ -208,14 +208,7 @@ export class Judge {
     if (!this.loop) return;
     this.stateName = 'draining';
     this.abort.abort();
-    let failure: unknown;
-    try {
-      await this.loop;
-    } catch (err) {
-      failure = err;
-    }
-    const left = await this.inbox!.close();
-    left.forEach((d) => d.nak());
+    const failure = await drainConsumer(this.loop, this.inbox!);
     this.stateName = 'stopped';
     if (failure !== undefined) throw failure;
   }
