@@ -1,9 +1,9 @@
 // The same actors over NATS JetStream (a local nats-server): a streaming and an iterative run with fake ports.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { startLocalCluster } from '../../src/actors/cluster.js';
 import { NatsBus } from '../../src/streams/nats_bus.js';
-import { natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
+import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts } from './fakes.js';
 
 if (!natsServerAvailable()) {
@@ -11,13 +11,7 @@ if (!natsServerAvailable()) {
     it('needs the nats-server binary on PATH; skipped', { skip: 'nats-server not found' }, () => {});
   });
 } else {
-  let server: NatsServerHandle;
-  before(async () => {
-    server = await startNatsServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const server = sharedNatsServer();
 
   describe('actors over NATS', () => {
     for (const mode of ['streaming', 'iterative'] as const) {

@@ -1,20 +1,13 @@
 // Generators join and leave a running multi-process run: the newcomer takes work, a SIGTERM'd one drains and loses nothing.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
+import { describe, it } from 'node:test';
+import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 import { readLedger } from '../../src/cli/trained_ledger.js';
 import { accountPairs, ActorProc, actorRecords, prepareTinyArtefacts, runSets, startRun, tempRunsDir, total, until, waitAllExit, WireAudit } from './harness.js';
 
 describe('scaling a multi-process run', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
-  let server: NatsServerHandle;
-  before(async () => {
-    prepareTinyArtefacts();
-    server = await startNatsServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const server = sharedNatsServer(prepareTinyArtefacts);
 
   it('a generator added mid-run contributes samples; one removed with SIGTERM loses no prompt; every prompt becomes one group', async () => {
     const runs = tempRunsDir();

@@ -1,7 +1,7 @@
 // Malformed and hostile messages injected into every topic while a cluster runs, on the in-process bus and on NATS:
 // each is dead-lettered with its reason and counted, nothing else is, and the run still completes its totalSteps.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { startLocalCluster } from '../../src/actors/cluster.js';
 import type { Config } from '../../src/config/index.js';
 import { attachMonitor } from '../../src/monitor/index.js';
@@ -11,7 +11,7 @@ import { InProcessBus } from '../../src/streams/inprocess_bus.js';
 import { NatsBus, natsNames } from '../../src/streams/nats_bus.js';
 import { TOPIC_RETENTION } from '../../src/streams/policy.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
-import { natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
+import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until, VOCAB } from '../actors/fakes.js';
 import { hostileMessages, pack, prototypeFingerprint, semanticallyBad, validPair, type Hostile } from './hostile.js';
 
@@ -157,13 +157,7 @@ if (!natsServerAvailable()) {
   });
 } else {
   describe('malformed messages over NATS', () => {
-    let server: NatsServerHandle;
-    before(async () => {
-      server = await startNatsServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
+    const server = sharedNatsServer();
 
     it('faults from a second connection on every topic, an oversized message and a corrupt weights KV entry are dead-lettered; the run completes', async () => {
       const runId = `malformed-nats-${Date.now()}`;

@@ -1,10 +1,10 @@
 // Runs the Bus contract against NATS JetStream on a local nats-server, plus what only a real server can show.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BusError } from '../../src/streams/bus.js';
 import { createCodec } from '../../src/streams/codec.js';
 import { NatsBus } from '../../src/streams/nats_bus.js';
-import { natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
+import { natsServerAvailable, sharedNatsServer, startNatsServer } from '../helpers/nats_server.js';
 import { busConfig, busContract, freshRunId, nextWithin, prompt, sampleGroup, sleep } from './contract.js';
 
 const available = natsServerAvailable();
@@ -13,13 +13,7 @@ if (!available) {
     it('needs the nats-server binary on PATH (Debian: apt-get install nats-server); skipped', { skip: 'nats-server not found' }, () => {});
   });
 } else {
-  let server: NatsServerHandle;
-  before(async () => {
-    server = await startNatsServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const server = sharedNatsServer();
 
   busContract('nats', (overrides, runId) =>
     NatsBus.connect(busConfig({ ...overrides, kind: 'nats', servers: [server.url] }), runId, { log: () => {} }),
