@@ -76,7 +76,7 @@ export function actorSpecs(generators: number, judges: number, evaluator: boolea
 export async function prepareArtefacts(cfg: Config, log: (line: string) => void, signal?: AbortSignal): Promise<{ vocabSize: number }> {
   const data = await buildData(cfg, { log });
   const sft = await ensureSft(cfg, { log, data, signal });
-  const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, signal });
+  const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal });
   if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused');
   return { vocabSize: data.tokenizer.vocabSize };
 }

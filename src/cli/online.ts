@@ -91,7 +91,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   let stages = opts.stages;
   if (!stages) {
     const sft = await ensureSft(cfg, { log, data, signal: opts.signal });
-    const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, signal: opts.signal });
+    const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal: opts.signal });
     if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
     stages = { sftDir: sft.dir, rmDir: rm.dir };
   }

@@ -113,7 +113,7 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
   const sft = await ensureSft(cfg, { log, data, signal: opts.signal });
   const kinds: RmKind[] = cfg.experiment.rmAblation ? ['bt', 'pairwise'] : ['bt'];
   const rms: Partial<Record<RmKind, StageResult>> = {};
-  for (const k of kinds) rms[k] = await ensureRewardModel(cfg, k, { log, data, signal: opts.signal });
+  for (const k of kinds) rms[k] = await ensureRewardModel(cfg, k, { log, data, sft, signal: opts.signal });
   const stages: StageInfo = {
     sftDir: sft.dir,
     sftHash: sft.hash,

@@ -27,6 +27,9 @@ export interface StageResult {
   summary: Record<string, unknown>;
 }
 
+/** Options of the stages after SFT: upstream artefacts the caller already holds are passed in, not rebuilt or re-hashed. */
+export type StageOptions = TrainOptions & { data?: DataArtifacts; sft?: StageResult };
+
 const defaultLog: TrainLog = (l) => console.error(l);
 
 /** Words a sentence needs after the opening for a continuation pair (as the prompt builder asks). */
@@ -94,10 +97,10 @@ function policySampler(model: GptModel, tok: BpeTokenizer, maxNewTokens: number)
 }
 
 /** Preference pairs sampled from the SFT policy and labelled by the gold judge, under <cacheDir>/prefs. */
-export async function ensurePreferenceData(cfg: Config, opts: TrainOptions & { data?: DataArtifacts } = {}): Promise<StageResult> {
+export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {}): Promise<StageResult> {
   const log = opts.log ?? defaultLog;
   const data = opts.data ?? (await buildData(cfg, { log }));
-  const sft = await ensureSft(cfg, { ...opts, data, force: false });
+  const sft = opts.sft ?? (await ensureSft(cfg, { ...opts, data, force: false }));
   // Checked here too, so a cache hit costs neither loading the policy nor starting the gold judge.
   const hash = hashInputs(prefsInputs(cfg, sft.hash));
   const hit = opts.force ? undefined : freshManifest(prefsDir(cfg), hash);
@@ -182,7 +185,7 @@ export async function trainRewardModel(
 }
 
 /** The proxy model of `kind` for these inputs, reused when its manifest matches; builds SFT and preference data as needed. */
-export async function ensureRewardModel(cfg: Config, kind: RmKind, opts: TrainOptions & { data?: DataArtifacts } = {}): Promise<StageResult> {
+export async function ensureRewardModel(cfg: Config, kind: RmKind, opts: StageOptions = {}): Promise<StageResult> {
   const log = opts.log ?? defaultLog;
   const data = opts.data ?? (await buildData(cfg, { log }));
   const prefs = await ensurePreferenceData(cfg, { ...opts, data, force: false });

@@ -2,7 +2,8 @@
 import { UsageError, flag } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
-import { ensureRewardModel, RM_KINDS, type RmKind, type StageResult } from '../../train/stages.js';
+import { buildData } from '../../data/build.js';
+import { ensureRewardModel, ensureSft, RM_KINDS, type RmKind, type StageResult } from '../../train/stages.js';
 
 const NAMES: Record<RmKind, string> = { bt: 'Bradley-Terry', pairwise: 'pairwise' };
 
@@ -49,9 +50,13 @@ export const trainRmCommand: Command = {
     const stop = () => ctl.abort();
     process.once('SIGINT', stop);
     try {
+      const log = (l: string): void => console.error(l);
+      // Data and SFT are resolved once for every kind asked for; --force applies to the reward models only.
+      const data = await buildData(cfg, { log });
+      const sft = await ensureSft(cfg, { log, data, signal: ctl.signal });
       const results: Partial<Record<RmKind, StageResult>> = {};
       for (const kind of kinds) {
-        results[kind] = await ensureRewardModel(cfg, kind, { log: (l) => console.error(l), signal: ctl.signal, force: args.flags.has('force') });
+        results[kind] = await ensureRewardModel(cfg, kind, { log, data, sft, signal: ctl.signal, force: args.flags.has('force') });
       }
       console.log(describeComparison(results));
       return 0;
