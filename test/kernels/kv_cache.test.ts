@@ -4,7 +4,8 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/kernels/backend.js';
 import { disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../../src/kernels/gpt.js';
-import { cacheLength, disposeCache, forwardCached } from '../../src/kernels/kv_cache.js';
+import { disposeCache, forwardCached } from '../../src/kernels/kv_cache.js';
+import { assertDecodeMatchesFull, fullLast, maxAbsDiff } from './decode_parity.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -12,20 +13,6 @@ before(async () => {
 });
 
 const CFG: GptConfig = { vocabSize: 64, contextLength: 16, layers: 2, dModel: 32, heads: 4, dropout: 0, positional: 'learned' };
-
-/** Logits of the last position of one unpadded sequence, by a full forward. */
-function fullLast(m: GptModel, seq: number[]): Float32Array {
-  return tf.tidy(() => {
-    const logits = forwardLogits(m, tf.tensor2d([seq], [1, seq.length], 'int32')); // [1, T, V]
-    return tf.slice(logits, [0, seq.length - 1, 0], [1, 1, m.cfg.vocabSize]).dataSync() as Float32Array;
-  });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 for (const positional of ['learned', 'rotary'] as const) {
   test(`prefill + decode steps equal the full forward (${positional}, prompts of lengths 5, 2, 7)`, () => {
@@ -37,29 +24,9 @@ for (const positional of ['learned', 'rotary'] as const) {
     const startTensors = tf.memory().numTensors;
     const prompts = [[3, 9, 12, 40, 2], [17, 5], [1, 2, 3, 4, 5, 6, 7]];
     const width = 7;
-    const padded = prompts.map((p) => [...Array<number>(width - p.length).fill(0), ...p]);
-    const valid = prompts.map((p) => [...Array<number>(width - p.length).fill(0), ...Array<number>(p.length).fill(1)]);
-    let step = forwardCached(m, null, padded, valid);
-    const seqs = prompts.map((p) => [...p]);
-    const V = m.cfg.vocabSize;
-    for (let s = 0; s < 4; s++) {
-      const got = step.logits.dataSync();
-      seqs.forEach((seq, r) => {
-        const d = maxAbsDiff(got.subarray(r * V, (r + 1) * V), fullLast(m, seq));
-        assert.ok(d < 1e-4, `step ${s}, row ${r}: max |diff| ${d}`);
-      });
-      if (s === 3) break;
-      const next = seqs.map((_, r) => (11 * s + 7 * r + 1) % V);
-      next.forEach((id, r) => seqs[r]!.push(id));
-      const prev = step.cache;
-      step.logits.dispose();
-      step = forwardCached(m, prev, next.map((id) => [id]));
-      disposeCache(prev);
-    }
-    assert.equal(cacheLength(step.cache), width + 3);
-    assert.deepEqual(step.cache.nextPosition, prompts.map((p) => p.length + 3));
-    step.logits.dispose();
-    disposeCache(step.cache);
+    const cache = assertDecodeMatchesFull(m, prompts, width, 1e-4);
+    assert.deepEqual(cache.nextPosition, prompts.map((p) => p.length + 3));
+    disposeCache(cache);
     assert.equal(tf.memory().numTensors, startTensors, 'the cache and logits are all disposed');
     disposeModel(m);
   });

@@ -6,11 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../../src/kernels/adamw.js';
 import { initBackend } from '../../src/kernels/backend.js';
 import { disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../../src/kernels/gpt.js';
-import { cacheLength, disposeCache, forwardCached } from '../../src/kernels/kv_cache.js';
+import { disposeCache } from '../../src/kernels/kv_cache.js';
 import { lmLoss } from '../../src/kernels/lm_loss.js';
 import { nativeMatMulActive } from '../../src/kernels/matmul.js';
 import { disableNativeKernels, enableNativeKernels, loadAddon } from '../../src/kernels/native/index.js';
 import { generate } from '../../src/kernels/sampling.js';
+import { assertDecodeMatchesFull, maxAbsDiff } from './decode_parity.js';
 import { assertGradClose } from './grad_check.js';
 
 const load = loadAddon();
@@ -30,13 +31,6 @@ function native(): void {
   const st = enableNativeKernels({ threads: 1 });
   assert.equal(st.active, true, st.reason);
   assert.equal(nativeMatMulActive(), true);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /** Scales the matrices of a fresh model so logits are far from flat and comparisons mean something. */
@@ -113,33 +107,7 @@ test('native: KV-cache decoding of left-padded prompts equals the full forward, 
   const start = tf.memory().numTensors;
   const prompts = [[3, 9, 12, 40, 2], [17, 5], [1, 2, 3, 4, 5, 6, 7]];
   const width = 7;
-  const padded = prompts.map((p) => [...Array<number>(width - p.length).fill(0), ...p]);
-  const valid = prompts.map((p) => [...Array<number>(width - p.length).fill(0), ...Array<number>(p.length).fill(1)]);
-  const V = m.cfg.vocabSize;
-  const fullLast = (seq: number[]): Float32Array =>
-    tf.tidy(() => {
-      const logits = forwardLogits(m, tf.tensor2d([seq], [1, seq.length], 'int32'));
-      return tf.slice(logits, [0, seq.length - 1, 0], [1, 1, V]).dataSync() as Float32Array;
-    });
-  let step = forwardCached(m, null, padded, valid);
-  const seqs = prompts.map((p) => [...p]);
-  for (let s = 0; s < 4; s++) {
-    const got = step.logits.dataSync();
-    seqs.forEach((seq, r) => {
-      const d = maxAbsDiff(got.subarray(r * V, (r + 1) * V), fullLast(seq));
-      assert.ok(d < 1e-3, `step ${s}, row ${r}: max |diff| ${d}`);
-    });
-    if (s === 3) break;
-    const next = seqs.map((_, r) => (11 * s + 7 * r + 1) % V);
-    next.forEach((id, r) => seqs[r]!.push(id));
-    const prev = step.cache;
-    step.logits.dispose();
-    step = forwardCached(m, prev, next.map((id) => [id]));
-    disposeCache(prev);
-  }
-  assert.equal(cacheLength(step.cache), width + 3);
-  step.logits.dispose();
-  disposeCache(step.cache);
+  disposeCache(assertDecodeMatchesFull(m, prompts, width, 1e-3));
   assert.equal(tf.memory().numTensors, start);
   disableNativeKernels();
   disposeModel(m);
