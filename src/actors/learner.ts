@@ -87,6 +87,8 @@ export class Learner {
   private versionNow = 0;
   private lastPublishedStep = 0;
   private lastCheckpointStep = 0;
+  /** The version the last checkpoint recorded: a publish after it (the run's final one) makes that checkpoint out of date. */
+  private lastCheckpointVersion = 0;
   private inbox: Inbox<PairMsg> | undefined;
   private initialised: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
@@ -140,7 +142,7 @@ export class Learner {
         throw new LearnerError(`checkpoint in ${this.opts.checkpointDir} lacks learner state (step, version, ackedAfterCheckpoint); got keys ${Object.keys(saved).join(', ')}`);
       }
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
-      this.versionNow = s.version;
+      this.versionNow = this.lastCheckpointVersion = s.version;
       this.covered = new Set(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
       this.cover(s.ackedAfterCheckpoint);
       this.deps.metrics.counter('learner_restores_total').inc();
@@ -305,6 +307,7 @@ export class Learner {
     const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids, coveredPairIds: [...this.covered] };
     await this.deps.port.saveCheckpoint(this.opts.checkpointDir, state as unknown as Record<string, unknown>);
     this.lastCheckpointStep = this.stepCount;
+    this.lastCheckpointVersion = this.versionNow;
     const held = [...this.trained.values()];
     this.trained.clear();
     await Promise.all(held.flatMap((e) => e.deliveries.map((d) => d.ack())));
@@ -327,10 +330,13 @@ export class Learner {
     }
   }
 
-  /** Publishes and checkpoints whatever the last schedule point did not cover. */
+  /**
+   * Publishes and checkpoints whatever the last schedule point did not cover. A checkpoint taken at the last step but
+   * before the final publish recorded the previous version, so it is written again with the published one.
+   */
   private async wrapUp(): Promise<void> {
     if (this.lastPublishedStep !== this.stepCount) await this.publish();
-    if (this.lastCheckpointStep !== this.stepCount || this.trained.size > 0) await this.checkpoint();
+    if (this.lastCheckpointStep !== this.stepCount || this.lastCheckpointVersion !== this.versionNow || this.trained.size > 0) await this.checkpoint();
   }
 
   /**
