@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from './clock.js';
-import { Evaluator, type EvalReport, type GoldScorer } from './evaluator.js';
+import { Evaluator, type EvalReport, type EvalResponse, type GoldScorer } from './evaluator.js';
 import { Generator } from './generator.js';
 import { Judge } from './judge.js';
 import { Learner } from './learner.js';
@@ -29,6 +29,8 @@ export interface ClusterInputs {
   prompts: readonly PromptItem[];
   evalPrompts?: readonly PromptItem[];
   checkpointDir: string;
+  /** Receives every evaluated response with its scores (the run writes them to responses.jsonl). */
+  onEvalResponses?: (rows: EvalResponse[]) => Promise<void>;
   clock?: Clock;
   /** How often the drain check and phase waits look at the actors' counters. */
   pollMs?: number;
@@ -145,8 +147,9 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
         decode: ports.decode,
         clock,
         metrics: registry('evaluator', 'evaluator', () => ev.state),
+        ...(inputs.onEvalResponses ? { onResponses: inputs.onEvalResponses } : {}),
       },
-      { evaluatorId: 'evaluator', config: cfg.evaluator, prompts: inputs.evalPrompts, topK: cfg.generator.topK, topP: cfg.generator.topP, seed: deriveSeed(seed, 'evaluator') },
+      { evaluatorId: 'evaluator', config: cfg.evaluator, prompts: inputs.evalPrompts, topK: cfg.generator.topK, topP: cfg.generator.topP },
     );
     evaluator = ev;
   }

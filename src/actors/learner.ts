@@ -281,7 +281,8 @@ export class Learner {
     m.gauge('learner_lr').set(stats.lr);
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
-    if (stats.kl !== undefined) m.gauge('learner_kl_nats').set(stats.kl);
+    if (stats.chosenLogRatio !== undefined) m.gauge('learner_chosen_logratio_nats').set(stats.chosenLogRatio);
+    if (stats.pairKl !== undefined) m.gauge('learner_pair_kl_nats').set(stats.pairKl);
     if (mode === 'stream' && this.stepCount % this.cfg.publishEvery === 0) await this.publish();
     if ((mode === 'stream' || mode === 'phase') && this.stepCount % this.cfg.checkpointEvery === 0) await this.checkpoint();
   }

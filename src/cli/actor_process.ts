@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../actors/clock.js';
 import { Evaluator, type EvalReport } from '../actors/evaluator.js';
+import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';
 import { Learner } from '../actors/learner.js';
@@ -373,8 +374,8 @@ async function startEvaluator(cfg: Config, o: ActorProcessOptions, c: RoleContex
   const scorer = await scorerPort(c.artefacts);
   const gold = await goldScorer(cfg);
   const ev: Evaluator = new Evaluator(
-    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry },
-    { evaluatorId: o.actorId, config: cfg.evaluator, prompts: evalPrompts(cfg, c.artefacts, c.tok), topK: cfg.generator.topK, topP: cfg.generator.topP, seed: deriveSeed(cfg.compute.seed, 'evaluator') },
+    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry, onResponses: responsesWriter(responsesFile(c.runDir)) },
+    { evaluatorId: o.actorId, config: cfg.evaluator, prompts: evalPrompts(cfg, c.artefacts, c.tok), topK: cfg.generator.topK, topP: cfg.generator.topP },
   );
   ev.start();
   return {

@@ -6,6 +6,7 @@ import { startLocalCluster, type ClusterSummary } from '../actors/cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
+import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
 
@@ -120,6 +121,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
       prompts: art.prompts,
       evalPrompts: art.evalPrompts.slice(0, cfg.evaluator.prompts),
       checkpointDir: join(runDir, 'checkpoints'),
+      onEvalResponses: responsesWriter(responsesFile(runDir)),
     });
     const onAbort = (): void => {
       log('stopping: draining actors and checkpointing');
