@@ -1,7 +1,7 @@
 // End to end on the in-process bus with fake ports: prompts -> samples -> pairs -> steps -> versions -> generators, in each mode.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import type { EvalResponse } from '../../src/actors/evaluator.js';
 import type { SampleGroupMsg } from '../../src/streams/topics.js';
 import type { InProcessBus } from '../../src/streams/inprocess_bus.js';

@@ -2,7 +2,7 @@
 // each is dead-lettered with its reason and counted, nothing else is, and the run still completes its totalSteps.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import type { Config } from '../../src/config/index.js';
 import { attachMonitor } from '../../src/monitor/index.js';
 import type { Bus } from '../../src/streams/bus.js';
