@@ -10,7 +10,7 @@ import { PromptSource } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
 import type { BpeTokenizer } from '../data/tokenizer.js';
 import type { Bus } from '../streams/bus.js';
-import type { NatsBus } from '../streams/nats_bus.js';
+import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
