@@ -57,10 +57,6 @@ export class InProcessBus implements Bus {
     await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
   }
 
-  private encode(msg: unknown): Uint8Array {
-    return this.wire.encode(msg);
-  }
-
   /** Appends bytes as they are, unvalidated: how a foreign or faulty producer's message arrives. */
   async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
