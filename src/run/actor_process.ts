@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
 import type { EvalReport } from '../actors/evaluator.js';
 import type { Config } from '../config/index.js';
-import { NatsBus } from '../streams/nats_bus.js';
+import { NatsBus } from '../streams/nats/bus.js';
 import { findArtifacts, loadTokenizer } from './artifacts.js';
 import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';

@@ -1,6 +1,6 @@
 // What each role does in its own actor process: builds only that role's ports, starts the actor, and says how it stops.
 import { join } from 'node:path';
-import { systemClock } from '../actors/clock.js';
+import { systemClock } from '../clock.js';
 import { Evaluator } from '../actors/evaluator.js';
 import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { Generator } from '../actors/generator.js';
@@ -11,7 +11,7 @@ import { PromptSource } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
 import type { BpeTokenizer } from '../data/tokenizer.js';
 import type { Bus } from '../streams/bus.js';
-import type { NatsBus } from '../streams/nats_bus.js';
+import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';

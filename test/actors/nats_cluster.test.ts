@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startLocalCluster } from '../../src/run/local_cluster.js';
-import { NatsBus } from '../../src/streams/nats_bus.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts } from './fakes.js';
 

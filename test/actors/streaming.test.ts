@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { startLocalCluster } from '../../src/run/local_cluster.js';
 import type { EvalResponse } from '../../src/actors/evaluator.js';
 import type { SampleGroupMsg } from '../../src/streams/topics.js';
-import type { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { bus as makeBus, config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until } from './fakes.js';
 
 /** Reads every sample group from a separate durable, so the test sees what the judges saw. */

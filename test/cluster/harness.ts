@@ -8,7 +8,8 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import type { ActorRecord } from '../../src/run/actor_process.js';
 import { readLedger, type LedgerEntry } from '../../src/run/trained_ledger.js';
 import { createCodec } from '../../src/streams/codec.js';
-import { natsNames, NatsBus } from '../../src/streams/nats_bus.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
+import { natsNames } from '../../src/streams/nats/names.js';
 import type { DeadLetterMsg, MetricsMsg, PairMsg, PromptMsg, SampleGroupMsg, TopicName } from '../../src/streams/topics.js';
 
 export const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
