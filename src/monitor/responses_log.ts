@@ -1,5 +1,5 @@
 // The evaluated responses of a run: <run dir>/responses.jsonl, one line per (evaluation, held-out prompt) with gold and proxy scores.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { EvalResponse } from '../actors/evaluator.js';
@@ -44,8 +44,14 @@ export interface ResponseExample {
   policy: { response: string; gold: number; proxy: number };
 }
 
+export interface LatestResponses {
+  version: number;
+  step: number;
+  examples: ResponseExample[];
+}
+
 /** The latest evaluated version's rows and the first `n` prompts' SFT vs policy answers, for reports and the dashboard. */
-export function latestExamples(rows: readonly EvalResponse[], n: number): { version: number; step: number; examples: ResponseExample[] } | undefined {
+export function latestExamples(rows: readonly EvalResponse[], n: number): LatestResponses | undefined {
   if (rows.length === 0) return undefined;
   const last = rows.reduce((a, r) => (r.ts > a.ts || (r.ts === a.ts && r.version > a.version) ? r : a));
   const mine = rows.filter((r) => r.version === last.version && r.ts === last.ts).slice(0, n);
@@ -53,5 +59,19 @@ export function latestExamples(rows: readonly EvalResponse[], n: number): { vers
     version: last.version,
     step: last.step,
     examples: mine.map((r) => ({ promptId: r.promptId, prompt: r.prompt, sft: { response: r.sftResponse, gold: r.sftGold }, policy: { response: r.response, gold: r.gold, proxy: r.proxy } })),
+  };
+}
+
+/** The latest examples of a responses.jsonl, read again only when the file has grown (the dashboard polls it). */
+export function latestExamplesReader(file: string, n: number): () => LatestResponses | undefined {
+  let size = -1;
+  let cached: LatestResponses | undefined;
+  return () => {
+    const now = existsSync(file) ? statSync(file).size : 0;
+    if (now !== size) {
+      size = now;
+      cached = latestExamples(readResponses(file), n);
+    }
+    return cached;
   };
 }
