@@ -80,7 +80,7 @@ export function qualityVerdict(q: Quality): string[] {
   if (!offline || online.length === 0) return ['The online > offline > SFT check needs the offline arm and an online arm with per-prompt evaluations.'];
   const half: Interval = { mean: 0.5, lo: 0.5, hi: 0.5, seeds: 0, prompts: 0 };
   const lines = [
-    `Equal budget, gold win rate vs SFT (bootstrap 95% over ${offline.win.prompts} prompts and ${offline.seeds} seeds): ` +
+    `Equal budget, gold win rate vs SFT (bootstrap 95% over ${offline.win.prompts} prompts and ${offline.seeds} seed${offline.seeds === 1 ? '' : 's'}): ` +
       [...online.map((a) => order(a.arm, a.win, 'offline', offline.win)), order('offline', offline.win, 'SFT (0.5)', half)].join('; ') + '.',
   ];
   if (q.kl !== undefined) {
