@@ -114,7 +114,7 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
   const id = opts.id ?? (cfg.run.id || defaultExperimentId());
   const dir = join(cfg.run.dir, `experiment-${id}`);
   const tasks = experimentTasks(cfg);
-  if (tasks.length === 1) return runTask(withTask(cfg, tasks[0]!), dir, id, docsTarget(cfg), opts);
+  if (tasks.length === 1) return failIfAnyFailed(await runTask(withTask(cfg, tasks[0]!), dir, id, docsTarget(cfg), opts), [tasks[0]!]);
   const done: TaskResult[] = [];
   const index = (): ExperimentResult => writeTaskIndex(cfg, dir, id, done, (performance.now() - t0) / 1000, opts.configPath ?? '(in-process config)');
   for (const task of tasks) {
@@ -123,7 +123,19 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
     done.push({ task, result: res, ctx: res.context });
     index();
   }
-  return index();
+  return failIfAnyFailed(index(), done.map((t) => t.task), done.flatMap((t) => t.ctx.failed ?? []));
+}
+
+export class ExperimentError extends Error {
+  override name = 'ExperimentError';
+}
+
+/** After every output is written: an experiment with a failed run ends in an error that names it (so the exit code says so). */
+function failIfAnyFailed<R extends ExperimentResult>(r: R & { context?: ReportContext }, tasks: string[], failures = r.context?.failed ?? []): R {
+  if (failures.length > 0) {
+    throw new ExperimentError(`${failures.length} run(s) of task(s) ${tasks.join(', ')} failed (${failures.map((f) => `${f.id}: ${f.error}`).join('; ')}); the other runs' results are in ${r.resultsMd}`);
+  }
+  return r;
 }
 
 /** One task's experiment: its stages, every planned arm, and its results.md in `dir`. */
@@ -155,7 +167,9 @@ async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | 
   for (const [k, r] of Object.entries(stages.rm)) log(`proxy ${k}: held-out accuracy ${r.heldOutAccuracy.toFixed(3)} (hard half ${r.hardHalfAccuracy.toFixed(3)})`);
 
   const runs: ArmRun[] = [];
+  const failed: { id: string; error: string }[] = [];
   const context = (): ReportContext => ({
+    failed,
     id,
     configPath: opts.configPath ?? '(in-process config)',
     cfg,
@@ -177,6 +191,13 @@ async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | 
     let cpu;
     try {
       res = await runOnline(acfg, { log: (l) => log(`  [${s.id}] ${l}`), statusLine: false, dashboard: false, signal: opts.signal, stages: { sftDir: sft.dir, rmDir: rms[s.rmKind]!.dir } });
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // One failed run must not cost the rest of a long experiment: it is logged, listed in results.md, and the experiment exits non-zero.
+      failed.push({ id: s.id, error: (err as Error).message });
+      log(`run ${s.id} FAILED: ${(err as Error).stack ?? String(err)}; going on with the next run`);
+      out = writeOutputs(context(), dir, undefined);
+      continue;
     } finally {
       cpu = sampler.stop();
     }
