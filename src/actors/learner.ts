@@ -268,7 +268,7 @@ export class Learner {
     m.gauge('learner_lr').set(stats.lr);
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
-    if (stats.kl !== undefined) m.gauge('learner_kl_nats').set(stats.kl);
+    if (stats.chosenLogRatio !== undefined) m.gauge('learner_chosen_logratio_nats').set(stats.chosenLogRatio);
   }
 
   /** Checkpoints (and acks) when the step count reaches the checkpointEvery schedule. */

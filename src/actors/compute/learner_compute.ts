@@ -89,7 +89,7 @@ export class DpoLearner implements LearnerPort {
             rewardMargin: tf.mean(gap) as tf.Scalar,
             rewardAccuracy: tf.mean(tf.cast(tf.greater(gap, 0), 'float32')) as tf.Scalar,
             // log pi/ref on the chosen responses: a cheap per-step drift signal (the evaluator estimates KL properly).
-            kl: tf.mean(tf.sub(policyChosen, refChosen)) as tf.Scalar,
+            chosenLogRatio: tf.mean(tf.sub(policyChosen, refChosen)) as tf.Scalar,
           },
         };
       },
@@ -97,7 +97,7 @@ export class DpoLearner implements LearnerPort {
       { lr, clip: c.gradClip },
     );
     this.steps++;
-    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, kl: r.extras.kl! };
+    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio! };
   }
 
   async exportWeights(): Promise<Uint8Array> {
