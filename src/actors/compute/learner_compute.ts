@@ -1,6 +1,6 @@
 // The LearnerPort with real models: a trainable policy and a frozen reference, a preference loss, AdamW with cosine schedule and clipping.
 import * as tf from '@tensorflow/tfjs-core';
-import { loadCheckpoint, saveCheckpoint } from '../../checkpoint/checkpoint.js';
+import { loadCheckpoint, NoCheckpointError, saveCheckpoint } from '../../checkpoint/checkpoint.js';
 import type { TensorRecord } from '../../checkpoint/safetensors.js';
 import type { Config } from '../../config/index.js';
 import { AdamW, type OptimizerState } from '../../kernels/adamw.js';
@@ -127,7 +127,7 @@ export class DpoLearner implements LearnerPort {
     try {
       ck = await loadCheckpoint(dir, { names: gptParamShapes(this.o.policy.cfg, 'lm') });
     } catch (err) {
-      if (/does not exist/.test((err as Error).message)) return undefined;
+      if (err instanceof NoCheckpointError) return undefined;
       throw err;
     }
     setWeights(this.o.policy, f32(ck.weights));
