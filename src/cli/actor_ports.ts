@@ -5,7 +5,8 @@ import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
 import { promptItems } from '../actors/compute/artifact_ports.js';
 import { DpoLearner } from '../actors/compute/learner_compute.js';
 import { ComputeError, encodeWeights, LocalPolicy } from '../actors/compute/local_policy.js';
-import { BtScorer, PairwiseScorer } from '../actors/compute/scorer.js';
+import { BtScorer, PairwiseScorer, tokenizerCodec } from '../actors/compute/scorer.js';
+import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.js';
 import { WorkerPolicy } from '../actors/compute/worker_policy.js';
 import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
@@ -129,6 +130,24 @@ export async function scorerPort(a: Artefacts): Promise<Owned<ScorerPort>> {
   const id = `${rm.config.kind}@${(readManifest(a.rmDir)?.hash ?? 'unversioned').slice(0, 12)}`;
   const port = rm.config.kind === 'bt' ? new BtScorer(rm.model, tok.special, id) : new PairwiseScorer(rm.model, tok.special, id);
   return { port, close: async () => disposeModel(rm.model) };
+}
+
+/**
+ * A judge's scorer, as judge.scorer names it: the proxy model (loaded only then), or a scorer the user brings,
+ * reading text decoded with the run's tokenizer.
+ */
+export async function judgeScorerPort(cfg: Config, a: Artefacts, judgeId: string): Promise<Owned<ScorerPort>> {
+  if (!isTextScorer(cfg.judge.scorer)) return scorerPort(a);
+  const tok = loadTokenizer(a);
+  const port = await createScorerPort(cfg, {
+    proxy: () => {
+      throw new ComputeError(`judge.scorer ${cfg.judge.scorer} has no proxy model`);
+    },
+    codec: tokenizerCodec((ids) => tok.decode(ids), tok.special),
+    seed: scorerSeed(cfg.compute.seed, judgeId),
+    env: process.env,
+  });
+  return { port, close: () => port.close() };
 }
 
 /** The trainable policy with its frozen SFT reference and optimizer. */

@@ -19,6 +19,7 @@ import {
   learnerPort,
   localPolicy,
   loadTokenizer,
+  judgeScorerPort,
   scorerPort,
   trainPrompts,
   workerPolicy,
@@ -282,7 +283,7 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
 }
 
 async function startJudge(cfg: Config, o: ActorProcessOptions, c: RoleContext): Promise<Running> {
-  const scorer = await scorerPort(c.artefacts);
+  const scorer = await judgeScorerPort(cfg, c.artefacts, o.actorId);
   const j: Judge = new Judge(
     { bus: c.bus, scorer: scorer.port, clock: systemClock, metrics: c.registry },
     { judgeId: o.actorId, config: cfg.judge, seed: deriveSeed(cfg.compute.seed, 'judge'), samplesPerPrompt: cfg.generator.samplesPerPrompt, ackWaitMs: cfg.bus.ackWaitMs },

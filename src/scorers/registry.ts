@@ -65,7 +65,7 @@ export async function createScorerPort(cfg: ScorerSections, ctx: ScorerContext):
   return new TextScorerPort(await TEXT_SCORERS[name](cfg, ctx), ctx.codec);
 }
 
-/** The seed of judge `index`'s HTTP client. */
-export function scorerSeed(seed: number, index: number): number {
-  return deriveSeed(seed, 'scorer-http', index);
+/** The seed of one judge's HTTP client (by index or actor id). */
+export function scorerSeed(seed: number, judge: string | number): number {
+  return deriveSeed(seed, 'scorer-http', judge);
 }

@@ -13,7 +13,8 @@ import type { PolicyPort, ScorerPort } from '../ports.js';
 import type { PromptItem } from '../prompt_source.js';
 import { DpoLearner } from './learner_compute.js';
 import { ComputeError, encodeWeights, LocalPolicy } from './local_policy.js';
-import { BtScorer, PairwiseScorer } from './scorer.js';
+import { createScorerPort, scorerSeed } from '../../scorers/registry.js';
+import { BtScorer, PairwiseScorer, tokenizerCodec } from './scorer.js';
 import { WorkerPolicy } from './worker_policy.js';
 
 export interface ArtifactPortsOptions {
@@ -27,6 +28,8 @@ export interface ArtifactPortsOptions {
   policyThreads?: boolean;
   /** Where each worker thread's backend line goes. */
   log?: (line: string) => void;
+  /** Where judge.apiKeyEnv is looked up (default: the process environment). */
+  env?: Record<string, string | undefined>;
 }
 
 export interface ArtifactPorts {
@@ -60,7 +63,15 @@ export async function artifactPorts(cfg: Config, o: ArtifactPortsOptions): Promi
   models.push(rm.model);
   if (rm.config.kind !== 'bt' && rm.config.kind !== 'pairwise') throw new ComputeError(`${o.rmDir} must hold a bt or pairwise model; got ${rm.config.kind}`);
   const rmId = `${rm.config.kind}@${(readManifest(o.rmDir)?.hash ?? 'unversioned').slice(0, 12)}`;
-  const scorer = (): ScorerPort => (rm.config.kind === 'bt' ? new BtScorer(rm.model, tok.special, rmId) : new PairwiseScorer(rm.model, tok.special, rmId));
+  const proxy = (): ScorerPort => (rm.config.kind === 'bt' ? new BtScorer(rm.model, tok.special, rmId) : new PairwiseScorer(rm.model, tok.special, rmId));
+  const codec = tokenizerCodec((ids) => tok.decode(ids), tok.special);
+  // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.
+  const scorer = async (index: number): Promise<ScorerPort> => {
+    if (index >= cfg.judge.count) return proxy();
+    const port = await createScorerPort(cfg, { proxy, codec, seed: scorerSeed(cfg.compute.seed, index), env: o.env ?? process.env });
+    closers.push(() => port.close());
+    return port;
+  };
   const judge = await createGoldJudge(cfg.data.task);
   closers.push(() => judge.close());
   const learner = new DpoLearner({ policy: policy.model, reference: reference.model, config: cfg.learner, padId: tok.special.pad, seed: deriveSeed(cfg.compute.seed, 'learner'), weightDecay: cfg.sft.weightDecay });

@@ -2,6 +2,7 @@
 import type { GptModel } from '../../kernels/gpt.js';
 import { bothOrders, runTournaments } from '../../scorers/tournament.js';
 import { btScores, scoreSequences } from '../../train/reward_model.js';
+import type { TextCodec } from '../../scorers/text_port.js';
 import type { ScorerPort, ScoreRequest } from '../ports.js';
 import { ComputeError } from './local_policy.js';
 
@@ -43,6 +44,11 @@ export class BtScorer implements ScorerPort {
 
 function stripEos(y: readonly number[], eos: number): number[] {
   return y.at(-1) === eos ? y.slice(0, -1) : [...y];
+}
+
+/** How an external scorer reads a group: the prompt without the policy template, each response without its eos. */
+export function tokenizerCodec(decode: (ids: number[]) => string, s: ScorerSpecials): TextCodec {
+  return { prompt: (t) => decode(promptBody(t, s)), response: (y) => decode(stripEos(y, s.eos)) };
 }
 
 /** The prompt's text ids without the policy template (`<|bos|> <|prompt|> x <|response|>` -> x). */
