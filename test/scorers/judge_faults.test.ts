@@ -7,7 +7,7 @@ import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { HttpClient, type HttpClientOptions } from '../../src/scorers/http_client.js';
 import { HttpRewardScorer } from '../../src/scorers/http_reward.js';
 import { TextScorerPort } from '../../src/scorers/text_port.js';
-import type { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import type { DeadLetterMsg, PairMsg, SampleGroupMsg } from '../../src/streams/topics.js';
 import { bus as makeBus, config, decode, until } from '../actors/fakes.js';
 import { startHttpServer, type Received, type TestServer } from '../helpers/http_server.js';
