@@ -1,7 +1,7 @@
 // Judge throughput (groups/s) against a local HTTP reward server at 1, 4 and 16 requests in flight, and the judge's overhead per group beyond the server's own latency.
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { systemClock } from '../src/actors/clock.js';
+import { systemClock } from '../src/clock.js';
 import { Judge } from '../src/actors/judge.js';
 import { MetricsRegistry } from '../src/actors/metrics.js';
 import { parseConfig } from '../src/config/index.js';

@@ -5,8 +5,8 @@ import { MalformedReplyError, ScorerUnavailableError } from '../scorers/scorer.j
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
-import type { Clock } from './clock.js';
-import { drainConsumer, heartbeatInterval, Inbox } from './inbox.js';
+import type { Clock } from '../clock.js';
+import { drainConsumer, openInbox, type Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import { choosePair } from './pairing.js';
 import type { ScorerPort } from './ports.js';
@@ -89,6 +89,8 @@ function disposition(err: unknown): 'wait' | 'dead-letter' | 'fatal' {
 export class Judge {
   private readonly abort = new AbortController();
   private inbox: Inbox<SampleGroupMsg> | undefined;
+  /** The batch being scored: the inbox's heartbeat keeps its groups from timing out. */
+  private inWork: readonly Delivery<SampleGroupMsg>[] = [];
   private loop: Promise<void> | undefined;
   private stateName = 'idle';
   /** Groups settled (paired, tied or dead-lettered), for phase-driven modes. */
@@ -113,9 +115,12 @@ export class Judge {
 
   start(): void {
     if (this.loop) return;
-    this.inbox = new Inbox(
-      this.deps.bus.consume('samples', { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
+    this.inbox = openInbox(
+      this.deps.bus,
+      'samples',
+      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
+      () => this.inWork,
     );
     this.loop = this.run();
     this.stateName = 'running';
@@ -166,10 +171,7 @@ export class Judge {
   private async judgeBatch(batch: Delivery<SampleGroupMsg>[]): Promise<void> {
     const m = this.deps.metrics;
     let waiting = batch;
-    const heartbeat = setInterval(() => {
-      waiting.forEach((d) => d.working());
-      this.inbox?.touch();
-    }, heartbeatInterval(this.opts));
+    this.inWork = waiting;
     try {
       for (;;) {
         const t0 = this.deps.clock.now();
@@ -199,6 +201,7 @@ export class Judge {
         }
         await this.publishPairs(scored);
         waiting = unavailable;
+        this.inWork = waiting;
         if (waiting.length === 0) return;
         m.counter('judge_scorer_unavailable_total').inc();
         m.gauge('judge_groups_waiting').set(waiting.length);
@@ -211,7 +214,7 @@ export class Judge {
         await this.deps.clock.sleep(this.opts.config.outageWaitMs, this.abort.signal);
       }
     } finally {
-      clearInterval(heartbeat);
+      this.inWork = [];
       m.gauge('judge_groups_waiting').set(0);
       if (this.stateName === 'waiting-for-scorer') this.stateName = 'running';
     }

@@ -1,7 +1,7 @@
 // The judge against real HTTP scorers that misbehave: an outage mid-run loses and dead-letters nothing and judges nothing twice; a bad reply is dead-lettered with it.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Judge } from '../../src/actors/judge.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { HttpClient, type HttpClientOptions } from '../../src/scorers/http_client.js';
