@@ -205,13 +205,13 @@ export class Judge {
         if (waiting.length === 0) return;
         m.counter('judge_scorer_unavailable_total').inc();
         m.gauge('judge_groups_waiting').set(waiting.length);
+        this.stateName = 'waiting-for-scorer';
+        await this.deps.clock.sleep(this.opts.config.outageWaitMs, this.abort.signal);
         if (this.abort.signal.aborted) {
           // Stopping: the held groups go back to the stream for whichever judge runs next.
           waiting.forEach((d) => d.nak());
           return;
         }
-        this.stateName = 'waiting-for-scorer';
-        await this.deps.clock.sleep(this.opts.config.outageWaitMs, this.abort.signal);
       }
     } finally {
       this.inWork = [];

@@ -105,6 +105,29 @@ test('judge + http-reward: the service goes down mid-run and comes back: every g
   await bus.close();
 });
 
+test('judge + http-reward: a judge stopped during an outage hands its groups back; the next judge scores them once', async () => {
+  const s = await startHttpServer(byFirstLetter);
+  servers.push(s);
+  await s.down();
+  const bus = makeBus('test');
+  const first = judgeOn(bus, s.url);
+  for (let i = 0; i < 5; i++) await bus.publish('samples', group(i));
+  first.judge.start();
+  await until(() => (first.metrics.snapshot().judge_scorer_unavailable_total ?? 0) >= 2, 5000, 'the outage to be noticed');
+  await first.judge.stop();
+  assert.equal(first.judge.groupsSettled, 0);
+  assert.equal(bus.counters().deadLettered.samples ?? 0, 0);
+  assert.equal(bus.counters().acked.samples ?? 0, 0);
+  await s.up();
+  const second = judgeOn(bus, s.url);
+  second.judge.start();
+  await until(() => second.judge.groupsSettled === 5, 5000, 'the second judge to score the handed-back groups');
+  await second.judge.stop();
+  assert.equal((await drain(bus, 'pairs')).length, 5);
+  assert.equal(s.received.length, 5, 'each group scored once');
+  await bus.close();
+});
+
 test('judge + http-reward: garbage for one group is retried, then dead-lettered with the reply; the others are paired; the key never leaks', async () => {
   let poisonCalls = 0;
   const s = await startHttpServer((r) => {
