@@ -96,6 +96,10 @@ function checkScorer(cfg: Config): void {
   if ((s === 'http-reward' || s === 'llm-judge') && !/^https?:\/\/./.test(cfg.judge.url)) {
     throw new ConfigError(`judge.scorer ${s} needs judge.url, an http:// or https:// URL; got ${JSON.stringify(cfg.judge.url)}`);
   }
+  if ((s === 'http-reward' || s === 'llm-judge') && /^https?:\/\/[^/]*@/.test(cfg.judge.url)) {
+    // The config is written to the run's records; a key belongs in the environment variable judge.apiKeyEnv names.
+    throw new ConfigError('judge.url must not carry credentials (user:password@); put the key in an environment variable and name it in judge.apiKeyEnv');
+  }
   if (s === 'llm-judge') {
     const missing = ['{prompt}', '{response_a}', '{response_b}'].filter((p) => !cfg.llmJudge.template.includes(p));
     if (missing.length > 0) throw new ConfigError(`llmJudge.template must contain {prompt}, {response_a} and {response_b}; missing ${missing.join(', ')}`);

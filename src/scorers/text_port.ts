@@ -1,4 +1,5 @@
 // Turns a text Scorer into the judge's token-level ScorerPort: decodes with the run's tokenizer, runs the tournament for pairwise scorers.
+import type { ScorerPort } from '../actors/ports.js';
 import { bothOrders, runTournaments } from './tournament.js';
 import type { Scorer, TextGroup } from './scorer.js';
 
@@ -13,7 +14,7 @@ export interface TokenRequest {
   responses: number[][];
 }
 
-export class TextScorerPort {
+export class TextScorerPort implements ScorerPort {
   /** Pairwise comparisons made so far (one per tournament match, both orders included): the judge's per-group metric. */
   comparisons = 0;
 

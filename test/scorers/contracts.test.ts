@@ -132,6 +132,7 @@ test('registry: names build their scorer; config refuses unknown names and incom
   assert.throws(() => parseConfig({ judge: { scorer: 'pairwise' } }), /needs the pairwise proxy model, but rm.kind .* is bt/);
   assert.throws(() => parseConfig({ judge: { scorer: 'llm-judge', url: 'http://x' }, llmJudge: { template: 'which? {prompt}' } }), /missing \{response_a\}, \{response_b\}/);
   assert.throws(() => parseConfig({ judge: { scorer: 'module' } }), /needs scorerModule.path/);
+  assert.throws(() => parseConfig({ judge: { scorer: 'http-reward', url: 'https://me:sk-123@rm.example/score' } }), /must not carry credentials/);
   assert.throws(() => parseConfig({ judge: { apiKeyEnv: 'sk-abc' } }), /judge.apiKeyEnv must be a string matching/);
   assert.equal(parseConfig({}).judge.scorer, 'proxy');
   const proxy = { modelId: 'proxy', score: async () => [0], close: async () => {} };
