@@ -5,7 +5,7 @@ export const SCORER_NAMES = ['proxy', 'bt', 'pairwise', 'http-reward', 'llm-judg
 
 export const judge = {
   count: int(1, 1, 256, 'judge actors'),
-  scorer: oneOf(SCORER_NAMES, 'proxy', 'proxy = the trained proxy model rm.kind names (bt or pairwise, as named); http-reward, llm-judge or module bring your own (docs/scorers.md)'),
+  scorer: oneOf(SCORER_NAMES, 'proxy', 'proxy: the trained proxy model of rm.kind; bt, pairwise: that proxy model (rm.kind must match); http-reward, llm-judge, module: a judge you bring (docs/scorers.md)'),
   url: str('', 'http-reward: the POST URL; llm-judge: the server (base, /v1 or full /chat/completions URL)'),
   apiKeyEnv: str('', 'name of the environment variable holding the API key, sent as a Bearer token; empty sends none', /^([A-Za-z_][A-Za-z0-9_]*)?$/),
   outageWaitMs: int(2_000, 1, 600_000, 'while the scorer is unavailable the judge holds its groups (unacked, kept alive) and retries this often'),
