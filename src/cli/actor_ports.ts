@@ -12,7 +12,7 @@ import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import type { PromptItem } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
 import { DataError, loadData, type DataArtifacts } from '../data/build.js';
-import { createGoldJudge } from '../data/gold_judge.js';
+import { createGoldJudge } from '../gold/index.js';
 import { BpeTokenizer } from '../data/tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
@@ -155,7 +155,7 @@ export async function learnerPort(cfg: Config, a: Artefacts): Promise<Owned<Lear
 
 /** The task's gold judge, batched, for the evaluator. */
 export async function goldScorer(cfg: Config): Promise<Owned<GoldScorer>> {
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir });
   const score: GoldScorer = async (items) => (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt.text, response: x.text })))).map((g) => g.score);
   return { port: score, close: () => judge.close() };
 }

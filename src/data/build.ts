@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { loadCorpus, splitCorpus, type CorpusSplits, type Document, type Split } from './corpus.js';
 import { buildInstructions, wordCounts, type InstructionPair } from './instructions.js';
 import { buildPrompts, type Prompt } from './prompts.js';
-import { TASKS } from './tasks.js';
+import { goldTask } from '../gold/tasks/index.js';
 import { sha256, splitSentences } from './text.js';
 import { BpeTokenizer, type SpecialIds } from './tokenizer.js';
 
@@ -160,7 +160,7 @@ export async function buildData(cfg: Config, opts: BuildOptions = {}): Promise<D
     trainPrompts: cfg.data.trainPrompts,
     evalPrompts: cfg.data.evalPrompts,
     instructionShare: cfg.data.instructionShare,
-    kinds: TASKS[cfg.data.task].promptKinds,
+    kinds: goldTask(cfg.data.task).promptKinds,
   });
   log(`data:       ${prompts.train.length} train, ${prompts.eval.length} eval prompts (${since(t)})`);
 

@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
+import { goldJudgeIdentity } from '../gold/judge.js';
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { ProgressBar } from './progress.js';
@@ -196,6 +197,7 @@ export function prefsInputs(cfg: Config, sftHash: string): Record<string, unknow
     stage: 'prefs',
     sft: sftHash,
     task: cfg.data.task,
+    gold: goldJudgeIdentity(),
     k: r.responsesPerPrompt,
     prompts: r.prompts,
     labelNoise: r.labelNoise,

@@ -1,7 +1,7 @@
 // Builds the cluster's real ports from cached artefacts: SFT policy (generators, learner, reference), proxy model, gold judge, prompts.
 import type { Config } from '../../config/index.js';
 import { formatPrompt } from '../../data/template.js';
-import { createGoldJudge } from '../../data/gold_judge.js';
+import { createGoldJudge } from '../../gold/index.js';
 import type { Prompt } from '../../data/prompts.js';
 import type { BpeTokenizer } from '../../data/tokenizer.js';
 import { disposeModel, type GptModel } from '../../kernels/gpt.js';
@@ -61,7 +61,7 @@ export async function artifactPorts(cfg: Config, o: ArtifactPortsOptions): Promi
   if (rm.config.kind !== 'bt' && rm.config.kind !== 'pairwise') throw new ComputeError(`${o.rmDir} must hold a bt or pairwise model; got ${rm.config.kind}`);
   const rmId = `${rm.config.kind}@${(readManifest(o.rmDir)?.hash ?? 'unversioned').slice(0, 12)}`;
   const scorer = (): ScorerPort => (rm.config.kind === 'bt' ? new BtScorer(rm.model, tok.special, rmId) : new PairwiseScorer(rm.model, tok.special, rmId));
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir });
   closers.push(() => judge.close());
   const learner = new DpoLearner({ policy: policy.model, reference: reference.model, config: cfg.learner, padId: tok.special.pad, seed: deriveSeed(cfg.compute.seed, 'learner'), weightDecay: cfg.sft.weightDecay });
   closers.push(() => learner.close());
