@@ -1,5 +1,6 @@
 // Degenerate answers a policy can drift to, each built for a prompt: the gold judge must rank all of them below what
 // the SFT policy typically says. Shared by the adversarial test suite and scripts/gold_adversarial_report.mjs.
+import { parseConfig } from '../config/index.js';
 import { loadCorpus, sentencesOf, SOURCE_NAMES, splitCorpus } from '../data/corpus.js';
 import { hashOrder, words } from '../data/text.js';
 import type { GoldScore } from './judge.js';
@@ -43,8 +44,9 @@ export const ADVERSARIAL_CASES: readonly AdversarialCase[] = [
 /**
  * Real sentences from the corpus's test split (held out from every policy and from the gold judge's language model):
  * 8 to 30 words, starting with a capital, ending a sentence, without quotes or brackets; a fixed hash-ordered draw.
+ * The split fractions default to the config's defaults.
  */
-export function heldOutSentences(n: number, split = { validFraction: 0.05, testFraction: 0.05 }): string[] {
+export function heldOutSentences(n: number, split: { validFraction: number; testFraction: number } = parseConfig({}).data): string[] {
   const docs = splitCorpus(loadCorpus({ sources: SOURCE_NAMES, maxDocsPerSource: 0 }), split.validFraction, split.testFraction).test;
   const ok = sentencesOf(docs).filter((s) => {
     const w = words(s).length;
