@@ -12,10 +12,10 @@
 //   ending       1 for a response that ends a sentence, 0.5 for one that stops mid-sentence (the length cap)
 //   grammar      exp(-3 * lints / words), lints = harper.js lints falling inside the response, spelling and style
 //                lints excluded; grammar = 1 when the judge is built with { grammar: false }
-//   naturalness  clamp(SLOR / SLOR_FULL, 0, 1): SLOR is the per-token gain in log-probability of the gold split's
+//   naturalness  clamp(SLOR / SLOR_FULL, 0.01, 1): SLOR is the per-token gain in log-probability of the gold split's
 //                trigram Kneser-Ney model over its unigram model (word_lm.ts). Word salad, word lists and random
-//                dictionary words predict no better than word frequency (SLOR <= 0) and get 0; SLOR_FULL is the
-//                lower quartile of real sentences from the corpus's validation split (docs/gold_tasks.md).
+//                dictionary words predict no better than word frequency (SLOR <= 0) and get the floor 0.01; SLOR_FULL
+//                is the lower quartile of real sentences from the corpus's validation split (docs/gold_tasks.md).
 // A prompt ending in . ! or ? is an instruction, answered by a stand-alone text; any other prompt is a sentence
 // opening that the response continues: harper lints prompt + " " + response and counts only the lints that end
 // inside the response, and the language model conditions the response on the opening.
@@ -49,6 +49,13 @@ export interface GoldJudge {
   /** Frees the grammar checker. */
   close(): Promise<void>;
 }
+
+/**
+ * Naturalness never falls below this: two answers that both read as word salad are still ordered by spelling,
+ * grammar, length and the rest (a weak SFT policy's preference pairs would otherwise be mostly ties), while salad
+ * stays far below any answer with real word order.
+ */
+export const NATURALNESS_FLOOR = 0.01;
 
 /** Bumped whenever the formula changes, so that stages labelled by the judge (preference data) are rebuilt. */
 export const GOLD_JUDGE_VERSION = 2;
@@ -95,8 +102,8 @@ async function loadLinter(): Promise<HarperLinter> {
   return linter;
 }
 
-/** Naturalness from SLOR, as the formula above says (0 for an empty response). */
-export const naturalnessOf = (slor: number): number => (Number.isFinite(slor) ? Math.min(1, Math.max(0, slor / SLOR_FULL)) : 0);
+/** Naturalness from SLOR, as the formula above says (the floor for an empty response, which length sets to 0 anyway). */
+export const naturalnessOf = (slor: number): number => (Number.isFinite(slor) ? Math.min(1, Math.max(NATURALNESS_FLOOR, slor / SLOR_FULL)) : NATURALNESS_FLOOR);
 
 /** The function-word density term from the function-word share, as the formula above says. */
 export const densityOf = (share: number): number =>

@@ -1,7 +1,7 @@
 // The gold judge: a task scorer times fluency (spelling, grammar, repetition, length, capitals, copying, naturalness).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { combine, createGoldJudge, densityOf, isContinuation, naturalnessOf, SLOR_FULL, textStats, type GoldJudge } from '../../src/gold/index.js';
+import { combine, createGoldJudge, densityOf, isContinuation, naturalnessOf, NATURALNESS_FLOOR, SLOR_FULL, textStats, type GoldJudge } from '../../src/gold/index.js';
 
 const POSITIVE = 'What a wonderful, happy day with my good friends.';
 const NEGATIVE = 'This is a terrible, sad and awful day.';
@@ -47,12 +47,12 @@ test('the score is the documented product of its components', async () => {
   assert.ok((await vader.score(PROMPT, 'happy')).score < (await vader.score(PROMPT, 'I am very happy today.')).score, 'one-word answers are capped by length');
 });
 
-test('naturalness is 0 at or below the unigram baseline and 1 from SLOR_FULL up', () => {
-  assert.equal(naturalnessOf(-0.5), 0);
-  assert.equal(naturalnessOf(0), 0);
+test('naturalness is at its floor at or below the unigram baseline and 1 from SLOR_FULL up', () => {
+  assert.equal(naturalnessOf(-0.5), NATURALNESS_FLOOR);
+  assert.equal(naturalnessOf(0), NATURALNESS_FLOOR);
   assert.equal(naturalnessOf(SLOR_FULL / 2), 0.5);
   assert.equal(naturalnessOf(SLOR_FULL * 3), 1);
-  assert.equal(naturalnessOf(-Infinity), 0);
+  assert.equal(naturalnessOf(-Infinity), NATURALNESS_FLOOR);
 });
 
 test('unknown tasks are refused with the known ones named', async () => {
@@ -91,7 +91,7 @@ test('textStats: spelling, repetition of bigrams and of content words, junk symb
   assert.equal(textStats('The whale swam in a sentence of foam.', isWord, 'Use whale in a sentence.').copy, 0, 'sharing "in a sentence" is no copy');
   const stats = { words: 4, spelling: 1, repetition: 0, length: 1, caps: 0, copy: 0, function: 0.25, ended: 1 };
   assert.equal(combine(1, stats, 0, SLOR_FULL).score, 1);
-  assert.equal(combine(1, stats, 0, 0).score, 0, 'text no better than word frequencies scores 0');
+  assert.equal(combine(1, stats, 0, 0).score, NATURALNESS_FLOOR, 'text no better than word frequencies keeps only the floor');
   assert.equal(combine(1, { ...stats, ended: 0 }, 0, SLOR_FULL).score, 0.5, 'stopping mid-sentence halves the score');
   assert.ok(Math.abs(combine(1, { ...stats, function: 0.7 }, 0, SLOR_FULL).score - 0.5) < 1e-12, 'function-word share 0.7 halves it');
   const salad = textStats('the to the of a the and it is to be in', isWord);
