@@ -7,7 +7,7 @@ import { WorkerPolicy } from '../actors/compute/worker_policy.js';
 import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import type { Config } from '../config/index.js';
-import { createGoldJudge } from '../data/gold_judge.js';
+import { createGoldJudge } from '../gold/index.js';
 import type { BpeTokenizer } from '../data/tokenizer.js';
 import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
@@ -145,7 +145,7 @@ export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Pr
 
 /** The task's gold judge, batched, for the evaluator. */
 export async function goldScorer(cfg: Config): Promise<Owned<GoldScorer>> {
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir });
   const score: GoldScorer = async (items) => (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt.text, response: x.text })))).map((g) => g.score);
   return { port: score, close: () => judge.close() };
 }
