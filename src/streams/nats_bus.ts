@@ -218,20 +218,44 @@ export class NatsBus implements Bus, RawPublisher {
   private async ensureStream(topic: TopicName): Promise<void> {
     const want = this.streamConfig(topic);
     const name = want.name!;
+    let existing: StreamConfig;
     try {
-      await this.jsm.streams.info(name);
+      existing = (await this.jsm.streams.info(name)).config;
     } catch (err) {
       if (!isNatsError(err) || err.api_error?.err_code !== 10059) throw err;
       try {
         await this.jsm.streams.add(want);
         return;
       } catch (addErr) {
-        // Another actor created it first; fall through to the update.
+        // Another process created it first: adopt what it made.
         if (!isNatsError(addErr) || addErr.api_error?.err_code !== 10058) throw addErr;
+        existing = (await this.jsm.streams.info(name)).config;
       }
     }
-    const { name: _n, ...changes } = want;
-    await this.jsm.streams.update(name, changes);
+    this.adoptStream(topic, existing, want);
+  }
+
+  /**
+   * A stream that exists is used as it is and never updated: a process started with other settings (a monitor with the
+   * default bus.replicas=1) must not weaken a replicated run. Settings that would change what this process relies on are
+   * refused with the difference named; limits that differ are adopted and said once.
+   */
+  private adoptStream(topic: TopicName, have: StreamConfig, want: Partial<StreamConfig>): void {
+    const name = have.name;
+    const refuse = (what: string): never => {
+      throw new BusError(`stream ${name} exists with ${what}; a process never changes an existing stream. Start this process with the run's settings, or delete the run's streams (a new run.id) to change them`);
+    };
+    if (have.retention !== want.retention) refuse(`retention ${have.retention}, this process expects ${want.retention}`);
+    if (!have.subjects?.includes(this.names.subject(topic))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${this.names.subject(topic)}`);
+    if (have.num_replicas < this.cfg.replicas) {
+      refuse(`${have.num_replicas} replica(s), and bus.replicas=${this.cfg.replicas} asks for more (set bus.replicas=${have.num_replicas} to join it as it is)`);
+    }
+    const diffs: string[] = [];
+    if (have.num_replicas !== want.num_replicas) diffs.push(`replicas ${have.num_replicas} (bus.replicas ${want.num_replicas})`);
+    if (have.max_msgs !== want.max_msgs) diffs.push(`max_msgs ${have.max_msgs} (here ${want.max_msgs})`);
+    if (have.max_msg_size !== want.max_msg_size) diffs.push(`max_msg_size ${have.max_msg_size} (bus.maxPayloadBytes ${want.max_msg_size})`);
+    if (have.duplicate_window !== want.duplicate_window) diffs.push(`duplicate_window ${have.duplicate_window / 1e6} ms (bus.duplicateWindowMs ${(want.duplicate_window ?? 0) / 1e6})`);
+    if (diffs.length > 0) this.log(`bus: using stream ${name} as it exists: ${diffs.join(', ')}`);
   }
 
   count(kind: 'published' | 'delivered' | 'acked' | 'deadLettered', topic: string): void {

@@ -163,10 +163,14 @@ if (!natsServerAvailable()) {
       const runId = `malformed-nats-${Date.now()}`;
       const cfg = clusterConfig({ kind: 'nats', servers: [server.url] });
       const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {}, schema: { vocabSize: VOCAB } });
-      // A foreign producer with a larger limit: it raises the streams' max_msg_size, so its oversized message is stored
-      // and reaches the run's consumers, whose decoder must refuse it on size alone.
+      // A foreign producer with a larger limit, on a samples stream whose max_msg_size was raised: its oversized message
+      // is stored and reaches the run's consumers, whose decoder must refuse it on size alone.
       const bigCfg = clusterConfig({ kind: 'nats', servers: [server.url], maxPayloadBytes: 4 * MAX_PAYLOAD });
       const injector = await NatsBus.connect(bigCfg.bus, runId, { log: () => {} });
+      // Joining processes never change an existing stream, so the operator's hand raises the samples stream's limit.
+      const samplesStream = natsNames(cfg.bus.prefix, runId).stream('samples');
+      const info = await injector.jsm.streams.info(samplesStream);
+      await injector.jsm.streams.update(samplesStream, { ...info.config, max_msg_size: 4 * MAX_PAYLOAD });
       const oversized: Hostile = { topic: 'samples', name: 'samples: oversized', bytes: pack({ junk: 'x'.repeat(MAX_PAYLOAD + 100) }), reason: new RegExp(`message is \\d+ bytes, over bus.maxPayloadBytes ${MAX_PAYLOAD}.*payload cut`) };
       const badKv = new Uint8Array([0xc1, 0xc1, 0xc1]);
       try {
