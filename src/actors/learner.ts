@@ -98,6 +98,12 @@ export class Learner {
   private trained = new Map<string, Entry>();
   /** Pairs acked after recent checkpoints (insertion-ordered, at most COVERED_PAIR_IDS); a redelivery of one is acked and skipped. */
   private covered = new Set<string>();
+  /**
+   * The version this learner restored from its checkpoint. A pair delivered again after a restart was first delivered to
+   * the learner that died, at this version or later: its lag is measured against it, so the pair keeps the place it had
+   * instead of being judged against versions published while it waited out bus.ackWaitMs.
+   */
+  private restoredVersion: number | undefined;
   private stateName = 'idle';
   lastStats: StepStats | undefined;
   /** Pair deliveries taken so far (duplicates and stale ones included): the cluster's drain check counts them. */
@@ -141,6 +147,7 @@ export class Learner {
       }
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
       this.versionNow = s.version;
+      this.restoredVersion = s.version;
       this.covered = new Set(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
       this.cover(s.ackedAfterCheckpoint);
       this.deps.metrics.counter('learner_restores_total').inc();
@@ -237,7 +244,8 @@ export class Learner {
       held.deliveries.push(d);
       return undefined;
     }
-    const lag = policyLag(this.versionNow, p);
+    const atVersion = d.deliveries > 1 && this.restoredVersion !== undefined ? Math.min(this.versionNow, this.restoredVersion) : this.versionNow;
+    const lag = Math.max(0, policyLag(atVersion, p));
     m.histogram('learner_policy_lag', LAG_BUCKETS).observe(lag);
     const weight = stalenessWeight(lag, this.cfg.maxPolicyLag, this.cfg.stalePairs);
     if (weight === 0) {

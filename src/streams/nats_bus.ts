@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   AckPolicy,
   connect,
@@ -47,6 +47,9 @@ import { SCHEMA_VERSION, TOPIC_NAMES, type TopicName, type Topics, type WeightsM
 /** JetStream API error: the stream is at max_msgs with discard=new (a full work topic). */
 const ERR_STREAM_FULL = 10077;
 
+/** Actor ids are subject tokens (metrics subjects end with one). */
+const ACTOR_ID = /^[A-Za-z0-9_-]+$/;
+
 const sanitize = (s: string): string => s.replace(/[^A-Za-z0-9_-]/g, '_');
 
 /** Names of everything a run creates on the server; docs/protocol.md describes the same scheme. */
@@ -54,6 +57,13 @@ export function natsNames(prefix: string, runId: string) {
   const base = `${sanitize(prefix).toUpperCase()}_${sanitize(runId)}`;
   return {
     subject: (topic: TopicName) => `${prefix}.${runId}.${topic}`,
+    /**
+     * Metrics travel on one subject per actor, `<prefix>.<runId>.metrics.<actorId>`: a server permission can then bind an
+     * actor's id to its NATS user, and consumers refuse a message whose actorId is not the subject's last token.
+     */
+    metricsSubject: (actorId: string) => `${prefix}.${runId}.metrics.${actorId}`,
+    /** The subjects a topic's stream holds. */
+    streamSubjects: (topic: TopicName) => (topic === 'metrics' ? [`${prefix}.${runId}.metrics.*`] : [`${prefix}.${runId}.${topic}`]),
     stream: (topic: TopicName) => `${base}_${topic.toUpperCase()}`,
     /** KV bucket (announcements, keys `latest` and `v<version>`) and object store bucket (bytes, objects `v<version>`). */
     weightsBucket: `${base}_WEIGHTS`,
@@ -203,7 +213,7 @@ export class NatsBus implements Bus, RawPublisher {
     const work = TOPIC_RETENTION[topic] === 'work';
     return {
       name: this.names.stream(topic),
-      subjects: [this.names.subject(topic)],
+      subjects: this.names.streamSubjects(topic),
       storage: StorageType.File,
       num_replicas: this.cfg.replicas,
       // Work topics: kept until acked, at most maxPending, publish refused (and retried) when full.
@@ -246,7 +256,8 @@ export class NatsBus implements Bus, RawPublisher {
       throw new BusError(`stream ${name} exists with ${what}; a process never changes an existing stream. Start this process with the run's settings, or delete the run's streams (a new run.id) to change them`);
     };
     if (have.retention !== want.retention) refuse(`retention ${have.retention}, this process expects ${want.retention}`);
-    if (!have.subjects?.includes(this.names.subject(topic))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${this.names.subject(topic)}`);
+    const subjects = this.names.streamSubjects(topic);
+    if (!subjects.every((x) => have.subjects?.includes(x))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${JSON.stringify(subjects)}`);
     if (have.num_replicas < this.cfg.replicas) {
       refuse(`${have.num_replicas} replica(s), and bus.replicas=${this.cfg.replicas} asks for more (set bus.replicas=${have.num_replicas} to join it as it is)`);
     }
@@ -256,6 +267,10 @@ export class NatsBus implements Bus, RawPublisher {
     if (have.max_msg_size !== want.max_msg_size) diffs.push(`max_msg_size ${have.max_msg_size} (bus.maxPayloadBytes ${want.max_msg_size})`);
     if (have.duplicate_window !== want.duplicate_window) diffs.push(`duplicate_window ${have.duplicate_window / 1e6} ms (bus.duplicateWindowMs ${(want.duplicate_window ?? 0) / 1e6})`);
     if (diffs.length > 0) this.log(`bus: using stream ${name} as it exists: ${diffs.join(', ')}`);
+  }
+
+  logLine(line: string): void {
+    this.log(line);
   }
 
   count(kind: 'published' | 'delivered' | 'acked' | 'deadLettered', topic: string): void {
@@ -275,14 +290,22 @@ export class NatsBus implements Bus, RawPublisher {
   }
 
   async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
-    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
+    const bytes = this.wire.encodeChecked(topic, msg);
+    await this.publishRaw(topic, bytes, topic === 'metrics' ? { ...opts, actorId: (msg as Topics['metrics']).actorId } : opts);
   }
 
-  async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+  /** The subject a publish goes to: metrics under the sending actor's id (`_` for raw bytes that name none). */
+  subjectFor(topic: TopicName, actorId = '_'): string {
+    if (topic !== 'metrics') return this.names.subject(topic);
+    if (!ACTOR_ID.test(actorId)) throw new BusError(`metrics actorId must match [A-Za-z0-9_-]+ (it is a subject token); got ${JSON.stringify(actorId)}`);
+    return this.names.metricsSubject(actorId);
+  }
+
+  async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions & { actorId?: string } = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
     // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
     const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
-    const subject = this.names.subject(topic);
+    const subject = this.subjectFor(topic, opts.actorId);
     await this.inFlight.acquire();
     try {
       let backoff = 10;
@@ -383,6 +406,11 @@ export class NatsBus implements Bus, RawPublisher {
     };
   }
 
+  /** Every dead letter the run's dead stream received, from any process (its last sequence: trimming does not lower it). */
+  async deadLettersStored(): Promise<number> {
+    return (await this.jsm.streams.info(this.names.stream('dead'))).state.last_seq;
+  }
+
   /** Deletes every stream, consumer and bucket of this run (tests and `cluster reset`). */
   async destroy(): Promise<void> {
     for (const topic of TOPIC_NAMES) await this.jsm.streams.delete(this.names.stream(topic)).catch(() => false);
@@ -440,6 +468,15 @@ class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
       if (!decoded.ok) {
         await this.deadLetter(m, decoded.reason, deliveries);
         continue;
+      }
+      if (this.topic === 'metrics') {
+        // An actor speaks for itself only: the id in the message must be the one its subject (and so its user) carries.
+        const actorId = (decoded.value as Topics['metrics']).actorId;
+        const expected = ACTOR_ID.test(actorId) ? this.bus.subjectFor('metrics', actorId) : undefined;
+        if (m.subject !== expected) {
+          await this.deadLetter(m, `metrics.actorId ${JSON.stringify(actorId)} does not match the subject ${m.subject} it was published on; an actor publishes metrics only under its own id`, deliveries);
+          continue;
+        }
       }
       this.bus.count('delivered', this.topic);
       yield this.delivery(m, decoded.value as Topics[K], deliveries);
@@ -513,6 +550,7 @@ class NatsWeightStore implements WeightStore {
   private os!: ObjectStore;
   /** KV revisions already dead-lettered as invalid announcements. */
   private readonly reported = new Set<number>();
+  private fallbackSaid = '';
 
   constructor(
     private readonly bus: NatsBus,
@@ -527,6 +565,13 @@ class NatsWeightStore implements WeightStore {
     if (this.weightsDir) mkdirSync(this.weightsDir, { recursive: true });
   }
 
+  /** Says once per process (and once more if the reason changes) that the same-host file was not used. */
+  private sayFallback(meta: WeightsMsg, why: string): void {
+    if (this.fallbackSaid === why) return;
+    this.fallbackSaid = why;
+    this.bus.logLine(`bus: weights v${meta.version}: file ${meta.file} ${why}; reading the object store instead (slower; said once)`);
+  }
+
   private busPrefix(): string {
     return this.bus.cfg.prefix;
   }
@@ -535,7 +580,8 @@ class NatsWeightStore implements WeightStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const meta: WeightsMsg = { type: 'weights', v: SCHEMA_VERSION, runId: this.bus.runId, version, step, sha256, size: bytes.length, createdAt: Date.now() };
     if (this.weightsDir) {
-      const file = join(this.weightsDir, `${this.bus.runId}-v${version}.bin`);
+      // Absolute: a reader started in another working directory (or by another command) finds the same file.
+      const file = resolve(this.weightsDir, `${this.bus.runId}-v${version}.bin`);
       const tmp = `${file}.${process.pid}.tmp`;
       // Write then rename: a reader never sees a half-written file under the final name.
       writeFileSync(tmp, bytes);
@@ -575,9 +621,13 @@ class NatsWeightStore implements WeightStore {
     const meta = await this.meta(version);
     if (!meta) return undefined;
     const matches = (b: Uint8Array): boolean => b.length === meta.size && createHash('sha256').update(b).digest('hex') === meta.sha256;
-    if (meta.file && existsSync(meta.file)) {
-      const b = new Uint8Array(await readFile(meta.file));
-      if (matches(b)) return { meta, bytes: b };
+    if (meta.file) {
+      const why = existsSync(meta.file) ? undefined : 'is not on this host';
+      if (!why) {
+        const b = new Uint8Array(await readFile(meta.file));
+        if (matches(b)) return { meta, bytes: b };
+      }
+      this.sayFallback(meta, why ?? 'does not match the announced size and sha256');
     }
     const blob = await this.os.getBlob(`v${meta.version}`);
     if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${natsNames(this.busPrefix(), this.bus.runId).weightsBucket}`);

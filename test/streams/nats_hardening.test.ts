@@ -3,9 +3,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect, RetentionPolicy, StorageType } from 'nats';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { attachMonitor } from '../../src/monitor/index.js';
 import { NatsBus, natsNames } from '../../src/streams/nats_bus.js';
+import type { MetricsMsg } from '../../src/streams/topics.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
-import { config, pair } from '../actors/fakes.js';
+import { config, pair, until } from '../actors/fakes.js';
 import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 
 const LIMIT = 16 * 1024;
@@ -105,6 +110,82 @@ if (!natsServerAvailable()) {
       } finally {
         await first.destroy();
         await first.close();
+      }
+    });
+    it('a metrics message under another actor id, or with an absurd value, is dead-lettered and never reaches the run record', async () => {
+      const runId = `ident-${Date.now()}`;
+      const cfg = config({ bus: { kind: 'nats', servers: [server.url], maxPayloadBytes: LIMIT }, monitor: { intervalMs: 100 } });
+      const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {} });
+      const intruder = await NatsBus.connect(cfg.bus, runId, { log: () => {} });
+      const nc = await connect({ servers: server.url });
+      const monitor = await attachMonitor(bus, cfg, { statusLine: false, log: () => {} });
+      try {
+        const m = (actorId: string, v: number): MetricsMsg => ({ type: 'metrics', v: 1, runId, actorId, role: 'generator', ts: Date.now(), values: { generator_samples_total: v } });
+        await bus.publish('metrics', m('generator-0', 5));
+        // Schema-valid, but published on generator-0's subject by a client claiming to be ghost-1.
+        await nc.jetstream().publish(natsNames('rlhf', runId).metricsSubject('generator-0'), intruder.encode(m('ghost-1', 1)));
+        // On the bare metrics subject (the old protocol): no stream holds it any more.
+        await assert.rejects(nc.jetstream().publish(`rlhf.${runId}.metrics`, intruder.encode(m('ghost-2', 1))), /no responders|503/i);
+        // Under its own id but with a value no run produces.
+        await intruder.publishRaw('metrics', intruder.encode(m('ghost-3', 1e300)), { actorId: 'ghost-3' });
+        await until(() => (bus.counters().deadLettered.metrics ?? 0) === 2, 5000, 'two metrics dead letters');
+        const snap = monitor.aggregator.snapshot();
+        assert.deepEqual(snap.actors.map((a) => a.actorId), ['generator-0']);
+        await until(() => monitor.aggregator.snapshot().streams.deadLetters === 2, 5000, 'dead letters in the status');
+      } finally {
+        await monitor.stop();
+        await nc.close();
+        await intruder.close();
+        await bus.destroy();
+        await bus.close();
+      }
+    });
+
+    it('the status counts dead letters of every process, read from the dead stream', async () => {
+      const runId = `deadcount-${Date.now()}`;
+      const cfg = config({ bus: { kind: 'nats', servers: [server.url], maxPayloadBytes: LIMIT }, monitor: { intervalMs: 100 } });
+      const watcher = await NatsBus.connect(cfg.bus, runId, { log: () => {} });
+      const worker = await NatsBus.connect(cfg.bus, runId, { log: () => {} });
+      const monitor = await attachMonitor(watcher, cfg, { statusLine: false, log: () => {} });
+      try {
+        for (let i = 0; i < 3; i++) await worker.sendDeadLetter('samples', `bad ${i}`, 1, new Uint8Array([i]));
+        assert.equal(watcher.counters().deadLettered.samples ?? 0, 0, 'the watching process wrote none itself');
+        await until(() => monitor.aggregator.snapshot().streams.deadLetters === 3, 5000, 'three dead letters seen by the monitor');
+      } finally {
+        await monitor.stop();
+        await worker.close();
+        await watcher.destroy();
+        await watcher.close();
+      }
+    });
+
+    it('the same-host weights file is announced by absolute path; a reader without it says so and uses the object store', async () => {
+      const runId = `wfile-${Date.now()}`;
+      const dir = mkdtempSync(join(tmpdir(), 'rlhf-wfile-'));
+      const cwd = process.cwd();
+      process.chdir(dir);
+      const lines: string[] = [];
+      let writer: NatsBus | undefined;
+      let reader: NatsBus | undefined;
+      try {
+        writer = await NatsBus.connect(busCfg(), runId, { log: () => {}, weightsDir: 'weights' });
+        const meta = await writer.weights.put(1, 1, new Uint8Array([1, 2, 3]));
+        assert.ok(meta.file && isAbsolute(meta.file), `announced file ${meta.file}`);
+        assert.equal(meta.file, join(dir, 'weights', `${runId}-v1.bin`));
+        process.chdir(cwd);
+        reader = await NatsBus.connect(busCfg(), runId, { log: (l) => lines.push(l) });
+        assert.deepEqual([...(await reader.weights.get())!.bytes], [1, 2, 3]);
+        assert.deepEqual(lines, [], 'read from the file, nothing to say');
+        rmSync(meta.file);
+        assert.ok(!existsSync(meta.file));
+        assert.deepEqual([...(await reader.weights.get())!.bytes], [1, 2, 3]);
+        assert.equal(lines.filter((l) => /weights v1: file .* is not on this host; reading the object store instead/.test(l)).length, 1, lines.join('\n'));
+      } finally {
+        process.chdir(cwd);
+        await reader?.close();
+        await writer?.destroy();
+        await writer?.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
