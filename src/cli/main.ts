@@ -6,8 +6,8 @@ import { BackendError } from '../kernels/backend.js';
 import { BusError } from '../streams/bus.js';
 import { checkFlags, parseArgs, UsageError } from './args.js';
 import { COMMANDS } from './commands/index.js';
-import { LauncherError } from './launcher.js';
-import { RunControlError } from './run_control.js';
+import { LauncherError } from '../run/launcher.js';
+import { RunControlError } from '../run/run_control.js';
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -2,8 +2,8 @@
 import { flag, UsageError, type ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
-import { ArtefactsMissingError } from '../actor_ports.js';
-import { ACTOR_ROLES, runActor, type ActorRole } from '../actor_process.js';
+import { ArtifactsMissingError } from '../../run/artifacts.js';
+import { ACTOR_ROLES, runActor, type ActorRole } from '../../run/actor_process.js';
 import type { Config } from '../../config/index.js';
 
 const ID = /^[A-Za-z0-9_-]+$/;
@@ -54,7 +54,7 @@ export const actorCommand: Command = {
     '  --run    run id: every process of one run uses the same one (default: run.id)',
     '  --id     this actor\'s id in metrics and records (default: the role, e.g. generator-<pid>)',
     '',
-    'The data, SFT and reward-model artefacts for the config must already be in run.cacheDir (`rlhf-stream cluster`',
+    'The data, SFT and reward-model artifacts for the config must already be in run.cacheDir (`rlhf-stream cluster`',
     'or `rlhf-stream run` prepares them). Generators and judges share their work through durable consumers, so more',
     'of either can join or leave a running run. The learner ends the run after learner.totalSteps (or once the prompt',
     'budget is spent and the pipeline drained); every other actor then exits. SIGTERM / SIGINT drain the actor.',
@@ -76,7 +76,7 @@ export const actorCommand: Command = {
       console.log(`${actorId}: ${rec.exit === 'end' ? 'run ended' : 'stopped'}${rec.steps !== undefined ? ` at step ${rec.steps}, version ${rec.version}` : ''}`);
       return 0;
     } catch (err) {
-      if (err instanceof ArtefactsMissingError) {
+      if (err instanceof ArtifactsMissingError) {
         console.error(`error: ${err.message}`);
         return 1;
       }

@@ -1,0 +1,273 @@
+// Wires every actor in one process over one bus, and runs the three modes (streaming, iterative, offline) on equal budgets.
+import type { Config } from '../config/index.js';
+import type { Bus } from '../streams/bus.js';
+import { systemClock, type Clock } from '../clock.js';
+import { Evaluator, type EvalReport, type GoldScorer } from '../actors/evaluator.js';
+import { Generator } from '../actors/generator.js';
+import { Judge } from '../actors/judge.js';
+import { Learner } from '../actors/learner.js';
+import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
+import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
+import { PromptSource, type PromptItem } from '../actors/prompt_source.js';
+import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, phasePrompts, sourceOptions } from './actor_options.js';
+
+export class ClusterError extends Error {
+  override name = 'ClusterError';
+}
+
+export interface ClusterPorts {
+  /** A policy port holding the SFT weights: one per generator, one for the evaluator, one as the evaluator's reference. */
+  policy: (role: 'generator' | 'evaluator' | 'reference', index: number) => PolicyPort | Promise<PolicyPort>;
+  scorer: (index: number) => ScorerPort | Promise<ScorerPort>;
+  learner: LearnerPort;
+  decode: (tokens: number[]) => string;
+  /** The gold judge; with evalPrompts it enables the evaluator. */
+  gold?: GoldScorer;
+}
+
+export interface ClusterInputs {
+  prompts: readonly PromptItem[];
+  evalPrompts?: readonly PromptItem[];
+  checkpointDir: string;
+  clock?: Clock;
+  /** How often the drain check and phase waits look at the actors' counters. */
+  pollMs?: number;
+}
+
+export interface ClusterSummary {
+  mode: Config['run']['mode'];
+  steps: number;
+  version: number;
+  promptsPublished: number;
+  samplesGenerated: number;
+  /** Proxy-model labels used: every sample scored. */
+  samplesScored: number;
+  pairs: number;
+  ties: number;
+  pairsTrained: number;
+  pairsDroppedStale: number;
+  pairsDownweighted: number;
+  evals: EvalReport[];
+  wallMs: number;
+  /** Each actor's final metrics snapshot, by actor id. */
+  metrics: Record<string, Record<string, number>>;
+}
+
+export interface LocalCluster {
+  readonly source: PromptSource;
+  readonly generators: readonly Generator[];
+  readonly judges: readonly Judge[];
+  readonly learner: Learner;
+  readonly evaluator: Evaluator | undefined;
+  readonly registries: ReadonlyMap<string, MetricsRegistry>;
+  /** Resolves with the summary when the run ends on its own (budget or totalSteps); rejects if an actor failed. */
+  readonly done: Promise<ClusterSummary>;
+  /** Ends the run early: drains every actor, checkpoints, and resolves with the summary. */
+  stop(): Promise<ClusterSummary>;
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0);
+
+export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPorts, inputs: ClusterInputs): Promise<LocalCluster> {
+  const clock = inputs.clock ?? systemClock;
+  const pollMs = inputs.pollMs ?? 25;
+  const mode = cfg.run.mode;
+  const phased = isPhased(cfg);
+  const t0 = clock.now();
+  const registries = new Map<string, MetricsRegistry>();
+  const reporters: MetricsReporter[] = [];
+  const actorStates = new Map<string, () => string>();
+  const registry = (actorId: string, role: string, state: () => string): MetricsRegistry => {
+    const r = new MetricsRegistry();
+    registries.set(actorId, r);
+    actorStates.set(actorId, state);
+    reporters.push(new MetricsReporter(bus, r, { actorId, role, intervalMs: cfg.monitor.intervalMs, clock, state }));
+    return r;
+  };
+
+  let sourceState = 'idle';
+  const source = new PromptSource({ bus, clock, metrics: registry('source', 'prompt_source', () => sourceState) }, sourceOptions(cfg, inputs.prompts));
+  const limit = backlogLimit(cfg);
+  /** Streaming flow control: work queued downstream of the generators, in groups (one group makes at most one pair). */
+  const backlog = (): number => groupsPublished() - groupsSettled() + pairsPublished() - learner.pairsSeen;
+  const admitGeneration = async (signal: AbortSignal): Promise<void> => {
+    while (backlog() >= limit && !signal.aborted) await clock.sleep(pollMs, signal);
+  };
+  const generators: Generator[] = [];
+  for (let i = 0; i < cfg.generator.count; i++) {
+    const id = `generator-${i}`;
+    const g: Generator = new Generator(
+      {
+        bus,
+        policy: await ports.policy('generator', i),
+        decode: ports.decode,
+        clock,
+        metrics: registry(id, 'generator', () => g.state),
+        ...(phased ? {} : { admit: admitGeneration }),
+      },
+      generatorOptions(cfg, id),
+    );
+    generators.push(g);
+  }
+  const judges: Judge[] = [];
+  for (let i = 0; i < cfg.judge.count; i++) {
+    const id = `judge-${i}`;
+    const j: Judge = new Judge({ bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state) }, judgeOptions(cfg, id));
+    judges.push(j);
+  }
+  const learner: Learner = new Learner(
+    { bus, port: ports.learner, clock, metrics: registry('learner', 'learner', () => learner.state) },
+    learnerOptions(cfg, 'learner', inputs.checkpointDir),
+  );
+  let evaluator: Evaluator | undefined;
+  if (ports.gold && inputs.evalPrompts && inputs.evalPrompts.length > 0) {
+    const ev: Evaluator = new Evaluator(
+      {
+        bus,
+        policy: await ports.policy('evaluator', 0),
+        reference: await ports.policy('reference', 0),
+        scorer: await ports.scorer(cfg.judge.count),
+        gold: ports.gold,
+        decode: ports.decode,
+        clock,
+        metrics: registry('evaluator', 'evaluator', () => ev.state),
+      },
+      evaluatorOptions(cfg, 'evaluator', inputs.evalPrompts),
+    );
+    evaluator = ev;
+  }
+
+  const promptsSettled = (): number => sum(generators.map((g) => g.promptsSettled));
+  const groupsSettled = (): number => sum(judges.map((j) => j.groupsSettled));
+  const groupsPublished = (): number => sum(generators.map((g) => g.groupsPublished));
+  const pairsPublished = (): number => sum(judges.map((j) => j.pairsPublished));
+  /** Everything published so far went all the way through to the learner. */
+  const drained = (): boolean =>
+    promptsSettled() >= source.published && groupsSettled() >= groupsPublished() && learner.pairsSeen >= pairsPublished();
+
+  reporters.forEach((r) => r.start());
+  await learner.init();
+  generators.forEach((g) => g.start());
+  judges.forEach((j) => j.start());
+  evaluator?.start();
+
+  const stopping = new AbortController();
+  /** Rejects as soon as any continuously running actor fails, so the run never waits on a dead actor. */
+  const failures = Promise.all([...generators.map((g) => g.finished), ...judges.map((j) => j.finished), evaluator?.finished]).then(() => new Promise<never>(() => {}));
+  // Observed through the races below; this handler only keeps a failure no race is watching from being unhandled.
+  failures.catch(() => undefined);
+  const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
+    while (!cond()) {
+      if (stopping.signal.aborted) throw new ClusterError(`run stopped while waiting for ${what}`);
+      await Promise.race([clock.sleep(pollMs, stopping.signal), failures]);
+    }
+  };
+  const runStreaming = async (): Promise<void> => {
+    sourceState = 'running';
+    source.start();
+    learner.start();
+    const budgetSpent = (async () => {
+      await source.finished;
+      sourceState = 'exhausted';
+      await waitFor('the pipeline to drain', drained);
+    })();
+    await Promise.race([learner.finished, budgetSpent, failures]);
+  };
+
+  const runPhases = async (): Promise<void> => {
+    const phases = phasePrompts(cfg);
+    const iterations = phases.length;
+    for (let t = 0; t < iterations && !stopping.signal.aborted; t++) {
+      const n = phases[t]!;
+      const pairs0 = pairsPublished();
+      let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+      const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+      // The learner takes the phase's pairs as they are labelled (a bounded pairs topic could not hold them all) and
+      // publishes the phase's single version at the end; the generators sample the whole phase with the previous one.
+      const training = learner.trainPhase(expected, cfg.learner.epochsPerPhase);
+      training.catch(() => undefined);
+      try {
+        sourceState = `iteration ${t + 1}/${iterations}: generating`;
+        const published = await source.publishNext(n);
+        const target = source.published;
+        await waitFor(`iteration ${t + 1}'s samples`, () => promptsSettled() >= target);
+        sourceState = `iteration ${t + 1}/${iterations}: labelling`;
+        await waitFor(`iteration ${t + 1}'s labels`, () => groupsSettled() >= groupsPublished());
+        sourceState = `iteration ${t + 1}/${iterations}: training`;
+        settle.resolve(pairsPublished() - pairs0);
+        await Promise.race([training, failures]);
+        if (published < n) break;
+      } catch (err) {
+        settle.reject(err);
+        await training.catch(() => undefined);
+        throw err;
+      }
+    }
+    sourceState = 'exhausted';
+  };
+
+  let finishing: Promise<ClusterSummary> | undefined;
+  const finish = (): Promise<ClusterSummary> => {
+    finishing ??= (async () => {
+      stopping.abort();
+      await source.stop();
+      let failure: unknown;
+      const settle = async (p: Promise<void>): Promise<void> => {
+        try {
+          await p;
+        } catch (err) {
+          failure ??= err;
+        }
+      };
+      await Promise.all(generators.map((g) => settle(g.stop())));
+      await Promise.all(judges.map((j) => settle(j.stop())));
+      await settle(learner.finish(true));
+      if (evaluator) {
+        await settle(evaluator.stop());
+        if (failure === undefined) await settle(evaluator.evaluateLatest().then(() => undefined));
+      }
+      await Promise.all(reporters.map((r) => r.stop()));
+      if (failure !== undefined) throw failure;
+      return summary();
+    })();
+    return finishing;
+  };
+
+  const summary = (): ClusterSummary => {
+    const metrics: Record<string, Record<string, number>> = {};
+    for (const [id, r] of registries) metrics[id] = r.snapshot();
+    const total = (name: string): number => sum([...registries.values()].map((r) => r.snapshot()[name] ?? 0));
+    return {
+      mode,
+      steps: learner.step,
+      version: learner.version,
+      promptsPublished: source.published,
+      samplesGenerated: total('generator_samples_total'),
+      samplesScored: total('judge_samples_scored_total'),
+      pairs: total('judge_pairs_total'),
+      ties: total('judge_ties_total'),
+      pairsTrained: total('learner_pairs_trained_total'),
+      pairsDroppedStale: total('learner_pairs_stale_dropped_total'),
+      pairsDownweighted: total('learner_pairs_downweighted_total'),
+      evals: evaluator ? [...evaluator.reports] : [],
+      wallMs: clock.now() - t0,
+      metrics,
+    };
+  };
+
+  const done = (async () => {
+    try {
+      await (phased ? runPhases() : runStreaming());
+    } catch (err) {
+      if (!stopping.signal.aborted) {
+        await finish().catch(() => undefined);
+        throw err;
+      }
+    }
+    return finish();
+  })();
+  // The caller may only use stop(); a failure still surfaces there.
+  done.catch(() => undefined);
+
+  return { source, generators, judges, learner, evaluator, registries, done, stop: finish };
+}

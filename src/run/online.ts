@@ -1,0 +1,140 @@
+// The online stage as a library call: cached artifacts -> bus -> actors -> monitor -> summary. Used by `run` and `experiment`.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import { buildData } from '../data/build.js';
+import { attachMonitor, startMonitor } from '../monitor/index.js';
+import { createBus } from '../streams/index.js';
+import { ensureRewardModel, ensureSft } from '../train/stages.js';
+import { evalPrompts, promptItems } from './artifacts.js';
+import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
+import { clusterPorts } from './ports.js';
+
+export interface OnlineOptions {
+  log?: (line: string) => void;
+  /** Serve the live dashboard (overrides monitor.dashboard). */
+  dashboard?: boolean;
+  /** Live status line on stderr (default on: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise). */
+  statusLine?: boolean;
+  /** Aborting ends the run early: actors drain, the learner checkpoints. */
+  signal?: AbortSignal;
+  /** Called once the dashboard is up. */
+  onDashboard?: (url: string) => void;
+  /**
+   * Checkpoints built beforehand, used instead of ensureSft/ensureRewardModel: the experiment builds them once from its
+   * base config and runs arms whose compute.seed (part of the stages' input hash) differs.
+   */
+  stages?: { sftDir: string; rmDir: string };
+}
+
+export interface OnlineResult {
+  runId: string;
+  runDir: string;
+  summary: ClusterSummary;
+  /** Headline numbers for the closing lines and the experiment table. */
+  headline: Headline;
+}
+
+export interface Headline {
+  mode: string;
+  wallSeconds: number;
+  samplesPerSecond: number;
+  pairsPerSecond: number;
+  stepsPerSecond: number;
+  steps: number;
+  version: number;
+  sftGoldReward?: number;
+  goldReward?: number;
+  proxyReward?: number;
+  winRateVsSft?: number;
+  kl?: number;
+  responseTokens?: number;
+}
+
+export function defaultRunId(now = new Date()): string {
+  return `run-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+}
+
+export function headlineOf(s: ClusterSummary): Headline {
+  const secs = s.wallMs / 1000;
+  const last = s.evals.at(-1);
+  return {
+    mode: s.mode,
+    wallSeconds: secs,
+    samplesPerSecond: s.samplesGenerated / secs,
+    pairsPerSecond: s.pairs / secs,
+    stepsPerSecond: s.steps / secs,
+    steps: s.steps,
+    version: s.version,
+    sftGoldReward: last?.sftGoldReward,
+    goldReward: last?.goldReward,
+    proxyReward: last?.proxyReward,
+    winRateVsSft: last?.winRateVsSft,
+    kl: last?.kl,
+    responseTokens: last?.responseTokens,
+  };
+}
+
+const f3 = (x: number | undefined): string => (x === undefined ? 'n/a' : x.toFixed(3));
+
+export function formatHeadline(h: Headline): string[] {
+  return [
+    `mode ${h.mode}: ${h.steps} learner steps, policy version ${h.version}, ${h.wallSeconds.toFixed(1)} s`,
+    `throughput: ${h.samplesPerSecond.toFixed(2)} samples/s, ${h.pairsPerSecond.toFixed(2)} pairs/s, ${h.stepsPerSecond.toFixed(3)} steps/s`,
+    `gold reward ${f3(h.sftGoldReward)} (SFT) -> ${f3(h.goldReward)}; win rate vs SFT ${f3(h.winRateVsSft)} (gold judge); proxy reward ${f3(h.proxyReward)}; KL ${f3(h.kl)} nats; response ${h.responseTokens?.toFixed(1) ?? 'n/a'} tokens`,
+  ];
+}
+
+/** Builds (or reuses) data, SFT and the proxy model, then runs the online stage in this process. */
+export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<OnlineResult> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const data = await buildData(cfg, { log });
+  let stages = opts.stages;
+  if (!stages) {
+    const sft = await ensureSft(cfg, { log, data, signal: opts.signal });
+    const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal: opts.signal });
+    if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
+    stages = { sftDir: sft.dir, rmDir: rm.dir };
+  }
+
+  const runId = cfg.run.id || defaultRunId();
+  const runDir = join(cfg.run.dir, runId);
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+  log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
+
+  const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
+  const art = await clusterPorts(cfg, stages, { log });
+  const statusLine = opts.statusLine === false ? false : process.stderr;
+  const serve = opts.dashboard ?? cfg.monitor.dashboard;
+  let monitor: { stop(): Promise<void> };
+  if (serve) {
+    const m = await startMonitor(bus, cfg, { runDir, statusLine, log });
+    log(`dashboard: ${m.url}`);
+    opts.onDashboard?.(m.url);
+    monitor = m;
+  } else {
+    monitor = await attachMonitor(bus, cfg, { runDir, statusLine, log });
+  }
+  try {
+    const cluster = await startLocalCluster(cfg, bus, art.ports, {
+      prompts: promptItems(art.tokenizer, data.prompts.train),
+      evalPrompts: evalPrompts(cfg, data.prompts.eval, art.tokenizer),
+      checkpointDir: join(runDir, 'checkpoints'),
+    });
+    const onAbort = (): void => {
+      log('stopping: draining actors and checkpointing');
+      void cluster.stop();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const summary = await cluster.done;
+    opts.signal?.removeEventListener('abort', onAbort);
+    const headline = headlineOf(summary);
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, headline, summary }, null, 2));
+    return { runId, runDir, summary, headline };
+  } finally {
+    await monitor.stop();
+    await art.close();
+    await bus.close();
+  }
+}

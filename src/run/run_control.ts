@@ -1,0 +1,138 @@
+// Run-wide control state shared by the processes of one multi-process run: source progress, the end of the run, work backlog.
+import type { KV } from 'nats';
+import { systemClock } from '../clock.js';
+import { LEARNER_DURABLE } from '../actors/learner.js';
+import type { NatsBus } from '../streams/nats/bus.js';
+import { natsNames } from '../streams/nats/names.js';
+
+export class RunControlError extends Error {
+  override name = 'RunControlError';
+}
+
+/** Where the prompt source stands: a restarted source resumes from `published`; the learner's drain check needs `exhausted`. */
+export interface SourceProgress {
+  published: number;
+  budget: number;
+  exhausted: boolean;
+  ts: number;
+}
+
+/** Written once by the learner when the run is over; every other actor (and the launcher) exits on it. */
+export interface RunEnd {
+  state: 'done';
+  /** totalSteps: the learner reached learner.totalSteps; drained: the prompt budget ran out and the pipeline emptied. */
+  reason: 'totalSteps' | 'drained';
+  steps: number;
+  version: number;
+  learnerId: string;
+  ts: number;
+}
+
+/** Work waiting in the pipeline, read from the server: it is the only view all processes share. */
+export interface Backlog {
+  /** Prompts stored and not yet acked (waiting, or held by a generator). */
+  prompts: number;
+  /** Sample groups stored and not yet acked by a judge. */
+  samples: number;
+  /** Pairs stored and not yet acked (the learner acks at checkpoints). */
+  pairs: number;
+  /** Pairs the learner has not even been delivered yet. */
+  pairsUndelivered: number;
+}
+
+/**
+ * Nothing more will reach the learner: the source spent its budget, no prompt or sample group waits, and every stored
+ * pair is one the learner holds. `backlog` is undefined while the source is still publishing.
+ */
+export function pipelineDrained(source: SourceProgress | undefined, backlog: Backlog | undefined, learnerHeld: number): boolean {
+  return source?.exhausted === true && backlog !== undefined && backlog.prompts === 0 && backlog.samples === 0 && backlog.pairs === learnerHeld;
+}
+
+/** Work waiting downstream of the generators, as the server counts it: sample groups, and pairs not yet delivered. */
+export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivered;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const KEY_SOURCE = 'source';
+const KEY_END = 'end';
+
+export class RunControl {
+  private constructor(
+    private readonly bus: NatsBus,
+    private readonly kv: KV,
+  ) {}
+
+  /** The bucket sits beside the run's weights bucket: `<PREFIX>_<run>_CONTROL`. */
+  static bucketName(bus: NatsBus): string {
+    return natsNames(bus.cfg.prefix, bus.runId).weightsBucket.replace(/_WEIGHTS$/, '_CONTROL');
+  }
+
+  static async open(bus: NatsBus): Promise<RunControl> {
+    const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas });
+    return new RunControl(bus, kv);
+  }
+
+  private async read<T>(key: string): Promise<T | undefined> {
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
+    try {
+      return JSON.parse(decoder.decode(e.value)) as T;
+    } catch (err) {
+      throw new RunControlError(`control key ${key} of run ${this.bus.runId} is not JSON: ${(err as Error).message}`);
+    }
+  }
+
+  private async write(key: string, value: unknown): Promise<void> {
+    await this.kv.put(key, encoder.encode(JSON.stringify(value)));
+  }
+
+  source(): Promise<SourceProgress | undefined> {
+    return this.read<SourceProgress>(KEY_SOURCE);
+  }
+
+  setSource(p: SourceProgress): Promise<void> {
+    return this.write(KEY_SOURCE, p);
+  }
+
+  end(): Promise<RunEnd | undefined> {
+    return this.read<RunEnd>(KEY_END);
+  }
+
+  markEnd(e: RunEnd): Promise<void> {
+    return this.write(KEY_END, e);
+  }
+
+  /**
+   * Resolves with the end record once it is written, or undefined when `signal` aborts. Polls rather than watches:
+   * a poll simply fails and retries while the server restarts, where a watch would have to be re-established.
+   */
+  async waitEnd(signal: AbortSignal, everyMs = 500): Promise<RunEnd | undefined> {
+    while (!signal.aborted) {
+      try {
+        const e = await this.end();
+        if (e) return e;
+      } catch (err) {
+        if (this.bus.isClosed) return undefined;
+        // Unreachable server (restarting): the client reconnects by itself; the next poll tries again.
+        if (!/timeout|disconnect|connection|no responders/i.test((err as Error).message)) throw err;
+      }
+      await systemClock.sleep(everyMs, signal);
+    }
+    return undefined;
+  }
+
+  async backlog(): Promise<Backlog> {
+    const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
+    const messages = async (topic: 'prompts' | 'samples' | 'pairs'): Promise<number> => (await this.bus.jsm.streams.info(names.stream(topic))).state.messages;
+    let pairsUndelivered: number;
+    try {
+      pairsUndelivered = (await this.bus.jsm.consumers.info(names.stream('pairs'), LEARNER_DURABLE)).num_pending;
+    } catch (err) {
+      // No learner has subscribed yet: every stored pair is undelivered.
+      if (!/consumer not found/i.test((err as Error).message)) throw err;
+      pairsUndelivered = -1;
+    }
+    const [prompts, samples, pairs] = await Promise.all([messages('prompts'), messages('samples'), messages('pairs')]);
+    return { prompts, samples, pairs, pairsUndelivered: pairsUndelivered < 0 ? pairs : pairsUndelivered };
+  }
+}
