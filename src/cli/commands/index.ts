@@ -7,8 +7,9 @@ import { configCommand } from './config.js';
 import { dataCommand } from './data.js';
 import { experimentCommand } from './experiment.js';
 import { monitorCommand } from './monitor.js';
+import { natsConfigCommand } from './nats_config.js';
 import { runCommand } from './run.js';
 import { sftCommand } from './sft.js';
 import { trainRmCommand } from './train_rm.js';
 
-export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, experimentCommand, clusterCommand, actorCommand];
+export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, experimentCommand, clusterCommand, actorCommand, natsConfigCommand];
