@@ -1,4 +1,5 @@
 // The compute ports actors depend on: small async interfaces, so actors run with fakes in tests and tfjs models in runs.
+import type { HttpStats } from '../scorers/http_client.js';
 import type { PairMsg } from '../streams/topics.js';
 
 export interface GenerateOptions {
@@ -53,6 +54,8 @@ export interface ScorerPort {
   scoreEach?(requests: ScoreRequest[]): Promise<PromiseSettledResult<number[]>[]>;
   /** Pairwise comparisons made so far (a tournament match, asked in both orders, counts once); pairwise scorers only. */
   readonly comparisons?: number;
+  /** The counts of the HTTP client a network scorer calls through (retries, 429s, timeouts...); network scorers only. */
+  readonly httpStats?: Readonly<HttpStats>;
   close(): Promise<void>;
 }
 
