@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { systemClock } from '../clock.js';
 import { Evaluator } from '../actors/evaluator.js';
+import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';
 import { Learner } from '../actors/learner.js';
@@ -14,7 +15,7 @@ import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
-import { closeAll, goldScorer, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
+import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
 import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
@@ -136,7 +137,7 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
 }
 
 async function startJudge(cfg: Config, o: ActorProcessOptions, c: RoleContext): Promise<Running> {
-  const scorer = await scorerPort(c.artifacts);
+  const scorer = await judgeScorerPort(cfg, c.artifacts, o.actorId);
   const j: Judge = new Judge({ bus: c.bus, scorer: scorer.port, clock: systemClock, metrics: c.registry }, judgeOptions(cfg, o.actorId));
   j.start();
   return {
@@ -224,7 +225,7 @@ async function startEvaluator(cfg: Config, o: ActorProcessOptions, c: RoleContex
   const scorer = await scorerPort(c.artifacts);
   const gold = await goldScorer(cfg);
   const ev: Evaluator = new Evaluator(
-    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry },
+    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry, onResponses: responsesWriter(responsesFile(c.runDir)) },
     evaluatorOptions(cfg, o.actorId, evalPrompts(cfg, c.artifacts.data.prompts.eval, c.tok)),
   );
   ev.start();
