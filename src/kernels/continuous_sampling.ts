@@ -9,6 +9,11 @@ import { leftPad, preparePrompts, SamplingError, sampleWithLogProb, type SampleO
 export interface ContinuousOptions {
   /** Rows decoded together (the batch width); prompts beyond it wait for a slot to free up. */
   slots: number;
+  /**
+   * Free slots that trigger a refill (default max(1, slots / 8)): each refill prefills the waiting prompts and rebuilds
+   * the cache, so gathering a few amortises that cost against a few rows idling for a step or two.
+   */
+  refillAt?: number;
   /** Called as soon as prompt `index`'s response is complete, before later prompts finish. */
   onDone?: (index: number, response: { tokens: number[]; finished: boolean; logprob: number }) => void;
 }
@@ -35,18 +40,20 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
     return { tokens, finished, logprobs };
   }
   const v = model.cfg.vocabSize;
-  const width = Math.min(cont.slots, n);
+  let width = Math.min(cont.slots, n);
   const rngs = new Map<number, Rng>();
   const rngOf = (i: number): Rng => {
     let r = rngs.get(i);
     if (!r) rngs.set(i, (r = new Rng(deriveSeed(opts.seed, 'sample', i))));
     return r;
   };
-  const slots: Slots = Array.from({ length: width }, (_, r) => r);
+  const refillAt = cont.refillAt ?? Math.max(1, Math.floor(width / 8));
+  if (!Number.isInteger(refillAt) || refillAt < 1) throw new SamplingError(`refillAt must be an integer >= 1; got ${refillAt}`);
+  let slots: Slots = Array.from({ length: width }, (_, r) => r);
   let queued = width;
   let cache: KvCache | null = null;
   /** Next-token logits per slot ([V] views), for the slots that hold a prompt. */
-  const pending: (Float32Array | undefined)[] = new Array(width);
+  let pending: (Float32Array | undefined)[] = new Array(width);
   try {
     const first = prefill(model, kept.slice(0, width), opts.padId);
     cache = first.cache;
@@ -54,7 +61,7 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
     for (;;) {
       const next: number[] = new Array(width).fill(opts.padId);
       const active: number[] = new Array(width).fill(0);
-      const freed: number[] = [];
+      let freedNow = 0;
       for (let r = 0; r < width; r++) {
         const i = slots[r]!;
         if (i < 0) continue;
@@ -67,13 +74,17 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
           done(i);
           slots[r] = -1;
           pending[r] = undefined;
-          freed.push(r);
+          freedNow++;
         } else {
           next[r] = id;
           active[r] = 1;
         }
       }
-      const refill = freed.slice(0, n - queued);
+      const free = slots.flatMap((i, r) => (i < 0 ? [r] : []));
+      const waiting = n - queued;
+      // Refill once enough slots are free, or at once when nothing else would run or the queue holds no more.
+      const due = waiting > 0 && (free.length >= refillAt || !active.includes(1) || free.length >= waiting);
+      const refill = due ? free.slice(0, waiting) : [];
       if (!active.includes(1) && refill.length === 0) break;
       if (active.includes(1)) {
         const step: { logits: tf.Tensor2D; cache: KvCache } = forwardCached(model, cache, next.map((id) => [id]), active.map((a) => [a]));
@@ -83,8 +94,18 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
         step.logits.dispose();
         for (let r = 0; r < width; r++) if (active[r] === 1) pending[r] = all.slice(r * v, (r + 1) * v);
       }
-      if (freed.length > 0) cache = refillSlots(model, cache, slots, refill, kept, queued, opts.padId, pending);
+      if (refill.length > 0) cache = refillSlots(model, cache, slots, refill, kept, queued, opts.padId, pending);
       queued += refill.length;
+      const live = slots.flatMap((i, r) => (i >= 0 ? [r] : []));
+      if (waiting === 0 && freedNow > 0 && live.length > 0 && live.length <= width / 2) {
+        // The queue is empty and half the rows are done: drop them from the batch instead of computing padding.
+        const shrunk = gatherCacheRows([cache], live.map((r) => ({ source: 0, row: r })));
+        disposeCache(cache);
+        cache = shrunk;
+        slots = live.map((r) => slots[r]!);
+        pending = live.map((r) => pending[r]);
+        width = live.length;
+      }
     }
   } finally {
     if (cache) disposeCache(cache);
