@@ -39,7 +39,7 @@ export interface NativeKernelStatus {
   kernels: string[];
   /** The GEMM behind them ('none' when inactive). */
   blas: 'openblas' | 'portable' | 'none';
-  /** OpenBLAS threads in force (1 for the portable GEMM, 0 when inactive). */
+  /** GEMM threads in force (OpenBLAS's or the portable GEMM's; 0 when inactive). */
   threads: number;
   /** Why the native kernels are not active. */
   reason?: string;
@@ -92,7 +92,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   }
   const addon: NativeAddon = load.addon;
   const portable = gemm === 'portable' || addon.blas === 'portable';
-  const inForce = portable ? 1 : addon.setThreads(threads);
+  const inForce = addon.setThreads(threads);
   // Re-applying with fewer kernels restores the stock ones left out.
   for (const name of REPLACED_KERNELS) if (!wanted.includes(name)) restoreKernel(name);
   for (const name of FUSED_KERNELS) if (!wanted.includes(name)) removeFused(name);
