@@ -3,9 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetensors.js';
 import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
 import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
-import { generate } from '../../kernels/sampling.js';
+import { generateContinuous } from '../../kernels/continuous_sampling.js';
+import { generate, type SampleResult } from '../../kernels/sampling.js';
 import { weightsRecord } from '../../train/model_io.js';
-import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
+import type { GenerateOptions, GenerateResult, GroupDone, PolicyPort } from '../ports.js';
 
 export class ComputeError extends Error {
   override name = 'ComputeError';
@@ -50,10 +51,32 @@ export function responseLogProbs(model: GptModel, prompts: number[][], responses
   return out;
 }
 
-/** Samples K responses per prompt: the P prompts are repeated K times into one batch of P*K rows, each with its own stream. */
-export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens): GenerateResult {
+/**
+ * Samples K responses per prompt: the P prompts are repeated K times into P*K rows, each with its own stream, decoded in
+ * one batch or, with opts.slots, continuously (onGroup then hears of each group the moment its last row ends).
+ */
+export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens, onGroup?: GroupDone): GenerateResult {
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
-  const r = generate(model, rows, { ...opts, eosId: special.eos, padId: special.pad });
+  const { slots, ...rest } = opts;
+  const so = { ...rest, eosId: special.eos, padId: special.pad };
+  let r: SampleResult;
+  if (slots) {
+    const left = prompts.map(() => k);
+    const tokens: number[][] = [];
+    const finished: boolean[] = [];
+    r = generateContinuous(model, rows, so, {
+      slots,
+      onDone: (row, resp) => {
+        tokens[row] = resp.tokens;
+        finished[row] = resp.finished;
+        const p = Math.floor(row / k);
+        if (--left[p]! === 0 && onGroup) onGroup(p, tokens.slice(p * k, (p + 1) * k), finished.slice(p * k, (p + 1) * k));
+      },
+    });
+  } else {
+    r = generate(model, rows, so);
+    if (onGroup) prompts.forEach((_, p) => onGroup(p, r.tokens.slice(p * k, (p + 1) * k), r.finished.slice(p * k, (p + 1) * k)));
+  }
   return {
     tokens: prompts.map((_, i) => r.tokens.slice(i * k, (i + 1) * k)),
     finished: prompts.map((_, i) => r.finished.slice(i * k, (i + 1) * k)),
@@ -68,8 +91,8 @@ export class LocalPolicy implements PolicyPort {
     private readonly special: SpecialTokens,
   ) {}
 
-  async generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
-    return sampleGroups(this.model, prompts, k, opts, this.special);
+  async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
+    return sampleGroups(this.model, prompts, k, opts, this.special, onGroup);
   }
 
   async loadWeights(version: number, bytes: Uint8Array): Promise<void> {
