@@ -66,8 +66,11 @@ export interface StepStats {
   rewardMargin: number;
   /** Share of pairs whose implicit reward ranks chosen above rejected. */
   rewardAccuracy: number;
-  /** Mean summed log-ratio policy/reference over the batch's chosen responses, when computed. */
-  kl?: number;
+  /**
+   * Mean over the batch's chosen responses of the summed log-ratio log pi(y|x) - log pi_ref(y|x), in nats, when computed:
+   * a cheap per-step drift signal, not a KL estimate (the evaluator estimates KL on its own samples).
+   */
+  chosenLogRatio?: number;
 }
 
 /** The trainable policy with its frozen reference, optimizer and schedule. */

@@ -22,12 +22,7 @@ export { ConfigError } from './fields.js';
 export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, learner, evaluator, run, monitor, experiment } as const;
 type Schema = typeof SCHEMA;
 export type Config = { [K in keyof Schema]: Infer<Schema[K]> };
-export type ComputeConfig = Config['compute'];
-export type ModelConfig = Config['model'];
 export type BusConfig = Config['bus'];
-export type GeneratorConfig = Config['generator'];
-export type JudgeConfig = Config['judge'];
-export type LearnerConfig = Config['learner'];
 
 /** Environment variables the project reads, all of them, here and nowhere else. */
 export const ENV_VARS = {

@@ -189,7 +189,7 @@ export function loadPreferenceData(dir: string): PreferenceDataset {
   };
 }
 
-/** What the preference data depends on: the SFT artefact, the sampling and labelling settings, the seed. */
+/** What the preference data depends on: the SFT artifact, the sampling and labelling settings, the seed. */
 export function prefsInputs(cfg: Config, sftHash: string): Record<string, unknown> {
   const r = cfg.rm;
   return {

@@ -221,7 +221,7 @@ function chunk<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** What the SFT artefact depends on: model shape, the SFT slice, the seed and the data it was trained on. */
+/** What the SFT artifact depends on: model shape, the SFT slice, the seed and the data it was trained on. */
 export function sftInputs(cfg: Config, data: SftData): Record<string, unknown> {
   return { stage: 'sft', model: cfg.model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords };
 }

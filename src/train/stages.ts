@@ -21,13 +21,13 @@ export const RM_KINDS: readonly RmKind[] = ['bt', 'pairwise'];
 
 export interface StageResult {
   dir: string;
-  /** True when an artefact with the same input hash was reused. */
+  /** True when an artifact with the same input hash was reused. */
   reused: boolean;
   hash: string;
   summary: Record<string, unknown>;
 }
 
-/** Options of the stages after SFT: upstream artefacts the caller already holds are passed in, not rebuilt or re-hashed. */
+/** Options of the stages after SFT: upstream artifacts the caller already holds are passed in, not rebuilt or re-hashed. */
 export type StageOptions = TrainOptions & { data?: DataArtifacts; sft?: StageResult };
 
 const defaultLog: TrainLog = (l) => console.error(l);
@@ -53,7 +53,7 @@ export function continuationPairs(texts: readonly string[], promptWords: number)
   return out;
 }
 
-/** The text view the SFT stage trains on, from the data artefacts. */
+/** The text view the SFT stage trains on, from the data artifacts. */
 export function sftDataOf(a: DataArtifacts, promptWords: number): SftData {
   const corpus = { train: a.corpus.train.map((d) => d.text), valid: a.corpus.valid.map((d) => d.text) };
   return {

@@ -94,7 +94,7 @@ export async function goldSentencePairs(nTrain: number, nHeldOut: number): Promi
   return { tokenizer, train: pairsFrom(pools[0]!, nTrain), heldOut: pairsFrom(pools[1]!, nHeldOut) };
 }
 
-/** Data artefacts built in memory from the fixture sentences and instructions (no corpus build). */
+/** Data artifacts built in memory from the fixture sentences and instructions (no corpus build). */
 export async function tinyArtifacts(): Promise<DataArtifacts> {
   const tokenizer = await tinyTokenizer();
   const doc = (i: number, text: string) => ({ id: `t/${i}`, source: 'sotu' as const, text });

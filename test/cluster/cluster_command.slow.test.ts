@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { natsServerAvailable } from '../helpers/nats_server.js';
-import { actorRecords, CACHE_DIR, CLI, prepareTinyArtefacts, runSets, tempRunsDir, total, until } from './harness.js';
+import { natsSkip } from '../helpers/nats_server.js';
+import { actorRecords, CACHE_DIR, CLI, prepareTinyArtifacts, runSets, tempRunsDir, total, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
 const portOpen = (url: string): Promise<boolean> =>
@@ -17,10 +17,10 @@ const portOpen = (url: string): Promise<boolean> =>
     s.once('error', () => resolve(false));
   });
 
-describe('rlhf-stream cluster', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
-  before(() => prepareTinyArtefacts());
+describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
+  before(() => prepareTinyArtifacts());
 
-  it('an actor refuses to start without the cached artefacts and says how to make them', () => {
+  it('an actor refuses to start without the cached artifacts and says how to make them', () => {
     const r = spawnSync(process.execPath, [CLI, 'actor', 'generator', '--config', 'config/tiny.yaml', '--set', 'run.cacheDir=/nonexistent/cache', '--run', 'x', '--nats', 'nats://127.0.0.1:1'], {
       encoding: 'utf8',
     });

@@ -1,4 +1,4 @@
-// The data build: artefact files, determinism (same content hash twice), cache reuse, and loadData's checks.
+// The data build: artifact files, determinism (same content hash twice), cache reuse, and loadData's checks.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ function smallConfig(over: Record<string, unknown> = {}): Config {
   });
 }
 
-test('a build writes every artefact, is deterministic, and is reused when inputs are unchanged', async () => {
+test('a build writes every artifact, is deterministic, and is reused when inputs are unchanged', async () => {
   const cfg = smallConfig();
   const lines: string[] = [];
   const a = await buildData(cfg, { log: (l) => lines.push(l) });
@@ -55,7 +55,7 @@ test('a build writes every artefact, is deterministic, and is reused when inputs
   for (const p of c.prompts.train) assert.ok(!evalKeys.has(matchKey(p.text)));
 });
 
-test('loadData refuses stale or tampered artefacts with a message that says what to run', async () => {
+test('loadData refuses stale or tampered artifacts with a message that says what to run', async () => {
   const cfg = smallConfig({ maxDocsPerSource: 3 });
   await buildData(cfg);
   assert.equal(loadData(cfg).reused, true);
@@ -68,5 +68,5 @@ test('loadData refuses stale or tampered artefacts with a message that says what
   const rebuilt = await buildData(cfg, { log: (l) => lines.push(l) });
   assert.equal(rebuilt.reused, false, 'a tampered cache is rebuilt, not trusted');
   assert.match(lines[0]!, /cache not reused/);
-  assert.throws(() => loadData(smallConfig()), /no data artefacts in .*; run `rlhf-stream data`/);
+  assert.throws(() => loadData(smallConfig()), /no data artifacts in .*; run `rlhf-stream data`/);
 });
