@@ -15,6 +15,7 @@ import { readManifest } from '../train/manifest.js';
 import { loadModel } from '../train/model_io.js';
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
+import { workerLearner, workerScorer } from './worker_ports.js';
 
 /** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
 export interface Owned<T> {
@@ -147,16 +148,24 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   };
   const log = o.log ?? (() => undefined);
   const sft = await policyWeights(a);
-  const learner = own(await learnerPort(cfg, a));
-  const rm = await proxyModel(a);
-  owned.push({ port: rm, close: rm.close });
+  const threads = cfg.compute.roleThreads;
+  const learner = own(threads ? await workerLearner(cfg, a, log) : await learnerPort(cfg, a));
+  let scorer: () => ScorerPort;
+  if (threads) {
+    const shared = own(await workerScorer(cfg, a, log));
+    scorer = () => shared;
+  } else {
+    const rm = await proxyModel(a);
+    owned.push({ port: rm, close: rm.close });
+    scorer = () => rm.scorer();
+  }
   const gold = own(await goldScorer(cfg));
   const ports: ClusterPorts = {
     policy: async (role, index) => {
-      if (role === 'reference' || o.policyThreads === false) return own(await localPolicy(a));
+      if (o.policyThreads === false || (role === 'reference' && !threads)) return own(await localPolicy(a));
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
-    scorer: () => rm.scorer(),
+    scorer,
     learner,
     decode: (ids) => sft.tokenizer.decode(ids),
     gold,
