@@ -1,4 +1,5 @@
 // The cached pipeline stages before the online loop: data -> SFT -> preference data -> proxy reward models.
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { buildData, type DataArtifacts } from '../data/build.js';
@@ -7,6 +8,7 @@ import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
 import type { BpeTokenizer } from '../data/tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
+import { withGemmThreads } from '../kernels/native/index.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
@@ -15,6 +17,7 @@ import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_mode
 import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, type PreferenceDataset, type PreferencePair } from './preference_data.js';
 import { BT_INPUT, btAccuracy, fitOptionsOf, trainBt, type FitResult } from './reward_model.js';
 import { sftDir, sftInputs, trainSft, type TrainOptions } from './sft.js';
+
 
 export type RmKind = 'bt' | 'pairwise';
 export const RM_KINDS: readonly RmKind[] = ['bt', 'pairwise'];
@@ -65,6 +68,9 @@ export function sftDataOf(a: DataArtifacts, promptWords: number): SftData {
   };
 }
 
+/** GEMM threads for a training stage that runs alone: compute.stageThreads, or every core. */
+const stageThreads = (cfg: Config): number => cfg.compute.stageThreads || availableParallelism();
+
 /** The SFT checkpoint for these inputs: reused when its manifest matches, trained otherwise. */
 export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataArtifacts } = {}): Promise<StageResult> {
   const log = opts.log ?? defaultLog;
@@ -76,7 +82,7 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
     log(`sft: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
-  await trainSft(cfg, data, opts);
+  await withGemmThreads(stageThreads(cfg), () => trainSft(cfg, data, opts));
   return { dir, reused: false, hash, summary: freshManifest(dir, hash)!.summary };
 }
 
@@ -197,7 +203,7 @@ export async function ensureRewardModel(cfg: Config, kind: RmKind, opts: StageOp
     log(`rm-${kind}: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
-  const summary = await trainRewardModel(cfg, kind, sftDir(cfg), loadPreferenceData(prefs.dir), opts);
+  const summary = await withGemmThreads(stageThreads(cfg), () => trainRewardModel(cfg, kind, sftDir(cfg), loadPreferenceData(prefs.dir), opts));
   writeManifest(dir, { stage: `rm-${kind}`, hash, inputs, files: ['model.safetensors', 'config.json', 'tokenizer.json'], summary });
   return { dir, reused: false, hash, summary };
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/kernels/gradients.js';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, nativeLayerNorm } from '../../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, nativeKernelStatus, nativeLayerNorm, withGemmThreads } from '../../src/kernels/native/index.js';
 import { layerNorm } from '../../src/kernels/layer_norm.js';
 import { gelu } from '../../src/kernels/gpt.js';
 import { sumLayout } from '../../src/kernels/native/elementwise.js';
@@ -242,6 +242,17 @@ test('portable sgemm split over threads: every transpose, odd sizes, row and col
   } finally {
     addon.setThreads(before);
   }
+});
+
+test('withGemmThreads runs a stage on more GEMM threads and puts the count back, also after a failure', { skip }, async () => {
+  await initBackend('wasm');
+  assert.equal(enableNativeKernels({ threads: 1 }).threads, 1);
+  assert.equal(await withGemmThreads(2, async () => nativeKernelStatus().threads), 2);
+  assert.equal(nativeKernelStatus().threads, 1);
+  assert.equal(load.addon!.getThreads(), 1);
+  await assert.rejects(withGemmThreads(2, async () => { throw new Error('stage failed'); }), /stage failed/);
+  assert.equal(load.addon!.getThreads(), 1);
+  disableNativeKernels();
 });
 
 test('Tanh matches the stock kernel over the whole range, including saturation and tiny inputs', { skip }, async () => {

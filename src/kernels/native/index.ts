@@ -145,6 +145,22 @@ export function disableNativeKernels(): NativeKernelStatus {
   return status;
 }
 
+/**
+ * Runs f with the GEMM on `threads` threads (when the native kernels are active), then puts the count back. The count is
+ * process-wide: use it for stages that run alone, such as SFT and reward-model training.
+ */
+export async function withGemmThreads<T>(threads: number, f: () => Promise<T>): Promise<T> {
+  const addon = status.active ? loadAddon().addon : undefined;
+  if (!addon) return f();
+  const before = status.threads;
+  status = { ...status, threads: addon.setThreads(threads) };
+  try {
+    return await f();
+  } finally {
+    status = { ...status, threads: addon.setThreads(before) };
+  }
+}
+
 /** What enableNativeKernels or disableNativeKernels last did in this thread. */
 export function nativeKernelStatus(): NativeKernelStatus {
   return status;
