@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   // Only the two modes compared, no ablations: the figures are ratios of runs made side by side.
   const cfg = parseConfig({
     ...base,
-    experiment: { ...base.experiment, arms: arms.length === 2 ? arms : ['iterative', 'streaming'], rmAblation: false, lengthPenalty: 0, ablationSeeds: 1 },
+    experiment: { ...base.experiment, arms: arms.length === 2 ? arms : ['iterative', 'streaming'], rmAblation: false, lengthPenalty: 0, ablationSeeds: 1, docsDir: '' },
   });
   await startBackend(cfg);
   const loads: number[] = [];
