@@ -100,7 +100,7 @@ export class Generator {
     this.inbox = openInbox(
       this.deps.bus,
       'prompts',
-      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );
