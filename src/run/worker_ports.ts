@@ -28,8 +28,13 @@ class RoleThread {
     }
   }
 
-  call<T>(method: string, ...args: unknown[]): Promise<T> {
-    return this.pool.run({ method, args }, { name: 'call' }) as Promise<T>;
+  /** The port's comparison count after the last call (pairwise scorers). */
+  comparisons: number | undefined;
+
+  async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    const r = (await this.pool.run({ method, args }, { name: 'call' })) as { value: T; comparisons?: number };
+    if (r.comparisons !== undefined) this.comparisons = r.comparisons;
+    return r.value;
   }
 
   async close(): Promise<void> {
@@ -61,6 +66,9 @@ export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: str
   log(`scorer worker thread: ${t.line}`);
   const port: ScorerPort = {
     modelId: t.modelId ?? 'unknown',
+    get comparisons() {
+      return t.comparisons;
+    },
     score: (promptTokens: number[], responses: number[][]) => t.call<number[]>('score', promptTokens, responses),
     scoreMany: (requests: ScoreRequest[]) => t.call<number[][]>('scoreMany', requests),
     close: async () => {},

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { parseJsonl } from '../data/text.js';
+import { goldJudgeIdentity } from '../gold/judge.js';
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { ProgressBar } from './progress.js';
@@ -188,6 +189,7 @@ export function prefsInputs(cfg: Config, sftHash: string): Record<string, unknow
     stage: 'prefs',
     sft: sftHash,
     task: cfg.data.task,
+    gold: goldJudgeIdentity(),
     k: r.responsesPerPrompt,
     prompts: r.prompts,
     labelNoise: r.labelNoise,

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { buildData, type DataArtifacts } from '../data/build.js';
-import { createGoldJudge } from '../data/gold_judge.js';
+import { createGoldJudge } from '../gold/index.js';
 import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
 import type { BpeTokenizer } from '../data/tokenizer.js';
@@ -116,7 +116,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
   }
   const { model, tokenizer } = await loadModel(sft.dir);
   const tok = tokenizer ?? data.tokenizer;
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir, log });
   try {
     const prompts = data.prompts.train.slice(0, cfg.rm.prompts);
     if (prompts.length < cfg.rm.prompts) log(`prefs: only ${prompts.length} train prompts exist (rm.prompts asks for ${cfg.rm.prompts})`);

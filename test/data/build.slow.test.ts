@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { buildData, DATA_FILES, DataError, loadData } from '../../src/data/build.js';
+import { isGoldDocument, loadCorpus } from '../../src/data/corpus.js';
 import { matchKey } from '../../src/data/text.js';
 
 const dirs: string[] = [];
@@ -31,7 +32,9 @@ test('a build writes every artifact, is deterministic, and is reused when inputs
 
   const m = a.manifest;
   assert.equal(m.tokenizer.vocabSize, 512);
-  assert.equal(m.corpus.train.documents + m.corpus.valid.documents + m.corpus.test.documents, 18);
+  // 6 documents from each of the 3 sources, less those reserved for the gold judge.
+  const gold = loadCorpus({ sources: cfg.data.sources, maxDocsPerSource: 6 }).filter((d) => isGoldDocument(d.id)).length;
+  assert.equal(m.corpus.train.documents + m.corpus.valid.documents + m.corpus.test.documents, 18 - gold);
   assert.ok(m.corpus.train.tokens > 0 && m.corpus.train.sentences > 0 && m.corpus.train.characters > m.corpus.train.tokens);
   assert.equal(m.prompts.eval, 20);
   assert.equal(m.files['prompts.train.jsonl'].records, a.prompts.train.length);

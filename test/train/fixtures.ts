@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import type { DataArtifacts } from '../../src/data/build.js';
 import { loadCorpus, sentencesOf } from '../../src/data/corpus.js';
-import { createGoldJudge } from '../../src/data/gold_judge.js';
+import { createGoldJudge } from '../../src/gold/index.js';
 import { formatPrompt } from '../../src/data/template.js';
 import { BpeTokenizer } from '../../src/data/tokenizer.js';
 import { Rng } from '../../src/kernels/rng.js';
