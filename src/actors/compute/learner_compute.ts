@@ -88,8 +88,10 @@ export class DpoLearner implements LearnerPort {
           extras: {
             rewardMargin: tf.mean(gap) as tf.Scalar,
             rewardAccuracy: tf.mean(tf.cast(tf.greater(gap, 0), 'float32')) as tf.Scalar,
-            // log pi/ref on the chosen responses: a cheap per-step drift signal (the evaluator estimates KL properly).
+            // log pi/ref on the chosen responses only: a drift signal, not a KL (chosen = best of K by the proxy).
             chosenLogRatio: tf.mean(tf.sub(policyChosen, refChosen)) as tf.Scalar,
+            // log pi/ref over every response of the batch (chosen and rejected), before this step's update: see StepStats.pairKl.
+            pairKl: tf.mean(tf.sub(lp, tf.tensor1d([...ref.chosen, ...ref.rejected]))) as tf.Scalar,
           },
         };
       },
@@ -97,7 +99,7 @@ export class DpoLearner implements LearnerPort {
       { lr, clip: c.gradClip },
     );
     this.steps++;
-    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio! };
+    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio!, pairKl: r.extras.pairKl! };
   }
 
   async exportWeights(): Promise<Uint8Array> {

@@ -3,7 +3,7 @@ import { describeBackend, initBackend, type BackendChoice, type NativeChoice } f
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
-import { ComputeError, loadWeightsInto, responseLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
+import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
 export interface InitTask {
   gpt: GptConfig;
@@ -48,4 +48,9 @@ export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {
 export async function logprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[]> {
   const h = held();
   return responseLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+}
+
+export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[][]> {
+  const h = held();
+  return responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad);
 }
