@@ -4,8 +4,10 @@ import './gradients.js';
 import { applyRope, attend, causalBias, ropeTables } from './attention.js';
 import { embed } from './embedding.js';
 import { layerNorm } from './layer_norm.js';
+import { llamaBlock, llamaLayerSpecs } from './llama_block.js';
 import { linear, matMul } from './matmul.js';
 import { nativeGelu } from './native/index.js';
+import { rmsNorm } from './rms_norm.js';
 import { deriveSeed, Rng } from './rng.js';
 
 export class GptError extends Error {
@@ -20,7 +22,25 @@ export interface GptConfig {
   heads: number;
   dropout: number;
   positional: 'learned' | 'rotary';
+  /** Block layout: 'gpt2' (default; LayerNorm, GELU MLP, fused c_attn) or 'llama' (RMSNorm, SwiGLU, q/k/v/o, rotary). */
+  arch?: GptArch;
+  /** Key/value heads of grouped-query attention (llama; default heads). */
+  kvHeads?: number;
+  /** Size of one attention head (llama; default dModel / heads). */
+  headDim?: number;
+  /** MLP hidden width (default 4 * dModel). */
+  ffDim?: number;
+  /** Epsilon of the normalisation layers (default 1e-5 for LayerNorm, 1e-6 for RMSNorm). */
+  normEps?: number;
+  /** Base of the rotary frequencies (default 10000). */
+  ropeTheta?: number;
+  /** Biases on the q/k/v projections (llama layout; Qwen2 has them). */
+  qkvBias?: boolean;
+  /** false: a separate output matrix lm_head.weight [V, D] instead of the token embedding (default true). */
+  tiedEmbeddings?: boolean;
 }
+
+export type GptArch = 'gpt2' | 'llama';
 
 export type GptHead = 'lm' | 'scalar';
 
@@ -67,6 +87,31 @@ export function validateGptConfig(cfg: GptConfig): void {
   if (cfg.positional === 'rotary' && (cfg.dModel / cfg.heads) % 2 !== 0) {
     throw new GptError(`rotary positions need an even head size; dModel/heads = ${cfg.dModel / cfg.heads}`);
   }
+  validateArch(cfg);
+}
+
+function validateArch(cfg: GptConfig): void {
+  const arch = cfg.arch ?? 'gpt2';
+  if (arch !== 'gpt2' && arch !== 'llama') throw new GptError(`model.arch must be one of gpt2, llama; got ${JSON.stringify(cfg.arch)}`);
+  for (const k of ['kvHeads', 'headDim', 'ffDim'] as const) {
+    const v = cfg[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new GptError(`model.${k} must be a positive integer; got ${String(v)}`);
+  }
+  for (const k of ['normEps', 'ropeTheta'] as const) {
+    const v = cfg[k];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new GptError(`model.${k} must be a positive number; got ${String(v)}`);
+  }
+  if (arch === 'gpt2' && (cfg.kvHeads !== undefined || cfg.headDim !== undefined || cfg.qkvBias)) {
+    throw new GptError('model.kvHeads, model.headDim and model.qkvBias belong to arch llama; arch gpt2 has neither');
+  }
+  if (arch === 'llama') {
+    if (cfg.positional !== 'rotary') throw new GptError(`arch llama needs model.positional rotary; got ${JSON.stringify(cfg.positional)}`);
+    const kv = cfg.kvHeads ?? cfg.heads;
+    if (cfg.heads % kv !== 0) throw new GptError(`model.heads (${cfg.heads}) must be a multiple of model.kvHeads (${kv})`);
+    if ((cfg.headDim ?? cfg.dModel / cfg.heads) % 2 !== 0 || (cfg.headDim === undefined && cfg.dModel % cfg.heads !== 0)) {
+      throw new GptError(`arch llama needs an even integer head size; got ${cfg.headDim ?? cfg.dModel / cfg.heads}`);
+    }
+  }
 }
 
 type Init = 'normal' | 'residual' | 'zeros' | 'ones';
@@ -75,6 +120,14 @@ type Init = 'normal' | 'residual' | 'zeros' | 'ones';
 function paramSpecs(cfg: GptConfig, head: GptHead): [string, number[], Init][] {
   const d = cfg.dModel;
   const specs: [string, number[], Init][] = [['wte', [cfg.vocabSize, d], 'normal']];
+  const tail: [string, number[], Init][] = [];
+  if (cfg.tiedEmbeddings === false) tail.push(['lm_head.weight', [cfg.vocabSize, d], 'normal']);
+  if (head === 'scalar') tail.push(['score.weight', [1, d], 'normal']);
+  if (cfg.arch === 'llama') {
+    for (let l = 0; l < cfg.layers; l++) specs.push(...llamaLayerSpecs(cfg, l));
+    return [...specs, ['ln_f.weight', [d], 'ones'], ...tail];
+  }
+  const ff = cfg.ffDim ?? 4 * d;
   if (cfg.positional === 'learned') specs.push(['wpe', [cfg.contextLength, d], 'normal']);
   for (let l = 0; l < cfg.layers; l++) {
     const p = `h.${l}.`;
@@ -87,15 +140,14 @@ function paramSpecs(cfg: GptConfig, head: GptHead): [string, number[], Init][] {
       [`${p}attn.c_proj.bias`, [d], 'zeros'],
       [`${p}ln_2.weight`, [d], 'ones'],
       [`${p}ln_2.bias`, [d], 'zeros'],
-      [`${p}mlp.c_fc.weight`, [d, 4 * d], 'normal'],
-      [`${p}mlp.c_fc.bias`, [4 * d], 'zeros'],
-      [`${p}mlp.c_proj.weight`, [4 * d, d], 'residual'],
+      [`${p}mlp.c_fc.weight`, [d, ff], 'normal'],
+      [`${p}mlp.c_fc.bias`, [ff], 'zeros'],
+      [`${p}mlp.c_proj.weight`, [ff, d], 'residual'],
       [`${p}mlp.c_proj.bias`, [d], 'zeros'],
     );
   }
   specs.push(['ln_f.weight', [d], 'ones'], ['ln_f.bias', [d], 'zeros']);
-  if (head === 'scalar') specs.push(['score.weight', [1, d], 'normal']);
-  return specs;
+  return [...specs, ...tail];
 }
 
 /** Parameter name -> shape for a config and head, e.g. for checkpoint validation. */
@@ -197,7 +249,8 @@ function block(
   const hd = dModel / heads;
   const p = (n: string): tf.Variable => param(model, `h.${l}.${n}`);
 
-  const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>);
+  const eps = model.cfg.normEps ?? 1e-5;
+  const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>, eps);
   const qkv = linear(tf.reshape(h1, [b * t, dModel]), p('attn.c_attn.weight'), p('attn.c_attn.bias')); // [N, 3D]
   const [qf, kf, vf] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
   let q = tf.reshape(qf, [b, t, heads, hd]);
@@ -220,7 +273,7 @@ function block(
   const attnOut = linear(merged, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
   const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
 
-  const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>);
+  const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>, eps);
   const pre = linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // [N, 4D]
   const fc = nativeGelu(pre) ?? gelu(pre); // the fused native kernel when enabled, else the tf-op GELU
   const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
@@ -257,16 +310,23 @@ export function forwardStack(
       : tf.slice(wpe, [0, 0], [t, cfg.dModel]);
     x = tf.add(x, pos);
   } else {
-    rope = ropeTables(positions ?? [Array.from({ length: t }, (_, i) => i)], cfg.dModel / cfg.heads);
+    rope = ropeTables(positions ?? [Array.from({ length: t }, (_, i) => i)], cfg.headDim ?? cfg.dModel / cfg.heads, cfg.ropeTheta);
   }
   x = drop(x, dropper, 'embed') as tf.Tensor3D;
   const presents: LayerKv[] = [];
   for (let l = 0; l < cfg.layers; l++) {
-    const out = block(model, l, x, ctx, rope, dropper);
+    const out =
+      cfg.arch === 'llama'
+        ? llamaBlock(cfg, (n) => param(model, `h.${l}.${n}`), x, ctx, ctx.past?.[l], rope!, (y, site) => drop(y, dropper, site, l))
+        : block(model, l, x, ctx, rope, dropper);
     x = out.x;
     presents.push(out.present);
   }
-  const hidden = layerNorm(x, param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>, param(model, 'ln_f.bias') as tf.Variable<tf.Rank.R1>);
+  const lnF = param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>;
+  const hidden =
+    cfg.arch === 'llama'
+      ? rmsNorm(x, lnF, cfg.normEps ?? 1e-6)
+      : layerNorm(x, lnF, param(model, 'ln_f.bias') as tf.Variable<tf.Rank.R1>, cfg.normEps ?? 1e-5);
   return { hidden: hidden as tf.Tensor3D, presents };
 }
 
@@ -278,12 +338,13 @@ export function forwardHidden(model: GptModel, tokens: tf.Tensor2D, opts: Forwar
   return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t) }, opts).hidden);
 }
 
-/** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T, with wte transposed explicitly). */
+/** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T), or lm_head.weight [V, D] when untied. */
 export function tiedLogits(model: GptModel, hidden: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const d = model.cfg.dModel;
     const rows = tf.reshape(hidden, [-1, d]); // [N, D]
-    const logits = matMul(rows, param(model, 'wte'), false, true); // [N, V]
+    const out = model.cfg.tiedEmbeddings === false ? param(model, 'lm_head.weight') : param(model, 'wte');
+    const logits = matMul(rows, out, false, true); // [N, V]
     return tf.reshape(logits, [...hidden.shape.slice(0, -1), model.cfg.vocabSize]);
   });
 }
