@@ -13,7 +13,8 @@ import type { PromptItem } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
 import { DataError, loadData, type DataArtifacts } from '../data/build.js';
 import { createGoldJudge } from '../data/gold_judge.js';
-import { BpeTokenizer } from '../data/tokenizer.js';
+import { tokenizerFromFiles } from '../data/load_tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { freshManifest, hashInputs, readManifest } from '../train/manifest.js';
@@ -68,21 +69,24 @@ export function findArtefacts(cfg: Config): Artefacts {
 }
 
 /** The policy's tokenizer, read from the SFT checkpoint without loading its weights. */
-export function loadTokenizer(a: Artefacts): BpeTokenizer {
+export function loadTokenizer(a: Artefacts): TextTokenizer {
   const path = join(a.sftDir, CHECKPOINT_FILES.tokenizer);
   if (!existsSync(path)) throw new ArtefactsMissingError(`${path} is missing; the SFT checkpoint is incomplete; ${HOW_TO_PREPARE}`);
-  return BpeTokenizer.fromJson(readFileSync(path, 'utf8'));
+  const configPath = join(a.sftDir, CHECKPOINT_FILES.tokenizerConfig);
+  const tokConfig = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
+  const ids = (JSON.parse(readFileSync(join(a.sftDir, CHECKPOINT_FILES.config), 'utf8')) as { tokenizerIds?: { eosId?: number; bosId?: number } }).tokenizerIds;
+  return tokenizerFromFiles(readFileSync(path, 'utf8'), tokConfig, ids ?? {});
 }
 
-export function trainPrompts(a: Artefacts, tok: BpeTokenizer): PromptItem[] {
+export function trainPrompts(a: Artefacts, tok: TextTokenizer): PromptItem[] {
   return promptItems(tok, a.data.prompts.train);
 }
 
-export function evalPrompts(cfg: Config, a: Artefacts, tok: BpeTokenizer): PromptItem[] {
+export function evalPrompts(cfg: Config, a: Artefacts, tok: TextTokenizer): PromptItem[] {
   return promptItems(tok, a.data.prompts.eval).slice(0, cfg.evaluator.prompts);
 }
 
-async function loadPolicy(a: Artefacts): Promise<{ model: GptModel; tokenizer: BpeTokenizer }> {
+async function loadPolicy(a: Artefacts): Promise<{ model: GptModel; tokenizer: TextTokenizer }> {
   const { model, tokenizer, config } = await loadModel(a.sftDir);
   if (config.kind !== 'policy' || !tokenizer) {
     disposeModel(model);

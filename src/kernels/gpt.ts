@@ -403,6 +403,25 @@ export function setWeights(model: GptModel, w: Record<string, { shape: number[];
   }
 }
 
+/** A model holding the given weights (no random init first); names and shapes must match the config exactly. */
+export function modelFromWeights(cfg: GptConfig, head: GptHead, w: Record<string, { shape: number[]; data: Float32Array }>): GptModel {
+  validateGptConfig(cfg);
+  const shapes = gptParamShapes(cfg, head);
+  const missing = Object.keys(shapes).filter((n) => !(n in w));
+  const extra = Object.keys(w).filter((n) => !(n in shapes));
+  const bad = Object.keys(shapes).filter((n) => n in w && (w[n]!.shape.join(',') !== shapes[n]!.join(',') || w[n]!.data.length !== shapes[n]!.reduce((a, b) => a * b, 1)));
+  if (missing.length + extra.length + bad.length > 0) {
+    throw new GptError(`weights do not match the model: missing ${JSON.stringify(missing)}, unexpected ${JSON.stringify(extra)}, mis-shaped ${JSON.stringify(bad)}`);
+  }
+  const params: Record<string, tf.Variable> = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    const t = tf.tensor(w[name]!.data, shape, 'float32');
+    params[name] = tf.variable(t, true);
+    t.dispose();
+  }
+  return { cfg: { ...cfg }, head, params };
+}
+
 export function disposeModel(model: GptModel): void {
   for (const p of Object.values(model.params)) p.dispose();
   model.params = {};

@@ -8,7 +8,7 @@ import { deriveSeed, Rng } from '../kernels/rng.js';
 import { cosineWithWarmup } from '../kernels/schedule.js';
 import type { Config } from '../config/index.js';
 import { formatSft, formatText } from '../data/template.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import {
   fitLength,
   randomWindows,
@@ -101,7 +101,7 @@ function checkAbort(signal?: AbortSignal): void {
 }
 
 /** Prompt + response in the instruction template; the loss covers the response and its eos (formatSft's mask). */
-export function encodeInstruction(tok: BpeTokenizer, prompt: string, response: string, maxLength: number): Sequence {
+export function encodeInstruction(tok: TextTokenizer, prompt: string, response: string, maxLength: number): Sequence {
   const ex = formatSft(tok, prompt, response);
   // Long pairs lose the end of the response: the prompt is what conditions it.
   return { ids: ex.ids.slice(0, maxLength + 1), targetStart: ex.lossMask.indexOf(1) };

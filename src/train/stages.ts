@@ -5,7 +5,7 @@ import { buildData, type DataArtifacts } from '../data/build.js';
 import { createGoldJudge } from '../data/gold_judge.js';
 import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
@@ -81,7 +81,7 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
 }
 
 /** K samples per prompt from a policy, eos stripped: the shape PreferenceSources.sample wants. */
-function policySampler(model: GptModel, tok: BpeTokenizer, maxNewTokens: number) {
+function policySampler(model: GptModel, tok: TextTokenizer, maxNewTokens: number) {
   return async (prompts: number[][], k: number, seed: number) => {
     const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
     const out = generate(model, rows, { maxNewTokens, temperature: 1, topK: 0, topP: 1, eosId: tok.special.eos, padId: tok.special.pad, seed });

@@ -3,7 +3,7 @@ import type { Config } from '../../config/index.js';
 import { formatPrompt } from '../../data/template.js';
 import { createGoldJudge } from '../../data/gold_judge.js';
 import type { Prompt } from '../../data/prompts.js';
-import type { BpeTokenizer } from '../../data/tokenizer.js';
+import type { TextTokenizer } from '../../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../../kernels/gpt.js';
 import { deriveSeed } from '../../kernels/rng.js';
 import { readManifest } from '../../train/manifest.js';
@@ -31,21 +31,21 @@ export interface ArtifactPortsOptions {
 
 export interface ArtifactPorts {
   ports: ClusterPorts;
-  tokenizer: BpeTokenizer;
+  tokenizer: TextTokenizer;
   prompts: PromptItem[];
   evalPrompts: PromptItem[];
   /** Closes workers, the gold judge and frees every model. */
   close(): Promise<void>;
 }
 
-export function promptItems(tok: BpeTokenizer, prompts: readonly Prompt[]): PromptItem[] {
+export function promptItems(tok: TextTokenizer, prompts: readonly Prompt[]): PromptItem[] {
   return prompts.map((p) => ({ promptId: p.id, text: p.text, tokens: formatPrompt(tok, p.text) }));
 }
 
 export async function artifactPorts(cfg: Config, o: ArtifactPortsOptions): Promise<ArtifactPorts> {
   const models: GptModel[] = [];
   const closers: (() => Promise<void>)[] = [];
-  const sft = async (): Promise<{ model: GptModel; tokenizer: BpeTokenizer }> => {
+  const sft = async (): Promise<{ model: GptModel; tokenizer: TextTokenizer }> => {
     const { model, tokenizer, config } = await loadModel(o.sftDir);
     if (config.kind !== 'policy' || !tokenizer) throw new ComputeError(`${o.sftDir} must hold a policy checkpoint with its tokenizer; got kind ${config.kind}`);
     models.push(model);
