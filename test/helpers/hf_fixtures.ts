@@ -108,7 +108,7 @@ function toHalf(x: number): number {
   const mant = u & 0x7fffff;
   if (exp <= 0) return sign | Math.round((mant | 0x800000) / 2 ** (14 - exp)); // subnormal (tiny weights only)
   if (exp >= 31) return sign | 0x7c00;
-  return sign | (exp << 10) | Math.round(mant / 8192);
+  return sign | ((exp << 10) + Math.round(mant / 8192)); // a rounding carry moves into the exponent
 }
 
 /** safetensors bytes of float tensors stored in `dtype` (BF16 truncates float32, F16 rounds). */
