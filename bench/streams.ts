@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { parseConfig, type BusConfig } from '../src/config/index.js';
 import type { Bus } from '../src/streams/bus.js';
 import { createCodec } from '../src/streams/codec.js';
-import { InProcessBus } from '../src/streams/inprocess_bus.js';
-import { NatsBus } from '../src/streams/nats_bus.js';
-import { natsServerAvailable, startNatsServer } from '../src/streams/nats_server.js';
+import { InProcessBus } from '../src/streams/inprocess/bus.js';
+import { NatsBus } from '../src/streams/nats/bus.js';
+import { natsServerAvailable, startNatsServer } from '../src/streams/nats/server.js';
 import type { SampleGroupMsg } from '../src/streams/topics.js';
 
 const RUNS = 3;

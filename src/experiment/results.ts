@@ -1,5 +1,5 @@
 // Per-run figures from a finished arm, and their mean / spread across seeds.
-import type { ClusterSummary } from '../actors/cluster.js';
+import type { ClusterSummary } from '../run/local_cluster.js';
 import type { EvalReport } from '../actors/evaluator.js';
 import type { CpuUsage } from './cpu_sampler.js';
 import type { ArmGroup, ArmSpec, Mode } from './plan.js';

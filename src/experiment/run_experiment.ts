@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseConfig, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
-import { runOnline } from '../cli/online.js';
+import { runOnline } from '../run/online.js';
 import { ensureRewardModel, ensureSft, type RmKind, type StageResult } from '../train/stages.js';
 import { CpuSampler } from './cpu_sampler.js';
 import { armConfig, planArms } from './plan.js';

@@ -9,8 +9,9 @@ import { writeReport } from './report.js';
 import { RunLog } from './run_log.js';
 import { StatusLine, type StatusOutput } from './status_line.js';
 
-export { MetricsAggregator, SERIES_KEYS } from './aggregator.js';
-export type { MonitorSnapshot, SeriesColumns, ActorView, Liveness } from './aggregator.js';
+export { MetricsAggregator } from './aggregator.js';
+export { SERIES_KEYS } from './views.js';
+export type { MonitorSnapshot, SeriesColumns, ActorView, Liveness } from './views.js';
 export { PrometheusExporter } from './prometheus.js';
 export { serveDashboard, serveMetricsOnly } from './dashboard.js';
 export { RunLog, readRunLog, METRICS_LOG } from './run_log.js';

@@ -1,6 +1,7 @@
 // Prometheus exposition of the aggregated run state: every actor metric (labelled actor, role) plus derived rates and queues.
 import { Registry } from 'prom-client';
-import type { MetricsAggregator, MonitorSnapshot } from './aggregator.js';
+import type { MetricsAggregator } from './aggregator.js';
+import type { MonitorSnapshot } from './views.js';
 import { histogramBases, parseBucketName } from './metric_names.js';
 
 export type FamilyType = 'counter' | 'gauge' | 'histogram';

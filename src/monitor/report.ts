@@ -1,7 +1,8 @@
 // The end-of-run report: replays <run dir>/metrics.jsonl into report.md plus SVG plots, so it can be rebuilt any time.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MetricsAggregator, type MonitorSnapshot, type SeriesColumns, type SeriesKey } from './aggregator.js';
+import { MetricsAggregator } from './aggregator.js';
+import type { MonitorSnapshot, SeriesColumns, SeriesKey } from './views.js';
 import { METRICS_LOG, readRunLog, RunLogError, type ParsedRunLog } from './run_log.js';
 import { barChartSvg, lineChartSvg } from './svg_chart.js';
 

@@ -4,7 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BusCounters } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
-import type { Liveness, MonitorSnapshot } from './aggregator.js';
+import type { Liveness, MonitorSnapshot } from './views.js';
 
 export const METRICS_LOG = 'metrics.jsonl';
 

@@ -1,5 +1,5 @@
 // A compact live status line for runs: rewritten in place on a terminal, printed as plain periodic lines otherwise.
-import type { MonitorSnapshot } from './aggregator.js';
+import type { MonitorSnapshot } from './views.js';
 
 export interface StatusOutput {
   write(text: string): unknown;

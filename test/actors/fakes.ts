@@ -3,7 +3,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { Rng } from '../../src/kernels/rng.js';
 import type { GenerateOptions, GenerateResult, LearnerPort, PolicyPort, ScorerPort, StepStats } from '../../src/actors/ports.js';
 import type { PromptItem } from '../../src/actors/prompt_source.js';
-import { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import type { PairMsg } from '../../src/streams/topics.js';
 
 export const VOCAB = 16;

@@ -1,8 +1,8 @@
 // The same actors over NATS JetStream (a local nats-server): a streaming and an iterative run with fake ports.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
-import { NatsBus } from '../../src/streams/nats_bus.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts } from './fakes.js';
 

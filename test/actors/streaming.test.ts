@@ -1,9 +1,9 @@
 // End to end on the in-process bus with fake ports: prompts -> samples -> pairs -> steps -> versions -> generators, in each mode.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import type { SampleGroupMsg } from '../../src/streams/topics.js';
-import type { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { bus as makeBus, config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until } from './fakes.js';
 
 /** Reads every sample group from a separate durable, so the test sees what the judges saw. */

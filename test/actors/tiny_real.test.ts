@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import { DpoLearner } from '../../src/actors/compute/learner_compute.js';
 import { encodeWeights, LocalPolicy } from '../../src/actors/compute/local_policy.js';
 import { WorkerPolicy } from '../../src/actors/compute/worker_policy.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { natsServerAvailable } from '../helpers/nats_server.js';
 import { actorRecords, CACHE_DIR, CLI, prepareTinyArtefacts, runSets, tempRunsDir, total, until } from './harness.js';
-import { readLedger } from '../../src/cli/trained_ledger.js';
+import { readLedger } from '../../src/run/trained_ledger.js';
 
 const portOpen = (url: string): Promise<boolean> =>
   new Promise((resolve) => {
@@ -25,7 +25,7 @@ describe('rlhf-stream cluster', { skip: natsServerAvailable() ? false : 'nats-se
       encoding: 'utf8',
     });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /error: data artefacts are missing or stale .*rlhf-stream cluster.*rlhf-stream run/);
+    assert.match(r.stderr, /error: data artifacts are missing or stale .*rlhf-stream cluster.*rlhf-stream run/);
     const bad = spawnSync(process.execPath, [CLI, 'actor', 'trainer', '--run', 'x'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /actor needs a role, one of source, generator, judge, learner, evaluator; got "trainer"/);

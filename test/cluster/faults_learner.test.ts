@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readLedger } from '../../src/cli/trained_ledger.js';
+import { readLedger } from '../../src/run/trained_ledger.js';
 import { natsServerAvailable, startNatsServer } from '../helpers/nats_server.js';
 import { checkEveryPairOnce, faultRun, prepareTinyArtefacts, sleep, until } from './harness.js';
 

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import type { ActorRecord } from '../../src/cli/actor_process.js';
-import { readLedger, type LedgerEntry } from '../../src/cli/trained_ledger.js';
+import type { ActorRecord } from '../../src/run/actor_process.js';
+import { readLedger, type LedgerEntry } from '../../src/run/trained_ledger.js';
 import { createCodec } from '../../src/streams/codec.js';
-import { natsNames, NatsBus } from '../../src/streams/nats_bus.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
+import { natsNames } from '../../src/streams/nats/names.js';
 import type { DeadLetterMsg, MetricsMsg, PairMsg, PromptMsg, SampleGroupMsg, TopicName } from '../../src/streams/topics.js';
 
 export const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

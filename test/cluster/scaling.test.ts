@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
-import { readLedger } from '../../src/cli/trained_ledger.js';
+import { readLedger } from '../../src/run/trained_ledger.js';
 import { accountPairs, ActorProc, actorRecords, prepareTinyArtefacts, runSets, startRun, tempRunsDir, total, until, waitAllExit, WireAudit } from './harness.js';
 
 describe('scaling a multi-process run', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {

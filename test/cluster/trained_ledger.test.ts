@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { systemClock } from '../../src/actors/clock.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
-import { LedgeredLearnerPort, readLedger, skipTrainedPairs } from '../../src/cli/trained_ledger.js';
+import { LedgeredLearnerPort, readLedger, skipTrainedPairs } from '../../src/run/trained_ledger.js';
 import { bus as inprocessBus, config, FakeLearnerPort, pair, until } from '../actors/fakes.js';
 
 const ledgerPath = (): string => join(mkdtempSync(join(tmpdir(), 'rlhf-ledger-')), 'trained_pairs.jsonl');

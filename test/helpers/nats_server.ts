@@ -1,8 +1,8 @@
 // Test access to a local nats-server: the same starter the bench and the `cluster` command use.
 import { after, before } from 'node:test';
-import { startNatsServer, type NatsServerHandle } from '../../src/streams/nats_server.js';
+import { startNatsServer, type NatsServerHandle } from '../../src/streams/nats/server.js';
 
-export { freePort, natsServerAvailable, startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../src/streams/nats_server.js';
+export { freePort, natsServerAvailable, startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../src/streams/nats/server.js';
 
 /**
  * One nats-server for the enclosing suite: started in `before` (after `setup`, when given), stopped in `after`.

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import { attachMonitor } from '../../src/monitor/index.js';
 import { bus as makeBus, config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts } from '../actors/fakes.js';
 

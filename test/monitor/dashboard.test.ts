@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
-import { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { attachMonitor, startMonitor } from '../../src/monitor/index.js';
 import { createServer } from 'node:net';
-import type { MonitorSnapshot } from '../../src/monitor/aggregator.js';
+import type { MonitorSnapshot } from '../../src/monitor/views.js';
 import { parsePrometheus } from './prom_text.js';
 import { syntheticRun } from './synthetic.js';
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
-import { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { startMonitor } from '../../src/monitor/index.js';
 import { syntheticRun } from './synthetic.js';
 

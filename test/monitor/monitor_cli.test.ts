@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/index.js';
 import { createBus } from '../../src/streams/index.js';
-import { natsServerAvailable, startNatsServer } from '../../src/streams/nats_server.js';
-import type { MonitorSnapshot } from '../../src/monitor/aggregator.js';
+import { natsServerAvailable, startNatsServer } from '../../src/streams/nats/server.js';
+import type { MonitorSnapshot } from '../../src/monitor/views.js';
 import { syntheticRun } from './synthetic.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { systemClock } from '../../src/actors/clock.js';
 import { Learner, type LearnerState } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
-import type { InProcessBus } from '../../src/streams/inprocess_bus.js';
+import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { bus as makeBus, config, DISK, FakeLearnerPort, pair, until } from '../actors/fakes.js';
 import { pack } from './hostile.js';
 

@@ -2,13 +2,14 @@
 // each is dead-lettered with its reason and counted, nothing else is, and the run still completes its totalSteps.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startLocalCluster } from '../../src/actors/cluster.js';
+import { startLocalCluster } from '../../src/run/local_cluster.js';
 import type { Config } from '../../src/config/index.js';
 import { attachMonitor } from '../../src/monitor/index.js';
 import type { Bus } from '../../src/streams/bus.js';
 import type { RawPublisher } from '../../src/streams/bus_options.js';
-import { InProcessBus } from '../../src/streams/inprocess_bus.js';
-import { NatsBus, natsNames } from '../../src/streams/nats_bus.js';
+import { InProcessBus } from '../../src/streams/inprocess/bus.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
+import { natsNames } from '../../src/streams/nats/names.js';
 import { TOPIC_RETENTION } from '../../src/streams/policy.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
 import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';

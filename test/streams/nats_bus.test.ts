@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BusError } from '../../src/streams/bus.js';
 import { createCodec } from '../../src/streams/codec.js';
-import { NatsBus } from '../../src/streams/nats_bus.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsServerAvailable, sharedNatsServer, startNatsServer } from '../helpers/nats_server.js';
 import { busConfig, busContract, freshRunId, nextWithin, prompt, sampleGroup, sleep } from './contract.js';
 

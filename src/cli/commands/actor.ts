@@ -2,8 +2,8 @@
 import { flag, UsageError, type ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
-import { ArtefactsMissingError } from '../actor_ports.js';
-import { ACTOR_ROLES, runActor, type ActorRole } from '../actor_process.js';
+import { ArtifactsMissingError } from '../../run/artifacts.js';
+import { ACTOR_ROLES, runActor, type ActorRole } from '../../run/actor_process.js';
 import type { Config } from '../../config/index.js';
 
 const ID = /^[A-Za-z0-9_-]+$/;
@@ -76,7 +76,7 @@ export const actorCommand: Command = {
       console.log(`${actorId}: ${rec.exit === 'end' ? 'run ended' : 'stopped'}${rec.steps !== undefined ? ` at step ${rec.steps}, version ${rec.version}` : ''}`);
       return 0;
     } catch (err) {
-      if (err instanceof ArtefactsMissingError) {
+      if (err instanceof ArtifactsMissingError) {
         console.error(`error: ${err.message}`);
         return 1;
       }

@@ -2,8 +2,8 @@
 import { flag, UsageError, type ParsedArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
-import { launchCluster } from '../launcher.js';
-import { formatHeadline } from '../online.js';
+import { launchCluster } from '../../run/launcher.js';
+import { formatHeadline } from '../../run/online.js';
 import { stopSignal } from './actor.js';
 
 function count(args: ParsedArgs, name: string, fallback: number, min: number): number {

@@ -1,7 +1,7 @@
 // `rlhf-stream run`: the whole cluster in one process (in-process bus by default), with a live status line.
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
-import { formatHeadline, runOnline } from '../online.js';
+import { formatHeadline, runOnline } from '../../run/online.js';
 
 export const runCommand: Command = {
   name: 'run',

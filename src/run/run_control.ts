@@ -2,7 +2,8 @@
 import type { KV } from 'nats';
 import { systemClock } from '../actors/clock.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
-import { natsNames, type NatsBus } from '../streams/nats_bus.js';
+import type { NatsBus } from '../streams/nats/bus.js';
+import { natsNames } from '../streams/nats/names.js';
 
 export class RunControlError extends Error {
   override name = 'RunControlError';

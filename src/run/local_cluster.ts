@@ -1,15 +1,15 @@
 // Wires every actor in one process over one bus, and runs the three modes (streaming, iterative, offline) on equal budgets.
 import type { Config } from '../config/index.js';
-import { deriveSeed } from '../kernels/rng.js';
 import type { Bus } from '../streams/bus.js';
-import { systemClock, type Clock } from './clock.js';
-import { Evaluator, type EvalReport, type GoldScorer } from './evaluator.js';
-import { Generator } from './generator.js';
-import { Judge } from './judge.js';
-import { Learner } from './learner.js';
-import { MetricsRegistry, MetricsReporter } from './metrics.js';
-import type { LearnerPort, PolicyPort, ScorerPort } from './ports.js';
-import { PromptSource, type PromptItem } from './prompt_source.js';
+import { systemClock, type Clock } from '../actors/clock.js';
+import { Evaluator, type EvalReport, type GoldScorer } from '../actors/evaluator.js';
+import { Generator } from '../actors/generator.js';
+import { Judge } from '../actors/judge.js';
+import { Learner } from '../actors/learner.js';
+import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
+import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
+import { PromptSource, type PromptItem } from '../actors/prompt_source.js';
+import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 
 export class ClusterError extends Error {
   override name = 'ClusterError';
@@ -71,9 +71,8 @@ const sum = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0);
 export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPorts, inputs: ClusterInputs): Promise<LocalCluster> {
   const clock = inputs.clock ?? systemClock;
   const pollMs = inputs.pollMs ?? 25;
-  const seed = cfg.compute.seed;
   const mode = cfg.run.mode;
-  const phased = mode !== 'streaming';
+  const phased = isPhased(cfg);
   const t0 = clock.now();
   const registries = new Map<string, MetricsRegistry>();
   const reporters: MetricsReporter[] = [];
@@ -87,15 +86,12 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   };
 
   let sourceState = 'idle';
-  const source = new PromptSource(
-    { bus, clock, metrics: registry('source', 'prompt_source', () => sourceState) },
-    { prompts: inputs.prompts, budget: cfg.run.prompts, seed: deriveSeed(seed, 'source'), promptsPerSecond: phased ? 0 : cfg.run.promptsPerSecond },
-  );
-  const backlogLimit = cfg.generator.maxBacklog || cfg.learner.batchSize * cfg.learner.publishEvery * Math.max(1, cfg.learner.maxPolicyLag);
+  const source = new PromptSource({ bus, clock, metrics: registry('source', 'prompt_source', () => sourceState) }, sourceOptions(cfg, inputs.prompts));
+  const limit = backlogLimit(cfg);
   /** Streaming flow control: work queued downstream of the generators, in groups (one group makes at most one pair). */
   const backlog = (): number => groupsPublished() - groupsSettled() + pairsPublished() - learner.pairsSeen;
   const admitGeneration = async (signal: AbortSignal): Promise<void> => {
-    while (backlog() >= backlogLimit && !signal.aborted) await clock.sleep(pollMs, signal);
+    while (backlog() >= limit && !signal.aborted) await clock.sleep(pollMs, signal);
   };
   const generators: Generator[] = [];
   for (let i = 0; i < cfg.generator.count; i++) {
@@ -109,29 +105,19 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
         metrics: registry(id, 'generator', () => g.state),
         ...(phased ? {} : { admit: admitGeneration }),
       },
-      {
-        generatorId: id,
-        config: cfg.generator,
-        seed: deriveSeed(seed, 'generator'),
-        maxPromptTokens: cfg.model.contextLength - cfg.generator.maxNewTokens,
-        pollWeights: phased,
-        ackWaitMs: cfg.bus.ackWaitMs,
-      },
+      generatorOptions(cfg, id),
     );
     generators.push(g);
   }
   const judges: Judge[] = [];
   for (let i = 0; i < cfg.judge.count; i++) {
     const id = `judge-${i}`;
-    const j: Judge = new Judge(
-      { bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state) },
-      { judgeId: id, config: cfg.judge, seed: deriveSeed(seed, 'judge'), samplesPerPrompt: cfg.generator.samplesPerPrompt, ackWaitMs: cfg.bus.ackWaitMs },
-    );
+    const j: Judge = new Judge({ bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state) }, judgeOptions(cfg, id));
     judges.push(j);
   }
   const learner: Learner = new Learner(
     { bus, port: ports.learner, clock, metrics: registry('learner', 'learner', () => learner.state) },
-    { learnerId: 'learner', config: cfg.learner, checkpointDir: inputs.checkpointDir, ackWaitMs: cfg.bus.ackWaitMs },
+    learnerOptions(cfg, 'learner', inputs.checkpointDir),
   );
   let evaluator: Evaluator | undefined;
   if (ports.gold && inputs.evalPrompts && inputs.evalPrompts.length > 0) {
@@ -146,7 +132,7 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
         clock,
         metrics: registry('evaluator', 'evaluator', () => ev.state),
       },
-      { evaluatorId: 'evaluator', config: cfg.evaluator, prompts: inputs.evalPrompts, topK: cfg.generator.topK, topP: cfg.generator.topP, seed: deriveSeed(seed, 'evaluator') },
+      evaluatorOptions(cfg, 'evaluator', inputs.evalPrompts),
     );
     evaluator = ev;
   }

@@ -4,15 +4,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ClusterSummary } from '../actors/cluster.js';
+import type { ClusterSummary } from './local_cluster.js';
 import type { EvalReport } from '../actors/evaluator.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
-import { NatsBus } from '../streams/nats_bus.js';
-import { startNatsServer, type NatsServerHandle } from '../streams/nats_server.js';
+import { NatsBus } from '../streams/nats/bus.js';
+import { startNatsServer, type NatsServerHandle } from '../streams/nats/server.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
-import { actorsDir, runDirOf, type ActorRecord, type ActorRole } from './actor_process.js';
+import type { ActorRecord, ActorRole } from './actor_process.js';
+import { actorsDir, runDirOf } from './run_dir.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { RunControl, type RunEnd } from './run_control.js';
 
@@ -59,7 +60,7 @@ interface ActorSpec {
 }
 
 /** The compiled CLI entry next to this file, which every actor process runs. */
-const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 export function actorSpecs(generators: number, judges: number, evaluator: boolean): ActorSpec[] {
   // The learner first: it restores its checkpoint and opens the pairs consumer before pairs arrive; the source last.

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BusError } from './bus.js';
+import { BusError } from '../bus.js';
 
 export interface NatsServerOptions {
   auth?: { token?: string; user?: string; pass?: string };

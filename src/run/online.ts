@@ -1,13 +1,14 @@
 // The online stage as a library call: cached artefacts -> bus -> actors -> monitor -> summary. Used by `run` and `experiment`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifactPorts } from '../actors/compute/artifact_ports.js';
-import { startLocalCluster, type ClusterSummary } from '../actors/cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
 import { createBus } from '../streams/index.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
+import { evalPrompts, promptItems } from './artifacts.js';
+import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
+import { clusterPorts } from './ports.js';
 
 export interface OnlineOptions {
   log?: (line: string) => void;
@@ -103,7 +104,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
   const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
-  const art = await artifactPorts(cfg, { ...stages, prompts: data.prompts, log });
+  const art = await clusterPorts(cfg, stages, { log });
   const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };
@@ -117,8 +118,8 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   }
   try {
     const cluster = await startLocalCluster(cfg, bus, art.ports, {
-      prompts: art.prompts,
-      evalPrompts: art.evalPrompts.slice(0, cfg.evaluator.prompts),
+      prompts: promptItems(art.tokenizer, data.prompts.train),
+      evalPrompts: evalPrompts(cfg, data.prompts.eval, art.tokenizer),
       checkpointDir: join(runDir, 'checkpoints'),
     });
     const onAbort = (): void => {

@@ -1,0 +1,130 @@
+// One actor in its own process against NATS: builds only its role's compute, runs until the run ends or a signal, drains.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
+import type { EvalReport } from '../actors/evaluator.js';
+import type { Config } from '../config/index.js';
+import { NatsBus } from '../streams/nats/bus.js';
+import { findArtifacts, loadTokenizer } from './artifacts.js';
+import { actorsDir, runDirOf } from './run_dir.js';
+import { withRetryingWeights } from './resilient_bus.js';
+import { RunControl, type RunEnd } from './run_control.js';
+import { startRole, type Running } from './roles.js';
+
+export const ACTOR_ROLES = ['source', 'generator', 'judge', 'learner', 'evaluator'] as const;
+export type ActorRole = (typeof ACTOR_ROLES)[number];
+
+export class ActorProcessError extends Error {
+  override name = 'ActorProcessError';
+}
+
+export interface ActorProcessOptions {
+  role: ActorRole;
+  actorId: string;
+  runId: string;
+  /** Aborting stops the actor by draining it (SIGTERM / SIGINT). */
+  signal: AbortSignal;
+  log?: (line: string) => void;
+  /** How often the learner checks whether the pipeline drained after the source ran out (default 500 ms). */
+  drainPollMs?: number;
+}
+
+/** What a process writes to <runDir>/actors/<actorId>.<pid>.json when it exits; the launcher sums them. */
+export interface ActorRecord {
+  actorId: string;
+  role: ActorRole;
+  pid: number;
+  runId: string;
+  startedAt: number;
+  endedAt: number;
+  /** 'end': the run ended; 'signal': stopped from outside (the run may go on without it). */
+  exit: 'end' | 'signal';
+  end?: RunEnd;
+  metrics: Record<string, number>;
+  /** Learner: steps and version reached; evaluator: its reports. */
+  steps?: number;
+  version?: number;
+  evals?: EvalReport[];
+}
+
+/** How long weight-store calls are retried through a NATS outage before the actor gives up. */
+const WEIGHTS_RETRY_MS = 120_000;
+
+
+export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<ActorRecord> {
+  const log = o.log ?? ((l: string) => console.error(l));
+  if (cfg.run.mode !== 'streaming') throw new ActorProcessError(`actors in separate processes run streaming mode only; got run.mode ${cfg.run.mode} (use \`rlhf-stream run\` for ${cfg.run.mode})`);
+  const artifacts = findArtifacts(cfg);
+  const runDir = runDirOf(cfg, o.runId);
+  mkdirSync(actorsDir(runDir), { recursive: true });
+  const tok = loadTokenizer(artifacts);
+  const bus = await NatsBus.connect(cfg.bus, o.runId, {
+    schema: { vocabSize: tok.vocabSize },
+    // Only the learner writes weights; its files let generators on this host skip the object store.
+    ...(o.role === 'learner' ? { weightsDir: join(runDir, 'weights') } : {}),
+    log: (l) => log(l),
+  });
+  // Actors see weight-store calls that ride out a server restart; a failure there would otherwise stop the actor.
+  const actorBus = withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed });
+  const startedAt = Date.now();
+  let running: Running | undefined;
+  let reporter: MetricsReporter | undefined;
+  const registry = new MetricsRegistry();
+  try {
+    const control = await RunControl.open(bus);
+    const ended = await control.end();
+    if (ended) {
+      log(`run ${o.runId} already ended (${ended.reason}, ${ended.steps} steps); nothing to do`);
+      return finalRecord(runDir, { actorId: o.actorId, role: o.role, runId: o.runId, startedAt, exit: 'end', end: ended, metrics: {} });
+    }
+    running = await startRole(cfg, o, { bus: actorBus, nats: bus, control, registry, artifacts, tok, runDir, log });
+    const r = running;
+    reporter = new MetricsReporter(actorBus, registry, { actorId: o.actorId, role: roleName(o.role), intervalMs: cfg.monitor.intervalMs, state: () => r.state() });
+    reporter.start();
+    log(`${o.role} ${o.actorId} running in run ${o.runId} (pid ${process.pid})`);
+
+    const watching = new AbortController();
+    const stopWatching = (): void => watching.abort();
+    o.signal.addEventListener('abort', stopWatching, { once: true });
+    const signalled = new Promise<undefined>((resolve) => watching.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+    if (o.signal.aborted) watching.abort();
+    let end: RunEnd | undefined;
+    try {
+      end = await Promise.race([running.finishedRun ?? control.waitEnd(watching.signal), running.failed, signalled]);
+    } finally {
+      watching.abort();
+      o.signal.removeEventListener('abort', stopWatching);
+    }
+    if (end) log(`run ended (${end.reason}: ${end.steps} steps, version ${end.version}); stopping`);
+    else log('stopping on signal: draining');
+    await running.stop(end !== undefined);
+    // The last report carries the final counts and state; the finally below must not send another.
+    const last = reporter;
+    reporter = undefined;
+    await last.stop();
+    return finalRecord(runDir, {
+      actorId: o.actorId,
+      role: o.role,
+      runId: o.runId,
+      startedAt,
+      exit: end ? 'end' : 'signal',
+      ...(end ? { end } : {}),
+      metrics: registry.snapshot(),
+      ...running.record(),
+    });
+  } finally {
+    await reporter?.stop().catch(() => undefined);
+    await running?.close().catch((err: unknown) => log(`closing ${o.actorId}: ${(err as Error).message}`));
+    await bus.close();
+  }
+}
+
+function finalRecord(runDir: string, r: Omit<ActorRecord, 'pid' | 'endedAt'>): ActorRecord {
+  const rec: ActorRecord = { ...r, pid: process.pid, endedAt: Date.now() };
+  writeFileSync(join(actorsDir(runDir), `${r.actorId}.${process.pid}.json`), JSON.stringify(rec, null, 2) + '\n');
+  return rec;
+}
+
+/** Role names the monitor knows (the one-process cluster reports the source as 'prompt_source'). */
+const roleName = (role: ActorRole): string => (role === 'source' ? 'prompt_source' : role);
+

@@ -1,0 +1,165 @@
+// Port factories: the actors' compute (policy, proxy scorer, DPO learner, gold judge) built from the cached checkpoints.
+// Each actor process builds only its role's ports; the one-process cluster builds them all and shares what it can.
+import { DpoLearner } from '../actors/compute/learner_compute.js';
+import { ComputeError, encodeWeights, LocalPolicy, type SpecialTokens } from '../actors/compute/local_policy.js';
+import { BtScorer, PairwiseScorer } from '../actors/compute/scorer.js';
+import { WorkerPolicy } from '../actors/compute/worker_policy.js';
+import type { GoldScorer } from '../actors/evaluator.js';
+import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
+import type { Config } from '../config/index.js';
+import { createGoldJudge } from '../data/gold_judge.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
+import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
+import { deriveSeed } from '../kernels/rng.js';
+import { readManifest } from '../train/manifest.js';
+import { loadModel } from '../train/model_io.js';
+import { loadTokenizer, type ModelDirs } from './artifacts.js';
+import type { ClusterPorts } from './local_cluster.js';
+
+/** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
+export interface Owned<T> {
+  port: T;
+  close(): Promise<void>;
+}
+
+export async function closeAll(owned: readonly Owned<unknown>[]): Promise<void> {
+  for (const x of [...owned].reverse()) await x.close();
+}
+
+const specialOf = (tok: TextTokenizer): SpecialTokens => ({ eos: tok.special.eos, pad: tok.special.pad });
+
+/** The SFT policy with its tokenizer; a checkpoint of another kind is refused (and freed). */
+export async function loadPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<{ model: GptModel; tokenizer: TextTokenizer }> {
+  const { model, tokenizer, config } = await loadModel(a.sftDir);
+  if (config.kind !== 'policy' || !tokenizer) {
+    disposeModel(model);
+    throw new ComputeError(`${a.sftDir} must hold a policy checkpoint with its tokenizer; got kind ${config.kind}`);
+  }
+  return { model, tokenizer };
+}
+
+/** SFT weights serialized once, from which any number of worker-thread policies start. */
+export interface PolicyWeights {
+  gpt: GptConfig;
+  weights: Uint8Array;
+  special: SpecialTokens;
+}
+
+/** A sampling policy in its own worker thread, so a long batch never blocks the process's I/O. */
+export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<PolicyPort>> {
+  const port = await WorkerPolicy.create({ gpt: w.gpt, weights: w.weights, special: w.special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
+  log(`${label}: ${port.backendLine}`);
+  return { port, close: () => port.close() };
+}
+
+/** The SFT policy's weights, read and serialized; the model itself is freed at once. */
+export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
+  const { model, tokenizer } = await loadPolicy(a);
+  try {
+    return { gpt: model.cfg, weights: encodeWeights(model), special: specialOf(tokenizer), tokenizer };
+  } finally {
+    disposeModel(model);
+  }
+}
+
+/** A worker-thread policy holding the SFT weights, with the tokenizer's decode. */
+export async function workerPolicy(
+  cfg: Config,
+  a: Pick<ModelDirs, 'sftDir'>,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<Owned<PolicyPort> & { decode: (ids: number[]) => string }> {
+  const w = await policyWeights(a);
+  const owned = await workerPolicyFrom(cfg, w, log, 'policy worker thread');
+  return { ...owned, decode: (ids) => w.tokenizer.decode(ids) };
+}
+
+/** The SFT policy on this thread: the evaluator's fixed reference, or any policy when worker threads are off. */
+export async function localPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<Owned<PolicyPort>> {
+  const { model, tokenizer } = await loadPolicy(a);
+  const port = new LocalPolicy(model, specialOf(tokenizer));
+  return { port, close: async () => disposeModel(model) };
+}
+
+/** The proxy preference model; `scorer()` makes a ScorerPort over it (its id carries the checkpoint hash, stamped on every pair). */
+export async function proxyModel(a: ModelDirs): Promise<{ scorer(): ScorerPort; close(): Promise<void> }> {
+  const rm = await loadModel(a.rmDir);
+  if (rm.config.kind !== 'bt' && rm.config.kind !== 'pairwise') {
+    disposeModel(rm.model);
+    throw new ComputeError(`${a.rmDir} must hold a bt or pairwise model; got ${rm.config.kind}`);
+  }
+  const kind = rm.config.kind;
+  const special = loadTokenizer(a).special;
+  const id = `${kind}@${(readManifest(a.rmDir)?.hash ?? 'unversioned').slice(0, 12)}`;
+  return {
+    scorer: () => (kind === 'bt' ? new BtScorer(rm.model, special, id) : new PairwiseScorer(rm.model, special, id)),
+    close: async () => disposeModel(rm.model),
+  };
+}
+
+/** The proxy preference model as one ScorerPort. */
+export async function scorerPort(a: ModelDirs): Promise<Owned<ScorerPort>> {
+  const rm = await proxyModel(a);
+  return { port: rm.scorer(), close: rm.close };
+}
+
+/** The trainable policy with its frozen SFT reference and optimizer. */
+export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Promise<Owned<LearnerPort>> {
+  const policy = await loadPolicy(a);
+  const reference = await loadPolicy(a);
+  const port = new DpoLearner({
+    policy: policy.model,
+    reference: reference.model,
+    config: cfg.learner,
+    padId: policy.tokenizer.special.pad,
+    seed: deriveSeed(cfg.compute.seed, 'learner'),
+    weightDecay: cfg.sft.weightDecay,
+  });
+  return {
+    port,
+    close: async () => {
+      await port.close();
+      disposeModel(policy.model);
+      disposeModel(reference.model);
+    },
+  };
+}
+
+/** The task's gold judge, batched, for the evaluator. */
+export async function goldScorer(cfg: Config): Promise<Owned<GoldScorer>> {
+  const judge = await createGoldJudge(cfg.data.task);
+  const score: GoldScorer = async (items) => (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt.text, response: x.text })))).map((g) => g.score);
+  return { port: score, close: () => judge.close() };
+}
+
+export interface ClusterPortsOptions {
+  /** Generators and the evaluator sample in worker threads (default) or on the main thread. */
+  policyThreads?: boolean;
+  /** Where each worker thread's backend line goes. */
+  log?: (line: string) => void;
+}
+
+/** Every port of the one-process cluster: the SFT weights are read once for all worker policies, one proxy model serves every judge. */
+export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOptions = {}): Promise<{ ports: ClusterPorts; tokenizer: TextTokenizer; close(): Promise<void> }> {
+  const owned: Owned<unknown>[] = [];
+  const own = <T>(x: Owned<T>): T => {
+    owned.push(x);
+    return x.port;
+  };
+  const log = o.log ?? (() => undefined);
+  const sft = await policyWeights(a);
+  const learner = own(await learnerPort(cfg, a));
+  const rm = await proxyModel(a);
+  owned.push({ port: rm, close: rm.close });
+  const gold = own(await goldScorer(cfg));
+  const ports: ClusterPorts = {
+    policy: async (role, index) => {
+      if (role === 'reference' || o.policyThreads === false) return own(await localPolicy(a));
+      return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
+    },
+    scorer: () => rm.scorer(),
+    learner,
+    decode: (ids) => sft.tokenizer.decode(ids),
+    gold,
+  };
+  return { ports, tokenizer: sft.tokenizer, close: () => closeAll(owned) };
+}

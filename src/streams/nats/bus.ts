@@ -1,0 +1,282 @@
+// NATS JetStream bus: one stream per topic under a per-run subject prefix, durable pull consumers, KV + object store weights.
+import { randomUUID } from 'node:crypto';
+import {
+  AckPolicy,
+  connect,
+  DeliverPolicy,
+  DiscardPolicy,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
+import type { BusConfig } from '../../config/index.js';
+import { BusError, type Bus, type BusCounters, type ConsumeOptions, type PublishOptions, type Subscription, type WeightStore } from '../bus.js';
+import type { BusOptions, RawPublisher } from '../bus_options.js';
+import type { Codec } from '../codec.js';
+import { encodeDeadLetter } from '../dead_letter.js';
+import { TOPIC_RETENTION } from '../policy.js';
+import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
+import { Wire } from '../wire.js';
+import { connectError, connectionOptions, isNatsError, retryable } from './errors.js';
+import { natsNames } from './names.js';
+import { Semaphore } from './semaphore.js';
+import { NatsSubscription } from './subscription.js';
+import { NatsWeightStore } from './weight_store.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class NatsBus implements Bus, RawPublisher {
+  readonly kind = 'nats' as const;
+  readonly weights: WeightStore;
+  /** Connection events seen so far, by type (disconnect, reconnect, ...). */
+  readonly connectionEvents: Record<string, number> = {};
+  private closed = false;
+  private readonly names: ReturnType<typeof natsNames>;
+  private readonly codec: Codec;
+  private readonly wire: Wire;
+  private readonly inFlight: Semaphore;
+  private readonly stats: BusCounters = { published: {}, delivered: {}, acked: {}, deadLettered: {}, pending: {} };
+  private readonly consumers = new Map<string, Promise<void>>();
+  private readonly subs = new Set<NatsSubscription<TopicName>>();
+  private readonly log: (line: string) => void;
+  private readonly clientId = randomUUID().slice(0, 8);
+  private publishCount = 0;
+  private statusLoop: Promise<void> = Promise.resolve();
+  private stopStatus: () => void = () => {};
+
+  private constructor(
+    readonly cfg: BusConfig,
+    readonly runId: string,
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    opts: BusOptions,
+  ) {
+    this.names = natsNames(cfg.prefix, runId);
+    this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
+    this.codec = this.wire.codec;
+    this.inFlight = new Semaphore(cfg.publishInFlight);
+    this.log = opts.log ?? ((line) => console.error(line));
+    this.weights = new NatsWeightStore(this, opts.weightsDir);
+  }
+
+  /** Connects, then creates or updates every stream of the run (idempotent: many actors start at once). */
+  static async connect(cfg: BusConfig, runId: string, opts: BusOptions = {}): Promise<NatsBus> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect(connectionOptions(cfg, runId));
+    } catch (err) {
+      throw connectError(err, cfg);
+    }
+    try {
+      const jsm = await nc.jetstreamManager();
+      const bus = new NatsBus(cfg, runId, nc, nc.jetstream(), jsm, opts);
+      bus.statusLoop = bus.watchStatus();
+      for (const topic of TOPIC_NAMES) await bus.ensureStream(topic);
+      await (bus.weights as NatsWeightStore).open();
+      return bus;
+    } catch (err) {
+      await nc.close();
+      if (err instanceof BusError) throw err;
+      throw new BusError(`NATS at ${cfg.servers.join(', ')}: setting up JetStream for run ${runId} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async watchStatus(): Promise<void> {
+    const events = this.nc.status();
+    // The client returns a QueuedIterator, which has stop(); its declared type does not say so.
+    this.stopStatus = () => (events as AsyncIterable<unknown> & { stop?: () => void }).stop?.();
+    for await (const s of events) {
+      this.connectionEvents[s.type] = (this.connectionEvents[s.type] ?? 0) + 1;
+      if (s.type === 'pingTimer' || s.type === 'reconnecting') continue;
+      this.log(`bus: NATS ${s.type}${typeof s.data === 'string' || typeof s.data === 'number' ? ` ${s.data}` : ''}`);
+    }
+  }
+
+  private streamConfig(topic: TopicName): Partial<StreamConfig> {
+    const work = TOPIC_RETENTION[topic] === 'work';
+    return {
+      name: this.names.stream(topic),
+      subjects: [this.names.subject(topic)],
+      storage: StorageType.File,
+      num_replicas: this.cfg.replicas,
+      // Work topics: kept until acked, at most maxPending, publish refused (and retried) when full.
+      retention: work ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+      discard: work ? DiscardPolicy.New : DiscardPolicy.Old,
+      max_msgs: work ? this.cfg.maxPending : this.cfg.retainMessages,
+      max_msg_size: this.cfg.maxPayloadBytes,
+      duplicate_window: nanos(this.cfg.duplicateWindowMs),
+    };
+  }
+
+  private async ensureStream(topic: TopicName): Promise<void> {
+    const want = this.streamConfig(topic);
+    const name = want.name!;
+    try {
+      await this.jsm.streams.info(name);
+    } catch (err) {
+      if (!isNatsError(err) || err.api_error?.err_code !== 10059) throw err;
+      try {
+        await this.jsm.streams.add(want);
+        return;
+      } catch (addErr) {
+        // Another actor created it first; fall through to the update.
+        if (!isNatsError(addErr) || addErr.api_error?.err_code !== 10058) throw addErr;
+      }
+    }
+    const { name: _n, ...changes } = want;
+    await this.jsm.streams.update(name, changes);
+  }
+
+  count(kind: 'published' | 'delivered' | 'acked' | 'deadLettered', topic: string): void {
+    this.stats[kind][topic] = (this.stats[kind][topic] ?? 0) + 1;
+  }
+
+  setPending(key: string, n: number): void {
+    this.stats.pending[key] = n;
+  }
+
+  encode(msg: unknown): Uint8Array {
+    return this.wire.encode(msg);
+  }
+
+  decodeFor(topic: TopicName, bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
+    return this.wire.decodeFor(topic, bytes);
+  }
+
+  async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
+    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
+  }
+
+  async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+    if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
+    // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
+    const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
+    const subject = this.names.subject(topic);
+    await this.inFlight.acquire();
+    try {
+      let backoff = 10;
+      for (;;) {
+        try {
+          await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
+          this.count('published', topic);
+          return;
+        } catch (err) {
+          const why = retryable(err);
+          if (!why || this.closed) {
+            if (this.closed) throw new BusError(`bus closed while publishing to ${topic}`);
+            throw new BusError(`publish to ${subject} failed: ${(err as Error).message}`);
+          }
+          // A full work topic is the backpressure signal: wait for consumers to ack, then try again.
+          await sleep(backoff);
+          backoff = Math.min(why === 'full' ? 200 : 1000, backoff * 2);
+        }
+      }
+    } finally {
+      this.inFlight.release();
+    }
+  }
+
+  async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
+    this.count('deadLettered', topic);
+    this.log(`bus: dead letter on ${topic} after ${deliveries} deliveries: ${reason}`);
+    await this.publishRaw('dead', encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: Date.now() }));
+  }
+
+  /** Creates or updates the durable pull consumer once per bus; consumers with the same name share its messages. */
+  ensureConsumer(topic: TopicName, opts: ConsumeOptions): Promise<void> {
+    const key = `${topic}/${opts.durable}`;
+    let ready = this.consumers.get(key);
+    if (!ready) {
+      ready = this.createConsumer(topic, opts);
+      this.consumers.set(key, ready);
+      ready.catch(() => this.consumers.delete(key));
+    }
+    return ready;
+  }
+
+  private async createConsumer(topic: TopicName, opts: ConsumeOptions): Promise<void> {
+    const stream = this.names.stream(topic);
+    const settings = {
+      ack_policy: AckPolicy.Explicit,
+      max_ack_pending: opts.maxAckPending ?? this.cfg.maxAckPending,
+      ack_wait: nanos(opts.ackWaitMs ?? this.cfg.ackWaitMs),
+      // One delivery beyond maxDeliver: it arrives only to be dead-lettered (a message that kept timing out).
+      max_deliver: (opts.maxDeliver ?? this.cfg.maxDeliver) + 1,
+    };
+    try {
+      await this.jsm.consumers.info(stream, opts.durable);
+      await this.jsm.consumers.update(stream, opts.durable, settings);
+      return;
+    } catch (err) {
+      if (!isNatsError(err) || err.api_error?.err_code !== 10014) throw err;
+    }
+    try {
+      await this.jsm.consumers.add(stream, {
+        durable_name: opts.durable,
+        deliver_policy: opts.deliverNew ? DeliverPolicy.New : DeliverPolicy.All,
+        ...settings,
+      });
+    } catch (err) {
+      // Created meanwhile by another process: the update path settles the settings.
+      if (isNatsError(err) && /already (exists|in use)/.test(err.message)) {
+        await this.jsm.consumers.update(stream, opts.durable, settings);
+        return;
+      }
+      if (isNatsError(err) && /multiple non-filtered consumers not allowed on workqueue stream/.test(err.message)) {
+        throw new BusError(`${topic} is a work topic: one consumer group (durable) reads it; ${JSON.stringify(opts.durable)} is a second one`);
+      }
+      throw err;
+    }
+  }
+
+  consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]> {
+    if (this.closed) throw new BusError(`bus is closed; cannot consume ${topic}`);
+    if (!/^[A-Za-z0-9_-]+$/.test(opts.durable)) throw new BusError(`durable name must match [A-Za-z0-9_-]+; got ${JSON.stringify(opts.durable)}`);
+    const sub = new NatsSubscription<K>(this, topic, opts, opts.maxDeliver ?? this.cfg.maxDeliver, this.names.stream(topic));
+    this.subs.add(sub as unknown as NatsSubscription<TopicName>);
+    return sub;
+  }
+
+  forget(sub: NatsSubscription<TopicName>): void {
+    this.subs.delete(sub);
+  }
+
+  counters(): BusCounters {
+    const copy = (r: Record<string, number>): Record<string, number> => ({ ...r });
+    return {
+      published: copy(this.stats.published),
+      delivered: copy(this.stats.delivered),
+      acked: copy(this.stats.acked),
+      deadLettered: copy(this.stats.deadLettered),
+      pending: copy(this.stats.pending),
+    };
+  }
+
+  /** Deletes every stream, consumer and bucket of this run (tests and `cluster reset`). */
+  async destroy(): Promise<void> {
+    for (const topic of TOPIC_NAMES) await this.jsm.streams.delete(this.names.stream(topic)).catch(() => false);
+    await this.jsm.streams.delete(`KV_${this.names.weightsBucket}`).catch(() => false);
+    await this.jsm.streams.delete(`OBJ_${this.names.weightsBucket}`).catch(() => false);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of [...this.subs]) await sub.stop();
+    // drain() flushes pending acks and publishes before closing.
+    await this.nc.drain().catch(() => this.nc.close());
+    // The status iterator does not end by itself when the connection closes.
+    this.stopStatus();
+    await this.statusLoop;
+  }
+}
+

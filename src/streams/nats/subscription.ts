@@ -1,0 +1,107 @@
+// A durable pull consumer read as an async iterable of deliveries; bad or over-delivered messages go to the dead letters.
+import type { ConsumerMessages, JsMsg } from 'nats';
+import { BusError, type ConsumeOptions, type Delivery, type Subscription } from '../bus.js';
+import type { TopicName, Topics } from '../topics.js';
+import type { NatsBus } from './bus.js';
+
+export class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
+  private messages: ConsumerMessages | undefined;
+  private stopped = false;
+  private iterating = false;
+
+  constructor(
+    private readonly bus: NatsBus,
+    private readonly topic: K,
+    private readonly opts: ConsumeOptions,
+    private readonly maxDeliver: number,
+    private readonly stream: string,
+  ) {}
+
+  private async *run(): AsyncGenerator<Delivery<Topics[K]>> {
+    await this.bus.ensureConsumer(this.topic, this.opts);
+    if (this.stopped) return;
+    const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
+    // Pull in batches no larger than what may be unacked at once, so one slow process does not hoard messages.
+    const batch = Math.max(1, Math.min(this.opts.maxAckPending ?? 256, 256));
+    this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
+    if (this.stopped) this.messages.stop();
+    const key = `${this.topic}/${this.opts.durable}`;
+    for await (const m of this.messages) {
+      if (this.stopped) break;
+      this.bus.setPending(key, m.info.pending);
+      const deliveries = m.info.deliveryCount;
+      if (deliveries > this.maxDeliver) {
+        await this.deadLetter(m, `not acked within ackWaitMs after ${this.maxDeliver} deliveries (maxDeliver ${this.maxDeliver})`, this.maxDeliver);
+        continue;
+      }
+      const decoded = this.bus.decodeFor(this.topic, m.data);
+      if (!decoded.ok) {
+        await this.deadLetter(m, decoded.reason, deliveries);
+        continue;
+      }
+      this.bus.count('delivered', this.topic);
+      yield this.delivery(m, decoded.value as Topics[K], deliveries);
+    }
+  }
+
+  private async deadLetter(m: JsMsg, reason: string, deliveries: number): Promise<void> {
+    // The letter is stored before the original is terminated: a crash in between redelivers, never loses.
+    await this.bus.sendDeadLetter(this.topic, reason, deliveries, m.data);
+    // No reason on +TERM: nats-server 2.9 ignores a term that carries one (reasons came in 2.10).
+    m.term();
+  }
+
+  private delivery(m: JsMsg, data: Topics[K], deliveries: number): Delivery<Topics[K]> {
+    let settled = false;
+    return {
+      data,
+      topic: this.topic,
+      seq: m.seq,
+      deliveries,
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        m.ack();
+        this.bus.count('acked', this.topic);
+      },
+      nak: (delayMs?: number) => {
+        if (settled) return;
+        settled = true;
+        if (deliveries >= this.maxDeliver) {
+          this.deadLetter(m, `nak'ed on delivery ${deliveries} of maxDeliver ${this.maxDeliver}`, deliveries).catch((err) =>
+            this.bus.isClosed ? undefined : console.error(`bus: dead-lettering ${this.topic} seq ${m.seq} failed: ${(err as Error).message}`),
+          );
+          return;
+        }
+        m.nak(delayMs && delayMs > 0 ? delayMs : undefined);
+      },
+      deadLetter: async (reason: string) => {
+        if (settled) return;
+        settled = true;
+        await this.deadLetter(m, reason, deliveries);
+      },
+      working: () => {
+        if (!settled) m.working();
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.messages?.stop();
+    this.bus.forget(this as unknown as NatsSubscription<TopicName>);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Delivery<Topics[K]>> {
+    if (this.iterating) throw new BusError(`a ${this.topic} subscription is iterated once; call consume() again for another reader`);
+    this.iterating = true;
+    const gen = this.run();
+    return {
+      next: () => gen.next(),
+      return: async () => {
+        await this.stop();
+        return gen.return(undefined);
+      },
+    };
+  }
+}
