@@ -76,6 +76,14 @@ export function loadTokenizer(a: Pick<ModelDirs, 'sftDir'>): TextTokenizer {
   return tokenizerFromFiles(readFileSync(path, 'utf8'), tokConfig, ids ?? {});
 }
 
+/** The policy's vocabulary size (token ids on the wire lie below it), from the SFT checkpoint's config.json. */
+export function policyVocabSize(sftDir: string): number {
+  const path = join(sftDir, CHECKPOINT_FILES.config);
+  const v = (JSON.parse(readFileSync(path, 'utf8')) as { model?: { vocabSize?: unknown } }).model?.vocabSize;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ArtifactsMissingError(`${path} names no model.vocabSize; ${HOW_TO_PREPARE}`);
+  return v;
+}
+
 /** Prompts in the chat template, tokenized: what the prompt source and the evaluator take. */
 export function promptItems(tok: TextTokenizer, prompts: readonly Prompt[]): PromptItem[] {
   return prompts.map((p) => ({ promptId: p.id, text: p.text, tokens: formatPrompt(tok, p.text) }));

@@ -1,4 +1,5 @@
 // Launches a multi-process run: prepares the artefacts, starts nats-server if needed, supervises one process per actor.
+import { policyVocabSize } from './artifacts.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ export async function prepareArtefacts(cfg: Config, log: (line: string) => void,
   const sft = await ensureSft(cfg, { log, data, signal });
   const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal });
   if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused');
-  return { vocabSize: data.tokenizer.vocabSize };
+  return { vocabSize: policyVocabSize(sft.dir) };
 }
 
 /** One supervised actor process; restarted after a crash, left alone after a clean exit. */

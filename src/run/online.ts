@@ -6,7 +6,7 @@ import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
 import { createBus } from '../streams/index.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
-import { evalPrompts, promptItems } from './artifacts.js';
+import { evalPrompts, policyVocabSize, promptItems } from './artifacts.js';
 import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
 import { clusterPorts } from './ports.js';
 
@@ -103,7 +103,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
-  const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
+  const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: policyVocabSize(stages.sftDir) } });
   const art = await clusterPorts(cfg, stages, { log });
   const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;

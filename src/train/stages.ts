@@ -9,6 +9,7 @@ import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
+import { modelTag } from '../models/source.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
@@ -132,7 +133,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
   }
 }
 
-export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}`);
+export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}${modelTag(cfg)}`);
 
 function rmInputs(cfg: Config, kind: RmKind, prefsHash: string): Record<string, unknown> {
   const { kind: _judgeKind, ...rm } = cfg.rm;
