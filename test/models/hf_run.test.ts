@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, describe, it, test } from 'node:test';
 import { writeHfFixture } from '../helpers/hf_fixtures.js';
+import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
 
 const cli = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const root = mkdtempSync(join(tmpdir(), 'hf-run-'));
@@ -20,11 +21,13 @@ function runCli(args: string[]): { code: number | null; out: string; err: string
 
 const TEMPLATE = "{{ bos_token }}Q: {{ messages[0]['content'] }} A:{% if messages | length > 1 %} {{ messages[1]['content'] }}{{ eos_token }}{% endif %}";
 
+const model = join(root, 'tiny-llama');
+const common = ['--config', 'config/tiny.yaml', '--set', `run.cacheDir=${join(root, 'cache')}`, '--set', `run.dir=${join(root, 'runs')}`];
+const fromImport = [...common, '--model', model, '--set', 'sft.pretrainSteps=0', '--set', 'sft.epochs=1'];
+
 test('rlhf-stream run --model DIR trains an imported Llama-style model online, and export writes a folder that loads', () => {
-  const model = join(root, 'tiny-llama');
   writeHfFixture(model, { type: 'llama', kvHeads: 2, tied: false, ctx: 128, std: 0.05, chatTemplate: TEMPLATE });
-  const common = ['--config', 'config/tiny.yaml', '--set', `run.cacheDir=${join(root, 'cache')}`, '--set', `run.dir=${join(root, 'runs')}`];
-  const run = runCli(['run', ...common, '--model', model, '--set', 'sft.pretrainSteps=0', '--set', 'sft.epochs=1', '--set', 'run.id=imported']);
+  const run = runCli(['run', ...fromImport, '--set', 'run.id=imported']);
   assert.equal(run.code, 0, run.err);
   assert.match(run.err, /sft: imported .*tiny-llama: llama 2 layers, d 64, 4 heads \(2 kv\)/);
   assert.match(run.out, /mode streaming: 6 learner steps, policy version 3/);
@@ -45,4 +48,15 @@ test('rlhf-stream run --model DIR trains an imported Llama-style model online, a
   const gen = runCli(['generate', '--model', out, '--max-new-tokens', '6', '--samples', '2', 'Define commissary.', 'The river']);
   assert.equal(gen.code, 0, gen.err);
   assert.match(gen.out, /^### Define commissary\.\n\[1\] .*\n\[2\] .*\n### The river\n/m);
+});
+
+describe('over NATS JetStream', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+  const nats = sharedNatsServer();
+  it('the same imported model trains online with the actors talking through a real nats-server (cached stages reused)', () => {
+    const run = runCli(['run', ...fromImport, '--set', 'bus.kind=nats', '--set', `bus.servers=${nats.url}`, '--set', 'run.id=imported-nats']);
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.err, /going straight to the online stage/);
+    assert.match(run.err, /bus nats/);
+    assert.match(run.out, /mode streaming: 6 learner steps, policy version 3/);
+  });
 });
