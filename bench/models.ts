@@ -1,0 +1,134 @@
+// Model-size benchmark: DPO training-step and KV-cache sampling tokens/s, and the learner's peak memory, for the default
+// tiny model, a GPT-2-small-sized (124M) and a SmolLM2-135M-sized (Llama family) random model. Each model runs in its own
+// child process, so its peak resident memory is its own. Usage: node dist/bench/models.js [--steps N] [--only NAME]
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DpoLearner } from '../src/actors/compute/learner_compute.js';
+import type { PairMsg } from '../src/streams/topics.js';
+import { parseConfig } from '../src/config/index.js';
+import { describeBackend, initBackend } from '../src/kernels/backend.js';
+import { countParams, disposeModel, initGpt, type GptConfig } from '../src/kernels/gpt.js';
+import { Rng } from '../src/kernels/rng.js';
+import { generate } from '../src/kernels/sampling.js';
+
+const MODELS: Record<string, GptConfig> = {
+  default: { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' },
+  'gpt2-124m': { arch: 'gpt2', vocabSize: 50257, contextLength: 1024, layers: 12, dModel: 768, heads: 12, dropout: 0, positional: 'learned', ffDim: 3072 },
+  'smollm2-135m': {
+    arch: 'llama', vocabSize: 49152, contextLength: 2048, layers: 30, dModel: 576, heads: 9, kvHeads: 3, ffDim: 1536, dropout: 0,
+    positional: 'rotary', ropeTheta: 100000, normEps: 1e-5, tiedEmbeddings: true,
+  },
+};
+
+/** Shape of the measured work: DPO pairs per step and their lengths; sampling rows, prompt length and new tokens. */
+const PAIRS = 4;
+const PROMPT = 32;
+const RESPONSE = 32;
+const SAMPLE_ROWS = 8;
+const NEW_TOKENS = 24;
+
+interface Figures {
+  name: string;
+  params: number;
+  stepSeconds: number;
+  stepCpuSeconds: number;
+  trainTokensPerSecond: number;
+  sampleTokensPerSecond: number;
+  sampleCpuTokensPerSecond: number;
+  peakRssMiB: number;
+  backend: string;
+}
+
+function pairs(vocab: number, rng: Rng): PairMsg[] {
+  const ids = (n: number) => Array.from({ length: n }, () => rng.int(vocab - 2));
+  return Array.from({ length: PAIRS }, (_, i) => ({
+    type: 'pair', v: 1, runId: 'bench', pairId: `p${i}`, promptId: `q${i}`, promptTokens: ids(PROMPT),
+    chosen: { responseTokens: ids(RESPONSE), score: 1, policyVersion: 0 },
+    rejected: { responseTokens: ids(RESPONSE), score: 0, policyVersion: 0 },
+  }) as unknown as PairMsg);
+}
+
+async function measure(name: string, steps: number): Promise<Figures> {
+  const cfg = parseConfig({});
+  const info = await initBackend('wasm', { native: 'auto', nativeThreads: 1 });
+  const gcfg = MODELS[name]!;
+  const policy = initGpt(gcfg, 1);
+  const reference = initGpt(gcfg, 1);
+  const learner = new DpoLearner({ policy, reference, config: { ...cfg.learner, batchSize: PAIRS }, padId: gcfg.vocabSize - 1, seed: 1 });
+  const rng = new Rng(2);
+  const batch = pairs(gcfg.vocabSize, rng);
+  await learner.step(batch, batch.map(() => 1)); // warm-up: kernel set-up and the optimizer's moments
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) await learner.step(batch, batch.map(() => 1));
+  const stepSeconds = (performance.now() - t0) / 1000 / steps;
+  const cu = process.cpuUsage(c0);
+  const stepCpuSeconds = (cu.user + cu.system) / 1e6 / steps;
+  const prompts = Array.from({ length: SAMPLE_ROWS }, () => Array.from({ length: PROMPT }, () => rng.int(gcfg.vocabSize - 2)));
+  const opts = { maxNewTokens: NEW_TOKENS, temperature: 1, topK: 0, topP: 1, eosId: gcfg.vocabSize - 1, padId: gcfg.vocabSize - 1, seed: 3 };
+  generate(policy, prompts.slice(0, 2), { ...opts, maxNewTokens: 2 });
+  const s0 = process.cpuUsage();
+  const g0 = performance.now();
+  const out = generate(policy, prompts, opts);
+  const gen = (performance.now() - g0) / 1000;
+  const su = process.cpuUsage(s0);
+  const produced = out.tokens.reduce((s, t) => s + t.length, 0);
+  const figures: Figures = {
+    name,
+    params: countParams(policy),
+    stepSeconds,
+    stepCpuSeconds,
+    // Each step runs the policy forward and backward and the reference forward over chosen and rejected sequences.
+    trainTokensPerSecond: (2 * PAIRS * (PROMPT + RESPONSE)) / stepSeconds,
+    sampleTokensPerSecond: produced / gen,
+    sampleCpuTokensPerSecond: produced / ((su.user + su.system) / 1e6),
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    backend: describeBackend(info),
+  };
+  await learner.close();
+  disposeModel(policy);
+  disposeModel(reference);
+  return figures;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const steps = Number(arg('steps') ?? 2);
+  const one = arg('one');
+  if (one) {
+    console.log(JSON.stringify(await measure(one, steps)));
+    return;
+  }
+  const names = arg('only') ? [arg('only')!] : Object.keys(MODELS);
+  const load0 = loadavg();
+  console.log(`models benchmark: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'cpu'}), load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`DPO step: ${PAIRS} pairs of ${PROMPT}-token prompts + ${RESPONSE}-token responses, ${steps} timed steps after a warm-up; sampling: ${SAMPLE_ROWS} rows, ${NEW_TOKENS} new tokens, KV cache`);
+  const rows: Figures[] = [];
+  for (const name of names) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', name, '--steps', String(steps)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) {
+      console.log(`${name}: failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      continue;
+    }
+    const f = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Figures;
+    rows.push(f);
+    if (rows.length === 1) console.log(f.backend);
+  }
+  console.log('');
+  console.log('| model | params | DPO step (wall s) | step (CPU s) | train tokens/s | sampling tokens/s (wall) | sampling tokens/s (CPU) | learner peak RSS |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const f of rows) {
+    console.log(
+      `| ${f.name} | ${(f.params / 1e6).toFixed(1)}M | ${f.stepSeconds.toFixed(2)} | ${f.stepCpuSeconds.toFixed(2)} | ${f.trainTokensPerSecond.toFixed(0)} | ` +
+        `${f.sampleTokensPerSecond.toFixed(1)} | ${f.sampleCpuTokensPerSecond.toFixed(1)} | ${f.peakRssMiB.toFixed(0)} MiB |`,
+    );
+  }
+  console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+}
+
+await main();
