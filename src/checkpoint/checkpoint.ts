@@ -18,6 +18,8 @@ export interface CheckpointContents {
   optimizer?: TensorRecord;
   /** step, version, anything JSON. */
   state?: Record<string, unknown>;
+  /** Further text files by name (e.g. generation_config.json of an exported model); written, not read back. */
+  extraFiles?: Record<string, string>;
 }
 
 export const CHECKPOINT_FILES = {
@@ -145,6 +147,10 @@ export async function writeCheckpointTemp(dir: string, c: CheckpointContents): P
     if (c.tokenizerConfig !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.tokenizerConfig), c.tokenizerConfig);
     if (c.optimizer !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.optimizer), encodeSafetensors(c.optimizer));
     if (c.state !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.state), JSON.stringify(c.state, null, 2) + '\n');
+    for (const [name, text] of Object.entries(c.extraFiles ?? {})) {
+      if (basename(name) !== name || name.startsWith('.')) throw new CheckpointError(`extra checkpoint file ${JSON.stringify(name)} must be a plain file name`);
+      await writeDurably(join(tmp, name), text);
+    }
     await syncDir(tmp);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

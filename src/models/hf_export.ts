@@ -1,8 +1,6 @@
 // Writes a language model of ours as a Hugging Face folder in the standard naming (config.json, model.safetensors,
 // tokenizer.json, tokenizer_config.json with a chat template, generation_config.json), atomically.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { commitCheckpoint, writeCheckpointTemp } from '../checkpoint/checkpoint.js';
+import { saveCheckpoint } from '../checkpoint/checkpoint.js';
 import type { TensorRecord } from '../checkpoint/safetensors.js';
 import { HfTokenizer } from '../data/hf_tokenizer.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
@@ -70,7 +68,12 @@ export async function exportHfFolder(dir: string, model: GptModel, tok: TextToke
   }
   const ids = { bos: tok.special.bos, eos: tok.special.eos, pad: tok.special.pad };
   const config = familyForArch(model.cfg.arch).toHfConfig(model.cfg, ids);
-  const tmp = await writeCheckpointTemp(dir, { weights: hfWeights(model), config, tokenizer: tok.toJson(), tokenizerConfig: tokenizerConfigOf(tok, model.cfg.contextLength) });
-  await writeFile(join(tmp, 'generation_config.json'), JSON.stringify({ bos_token_id: ids.bos, eos_token_id: ids.eos, pad_token_id: ids.pad }, null, 2) + '\n');
-  await commitCheckpoint(tmp, dir);
+  const generation = JSON.stringify({ bos_token_id: ids.bos, eos_token_id: ids.eos, pad_token_id: ids.pad }, null, 2) + '\n';
+  await saveCheckpoint(dir, {
+    weights: hfWeights(model),
+    config,
+    tokenizer: tok.toJson(),
+    tokenizerConfig: tokenizerConfigOf(tok, model.cfg.contextLength),
+    extraFiles: { 'generation_config.json': generation },
+  });
 }
