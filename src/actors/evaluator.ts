@@ -2,7 +2,7 @@
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus } from '../streams/bus.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import type { MetricsRegistry } from './metrics.js';
 import type { GenerateOptions, PolicyPort, ScorerPort } from './ports.js';
 import type { PromptItem } from './prompt_source.js';

@@ -3,8 +3,8 @@ import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
-import type { Clock } from './clock.js';
-import { drainConsumer, heartbeatInterval, Inbox } from './inbox.js';
+import type { Clock } from '../clock.js';
+import { drainConsumer, openInbox, type Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import type { GenerateResult, PolicyPort } from './ports.js';
 
@@ -67,6 +67,8 @@ export class Generator {
   private batchIndex = 0;
   private readonly abort = new AbortController();
   private inbox: Inbox<PromptMsg> | undefined;
+  /** The batch being generated: the inbox's heartbeat keeps its prompts from timing out. */
+  private inWork: readonly Delivery<PromptMsg>[] = [];
   private loop: Promise<void> | undefined;
   private watcher: Promise<void> | undefined;
   private stateName = 'idle';
@@ -95,9 +97,12 @@ export class Generator {
   start(): void {
     if (this.loop) return;
     const c = this.opts.config;
-    this.inbox = new Inbox(
-      this.deps.bus.consume('prompts', { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
+    this.inbox = openInbox(
+      this.deps.bus,
+      'prompts',
+      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
+      () => this.inWork,
     );
     this.watcher = this.watchWeights().catch((err: unknown) => {
       this.watchFailure = err;
@@ -176,10 +181,7 @@ export class Generator {
     const m = this.deps.metrics;
     const version = this.version;
     const startedAt = this.deps.clock.now();
-    const heartbeat = setInterval(() => {
-      batch.forEach((d) => d.working());
-      this.inbox?.touch();
-    }, heartbeatInterval(this.opts));
+    this.inWork = batch;
     let result: GenerateResult;
     try {
       result = await this.deps.policy.generate(
@@ -199,7 +201,7 @@ export class Generator {
       batch.forEach((d) => d.nak(1000));
       throw err;
     } finally {
-      clearInterval(heartbeat);
+      this.inWork = [];
     }
     const createdAt = this.deps.clock.now();
     const groups = batch.map((d, i) => this.group(d.data, result, i, version, startedAt, createdAt));

@@ -1,6 +1,14 @@
 // Pulls a subscription in the background into a queue, so an actor can take batches: wait for one, then linger for more.
-import type { Delivery, Subscription } from '../streams/bus.js';
-import type { Clock } from './clock.js';
+// openInbox is how every consuming actor opens its stream: the consumer together with its ack-deadline heartbeat.
+import { every, type Clock } from '../clock.js';
+import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
+import type { TopicName, Topics } from '../streams/topics.js';
+
+export interface InboxHeartbeat<T> {
+  ms: number;
+  /** The deliveries the actor holds in work (taken, not yet acked). */
+  held: () => Iterable<Delivery<T>>;
+}
 
 export class Inbox<T> {
   private readonly queue: Delivery<T>[] = [];
@@ -8,12 +16,29 @@ export class Inbox<T> {
   private ended = false;
   private failure: unknown;
   private readonly pump: Promise<void>;
+  private stopBeat: (() => void) | undefined;
 
   constructor(
     private readonly sub: Subscription<T>,
     private readonly clock: Clock,
+    heartbeat?: InboxHeartbeat<T>,
   ) {
     this.pump = this.run();
+    if (heartbeat) this.stopBeat = every(clock, heartbeat.ms, () => this.beat(heartbeat.held()));
+  }
+
+  /**
+   * While the actor holds work, extends the ack deadline of what it holds and of everything fetched but not yet taken
+   * (that waits behind the work in progress). An actor holding nothing, or one that failed and let go of its work,
+   * extends nothing, so its messages go back to the stream after the ack wait.
+   */
+  private beat(held: Iterable<Delivery<T>>): void {
+    let holding = false;
+    for (const d of held) {
+      holding = true;
+      d.working();
+    }
+    if (holding) for (const d of this.queue) d.working();
   }
 
   private async run(): Promise<void> {
@@ -51,11 +76,6 @@ export class Inbox<T> {
       this.waiters.push(done);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
-  }
-
-  /** Extends the ack deadline of everything fetched but not yet taken (it waits behind work in progress). */
-  touch(): void {
-    for (const d of this.queue) d.working();
   }
 
   get size(): number {
@@ -100,13 +120,14 @@ export class Inbox<T> {
 
   /** Stops fetching and hands back whatever was fetched but not taken, for the caller to nak. */
   async close(): Promise<Delivery<T>[]> {
+    this.stopBeat?.();
+    this.stopBeat = undefined;
     await this.sub.stop();
     await this.pump;
     return this.queue.splice(0);
   }
 }
 
-/** How often to extend the ack deadline of messages held in work: a third of the ack wait, so two beats may be late. */
 /**
  * Stops a consuming actor: waits for its loop (which finishes the batch in flight), closes the inbox and hands
  * every fetched-but-untaken message back to the stream. Returns the loop's failure, if any, for the caller to rethrow.
@@ -123,6 +144,21 @@ export async function drainConsumer<T>(loop: Promise<void>, inbox: Inbox<T>): Pr
   return failure;
 }
 
+/** How often to extend the ack deadline of messages held in work: a third of the ack wait, so two beats may be late. */
 export function heartbeatInterval(opts: { heartbeatMs?: number; ackWaitMs?: number }): number {
   return opts.heartbeatMs ?? (opts.ackWaitMs ? Math.max(10, Math.floor(opts.ackWaitMs / 3)) : 5000);
+}
+
+/** The consumer options every actor shares: its ack wait (default: the bus's) and heartbeat (default: a third of it). */
+export interface ActorConsumeOptions {
+  durable: string;
+  maxAckPending: number;
+  ackWaitMs?: number;
+  heartbeatMs?: number;
+}
+
+/** Opens `topic` for a consuming actor: the durable consumer, read through an Inbox that heartbeats what `held` returns. */
+export function openInbox<K extends TopicName>(bus: Bus, topic: K, o: ActorConsumeOptions, clock: Clock, held: () => Iterable<Delivery<Topics[K]>>): Inbox<Topics[K]> {
+  const consume: ConsumeOptions = { durable: o.durable, maxAckPending: o.maxAckPending, ...(o.ackWaitMs ? { ackWaitMs: o.ackWaitMs } : {}) };
+  return new Inbox(bus.consume(topic, consume), clock, { ms: heartbeatInterval(o), held });
 }

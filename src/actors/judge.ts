@@ -3,8 +3,8 @@ import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
-import type { Clock } from './clock.js';
-import { drainConsumer, heartbeatInterval, Inbox } from './inbox.js';
+import type { Clock } from '../clock.js';
+import { drainConsumer, openInbox, type Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import { choosePair } from './pairing.js';
 import type { ScorerPort } from './ports.js';
@@ -66,6 +66,8 @@ function side(g: SampleGroupMsg, i: number, score: number): PairSide {
 export class Judge {
   private readonly abort = new AbortController();
   private inbox: Inbox<SampleGroupMsg> | undefined;
+  /** The batch being scored: the inbox's heartbeat keeps its groups from timing out. */
+  private inWork: readonly Delivery<SampleGroupMsg>[] = [];
   private loop: Promise<void> | undefined;
   private stateName = 'idle';
   /** Groups settled (paired, tied or dead-lettered), for phase-driven modes. */
@@ -90,9 +92,12 @@ export class Judge {
 
   start(): void {
     if (this.loop) return;
-    this.inbox = new Inbox(
-      this.deps.bus.consume('samples', { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
+    this.inbox = openInbox(
+      this.deps.bus,
+      'samples',
+      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
+      () => this.inWork,
     );
     this.loop = this.run();
     this.stateName = 'running';
@@ -138,10 +143,7 @@ export class Judge {
     const m = this.deps.metrics;
     const groups = batch.map((d) => d.data);
     const t0 = this.deps.clock.now();
-    const heartbeat = setInterval(() => {
-      batch.forEach((d) => d.working());
-      this.inbox?.touch();
-    }, heartbeatInterval(this.opts));
+    this.inWork = batch;
     let scores: number[][];
     try {
       scores = await this.scoreAll(groups);
@@ -149,7 +151,7 @@ export class Judge {
       batch.forEach((d) => d.nak(1000));
       throw err;
     } finally {
-      clearInterval(heartbeat);
+      this.inWork = [];
     }
     m.histogram('judge_score_seconds').observe((this.deps.clock.now() - t0) / 1000);
     const pairs: PairMsg[] = [];

@@ -1,9 +1,12 @@
-// Learner: consumes pairs, steps the preference loss, publishes policy versions, and acks a pair only once a checkpoint covers it.
+// Learner: consume -> admit -> step -> publish -> checkpoint/ack. It acks a pair only once a checkpoint covers it;
+// admission is decided in admission.ts, the phase-driven modes (iterative, offline) in learner_phase.ts.
 import type { Config } from '../config/index.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg } from '../streams/topics.js';
-import type { Clock } from './clock.js';
-import { heartbeatInterval, Inbox } from './inbox.js';
+import type { Clock } from '../clock.js';
+import { admitPair } from './admission.js';
+import { openInbox, type Inbox } from './inbox.js';
+import { runPhase, type PhaseResult } from './learner_phase.js';
 import { LAG_BUCKETS, type MetricsRegistry } from './metrics.js';
 import type { LearnerPort, StepStats } from './ports.js';
 
@@ -54,32 +57,12 @@ export interface LearnerState {
  */
 export const COVERED_PAIR_IDS = 50_000;
 
-/** Staleness: how many versions the older of the pair's two samples is behind the learner. */
-export function policyLag(version: number, pair: PairMsg): number {
-  return version - Math.min(pair.chosen.policyVersion, pair.rejected.policyVersion);
-}
-
-/**
- * The loss weight of a pair with lag `lag`: 1 up to maxLag; beyond it 'drop' gives 0 and 'downweight' halves the
- * weight per extra version, 0.5^(lag - maxLag) (stale pairs still count, less and less, instead of being wasted).
- */
-export function stalenessWeight(lag: number, maxLag: number, policy: 'drop' | 'downweight'): number {
-  if (lag <= maxLag) return 1;
-  return policy === 'drop' ? 0 : 0.5 ** (lag - maxLag);
-}
-
-interface Entry {
+/** A pair the learner holds unacked, with every delivery of it. */
+export interface HeldPair {
   pair: PairMsg;
   /** Every delivery of this pair seen (a redelivery joins its first); all are acked together. */
   deliveries: Delivery<PairMsg>[];
   weight: number;
-}
-
-export interface PhaseResult {
-  pairs: number;
-  steps: number;
-  droppedStale: number;
-  version: number;
 }
 
 export class Learner {
@@ -91,11 +74,10 @@ export class Learner {
   private initialised: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private readonly abort = new AbortController();
-  private heartbeat: NodeJS.Timeout | undefined;
   /** Pairs waiting for the next step, by pair id. */
-  private batch = new Map<string, Entry>();
+  private batch = new Map<string, HeldPair>();
   /** Pairs trained on since the last checkpoint, held unacked, by pair id. */
-  private trained = new Map<string, Entry>();
+  private trained = new Map<string, HeldPair>();
   /** Pairs acked after recent checkpoints (insertion-ordered, at most COVERED_PAIR_IDS); a redelivery of one is acked and skipped. */
   private covered = new Set<string>();
   private stateName = 'idle';
@@ -116,6 +98,15 @@ export class Learner {
   }
   get state(): string {
     return this.stateName;
+  }
+  get stopping(): boolean {
+    return this.abort.signal.aborted;
+  }
+  get clock(): Clock {
+    return this.deps.clock;
+  }
+  get metrics(): MetricsRegistry {
+    return this.deps.metrics;
   }
   /** Pairs held unacked: trained since the last checkpoint plus waiting for a step. */
   get held(): number {
@@ -155,15 +146,13 @@ export class Learner {
     this.deps.metrics.gauge('learner_policy_version').set(this.versionNow);
     this.deps.metrics.gauge('learner_step_index').set(this.stepCount);
     const c = this.cfg;
-    this.inbox = new Inbox(
-      this.deps.bus.consume('pairs', { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ...(this.opts.ackWaitMs ? { ackWaitMs: this.opts.ackWaitMs } : {}) }),
+    this.inbox = openInbox(
+      this.deps.bus,
+      'pairs',
+      { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
+      () => [...this.trained.values(), ...this.batch.values()].flatMap((e) => e.deliveries),
     );
-    this.heartbeat = setInterval(() => {
-      for (const e of [...this.trained.values(), ...this.batch.values()]) e.deliveries.forEach((d) => d.working());
-      this.inbox?.touch();
-    }, heartbeatInterval(this.opts));
-    this.heartbeat.unref();
   }
 
   /** Streaming mode: consumes until learner.totalSteps, then publishes and checkpoints. */
@@ -179,15 +168,15 @@ export class Learner {
   }
 
   /** The next pair, or undefined after `waitMs` without one (or when stopped / the stream ended). */
-  private async nextWithin(waitMs: number): Promise<Delivery<PairMsg> | undefined> {
+  async nextWithin(waitMs: number): Promise<Delivery<PairMsg> | undefined> {
     const ac = new AbortController();
     const onStop = (): void => ac.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
-    const timer = setTimeout(() => ac.abort(), waitMs);
+    const timer = this.deps.clock.setTimeout(() => ac.abort(), waitMs);
     try {
       return await this.inbox!.next(ac.signal);
     } finally {
-      clearTimeout(timer);
+      this.deps.clock.clearTimeout(timer);
       this.abort.signal.removeEventListener('abort', onStop);
     }
   }
@@ -200,62 +189,68 @@ export class Learner {
         if (this.trained.size > 0) await this.checkpoint();
         continue;
       }
-      const entry = await this.admit(d);
-      if (!entry) continue;
-      if (this.batch.size >= this.cfg.batchSize) await this.trainBatch([...this.batch.values()]);
+      if (!(await this.admit(d))) continue;
+      if (this.batch.size < this.cfg.batchSize) continue;
+      await this.trainBatch();
+      if (this.stepCount % this.cfg.publishEvery === 0) await this.publish();
+      await this.checkpointIfDue();
     }
     if (this.stepCount >= this.cfg.totalSteps) await this.wrapUp();
   }
 
   /**
-   * Decides what a delivery is: invalid (dead-lettered), a duplicate (joined to its first delivery, or acked when a
-   * checkpoint already covers it), stale beyond maxPolicyLag under 'drop' (acked at once and counted: dropping is
-   * a normal flow outcome, not a poison message, so it does not go to the dead-letter topic), or a pair to train on.
+   * Takes one delivery as admitPair decides: invalid goes to the dead letters; a duplicate is acked when a checkpoint
+   * already covers it, else joins its first delivery; a stale pair under 'drop' is acked at once and counted (a normal
+   * flow outcome, not a poison message); a pair to train on waits in the batch. Returns it in that last case.
    */
-  private async admit(d: Delivery<PairMsg>): Promise<Entry | undefined> {
+  async admit(d: Delivery<PairMsg>): Promise<HeldPair | undefined> {
     const m = this.deps.metrics;
     const p = d.data;
     this.pairsSeen++;
-    if (p.runId !== this.deps.bus.runId) {
-      m.counter('learner_pairs_invalid_total').inc();
-      await d.deadLetter(`pair from run ${JSON.stringify(p.runId)}; this run is ${JSON.stringify(this.deps.bus.runId)}`);
-      return undefined;
+    const held = { has: (id: string) => this.trained.has(id) || this.batch.has(id) };
+    const a = admitPair({ runId: this.deps.bus.runId, version: this.versionNow, maxPolicyLag: this.cfg.maxPolicyLag, stalePairs: this.cfg.stalePairs, covered: this.covered, held }, p);
+    switch (a.kind) {
+      case 'invalid':
+        m.counter('learner_pairs_invalid_total').inc();
+        await d.deadLetter(a.reason);
+        return undefined;
+      case 'duplicate':
+        m.counter('learner_pairs_duplicate_total').inc();
+        if (a.of === 'checkpointed') await d.ack();
+        else (this.trained.get(p.pairId) ?? this.batch.get(p.pairId))!.deliveries.push(d);
+        return undefined;
+      case 'stale':
+        m.histogram('learner_policy_lag', LAG_BUCKETS).observe(a.lag);
+        m.counter('learner_pairs_stale_dropped_total').inc();
+        await d.ack();
+        return undefined;
+      case 'train': {
+        m.histogram('learner_policy_lag', LAG_BUCKETS).observe(a.lag);
+        if (a.weight < 1) m.counter('learner_pairs_downweighted_total').inc();
+        const entry: HeldPair = { pair: p, deliveries: [d], weight: a.weight };
+        this.batch.set(p.pairId, entry);
+        return entry;
+      }
     }
-    if (p.chosen.sampleId === p.rejected.sampleId) {
-      m.counter('learner_pairs_invalid_total').inc();
-      await d.deadLetter(`pair ${p.pairId} has the same sample ${p.chosen.sampleId} on both sides`);
-      return undefined;
-    }
-    if (this.covered.has(p.pairId)) {
-      m.counter('learner_pairs_duplicate_total').inc();
-      await d.ack();
-      return undefined;
-    }
-    const held = this.trained.get(p.pairId) ?? this.batch.get(p.pairId);
-    if (held) {
-      m.counter('learner_pairs_duplicate_total').inc();
-      held.deliveries.push(d);
-      return undefined;
-    }
-    const lag = policyLag(this.versionNow, p);
-    m.histogram('learner_policy_lag', LAG_BUCKETS).observe(lag);
-    const weight = stalenessWeight(lag, this.cfg.maxPolicyLag, this.cfg.stalePairs);
-    if (weight === 0) {
-      m.counter('learner_pairs_stale_dropped_total').inc();
-      await d.ack();
-      return undefined;
-    }
-    if (weight < 1) m.counter('learner_pairs_downweighted_total').inc();
-    const entry: Entry = { pair: p, deliveries: [d], weight };
-    this.batch.set(p.pairId, entry);
-    return entry;
   }
 
-  /**
-   * One optimizer step on `entries`. 'stream' publishes and checkpoints on schedule; 'phase' only checkpoints (a phase
-   * publishes once, at its end); 'replay' is a later epoch over pairs already held or acked, so it moves no deliveries.
-   */
-  private async trainBatch(entries: Entry[], mode: 'stream' | 'phase' | 'replay' | 'none' = 'stream'): Promise<void> {
+  /** Pairs admitted and waiting for a step. */
+  get batched(): number {
+    return this.batch.size;
+  }
+
+  /** One optimizer step on the waiting batch; its pairs are then held unacked until a checkpoint covers them. */
+  async trainBatch(): Promise<void> {
+    const entries = [...this.batch.values()];
+    await this.trainOn(entries);
+    for (const e of entries) {
+      this.batch.delete(e.pair.pairId);
+      this.trained.set(e.pair.pairId, e);
+    }
+  }
+
+  /** One optimizer step on `entries`, with its metrics; it moves no deliveries (a replay epoch steps on pairs already held or acked). */
+  async trainOn(entries: readonly HeldPair[]): Promise<void> {
     const m = this.deps.metrics;
     const t0 = this.deps.clock.now();
     const stats = await this.deps.port.step(
@@ -264,12 +259,6 @@ export class Learner {
     );
     this.stepCount++;
     this.lastStats = stats;
-    if (mode !== 'replay') {
-      for (const e of entries) {
-        this.batch.delete(e.pair.pairId);
-        this.trained.set(e.pair.pairId, e);
-      }
-    }
     m.counter('learner_steps_total').inc();
     m.counter('learner_pairs_trained_total').inc(entries.length);
     m.histogram('learner_step_seconds').observe((this.deps.clock.now() - t0) / 1000);
@@ -280,8 +269,11 @@ export class Learner {
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
     if (stats.kl !== undefined) m.gauge('learner_kl_nats').set(stats.kl);
-    if (mode === 'stream' && this.stepCount % this.cfg.publishEvery === 0) await this.publish();
-    if ((mode === 'stream' || mode === 'phase') && this.stepCount % this.cfg.checkpointEvery === 0) await this.checkpoint();
+  }
+
+  /** Checkpoints (and acks) when the step count reaches the checkpointEvery schedule. */
+  async checkpointIfDue(): Promise<void> {
+    if (this.stepCount % this.cfg.checkpointEvery === 0) await this.checkpoint();
   }
 
   /** Announces the current weights as the next version. */
@@ -328,65 +320,19 @@ export class Learner {
   }
 
   /** Publishes and checkpoints whatever the last schedule point did not cover. */
-  private async wrapUp(): Promise<void> {
+  async wrapUp(): Promise<void> {
     if (this.lastPublishedStep !== this.stepCount) await this.publish();
     if (this.lastCheckpointStep !== this.stepCount || this.trained.size > 0) await this.checkpoint();
   }
 
-  /**
-   * Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end. Pairs are taken
-   * while the judges still label (holding a whole phase unacked would not fit a bounded topic); the first pass steps on
-   * full batches in arrival order and checkpoints (acking) on schedule, exactly as training after labelling would; the
-   * total is known once labelling is done (`expected`). A last smaller batch is trained too, then `epochs - 1` more
-   * passes replay the phase's pairs from memory. Generation is paused by the caller meanwhile. A crash mid-phase is
-   * not resumed: the phase's acked pairs are gone from the stream.
-   */
+  /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
   async trainPhase(expected: Promise<number> | number, epochs: number): Promise<PhaseResult> {
     if (this.loop) throw new LearnerError('trainPhase cannot run while the streaming loop runs');
     await this.init();
     this.stateName = 'training';
-    const m = this.deps.metrics;
-    const dropped0 = m.counter('learner_pairs_stale_dropped_total').value;
-    const steps0 = this.stepCount;
-    let total: number | undefined;
-    let expectedFailure: unknown;
-    Promise.resolve(expected).then(
-      (n) => (total = n),
-      (err: unknown) => (expectedFailure = err ?? new LearnerError('the phase was abandoned')),
-    );
-    const phase: Entry[] = [];
-    const idle = this.opts.phaseIdleTimeoutMs ?? 60_000;
-    let lastArrival = this.deps.clock.now();
-    let seen = 0;
-    const bs = this.cfg.batchSize;
-    while (total === undefined || seen < total) {
-      if (expectedFailure !== undefined) throw expectedFailure;
-      if (this.abort.signal.aborted) break;
-      const d = await this.nextWithin(100);
-      if (!d) {
-        if (total !== undefined && this.deps.clock.now() - lastArrival > idle) {
-          throw new LearnerError(`phase expected ${total} pairs but none arrived for ${idle} ms after ${seen}`);
-        }
-        continue;
-      }
-      lastArrival = this.deps.clock.now();
-      seen++;
-      const e = await this.admit(d);
-      if (e) phase.push(e);
-      if (this.batch.size >= bs) await this.trainBatch([...this.batch.values()], 'phase');
-    }
-    if (this.batch.size > 0 && !this.abort.signal.aborted) await this.trainBatch([...this.batch.values()], 'phase');
-    for (let e = 1; e < epochs && !this.abort.signal.aborted; e++) {
-      for (let i = 0; i < phase.length && !this.abort.signal.aborted; i += bs) await this.trainBatch(phase.slice(i, i + bs), 'replay');
-    }
-    if (this.stepCount > steps0) await this.wrapUp();
+    const result = await runPhase(this, { expected, epochs, batchSize: this.cfg.batchSize, idleTimeoutMs: this.opts.phaseIdleTimeoutMs ?? 60_000 });
     this.stateName = 'idle';
-    return {
-      pairs: phase.length,
-      steps: this.stepCount - steps0,
-      droppedStale: m.counter('learner_pairs_stale_dropped_total').value - dropped0,
-      version: this.versionNow,
-    };
+    return result;
   }
 
   /**
@@ -397,7 +343,7 @@ export class Learner {
     this.abort.abort();
     await this.loop;
     // A run that reached totalSteps takes no extra step; one that ran out of pairs trains on what it holds.
-    if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch([...this.batch.values()], 'none');
+    if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch();
     if (this.stepCount > 0) await this.wrapUp();
     await this.close();
   }
@@ -418,8 +364,6 @@ export class Learner {
   }
 
   private async close(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
     for (const e of this.batch.values()) e.deliveries.forEach((d) => d.nak());
     this.batch.clear();
     if (this.inbox) {

@@ -1,7 +1,7 @@
 // Per-actor metrics: counters, gauges and histograms, published periodically as MetricsMsg on the 'metrics' topic.
 import type { Bus } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
-import { systemClock, type Clock } from './clock.js';
+import { every, systemClock, type Clock } from '../clock.js';
 
 export class MetricsError extends Error {
   override name = 'MetricsError';
@@ -111,7 +111,7 @@ export interface ReporterOptions {
 
 /** Publishes one registry's snapshot every intervalMs, and once more when stopped (so final counts are seen). */
 export class MetricsReporter {
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: (() => void) | undefined;
   private inFlight: Promise<void> = Promise.resolve();
   private readonly clock: Clock;
 
@@ -149,14 +149,13 @@ export class MetricsReporter {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.publish(), this.opts.intervalMs);
-    this.timer.unref();
+    if (this.stopTimer) return;
+    this.stopTimer = every(this.clock, this.opts.intervalMs, () => void this.publish());
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer?.();
+    this.stopTimer = undefined;
     await this.publish();
   }
 }

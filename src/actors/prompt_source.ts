@@ -2,7 +2,7 @@
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import type { Bus } from '../streams/bus.js';
 import type { PromptMsg } from '../streams/topics.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import type { MetricsRegistry } from './metrics.js';
 
 export class PromptSourceError extends Error {

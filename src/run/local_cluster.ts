@@ -1,7 +1,7 @@
 // Wires every actor in one process over one bus, and runs the three modes (streaming, iterative, offline) on equal budgets.
 import type { Config } from '../config/index.js';
 import type { Bus } from '../streams/bus.js';
-import { systemClock, type Clock } from '../actors/clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { Evaluator, type EvalReport, type GoldScorer } from '../actors/evaluator.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';

@@ -1,7 +1,7 @@
 // A bus whose weight-store calls outlive a NATS outage: transient failures are retried instead of stopping the actor.
 import type { Bus, WeightBlob, WeightStore } from '../streams/bus.js';
 import type { WeightsMsg } from '../streams/topics.js';
-import { systemClock } from '../actors/clock.js';
+import { systemClock } from '../clock.js';
 
 /**
  * Failures that say "the server is not answering right now" (restarting, or JetStream still recovering its streams):

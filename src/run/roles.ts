@@ -1,6 +1,6 @@
 // What each role does in its own actor process: builds only that role's ports, starts the actor, and says how it stops.
 import { join } from 'node:path';
-import { systemClock } from '../actors/clock.js';
+import { systemClock } from '../clock.js';
 import { Evaluator } from '../actors/evaluator.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';

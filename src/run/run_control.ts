@@ -1,6 +1,6 @@
 // Run-wide control state shared by the processes of one multi-process run: source progress, the end of the run, work backlog.
 import type { KV } from 'nats';
-import { systemClock } from '../actors/clock.js';
+import { systemClock } from '../clock.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
 import type { NatsBus } from '../streams/nats/bus.js';
 import { natsNames } from '../streams/nats/names.js';

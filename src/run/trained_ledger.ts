@@ -1,6 +1,6 @@
 // The run's record of trained pairs: one line per committed checkpoint, listing the pairs that checkpoint made durable.
 import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { policyLag } from '../actors/learner.js';
+import { policyLag } from '../actors/admission.js';
 import type { LearnerPort, StepStats } from '../actors/ports.js';
 import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
 import type { PairMsg, TopicName, Topics } from '../streams/topics.js';

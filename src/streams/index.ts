@@ -6,7 +6,7 @@ import { InProcessBus } from './inprocess/bus.js';
 
 export type { Bus, Delivery, Subscription, WeightStore, BusCounters } from './bus.js';
 export { BusError } from './bus.js';
-export type { BusOptions, Clock } from './bus_options.js';
+export type { BusOptions } from './bus_options.js';
 
 export async function createBus(cfg: BusConfig, runId: string, opts: BusOptions = {}): Promise<Bus> {
   if (cfg.kind === 'inprocess') return new InProcessBus(cfg, runId, opts);

@@ -1,7 +1,7 @@
 // Single actors on the in-process bus: prompt epochs and dedup, generator stamping and draining stop(), judge pairing and dead letters, metrics.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Generator } from '../../src/actors/generator.js';
 import { Judge, pairIdOf } from '../../src/actors/judge.js';
 import { MetricsRegistry, MetricsReporter, MetricsError } from '../../src/actors/metrics.js';

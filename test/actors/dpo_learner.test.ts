@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { DpoLearner } from '../../src/actors/compute/learner_compute.js';
 import { LocalPolicy, responseLogProbs } from '../../src/actors/compute/local_policy.js';
 import { Learner } from '../../src/actors/learner.js';

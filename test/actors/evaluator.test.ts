@@ -1,7 +1,7 @@
 // The evaluator: a baseline at version 0, then every N versions; win rate against fixed SFT samples, proxy reward, length, KL.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Evaluator } from '../../src/actors/evaluator.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { bus as makeBus, config, decode, FakePolicy, FakeScorer, prompts, until } from './fakes.js';

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { LedgeredLearnerPort, readLedger, skipTrainedPairs } from '../../src/run/trained_ledger.js';

@@ -1,8 +1,21 @@
 // Test access to a local nats-server: the same starter the bench and the `cluster` command use.
 import { after, before } from 'node:test';
-import { startNatsServer, type NatsServerHandle } from '../../src/streams/nats/server.js';
+import { natsServerAvailable, startNatsServer as startServer, type NatsServerHandle, type NatsServerOptions } from '../../src/streams/nats/server.js';
 
-export { freePort, natsServerAvailable, startNatsServer, type NatsServerHandle, type NatsServerOptions } from '../../src/streams/nats/server.js';
+export { freePort, natsServerAvailable, type NatsServerHandle, type NatsServerOptions } from '../../src/streams/nats/server.js';
+
+/** Starts a nats-server for a test; refused under `--unit` (a test that needs a server belongs in a *.slow.test.ts file). */
+export function startNatsServer(opts?: NatsServerOptions): Promise<NatsServerHandle> {
+  if (process.env.RLHF_UNIT_TESTS === '1') {
+    throw new Error('unit tests start no nats-server: name the test file *.slow.test.ts, or run it with `npm test`');
+  }
+  return startServer(opts);
+}
+
+/** The skip reason for a suite that needs a nats-server, or false when one can be started here. */
+export function natsSkip(): string | false {
+  return natsServerAvailable() ? false : 'needs the nats-server binary on PATH (Debian: apt-get install nats-server)';
+}
 
 /**
  * One nats-server for the enclosing suite: started in `before` (after `setup`, when given), stopped in `after`.

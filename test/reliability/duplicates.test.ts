@@ -2,7 +2,7 @@
 // pair id (before, during and long after the checkpoint that covered it), and duplicates seen by a restarted learner.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Learner, type LearnerState } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import type { InProcessBus } from '../../src/streams/inprocess/bus.js';

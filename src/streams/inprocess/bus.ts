@@ -1,7 +1,8 @@
 // The embedded bus: JetStream's semantics (append-only logs, durable pull consumers, ack/nak/redelivery) in one process.
 import type { BusConfig } from '../../config/index.js';
 import { BusError, type Bus, type BusCounters, type ConsumeOptions, type PublishOptions, type Subscription, type WeightStore } from '../bus.js';
-import { SYSTEM_CLOCK, type BusOptions, type Clock } from '../bus_options.js';
+import { systemClock, type Clock } from '../../clock.js';
+import type { BusOptions } from '../bus_options.js';
 import type { Codec } from '../codec.js';
 import { encodeDeadLetter } from '../dead_letter.js';
 import { TOPIC_RETENTION } from '../policy.js';
@@ -28,7 +29,7 @@ export class InProcessBus implements Bus {
     readonly runId: string,
     opts: BusOptions = {},
   ) {
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.clock = opts.clock ?? systemClock;
     this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
     this.codec = this.wire.codec;
     this.log = opts.log ?? ((line) => console.error(line));

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { systemClock } from '../../src/actors/clock.js';
+import { systemClock } from '../../src/clock.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import type { LearnerPort, StepStats } from '../../src/actors/ports.js';

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readLedger } from '../../src/run/trained_ledger.js';
-import { natsServerAvailable, startNatsServer } from '../helpers/nats_server.js';
+import { natsSkip, startNatsServer } from '../helpers/nats_server.js';
 import { checkEveryPairOnce, faultRun, prepareTinyArtefacts, sleep, until } from './harness.js';
 
-describe('learner and server faults in a multi-process run', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+describe('learner and server faults in a multi-process run', { skip: natsSkip() }, () => {
   it('kill -9 of the learner mid-run: the restarted learner resumes from its checkpoint; pairs it had not checkpointed are redelivered and trained once', async () => {
     prepareTinyArtefacts();
     const server = await startNatsServer();

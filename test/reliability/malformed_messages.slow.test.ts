@@ -12,7 +12,7 @@ import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
 import { TOPIC_RETENTION } from '../../src/streams/policy.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
-import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
+import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until, VOCAB } from '../actors/fakes.js';
 import { hostileMessages, pack, prototypeFingerprint, semanticallyBad, validPair, type Hostile } from './hostile.js';
 
@@ -152,40 +152,34 @@ describe('malformed messages on the in-process bus', () => {
   });
 });
 
-if (!natsServerAvailable()) {
-  describe('malformed messages over NATS', () => {
-    it('needs the nats-server binary on PATH; skipped', { skip: 'nats-server not found' }, () => {});
-  });
-} else {
-  describe('malformed messages over NATS', () => {
-    const server = sharedNatsServer();
+describe('malformed messages over NATS', { skip: natsSkip() }, () => {
+  const server = sharedNatsServer();
 
-    it('faults from a second connection on every topic, an oversized message and a corrupt weights KV entry are dead-lettered; the run completes', async () => {
-      const runId = `malformed-nats-${Date.now()}`;
-      const cfg = clusterConfig({ kind: 'nats', servers: [server.url] });
-      const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {}, schema: { vocabSize: VOCAB } });
-      // A foreign producer with a larger limit: it raises the streams' max_msg_size, so its oversized message is stored
-      // and reaches the run's consumers, whose decoder must refuse it on size alone.
-      const bigCfg = clusterConfig({ kind: 'nats', servers: [server.url], maxPayloadBytes: 4 * MAX_PAYLOAD });
-      const injector = await NatsBus.connect(bigCfg.bus, runId, { log: () => {} });
-      const oversized: Hostile = { topic: 'samples', name: 'samples: oversized', bytes: pack({ junk: 'x'.repeat(MAX_PAYLOAD + 100) }), reason: new RegExp(`message is \\d+ bytes, over bus.maxPayloadBytes ${MAX_PAYLOAD}.*payload cut`) };
-      const badKv = new Uint8Array([0xc1, 0xc1, 0xc1]);
-      try {
-        const faults = [...hostileMessages(runId, VOCAB), ...semanticallyBad(runId), ...nearLimit(), oversized];
-        await injectDuringRun(cfg, {
-          bus,
-          injector,
-          extra: async () => {
-            const kv = await injector.js.views.kv(natsNames(cfg.bus.prefix, runId).weightsBucket);
-            await kv.put('latest', badKv);
-            return [{ topic: 'weights', name: 'weights KV: garbage under latest', bytes: badKv, reason: /weights announcement in KV key latest \(revision \d+\) is invalid: message is not valid msgpack/ }];
-          },
-        }, faults);
-      } finally {
-        await injector.destroy();
-        await injector.close();
-        await bus.close();
-      }
-    });
+  it('faults from a second connection on every topic, an oversized message and a corrupt weights KV entry are dead-lettered; the run completes', async () => {
+    const runId = `malformed-nats-${Date.now()}`;
+    const cfg = clusterConfig({ kind: 'nats', servers: [server.url] });
+    const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {}, schema: { vocabSize: VOCAB } });
+    // A foreign producer with a larger limit: it raises the streams' max_msg_size, so its oversized message is stored
+    // and reaches the run's consumers, whose decoder must refuse it on size alone.
+    const bigCfg = clusterConfig({ kind: 'nats', servers: [server.url], maxPayloadBytes: 4 * MAX_PAYLOAD });
+    const injector = await NatsBus.connect(bigCfg.bus, runId, { log: () => {} });
+    const oversized: Hostile = { topic: 'samples', name: 'samples: oversized', bytes: pack({ junk: 'x'.repeat(MAX_PAYLOAD + 100) }), reason: new RegExp(`message is \\d+ bytes, over bus.maxPayloadBytes ${MAX_PAYLOAD}.*payload cut`) };
+    const badKv = new Uint8Array([0xc1, 0xc1, 0xc1]);
+    try {
+      const faults = [...hostileMessages(runId, VOCAB), ...semanticallyBad(runId), ...nearLimit(), oversized];
+      await injectDuringRun(cfg, {
+        bus,
+        injector,
+        extra: async () => {
+          const kv = await injector.js.views.kv(natsNames(cfg.bus.prefix, runId).weightsBucket);
+          await kv.put('latest', badKv);
+          return [{ topic: 'weights', name: 'weights KV: garbage under latest', bytes: badKv, reason: /weights announcement in KV key latest \(revision \d+\) is invalid: message is not valid msgpack/ }];
+        },
+      }, faults);
+    } finally {
+      await injector.destroy();
+      await injector.close();
+      await bus.close();
+    }
   });
-}
+});

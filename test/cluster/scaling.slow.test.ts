@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
+import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 import { accountPairs, ActorProc, actorRecords, prepareTinyArtefacts, runSets, startRun, tempRunsDir, total, until, waitAllExit, WireAudit } from './harness.js';
 
-describe('scaling a multi-process run', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+describe('scaling a multi-process run', { skip: natsSkip() }, () => {
   const server = sharedNatsServer(prepareTinyArtefacts);
 
   it('a generator added mid-run contributes samples; one removed with SIGTERM loses no prompt; every prompt becomes one group', async () => {

@@ -4,15 +4,10 @@ import { describe, it } from 'node:test';
 import { BusError } from '../../src/streams/bus.js';
 import { createCodec } from '../../src/streams/codec.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
-import { natsServerAvailable, sharedNatsServer, startNatsServer } from '../helpers/nats_server.js';
+import { natsSkip, sharedNatsServer, startNatsServer } from '../helpers/nats_server.js';
 import { busConfig, busContract, freshRunId, nextWithin, prompt, sampleGroup, sleep } from './contract.js';
 
-const available = natsServerAvailable();
-if (!available) {
-  describe('NATS bus', () => {
-    it('needs the nats-server binary on PATH (Debian: apt-get install nats-server); skipped', { skip: 'nats-server not found' }, () => {});
-  });
-} else {
+describe('NATS bus', { skip: natsSkip() }, () => {
   const server = sharedNatsServer();
 
   busContract('nats', (overrides, runId) =>
@@ -104,4 +99,4 @@ if (!available) {
       }
     });
   });
-}
+});

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/index.js';
 import { createBus } from '../../src/streams/index.js';
-import { natsServerAvailable, startNatsServer } from '../../src/streams/nats/server.js';
+import { natsSkip, startNatsServer } from '../helpers/nats_server.js';
 import type { MonitorSnapshot } from '../../src/monitor/views.js';
 import { syntheticRun } from './synthetic.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-test('monitor command attaches to a NATS run and serves its state', { skip: natsServerAvailable() ? false : 'nats-server is not installed', timeout: 60_000 }, async () => {
+test('monitor command attaches to a NATS run and serves its state', { skip: natsSkip(), timeout: 60_000 }, async () => {
   const server = await startNatsServer();
   const cfg = parseConfig({ bus: { kind: 'nats', servers: [server.url] } });
   const bus = await createBus(cfg.bus, 'cli-run', { log: () => {} });

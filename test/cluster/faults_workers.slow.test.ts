@@ -1,10 +1,10 @@
 // kill -9 of a generator and of a judge in the middle of a NATS run, then a restart: the run completes, every pair once.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { natsServerAvailable, sharedNatsServer } from '../helpers/nats_server.js';
+import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 import { checkEveryPairOnce, faultRun, prepareTinyArtefacts, sleep, total, until } from './harness.js';
 
-describe('worker crashes in a multi-process run', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+describe('worker crashes in a multi-process run', { skip: natsSkip() }, () => {
   const server = sharedNatsServer(prepareTinyArtefacts);
 
   it('kill -9 of a generator mid-run: its prompts are redelivered, the restarted generator rejoins, no pair is lost or trained twice', async () => {

@@ -14,70 +14,64 @@ import { createCodec } from '../../src/streams/codec.js';
 import { createBus } from '../../src/streams/index.js';
 import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
-import { freePort, natsServerAvailable, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
+import { freePort, natsSkip, startNatsServer, type NatsServerHandle } from '../helpers/nats_server.js';
 import { config, until } from '../actors/fakes.js';
 import { hostileMessages, pack, prototypeFingerprint } from './hostile.js';
 
 const quiet = { log: () => {} };
 
-if (!natsServerAvailable()) {
-  describe('NATS authentication', () => {
-    it('needs the nats-server binary on PATH; skipped', { skip: 'nats-server not found' }, () => {});
+describe('NATS authentication', { skip: natsSkip() }, () => {
+  let tokenServer: NatsServerHandle;
+  let userServer: NatsServerHandle;
+  before(async () => {
+    tokenServer = await startNatsServer({ auth: { token: 's3cret-token' } });
+    userServer = await startNatsServer({ auth: { user: 'alice', pass: 'pa55word' } });
   });
-} else {
-  describe('NATS authentication', () => {
-    let tokenServer: NatsServerHandle;
-    let userServer: NatsServerHandle;
-    before(async () => {
-      tokenServer = await startNatsServer({ auth: { token: 's3cret-token' } });
-      userServer = await startNatsServer({ auth: { user: 'alice', pass: 'pa55word' } });
-    });
-    after(async () => {
-      await tokenServer?.stop();
-      await userServer?.stop();
-    });
-
-    const busCfg = (server: NatsServerHandle, sets: string[] = [], env: Record<string, string> = {}) =>
-      loadConfig({ overrides: ['bus.kind=nats', `bus.servers=${server.url}`, ...sets], env }).bus;
-
-    it('a server requiring a token refuses a bus without one, or with a wrong one, with a clear error', async () => {
-      const refused = /NATS server at nats:\/\/127\.0\.0\.1:\d+ refused the connection: authorization violation; set bus\.token \/ bus\.user\+bus\.pass \/ bus\.credsFile/;
-      const t0 = Date.now();
-      await assert.rejects(createBus(busCfg(tokenServer), 'auth-none', quiet), refused);
-      await assert.rejects(createBus(busCfg(tokenServer, ['bus.token=wrong']), 'auth-wrong', quiet), refused);
-      assert.ok(Date.now() - t0 < 5000, 'refused at once, not retried forever');
-    });
-
-    it('the right token is accepted from bus.token and from RLHF_STREAM_NATS_TOKEN', async () => {
-      for (const cfg of [busCfg(tokenServer, ['bus.token=s3cret-token']), busCfg(tokenServer, [], { RLHF_STREAM_NATS_TOKEN: 's3cret-token' })]) {
-        const bus = await NatsBus.connect(cfg, `auth-token-${Date.now()}`, quiet);
-        try {
-          await bus.publish('metrics', { type: 'metrics', v: 1, runId: bus.runId, actorId: 'a', role: 'r', ts: 1, values: { x: 1 } });
-          assert.equal(bus.counters().published.metrics, 1);
-        } finally {
-          await bus.destroy();
-          await bus.close();
-        }
-      }
-    });
-
-    it('a user/password server refuses a missing or wrong password and accepts bus.user with bus.pass or RLHF_STREAM_NATS_PASS', async () => {
-      const refused = /refused the connection: authorization violation/;
-      await assert.rejects(createBus(busCfg(userServer), 'auth-anon', quiet), refused);
-      await assert.rejects(createBus(busCfg(userServer, ['bus.user=alice']), 'auth-nopass', quiet), refused);
-      await assert.rejects(createBus(busCfg(userServer, ['bus.user=alice', 'bus.pass=guess']), 'auth-badpass', quiet), refused);
-      for (const cfg of [busCfg(userServer, ['bus.user=alice', 'bus.pass=pa55word']), busCfg(userServer, ['bus.user=alice'], { RLHF_STREAM_NATS_PASS: 'pa55word' })]) {
-        const bus = await createBus(cfg, `auth-user-${Date.now()}`, quiet);
-        try {
-          assert.equal(bus.kind, 'nats');
-        } finally {
-          await (bus as NatsBus).destroy();
-          await bus.close();
-        }
-      }
-    });
+  after(async () => {
+    await tokenServer?.stop();
+    await userServer?.stop();
   });
-}
+
+  const busCfg = (server: NatsServerHandle, sets: string[] = [], env: Record<string, string> = {}) =>
+    loadConfig({ overrides: ['bus.kind=nats', `bus.servers=${server.url}`, ...sets], env }).bus;
+
+  it('a server requiring a token refuses a bus without one, or with a wrong one, with a clear error', async () => {
+    const refused = /NATS server at nats:\/\/127\.0\.0\.1:\d+ refused the connection: authorization violation; set bus\.token \/ bus\.user\+bus\.pass \/ bus\.credsFile/;
+    const t0 = Date.now();
+    await assert.rejects(createBus(busCfg(tokenServer), 'auth-none', quiet), refused);
+    await assert.rejects(createBus(busCfg(tokenServer, ['bus.token=wrong']), 'auth-wrong', quiet), refused);
+    assert.ok(Date.now() - t0 < 5000, 'refused at once, not retried forever');
+  });
+
+  it('the right token is accepted from bus.token and from RLHF_STREAM_NATS_TOKEN', async () => {
+    for (const cfg of [busCfg(tokenServer, ['bus.token=s3cret-token']), busCfg(tokenServer, [], { RLHF_STREAM_NATS_TOKEN: 's3cret-token' })]) {
+      const bus = await NatsBus.connect(cfg, `auth-token-${Date.now()}`, quiet);
+      try {
+        await bus.publish('metrics', { type: 'metrics', v: 1, runId: bus.runId, actorId: 'a', role: 'r', ts: 1, values: { x: 1 } });
+        assert.equal(bus.counters().published.metrics, 1);
+      } finally {
+        await bus.destroy();
+        await bus.close();
+      }
+    }
+  });
+
+  it('a user/password server refuses a missing or wrong password and accepts bus.user with bus.pass or RLHF_STREAM_NATS_PASS', async () => {
+    const refused = /refused the connection: authorization violation/;
+    await assert.rejects(createBus(busCfg(userServer), 'auth-anon', quiet), refused);
+    await assert.rejects(createBus(busCfg(userServer, ['bus.user=alice']), 'auth-nopass', quiet), refused);
+    await assert.rejects(createBus(busCfg(userServer, ['bus.user=alice', 'bus.pass=guess']), 'auth-badpass', quiet), refused);
+    for (const cfg of [busCfg(userServer, ['bus.user=alice', 'bus.pass=pa55word']), busCfg(userServer, ['bus.user=alice'], { RLHF_STREAM_NATS_PASS: 'pa55word' })]) {
+      const bus = await createBus(cfg, `auth-user-${Date.now()}`, quiet);
+      try {
+        assert.equal(bus.kind, 'nats');
+      } finally {
+        await (bus as NatsBus).destroy();
+        await bus.close();
+      }
+    }
+  });
+});
 
 /** A non-loopback IPv4 address of this machine, if it has one. */
 function externalAddress(): string | undefined {

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { natsServerAvailable } from '../helpers/nats_server.js';
+import { natsSkip } from '../helpers/nats_server.js';
 import { actorRecords, CACHE_DIR, CLI, prepareTinyArtefacts, runSets, tempRunsDir, total, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
@@ -17,7 +17,7 @@ const portOpen = (url: string): Promise<boolean> =>
     s.once('error', () => resolve(false));
   });
 
-describe('rlhf-stream cluster', { skip: natsServerAvailable() ? false : 'nats-server not found' }, () => {
+describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
   before(() => prepareTinyArtefacts());
 
   it('an actor refuses to start without the cached artefacts and says how to make them', () => {

@@ -1,0 +1,95 @@
+// The phase driver: how the learner trains one phase of the iterative and offline modes, on the pairs of that phase only.
+import type { Clock } from '../clock.js';
+import type { Delivery } from '../streams/bus.js';
+import type { PairMsg } from '../streams/topics.js';
+import type { HeldPair } from './learner.js';
+import type { MetricsRegistry } from './metrics.js';
+
+export class PhaseError extends Error {
+  override name = 'PhaseError';
+}
+
+export interface PhaseResult {
+  pairs: number;
+  steps: number;
+  droppedStale: number;
+  version: number;
+}
+
+/** What the phase driver uses of the learner. */
+export interface PhaseLearner {
+  readonly step: number;
+  readonly version: number;
+  /** Pairs admitted and waiting for a step. */
+  readonly batched: number;
+  /** True once the learner was told to stop or finish. */
+  readonly stopping: boolean;
+  readonly clock: Clock;
+  readonly metrics: MetricsRegistry;
+  nextWithin(waitMs: number): Promise<Delivery<PairMsg> | undefined>;
+  admit(d: Delivery<PairMsg>): Promise<HeldPair | undefined>;
+  trainBatch(): Promise<void>;
+  trainOn(entries: readonly HeldPair[]): Promise<void>;
+  checkpointIfDue(): Promise<void>;
+  wrapUp(): Promise<void>;
+}
+
+export interface PhaseOptions {
+  /** The phase's pair count, known once labelling is done. */
+  expected: Promise<number> | number;
+  epochs: number;
+  batchSize: number;
+  /** Fail when no pair arrives for this long while the phase still expects some. */
+  idleTimeoutMs: number;
+}
+
+/**
+ * Trains on one phase's pairs and publishes one version at its end. Pairs are taken while the judges still label
+ * (holding a whole phase unacked would not fit a bounded topic); the first pass steps on full batches in arrival order
+ * and checkpoints (acking) on schedule, exactly as training after labelling would; the total is known once labelling
+ * is done (`expected`). A last smaller batch is trained too, then `epochs - 1` more passes replay the phase's pairs
+ * from memory. Generation is paused by the caller meanwhile. A crash mid-phase is not resumed: the phase's acked pairs
+ * are gone from the stream.
+ */
+export async function runPhase(l: PhaseLearner, o: PhaseOptions): Promise<PhaseResult> {
+  const dropped = l.metrics.counter('learner_pairs_stale_dropped_total');
+  const dropped0 = dropped.value;
+  const steps0 = l.step;
+  let total: number | undefined;
+  let expectedFailure: unknown;
+  Promise.resolve(o.expected).then(
+    (n) => (total = n),
+    (err: unknown) => (expectedFailure = err ?? new PhaseError('the phase was abandoned')),
+  );
+  const phase: HeldPair[] = [];
+  let lastArrival = l.clock.now();
+  let seen = 0;
+  while (total === undefined || seen < total) {
+    if (expectedFailure !== undefined) throw expectedFailure;
+    if (l.stopping) break;
+    const d = await l.nextWithin(100);
+    if (!d) {
+      if (total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
+        throw new PhaseError(`phase expected ${total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
+      }
+      continue;
+    }
+    lastArrival = l.clock.now();
+    seen++;
+    const e = await l.admit(d);
+    if (e) phase.push(e);
+    if (l.batched >= o.batchSize) await trainAndCheckpoint(l);
+  }
+  if (l.batched > 0 && !l.stopping) await trainAndCheckpoint(l);
+  for (let e = 1; e < o.epochs && !l.stopping; e++) {
+    for (let i = 0; i < phase.length && !l.stopping; i += o.batchSize) await l.trainOn(phase.slice(i, i + o.batchSize));
+  }
+  if (l.step > steps0) await l.wrapUp();
+  return { pairs: phase.length, steps: l.step - steps0, droppedStale: dropped.value - dropped0, version: l.version };
+}
+
+/** A phase step checkpoints on schedule but does not publish: a phase publishes once, at its end. */
+async function trainAndCheckpoint(l: PhaseLearner): Promise<void> {
+  await l.trainBatch();
+  await l.checkpointIfDue();
+}
