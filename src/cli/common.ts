@@ -1,4 +1,5 @@
 // Helpers shared by subcommands: config loading from --config/--set, backend start-up with a log line.
+import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../config/index.js';
 import { describeBackend, initBackend, type BackendInfo } from '../kernels/backend.js';
 import { flag, type ParsedArgs } from './args.js';
@@ -8,7 +9,7 @@ export const CONFIG_FLAGS = ['config', 'set', 'model'];
 
 export function configFromArgs(args: ParsedArgs): Config {
   const model = flag(args, 'model');
-  const overrides = [...(args.flags.get('set') ?? []), ...(model !== undefined ? [`model.source=${model}`] : [])];
+  const overrides = [...(args.flags.get('set') ?? []), ...(model !== undefined ? [`model.source=${resolve(model)}`] : [])];
   return loadConfig({ file: flag(args, 'config'), overrides });
 }
 

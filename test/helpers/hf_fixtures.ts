@@ -24,6 +24,8 @@ export interface FixtureSpec {
   /** Standard deviation of the random weights (large enough that a wrong layout shows in the logits). */
   std?: number;
   chatTemplate?: string;
+  /** Model vocabulary (default: the tokenizer's size rounded up to a multiple of 32); may exceed the tokenizer's. */
+  vocab?: number;
   /** Extra config.json fields (e.g. to make a config the loader must refuse). */
   extraConfig?: Record<string, unknown>;
 }
@@ -139,7 +141,7 @@ export function safetensorsBytes(tensors: Record<string, { shape: number[]; data
 }
 
 /** HF tensor names and shapes of a tiny model of the spec's type. */
-function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards'>>, vocab: number): [string, number[], 'w' | 'norm' | 'bias'][] {
+function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab'>>, vocab: number): [string, number[], 'w' | 'norm' | 'bias'][] {
   const { d, ff, layers } = s;
   const out: [string, number[], 'w' | 'norm' | 'bias'][] = [];
   if (s.type === 'gpt2') {
@@ -184,7 +186,7 @@ function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraCon
   return out;
 }
 
-function hfConfig(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards'>>, vocab: number, eosId: number, bosId: number): Record<string, unknown> {
+function hfConfig(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab'>>, vocab: number, eosId: number, bosId: number): Record<string, unknown> {
   if (s.type === 'gpt2') {
     return {
       model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: vocab, n_positions: s.ctx, n_embd: s.d, n_layer: s.layers, n_head: s.heads,
@@ -209,7 +211,7 @@ export function writeHfFixture(dir: string, spec: FixtureSpec): { vocab: number 
   };
   mkdirSync(dir, { recursive: true });
   const tok = s.type === 'gpt2' || s.type === 'qwen2' ? byteLevelTokenizer() : llamaStyleTokenizer();
-  const vocab = Math.ceil(tok.size / 32) * 32;
+  const vocab = Math.max(spec.vocab ?? 0, Math.ceil(tok.size / 32) * 32);
   const ids = JSON.parse(tok.json).model.vocab as Record<string, number>;
   const eosId = ids[tok.eos]!;
   const bosId = s.type === 'gpt2' || s.type === 'qwen2' ? eosId : ids['<s>']!;
