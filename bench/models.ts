@@ -8,7 +8,7 @@ import { DpoLearner } from '../src/actors/compute/learner_compute.js';
 import type { PairMsg } from '../src/streams/topics.js';
 import { parseConfig } from '../src/config/index.js';
 import { describeBackend, initBackend } from '../src/kernels/backend.js';
-import { countParams, disposeModel, initGpt, type GptConfig } from '../src/kernels/gpt.js';
+import { countParams, disposeModel, gptParamShapes, initGpt, type GptConfig } from '../src/kernels/gpt.js';
 import { Rng } from '../src/kernels/rng.js';
 import { generate } from '../src/kernels/sampling.js';
 
@@ -52,7 +52,11 @@ function pairs(vocab: number, rng: Rng): PairMsg[] {
   }) as unknown as PairMsg);
 }
 
-async function measure(name: string, steps: number): Promise<Figures> {
+type Train = Pick<Figures, 'params' | 'microBatch' | 'stepSeconds' | 'stepCpuSeconds' | 'trainTokensPerSecond' | 'peakRssMiB' | 'backend'>;
+type Sample = Pick<Figures, 'sampleTokensPerSecond' | 'sampleCpuTokensPerSecond'> & { samplerPeakRssMiB: number };
+
+/** The learner's work: policy, frozen reference and AdamW state in one process, DPO steps. */
+async function measureTrain(name: string, steps: number): Promise<Train> {
   const cfg = parseConfig({});
   const info = await initBackend('wasm', { native: 'auto', nativeThreads: 1 });
   const gcfg = MODELS[name]!;
@@ -68,6 +72,28 @@ async function measure(name: string, steps: number): Promise<Figures> {
   const stepSeconds = (performance.now() - t0) / 1000 / steps;
   const cu = process.cpuUsage(c0);
   const stepCpuSeconds = (cu.user + cu.system) / 1e6 / steps;
+  const figures: Train = {
+    params: countParams(policy),
+    microBatch: MICRO[name] ?? 0,
+    stepSeconds,
+    stepCpuSeconds,
+    // Each step runs the policy forward and backward and the reference forward over chosen and rejected sequences.
+    trainTokensPerSecond: (2 * PAIRS * (PROMPT + RESPONSE)) / stepSeconds,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    backend: describeBackend(info),
+  };
+  await learner.close();
+  disposeModel(policy);
+  disposeModel(reference);
+  return figures;
+}
+
+/** A generator's work: the policy alone, KV-cache sampling. */
+async function measureSample(name: string): Promise<Sample> {
+  await initBackend('wasm', { native: 'auto', nativeThreads: 1 });
+  const gcfg = MODELS[name]!;
+  const policy = initGpt(gcfg, 1);
+  const rng = new Rng(2);
   const prompts = Array.from({ length: SAMPLE_ROWS }, () => Array.from({ length: PROMPT }, () => rng.int(gcfg.vocabSize - 2)));
   const opts = { maxNewTokens: NEW_TOKENS, temperature: 1, topK: 0, topP: 1, eosId: gcfg.vocabSize - 1, padId: gcfg.vocabSize - 1, seed: 3 };
   generate(policy, prompts.slice(0, 2), { ...opts, maxNewTokens: 2 });
@@ -77,23 +103,18 @@ async function measure(name: string, steps: number): Promise<Figures> {
   const gen = (performance.now() - g0) / 1000;
   const su = process.cpuUsage(s0);
   const produced = out.tokens.reduce((s, t) => s + t.length, 0);
-  const figures: Figures = {
-    name,
-    params: countParams(policy),
-    microBatch: MICRO[name] ?? 0,
-    stepSeconds,
-    stepCpuSeconds,
-    // Each step runs the policy forward and backward and the reference forward over chosen and rejected sequences.
-    trainTokensPerSecond: (2 * PAIRS * (PROMPT + RESPONSE)) / stepSeconds,
+  const figures: Sample = {
     sampleTokensPerSecond: produced / gen,
     sampleCpuTokensPerSecond: produced / ((su.user + su.system) / 1e6),
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
-    backend: describeBackend(info),
+    samplerPeakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
-  await learner.close();
   disposeModel(policy);
-  disposeModel(reference);
   return figures;
+}
+
+/** Parameter count of a config without building the model. */
+function countParamsOf(cfg: GptConfig): number {
+  return Object.values(gptParamShapes(cfg)).reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
 }
 
 function arg(name: string): string | undefined {
@@ -105,33 +126,34 @@ async function main(): Promise<void> {
   const steps = Number(arg('steps') ?? 2);
   const one = arg('one');
   if (one) {
-    console.log(JSON.stringify(await measure(one, steps)));
+    console.log(JSON.stringify(arg('phase') === 'sample' ? await measureSample(one) : await measureTrain(one, steps)));
     return;
   }
   const names = arg('only') ? [arg('only')!] : Object.keys(MODELS);
   const load0 = loadavg();
   console.log(`models benchmark: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'cpu'}), load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`DPO step: ${PAIRS} pairs of ${PROMPT}-token prompts + ${RESPONSE}-token responses, ${steps} timed steps after a warm-up; sampling: ${SAMPLE_ROWS} rows, ${NEW_TOKENS} new tokens, KV cache`);
-  const rows: Figures[] = [];
+  const child = <T>(name: string, phase: string): T | string => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', name, '--phase', phase, '--steps', String(steps)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) return `failed (exit ${r.status}: ${r.stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-2).join(' ')})`;
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+  };
+  const lines: string[] = [];
+  let backend = '';
   for (const name of names) {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--one', name, '--steps', String(steps)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) {
-      console.log(`${name}: failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      continue;
-    }
-    const f = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Figures;
-    rows.push(f);
-    if (rows.length === 1) console.log(f.backend);
+    const t = child<Train>(name, 'train');
+    const s = child<Sample>(name, 'sample');
+    const params = `${(countParamsOf(MODELS[name]!) / 1e6).toFixed(1)}M`;
+    const train = typeof t === 'string' ? `${MICRO[name] || 'whole batch'} | ${t} | | | |` : `${t.microBatch || 'whole batch'} | ${t.stepSeconds.toFixed(2)} | ${t.stepCpuSeconds.toFixed(2)} | ${t.trainTokensPerSecond.toFixed(0)} | ${t.peakRssMiB.toFixed(0)} MiB |`;
+    const sample = typeof s === 'string' ? `${s} | | |` : `${s.sampleTokensPerSecond.toFixed(1)} | ${s.sampleCpuTokensPerSecond.toFixed(1)} | ${s.samplerPeakRssMiB.toFixed(0)} MiB |`;
+    if (typeof t !== 'string') backend = t.backend;
+    lines.push(`| ${name} | ${params} | ${train} ${sample}`);
   }
+  console.log(backend);
   console.log('');
-  console.log('| model | params | micro-batch | DPO step (wall s) | step (CPU s) | train tokens/s | sampling tokens/s (wall) | sampling tokens/s (CPU) | learner peak RSS |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const f of rows) {
-    console.log(
-      `| ${f.name} | ${(f.params / 1e6).toFixed(1)}M | ${f.microBatch || 'whole batch'} | ${f.stepSeconds.toFixed(2)} | ${f.stepCpuSeconds.toFixed(2)} | ${f.trainTokensPerSecond.toFixed(0)} | ` +
-        `${f.sampleTokensPerSecond.toFixed(1)} | ${f.sampleCpuTokensPerSecond.toFixed(1)} | ${f.peakRssMiB.toFixed(0)} MiB |`,
-    );
-  }
+  console.log('| model | params | micro-batch | DPO step (wall s) | step (CPU s) | train tokens/s | learner peak RSS | sampling tokens/s (wall) | sampling tokens/s (CPU) | sampler peak RSS |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const l of lines) console.log(l);
   console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 
