@@ -57,6 +57,7 @@ export function optimizeStepAccumulated(
   }
   const trainable = Object.values(vars).filter((v) => v.trainable);
   const grads: Record<string, tf.Tensor> = {};
+  const sums: Record<string, { shape: number[]; data: Float32Array }> = {};
   let loss = 0;
   const extraValues: Record<string, number> = {};
   let clipped: Record<string, tf.Tensor> | undefined;
@@ -80,15 +81,20 @@ export function optimizeStepAccumulated(
       for (const [tfName, g] of Object.entries(byTfName)) {
         if (g == null) continue;
         const key = keyOf.get(tfName)!;
-        const prev = grads[key];
-        if (prev === undefined) grads[key] = g;
-        else {
-          grads[key] = tf.add(prev, g);
-          prev.dispose();
-          g.dispose();
+        if (parts.length === 1) {
+          grads[key] = g;
+          continue;
         }
+        // Parts are summed outside the tensor heap, so the heap never holds two full sets of gradients (a 100M+ model
+        // on the 4 GiB wasm heap would not fit).
+        const data = g.dataSync() as Float32Array;
+        const acc = sums[key];
+        if (acc === undefined) sums[key] = { shape: [...g.shape], data: Float32Array.from(data) };
+        else for (let i = 0; i < data.length; i++) acc.data[i]! += data[i]!;
+        g.dispose();
       }
     }
+    for (const [key, { shape, data }] of Object.entries(sums)) grads[key] = tf.tensor(data, shape, 'float32');
     let gradNorm: number;
     if (opts.clip > 0) {
       const c = clipByGlobalNorm(grads, opts.clip);
