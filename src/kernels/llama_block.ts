@@ -2,7 +2,7 @@
 // key/value heads (optional q/k/v biases, as Qwen2 has), SwiGLU MLP. Weights are stored [in, out], like the GPT-2 block's.
 import * as tf from '@tensorflow/tfjs-core';
 import { applyRope, attendGrouped } from './attention.js';
-import type { GptConfig, LayerKv, StackContext } from './gpt.js';
+import type { GptConfig, LayerKv, StackContext } from './gpt_params.js';
 import { linear } from './matmul.js';
 import { rmsNorm, swiglu } from './rms_norm.js';
 
