@@ -1,5 +1,7 @@
-// Judge: scores each sample group with the proxy preference model and publishes one (chosen, rejected) pair per group.
+// Judge: scores each sample group (proxy model or a scorer the user brings) and publishes one (chosen, rejected) pair per group.
 import type { Config } from '../config/index.js';
+import { HttpRequestRejectedError } from '../scorers/http_client.js';
+import { MalformedReplyError, ScorerUnavailableError } from '../scorers/scorer.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
@@ -61,6 +63,27 @@ export function invalidGroup(g: SampleGroupMsg, runId: string): string | undefin
 function side(g: SampleGroupMsg, i: number, score: number): PairSide {
   const s = g.samples[i]!;
   return { sampleId: s.sampleId, responseTokens: s.responseTokens, text: s.text, score, policyVersion: s.policyVersion };
+}
+
+/** Why a score list cannot be used for a group of k, or undefined when it can. */
+function badScores(scores: readonly number[], k: number): string | undefined {
+  if (!Array.isArray(scores) || scores.length !== k || !scores.every(Number.isFinite)) {
+    const shown = Array.isArray(scores) ? `${scores.length} scores (${scores.slice(0, 4).join(', ')}${scores.length > 4 ? ', ...' : ''})` : JSON.stringify(scores);
+    return `scorer returned ${shown} for ${k} responses; all must be finite`;
+  }
+  return undefined;
+}
+
+/** Request statuses that say this group's input is the problem (too long, unprocessable), not the service or the config. */
+const BAD_INPUT_STATUS = new Set([400, 413, 422]);
+
+/** What a scoring failure means for its group: wait for the service, dead-letter the group, or stop the judge. */
+function disposition(err: unknown): 'wait' | 'dead-letter' | 'fatal' {
+  if (err instanceof ScorerUnavailableError) return 'wait';
+  if (err instanceof MalformedReplyError) return 'dead-letter';
+  // A refused key or a wrong URL (401, 403, 404) is a config error: no group is to blame, so none is dead-lettered.
+  if (err instanceof HttpRequestRejectedError) return BAD_INPUT_STATUS.has(err.status) ? 'dead-letter' : 'fatal';
+  return 'fatal';
 }
 
 export class Judge {
@@ -126,51 +149,104 @@ export class Judge {
     }
   }
 
-  private async scoreAll(groups: SampleGroupMsg[]): Promise<number[][]> {
+  /** One outcome per group: its scores, or the error that kept it from being scored. */
+  private async scoreGroups(groups: SampleGroupMsg[]): Promise<PromiseSettledResult<number[]>[]> {
     const requests = groups.map((g) => ({ promptTokens: g.samples[0]!.promptTokens, responses: g.samples.map((s) => s.responseTokens) }));
     const scorer = this.deps.scorer;
-    const scores = scorer.scoreMany ? await scorer.scoreMany(requests) : await Promise.all(requests.map((r) => scorer.score(r.promptTokens, r.responses)));
-    if (scores.length !== groups.length) throw new JudgeError(`scorer returned ${scores.length} score lists for ${groups.length} groups`);
-    scores.forEach((s, i) => {
-      if (s.length !== groups[i]!.samples.length || !s.every(Number.isFinite)) {
-        throw new JudgeError(`scorer returned ${s.length} scores (${s.slice(0, 4).join(', ')}...) for ${groups[i]!.samples.length} responses; all must be finite`);
-      }
-    });
-    return scores;
+    if (scorer.scoreEach) return scorer.scoreEach(requests);
+    try {
+      const scores = scorer.scoreMany ? await scorer.scoreMany(requests) : await Promise.all(requests.map((r) => scorer.score(r.promptTokens, r.responses)));
+      if (scores.length !== groups.length) throw new JudgeError(`scorer returned ${scores.length} score lists for ${groups.length} groups`);
+      return scores.map((value) => ({ status: 'fulfilled', value }));
+    } catch (reason) {
+      return groups.map(() => ({ status: 'rejected', reason }));
+    }
   }
 
+  /**
+   * Scores the batch and settles each group: paired (or tied) and acked, dead-lettered for a bad reply, or held while the
+   * scorer is unavailable. Held groups stay unacked and kept alive, and are scored again every outageWaitMs until the
+   * scorer answers: an outage loses nothing and dead-letters nothing, and no group is judged twice.
+   */
   private async judgeBatch(batch: Delivery<SampleGroupMsg>[]): Promise<void> {
     const m = this.deps.metrics;
-    const groups = batch.map((d) => d.data);
-    const t0 = this.deps.clock.now();
-    this.inWork = batch;
-    let scores: number[][];
+    let waiting = batch;
+    this.inWork = waiting;
     try {
-      scores = await this.scoreAll(groups);
-    } catch (err) {
-      batch.forEach((d) => d.nak(1000));
-      throw err;
+      for (;;) {
+        const t0 = this.deps.clock.now();
+        const comparisons0 = this.deps.scorer.comparisons ?? 0;
+        const outcomes = await this.scoreGroups(waiting.map((d) => d.data));
+        m.histogram('judge_score_seconds').observe((this.deps.clock.now() - t0) / 1000);
+        const fatal = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && disposition(o.reason) === 'fatal');
+        if (fatal) {
+          waiting.forEach((d) => d.nak(1000));
+          throw fatal.reason;
+        }
+        if (this.deps.scorer.comparisons !== undefined) {
+          const made = this.deps.scorer.comparisons - comparisons0;
+          m.counter('judge_comparisons_total').inc(made);
+          m.gauge('judge_comparisons_per_group').set(made / waiting.length);
+        }
+        const scored: { d: Delivery<SampleGroupMsg>; scores: number[] }[] = [];
+        const unavailable: Delivery<SampleGroupMsg>[] = [];
+        for (const [i, o] of outcomes.entries()) {
+          const d = waiting[i]!;
+          if (o.status === 'fulfilled') {
+            const why = badScores(o.value, d.data.samples.length);
+            if (why === undefined) scored.push({ d, scores: o.value });
+            else await this.deadLetterReply(d, why);
+          } else if (disposition(o.reason) === 'wait') unavailable.push(d);
+          else await this.deadLetterReply(d, (o.reason as Error).message);
+        }
+        await this.publishPairs(scored);
+        waiting = unavailable;
+        this.inWork = waiting;
+        if (waiting.length === 0) return;
+        m.counter('judge_scorer_unavailable_total').inc();
+        m.gauge('judge_groups_waiting').set(waiting.length);
+        this.stateName = 'waiting-for-scorer';
+        await this.deps.clock.sleep(this.opts.config.outageWaitMs, this.abort.signal);
+        if (this.abort.signal.aborted) {
+          // Stopping: the held groups go back to the stream for whichever judge runs next.
+          waiting.forEach((d) => d.nak());
+          return;
+        }
+      }
     } finally {
       this.inWork = [];
+      m.gauge('judge_groups_waiting').set(0);
+      if (this.stateName === 'waiting-for-scorer') this.stateName = 'running';
     }
-    m.histogram('judge_score_seconds').observe((this.deps.clock.now() - t0) / 1000);
+  }
+
+  private async deadLetterReply(d: Delivery<SampleGroupMsg>, why: string): Promise<void> {
+    this.deps.metrics.counter('judge_groups_bad_reply_total').inc();
+    await d.deadLetter(`scorer ${this.deps.scorer.modelId} could not score group ${d.data.groupId}: ${why}`);
+    this.groupsSettled++;
+  }
+
+  private async publishPairs(scored: { d: Delivery<SampleGroupMsg>; scores: number[] }[]): Promise<void> {
+    if (scored.length === 0) return;
+    const m = this.deps.metrics;
+    const groups = scored.map((x) => x.d.data);
     const pairs: PairMsg[] = [];
     let ties = 0;
-    groups.forEach((g, i) => {
-      const pair = this.pairOf(g, scores[i]!);
+    scored.forEach(({ d, scores }) => {
+      const pair = this.pairOf(d.data, scores);
       if (pair) pairs.push(pair);
       else ties++;
     });
     await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId })));
-    await Promise.all(batch.map((d) => d.ack()));
-    this.groupsSettled += batch.length;
+    await Promise.all(scored.map(({ d }) => d.ack()));
+    this.groupsSettled += scored.length;
     this.pairsPublished += pairs.length;
     const samples = groups.reduce((s, g) => s + g.samples.length, 0);
-    m.counter('judge_groups_total').inc(batch.length);
+    m.counter('judge_groups_total').inc(scored.length);
     m.counter('judge_samples_scored_total').inc(samples);
     m.counter('judge_pairs_total').inc(pairs.length);
     m.counter('judge_ties_total').inc(ties);
-    const all = scores.flat();
+    const all = scored.flatMap((x) => x.scores);
     m.gauge('judge_score_mean').set(all.reduce((s, x) => s + x, 0) / all.length);
     if (pairs.length > 0) {
       m.gauge('judge_chosen_length_tokens').set(pairs.reduce((s, p) => s + p.chosen.responseTokens.length, 0) / pairs.length);

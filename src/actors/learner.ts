@@ -8,6 +8,7 @@ import { admitPair } from './admission.js';
 import { openInbox, type Inbox } from './inbox.js';
 import { runPhase, type PhaseResult } from './learner_phase.js';
 import { LAG_BUCKETS, type MetricsRegistry } from './metrics.js';
+import { CoveredPairs, learnerStateOf, type LearnerState } from './learner_state.js';
 import type { LearnerPort, StepStats } from './ports.js';
 
 export class LearnerError extends Error {
@@ -40,23 +41,6 @@ export interface LearnerOptions {
 
 export const LEARNER_DURABLE = 'learner';
 
-/** What the learner writes into each checkpoint besides model and optimizer. */
-export interface LearnerState {
-  learnerId: string;
-  step: number;
-  version: number;
-  /** Pairs trained since the previous checkpoint: acked right after this checkpoint, so a redelivery of one is a duplicate. */
-  ackedAfterCheckpoint: string[];
-  /** Pairs acked after earlier checkpoints, oldest first, at most COVERED_PAIR_IDS: a late duplicate of one is skipped too. */
-  coveredPairIds?: string[];
-}
-
-/**
- * Pair ids remembered as trained and acked. A duplicate (a redelivery whose ack was lost, or a second publish of the same
- * pair outside the bus's duplicate window) arriving after this many newer pairs were acked would be trained again.
- */
-export const COVERED_PAIR_IDS = 50_000;
-
 /** A pair the learner holds unacked, with every delivery of it. */
 export interface HeldPair {
   pair: PairMsg;
@@ -78,8 +62,8 @@ export class Learner {
   private batch = new Map<string, HeldPair>();
   /** Pairs trained on since the last checkpoint, held unacked, by pair id. */
   private trained = new Map<string, HeldPair>();
-  /** Pairs acked after recent checkpoints (insertion-ordered, at most COVERED_PAIR_IDS); a redelivery of one is acked and skipped. */
-  private covered = new Set<string>();
+  /** Pairs acked after recent checkpoints; a redelivery of one is acked and skipped. */
+  private covered = new CoveredPairs();
   private stateName = 'idle';
   lastStats: StepStats | undefined;
   /** Pair deliveries taken so far (duplicates and stale ones included): the cluster's drain check counts them. */
@@ -126,14 +110,12 @@ export class Learner {
   private async restore(): Promise<void> {
     const saved = await this.deps.port.loadCheckpoint(this.opts.checkpointDir);
     if (saved) {
-      const s = saved as Partial<LearnerState>;
-      if (typeof s.step !== 'number' || typeof s.version !== 'number' || !Array.isArray(s.ackedAfterCheckpoint)) {
-        throw new LearnerError(`checkpoint in ${this.opts.checkpointDir} lacks learner state (step, version, ackedAfterCheckpoint); got keys ${Object.keys(saved).join(', ')}`);
-      }
+      const s = learnerStateOf(saved, this.opts.checkpointDir);
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
       this.versionNow = s.version;
-      this.covered = new Set(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
-      this.cover(s.ackedAfterCheckpoint);
+      this.covered = new CoveredPairs();
+      this.covered.add(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
+      this.covered.add(s.ackedAfterCheckpoint);
       this.deps.metrics.counter('learner_restores_total').inc();
     }
     const latest = await this.deps.bus.weights.latest();
@@ -268,7 +250,7 @@ export class Learner {
     m.gauge('learner_lr').set(stats.lr);
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
-    if (stats.kl !== undefined) m.gauge('learner_kl_nats').set(stats.kl);
+    if (stats.chosenLogRatio !== undefined) m.gauge('learner_chosen_logratio_nats').set(stats.chosenLogRatio);
   }
 
   /** Checkpoints (and acks) when the step count reaches the checkpointEvery schedule. */
@@ -294,29 +276,17 @@ export class Learner {
   private async checkpoint(): Promise<void> {
     const t0 = this.deps.clock.now();
     const ids = [...this.trained.keys()];
-    const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids, coveredPairIds: [...this.covered] };
+    const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids, coveredPairIds: this.covered.toArray() };
     await this.deps.port.saveCheckpoint(this.opts.checkpointDir, state as unknown as Record<string, unknown>);
     this.lastCheckpointStep = this.stepCount;
     const held = [...this.trained.values()];
     this.trained.clear();
     await Promise.all(held.flatMap((e) => e.deliveries.map((d) => d.ack())));
-    this.cover(ids);
+    this.covered.add(ids);
     const m = this.deps.metrics;
     m.counter('learner_checkpoints_total').inc();
     m.counter('learner_pairs_acked_total').inc(held.length);
     m.histogram('learner_checkpoint_seconds').observe((this.deps.clock.now() - t0) / 1000);
-  }
-
-  /** Remembers pair ids as covered by a checkpoint, forgetting the oldest beyond COVERED_PAIR_IDS. */
-  private cover(ids: readonly string[]): void {
-    for (const id of ids) {
-      this.covered.delete(id);
-      this.covered.add(id);
-    }
-    for (const id of this.covered) {
-      if (this.covered.size <= COVERED_PAIR_IDS) break;
-      this.covered.delete(id);
-    }
   }
 
   /** Publishes and checkpoints whatever the last schedule point did not cover. */

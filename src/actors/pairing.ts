@@ -1,8 +1,6 @@
 // Turns K scored responses into one (chosen, rejected) pair: the paper's rejection-sampling exploration and its variants.
+import { PAIRING_RULES, type PairingRule } from '../config/sections/judge.js';
 import { Rng } from '../kernels/rng.js';
-
-export const PAIRING_RULES = ['max_min', 'max_random', 'random'] as const;
-export type PairingRule = (typeof PAIRING_RULES)[number];
 
 export class PairingError extends Error {
   override name = 'PairingError';

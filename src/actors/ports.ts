@@ -38,15 +38,19 @@ export interface ScoreRequest {
 }
 
 /**
- * The proxy preference model. A Bradley-Terry model returns r(x, y) for each response; a pairwise model
- * returns scores from a tournament of both-order comparisons (linear in K).
+ * What the judge scores with: the proxy preference model or a scorer the user brings (src/scorers). A pointwise scorer
+ * returns r(x, y) for each response; a pairwise one returns scores from a tournament of both-order comparisons (linear in K).
  */
 export interface ScorerPort {
-  /** Names the weights that scored (a version or content hash); stamped on every pair. */
+  /** Names what scored (weights' version or hash, a served model, a module); stamped on every pair. */
   readonly modelId: string;
   score(promptTokens: number[], responses: number[][]): Promise<number[]>;
   /** Scores several groups in one model call (batching is where scorer throughput comes from); optional. */
   scoreMany?(requests: ScoreRequest[]): Promise<number[][]>;
+  /** One outcome per group, so one group's bad reply or outage settles only that group (network scorers); optional. */
+  scoreEach?(requests: ScoreRequest[]): Promise<PromiseSettledResult<number[]>[]>;
+  /** Pairwise comparisons made so far (a tournament match, asked in both orders, counts once); pairwise scorers only. */
+  readonly comparisons?: number;
   close(): Promise<void>;
 }
 
@@ -58,8 +62,11 @@ export interface StepStats {
   rewardMargin: number;
   /** Share of pairs whose implicit reward ranks chosen above rejected. */
   rewardAccuracy: number;
-  /** Mean summed log-ratio policy/reference over the batch's chosen responses, when computed. */
-  kl?: number;
+  /**
+   * Mean over the batch's chosen responses of the summed log-ratio log pi(y|x) - log pi_ref(y|x), in nats, when computed:
+   * a cheap per-step drift signal, not a KL estimate (the evaluator estimates KL on its own samples).
+   */
+  chosenLogRatio?: number;
 }
 
 /** The trainable policy with its frozen reference, optimizer and schedule. */

@@ -8,6 +8,11 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
+/** The checkpoint folder does not exist: nothing was saved there yet (a fresh start, not a fault). */
+export class NoCheckpointError extends CheckpointError {
+  override name = 'NoCheckpointError';
+}
+
 export interface CheckpointContents {
   weights: TensorRecord;
   config: unknown;
@@ -256,7 +261,7 @@ export async function loadCheckpoint(dir: string, expect: { names?: Record<strin
     info = await stat(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CheckpointError(`cannot open checkpoint ${target}: ${(err as Error).message}`, { cause: err });
-    throw new CheckpointError(`checkpoint folder ${target} does not exist${await asideHint(target)}`);
+    throw new NoCheckpointError(`checkpoint folder ${target} does not exist${await asideHint(target)}`);
   }
   if (!info.isDirectory()) throw new CheckpointError(`checkpoint ${target} is not a folder`);
   const path = (f: string) => join(target, f);

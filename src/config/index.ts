@@ -8,26 +8,25 @@ import { data } from './sections/data.js';
 import { evaluator } from './sections/evaluator.js';
 import { experiment } from './sections/experiment.js';
 import { generator } from './sections/generator.js';
+import { httpReward } from './sections/http_reward.js';
 import { judge } from './sections/judge.js';
 import { learner } from './sections/learner.js';
+import { llmJudge } from './sections/llm_judge.js';
 import { model } from './sections/model.js';
 import { monitor } from './sections/monitor.js';
 import { rm } from './sections/rm.js';
 import { run } from './sections/run.js';
+import { scorerHttp } from './sections/scorer_http.js';
+import { scorerModule } from './sections/scorer_module.js';
 import { sft } from './sections/sft.js';
 import { tokenizer } from './sections/tokenizer.js';
 
 export { ConfigError } from './fields.js';
 
-export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, learner, evaluator, run, monitor, experiment } as const;
+export const SCHEMA = { compute, tokenizer, model, data, sft, rm, bus, generator, judge, scorerHttp, httpReward, llmJudge, scorerModule, learner, evaluator, run, monitor, experiment } as const;
 type Schema = typeof SCHEMA;
 export type Config = { [K in keyof Schema]: Infer<Schema[K]> };
-export type ComputeConfig = Config['compute'];
-export type ModelConfig = Config['model'];
 export type BusConfig = Config['bus'];
-export type GeneratorConfig = Config['generator'];
-export type JudgeConfig = Config['judge'];
-export type LearnerConfig = Config['learner'];
 
 /** Environment variables the project reads, all of them, here and nowhere else. */
 export const ENV_VARS = {
@@ -79,7 +78,30 @@ export function parseConfig(raw: unknown): Config {
   if (cfg.model.positional === 'rotary' && (cfg.model.dModel / cfg.model.heads) % 2 !== 0) {
     throw new ConfigError(`model.positional rotary needs an even head size; got dModel/heads = ${cfg.model.dModel / cfg.model.heads}`);
   }
+  checkScorer(cfg);
   return cfg;
+}
+
+/** The cross-field rules of judge.scorer: what each scorer needs from its sections. */
+function checkScorer(cfg: Config): void {
+  const s = cfg.judge.scorer;
+  if ((s === 'bt' || s === 'pairwise') && cfg.rm.kind !== s) {
+    throw new ConfigError(`judge.scorer ${s} needs the ${s} proxy model, but rm.kind (the proxy model trained and loaded) is ${cfg.rm.kind}; set rm.kind=${s}, or judge.scorer=proxy`);
+  }
+  if ((s === 'http-reward' || s === 'llm-judge') && !/^https?:\/\/./.test(cfg.judge.url)) {
+    throw new ConfigError(`judge.scorer ${s} needs judge.url, an http:// or https:// URL; got ${JSON.stringify(cfg.judge.url)}`);
+  }
+  if ((s === 'http-reward' || s === 'llm-judge') && /^https?:\/\/[^/]*@/.test(cfg.judge.url)) {
+    // The config is written to the run's records; a key belongs in the environment variable judge.apiKeyEnv names.
+    throw new ConfigError('judge.url must not carry credentials (user:password@); put the key in an environment variable and name it in judge.apiKeyEnv');
+  }
+  if (s === 'llm-judge') {
+    const missing = ['{prompt}', '{response_a}', '{response_b}'].filter((p) => !cfg.llmJudge.template.includes(p));
+    if (missing.length > 0) throw new ConfigError(`llmJudge.template must contain {prompt}, {response_a} and {response_b}; missing ${missing.join(', ')}`);
+  }
+  if (s === 'module' && cfg.scorerModule.path === '') {
+    throw new ConfigError('judge.scorer module needs scorerModule.path: a .js, .mjs or .ts file exporting score(prompt, responses) or compare(prompt, a, b)');
+  }
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { cleanLine, matchKey, sha256, splitOf, splitSentences } from './text.js';
+import { cleanLine, matchKey, sha256, splitOf, splitSentences, unitHash } from './text.js';
 
 const require = createRequire(import.meta.url);
 
@@ -147,11 +147,29 @@ export function loadCorpus(opts: LoadCorpusOptions): Document[] {
   return docs;
 }
 
-/** Splits by a hash of the document id, so a document's split never depends on which other documents are loaded. */
+/**
+ * Share of documents reserved for the gold judge's own language model. They are in no split: no policy, reward model
+ * or tokenizer trains on them and no prompt comes from them. The share is fixed (not a config field) so that the gold
+ * judge, the stand-in for human preference, is the same in every run.
+ */
+export const GOLD_FRACTION = 0.1;
+
+/** Whether a document belongs to the gold judge's split (a hash of its id, independent of the train/valid/test hash). */
+export const isGoldDocument = (id: string): boolean => unitHash('gold-judge', id) < GOLD_FRACTION;
+
+/**
+ * Splits by a hash of the document id, so a document's split never depends on which other documents are loaded.
+ * The gold judge's documents are dropped first.
+ */
 export function splitCorpus(docs: Document[], validFraction: number, testFraction: number): CorpusSplits {
   const out: CorpusSplits = { train: [], valid: [], test: [] };
-  for (const d of docs) out[splitOf(d.id, validFraction, testFraction)].push(d);
+  for (const d of docs) if (!isGoldDocument(d.id)) out[splitOf(d.id, validFraction, testFraction)].push(d);
   return out;
+}
+
+/** The gold judge's documents: every source, all files, then only the gold split (whatever a run's data config says). */
+export function goldDocuments(): Document[] {
+  return loadCorpus({ sources: SOURCE_NAMES, maxDocsPerSource: 0 }).filter((d) => isGoldDocument(d.id));
 }
 
 /** All sentences of a set of documents, in order. */

@@ -1,8 +1,10 @@
 // RLHF prompts: sentence openings from the corpus and instruction prompts, split into train and eval sets that never overlap.
 import type { Document } from './corpus.js';
 import type { InstructionPair } from './instructions.js';
-import type { PromptKind } from './tasks.js';
 import { hashOrder, matchKey, sha256, splitSentences, words } from './text.js';
+
+/** Where a prompt comes from: a sentence opening, a "Define X." or a "Use X in a sentence." instruction. */
+export type PromptKind = 'opening' | 'define' | 'use';
 
 export interface Prompt {
   /** Stable id derived from the normalised text. */

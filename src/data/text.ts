@@ -84,3 +84,17 @@ export function hashOrder<T>(items: T[], key: (t: T) => string, salt: string): T
     .sort((a, b) => a.h - b.h || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
     .map((x) => x.t);
 }
+
+/** The records of a JSONL text, blank lines skipped; a line that is not JSON becomes `bad(lineNumber, error)`, thrown. */
+export function parseJsonl<T>(text: string, bad: (line: number, err: Error) => Error): T[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as T;
+      } catch (err) {
+        throw bad(i + 1, err as Error);
+      }
+    });
+}

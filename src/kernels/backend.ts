@@ -121,15 +121,6 @@ export async function initBackend(requested: BackendChoice = 'auto', opts: InitO
   );
 }
 
-/** The backend initialised in this thread, or an error if initBackend was not called. */
-export function activeBackend(): BackendInfo {
-  if (!current) throw new BackendError('no tensor backend initialised in this thread: call initBackend() first');
-  if (tf.getBackend() !== current.active) {
-    throw new BackendError(`the tensor backend changed from ${current.active} to ${tf.getBackend()} behind our back`);
-  }
-  return current;
-}
-
 /** One line for logs: `backend: wasm (@tensorflow/tfjs-backend-wasm, requested auto)`. */
 export function describeBackend(info: BackendInfo): string {
   const n = info.native;

@@ -126,7 +126,7 @@ function block(
   return { x: x2, present: { kT, v } };
 }
 
-function checkTokens(model: GptModel, tokens: tf.Tensor, what: string): void {
+function checkTokens(tokens: tf.Tensor, what: string): void {
   if (tokens.rank !== 2) throw new GptError(`${what} must be [B, T]; got shape [${tokens.shape}]`);
   if (tokens.dtype !== 'int32') throw new GptError(`${what} must be int32; got ${tokens.dtype}`);
 }
@@ -177,7 +177,7 @@ export function forwardStack(
 
 /** Hidden states after ln_f: tokens int32 [B, T] -> [B, T, D]. Causal: position t sees tokens 0..t only. */
 export function forwardHidden(model: GptModel, tokens: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
-  checkTokens(model, tokens, 'tokens');
+  checkTokens(tokens, 'tokens');
   const t = tokens.shape[1];
   if (t > model.cfg.contextLength) throw new GptError(`sequence length ${t} exceeds model.contextLength ${model.cfg.contextLength}`);
   return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t) }, opts).hidden);

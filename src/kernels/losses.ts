@@ -1,13 +1,12 @@
 // Preference losses (DPO, IPO, hinge) for the learner and the pairwise / Bradley-Terry losses for reward models.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
+import { PREFERENCE_LOSSES, type PreferenceLossKind } from './loss_kinds.js';
 
 export class LossError extends Error {
   override name = 'LossError';
 }
 
-export const PREFERENCE_LOSSES = ['dpo', 'ipo', 'hinge'] as const;
-export type PreferenceLossKind = (typeof PREFERENCE_LOSSES)[number];
 
 /** Per-pair sequence log-probabilities (sum over response tokens), each [B]. */
 export interface PreferenceInputs {

@@ -1,5 +1,4 @@
 // Batched autoregressive sampling with a KV cache: temperature, top-k and nucleus (top-p) filtering, seeded per row.
-import * as tf from '@tensorflow/tfjs-core';
 import type { GptModel } from './gpt.js';
 import { disposeCache, forwardCached } from './kv_cache.js';
 import { deriveSeed, Rng } from './rng.js';

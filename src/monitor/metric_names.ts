@@ -23,7 +23,7 @@ export const WELL_KNOWN = {
   /** Mean proxy score of what the judge is scoring right now (online, every batch). */
   judgeScore: ['judge_score_mean'],
   goldReward: ['evaluator_gold_reward'],
-  kl: ['evaluator_kl_nats', 'evaluator_kl', 'learner_kl_nats'],
+  kl: ['evaluator_kl_nats', 'evaluator_kl'],
   winRate: ['evaluator_win_rate'],
 } as const satisfies Record<string, readonly string[]>;
 

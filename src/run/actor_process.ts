@@ -11,12 +11,12 @@ import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { startRole, type Running } from './roles.js';
 
-export const ACTOR_ROLES = ['source', 'generator', 'judge', 'learner', 'evaluator'] as const;
-export type ActorRole = (typeof ACTOR_ROLES)[number];
-
 export class ActorProcessError extends Error {
   override name = 'ActorProcessError';
 }
+
+export const ACTOR_ROLES = ['source', 'generator', 'judge', 'learner', 'evaluator'] as const;
+export type ActorRole = (typeof ACTOR_ROLES)[number];
 
 export interface ActorProcessOptions {
   role: ActorRole;

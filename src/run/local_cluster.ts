@@ -9,7 +9,7 @@ import { Learner } from '../actors/learner.js';
 import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import { PromptSource, type PromptItem } from '../actors/prompt_source.js';
-import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
+import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, phasePrompts, sourceOptions } from './actor_options.js';
 
 export class ClusterError extends Error {
   override name = 'ClusterError';
@@ -175,10 +175,10 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   };
 
   const runPhases = async (): Promise<void> => {
-    const iterations = mode === 'offline' ? 1 : cfg.run.iterations;
-    const base = Math.floor(cfg.run.prompts / iterations);
+    const phases = phasePrompts(cfg);
+    const iterations = phases.length;
     for (let t = 0; t < iterations && !stopping.signal.aborted; t++) {
-      const n = t === iterations - 1 ? cfg.run.prompts - base * (iterations - 1) : base;
+      const n = phases[t]!;
       const pairs0 = pairsPublished();
       let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
       const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));

@@ -1,4 +1,4 @@
-// The online stage as a library call: cached artefacts -> bus -> actors -> monitor -> summary. Used by `run` and `experiment`.
+// The online stage as a library call: cached artifacts -> bus -> actors -> monitor -> summary. Used by `run` and `experiment`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';

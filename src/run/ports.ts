@@ -1,18 +1,19 @@
-// Port factories: the actors' compute (policy, proxy scorer, DPO learner, gold judge) built from the cached checkpoints.
+// Port factories: the actors' compute (policy, judge scorer, DPO learner, gold judge) built from the cached checkpoints.
 // Each actor process builds only its role's ports; the one-process cluster builds them all and shares what it can.
 import { DpoLearner } from '../actors/compute/learner_compute.js';
 import { ComputeError, encodeWeights, LocalPolicy, type SpecialTokens } from '../actors/compute/local_policy.js';
-import { BtScorer, PairwiseScorer } from '../actors/compute/scorer.js';
+import { BtScorer, PairwiseScorer, tokenizerCodec } from '../actors/compute/scorer.js';
 import { WorkerPolicy } from '../actors/compute/worker_policy.js';
 import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import type { Config } from '../config/index.js';
-import { createGoldJudge } from '../data/gold_judge.js';
+import { createGoldJudge } from '../gold/index.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { readManifest } from '../train/manifest.js';
 import { loadModel } from '../train/model_io.js';
+import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.js';
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
 
@@ -102,6 +103,24 @@ export async function scorerPort(a: ModelDirs): Promise<Owned<ScorerPort>> {
   return { port: rm.scorer(), close: rm.close };
 }
 
+/**
+ * A judge's scorer as judge.scorer names it: the proxy model (loaded only then), or a scorer the user brings, reading
+ * text decoded with the run's tokenizer. `env` is where judge.apiKeyEnv is looked up.
+ */
+export async function judgeScorerPort(cfg: Config, a: ModelDirs, judgeId: string, env: Record<string, string | undefined> = process.env): Promise<Owned<ScorerPort>> {
+  if (!isTextScorer(cfg.judge.scorer)) return scorerPort(a);
+  const tok = loadTokenizer(a);
+  const port = await createScorerPort(cfg, {
+    proxy: () => {
+      throw new ComputeError(`judge.scorer ${cfg.judge.scorer} has no proxy model`);
+    },
+    codec: tokenizerCodec((ids) => tok.decode(ids), tok.special),
+    seed: scorerSeed(cfg.compute.seed, judgeId),
+    env,
+  });
+  return { port, close: () => port.close() };
+}
+
 /** The trainable policy with its frozen SFT reference and optimizer. */
 export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Promise<Owned<LearnerPort>> {
   const policy = await loadPolicy(a);
@@ -126,7 +145,7 @@ export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Pr
 
 /** The task's gold judge, batched, for the evaluator. */
 export async function goldScorer(cfg: Config): Promise<Owned<GoldScorer>> {
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir });
   const score: GoldScorer = async (items) => (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt.text, response: x.text })))).map((g) => g.score);
   return { port: score, close: () => judge.close() };
 }
@@ -136,6 +155,8 @@ export interface ClusterPortsOptions {
   policyThreads?: boolean;
   /** Where each worker thread's backend line goes. */
   log?: (line: string) => void;
+  /** Where judge.apiKeyEnv is looked up (default: the process environment). */
+  env?: Record<string, string | undefined>;
 }
 
 /** Every port of the one-process cluster: the SFT weights are read once for all worker policies, one proxy model serves every judge. */
@@ -151,12 +172,19 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   const rm = await proxyModel(a);
   owned.push({ port: rm, close: rm.close });
   const gold = own(await goldScorer(cfg));
+  const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
   const ports: ClusterPorts = {
     policy: async (role, index) => {
       if (role === 'reference' || o.policyThreads === false) return own(await localPolicy(a));
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
-    scorer: () => rm.scorer(),
+    // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.
+    scorer: async (index) => {
+      if (index >= cfg.judge.count) return rm.scorer();
+      const port = await createScorerPort(cfg, { proxy: () => rm.scorer(), codec, seed: scorerSeed(cfg.compute.seed, `judge-${index}`), env: o.env ?? process.env });
+      owned.push({ port, close: () => port.close() });
+      return port;
+    },
     learner,
     decode: (ids) => sft.tokenizer.decode(ids),
     gold,

@@ -14,8 +14,8 @@ import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
-import { closeAll, goldScorer, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
-import type { RunControl, RunEnd } from './run_control.js';
+import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
+import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
 
@@ -110,8 +110,7 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
     while (!signal.aborted) {
       let waiting: number;
       try {
-        const b = await c.control.backlog();
-        waiting = b.samples + b.pairsUndelivered;
+        waiting = waitingWork(await c.control.backlog());
       } catch (err) {
         // While the server is away nothing can be published anyway; generation resumes once it answers.
         if (Date.now() - lastLog > 5000) c.log(`generator: backlog check failed (${(err as Error).message}); retrying`);
@@ -137,7 +136,7 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
 }
 
 async function startJudge(cfg: Config, o: ActorProcessOptions, c: RoleContext): Promise<Running> {
-  const scorer = await scorerPort(c.artifacts);
+  const scorer = await judgeScorerPort(cfg, c.artifacts, o.actorId);
   const j: Judge = new Judge({ bus: c.bus, scorer: scorer.port, clock: systemClock, metrics: c.registry }, judgeOptions(cfg, o.actorId));
   j.start();
   return {
@@ -179,7 +178,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
         const src = await c.control.source();
         const b = src?.exhausted ? await c.control.backlog() : undefined;
         // Two quiet polls in a row: a pair taken between the stream read and the learner's count cannot fool one.
-        quiet = b && b.prompts === 0 && b.samples === 0 && b.pairs === l.held ? quiet + 1 : 0;
+        quiet = pipelineDrained(src, b, l.held) ? quiet + 1 : 0;
       } catch (err) {
         quiet = 0;
         if (c.nats.isClosed) return;

@@ -40,6 +40,17 @@ export interface Backlog {
   pairsUndelivered: number;
 }
 
+/**
+ * Nothing more will reach the learner: the source spent its budget, no prompt or sample group waits, and every stored
+ * pair is one the learner holds. `backlog` is undefined while the source is still publishing.
+ */
+export function pipelineDrained(source: SourceProgress | undefined, backlog: Backlog | undefined, learnerHeld: number): boolean {
+  return source?.exhausted === true && backlog !== undefined && backlog.prompts === 0 && backlog.samples === 0 && backlog.pairs === learnerHeld;
+}
+
+/** Work waiting downstream of the generators, as the server counts it: sample groups, and pairs not yet delivered. */
+export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivered;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const KEY_SOURCE = 'source';

@@ -1,6 +1,7 @@
 // The run's record of trained pairs: one line per committed checkpoint, listing the pairs that checkpoint made durable.
 import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { policyLag } from '../actors/admission.js';
+import { parseJsonl } from '../data/text.js';
 import type { LearnerPort, StepStats } from '../actors/ports.js';
 import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
 import type { PairMsg, TopicName, Topics } from '../streams/topics.js';
@@ -37,16 +38,7 @@ const STATE_KEY = 'trainedPairs';
 
 export function readLedger(file: string): LedgerEntry[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as LedgerEntry;
-      } catch (err) {
-        throw new LedgerError(`${file} line ${i + 1} is not JSON: ${(err as Error).message}`);
-      }
-    });
+  return parseJsonl<LedgerEntry>(readFileSync(file, 'utf8'), (line, err) => new LedgerError(`${file} line ${line} is not JSON: ${err.message}`));
 }
 
 function appendDurably(file: string, line: string): void {

@@ -12,7 +12,7 @@ export interface Manifest {
   hash: string;
   /** The inputs that were hashed, kept readable so a user can see why a stage re-ran. */
   inputs: unknown;
-  /** Files the stage wrote, relative to its folder; all must exist for the artefact to count. */
+  /** Files the stage wrote, relative to its folder; all must exist for the artifact to count. */
   files: string[];
   /** Figures the stage measured (losses, accuracies, timings). */
   summary: Record<string, unknown>;

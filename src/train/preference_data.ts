@@ -2,6 +2,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
+import { parseJsonl } from '../data/text.js';
+import { goldJudgeIdentity } from '../gold/judge.js';
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { ProgressBar } from './progress.js';
@@ -158,16 +160,7 @@ function writeJsonl(path: string, rows: readonly unknown[]): void {
 
 export function readJsonl<T>(path: string): T[] {
   if (!existsSync(path)) throw new PreferenceDataError(`preference file ${path} does not exist; run \`rlhf-stream train-rm\` to build it`);
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as T;
-      } catch (err) {
-        throw new PreferenceDataError(`line ${i + 1} of ${path} is not valid JSON: ${(err as Error).message}`);
-      }
-    });
+  return parseJsonl<T>(readFileSync(path, 'utf8'), (line, err) => new PreferenceDataError(`line ${line} of ${path} is not valid JSON: ${err.message}`));
 }
 
 export const PREFS_FILES = { groups: 'groups.jsonl', train: 'train.jsonl', heldOut: 'heldout.jsonl' } as const;
@@ -190,13 +183,14 @@ export function loadPreferenceData(dir: string): PreferenceDataset {
   };
 }
 
-/** What the preference data depends on: the SFT artefact, the sampling and labelling settings, the seed. */
+/** What the preference data depends on: the SFT artifact, the sampling and labelling settings, the seed. */
 export function prefsInputs(cfg: Config, sftHash: string): Record<string, unknown> {
   const r = cfg.rm;
   return {
     stage: 'prefs',
     sft: sftHash,
     task: cfg.data.task,
+    gold: goldJudgeIdentity(),
     k: r.responsesPerPrompt,
     prompts: r.prompts,
     labelNoise: r.labelNoise,

@@ -223,7 +223,7 @@ function chunk<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** What the SFT artefact depends on: model shape, the SFT slice, the seed and the data it was trained on. */
+/** What the SFT artifact depends on: model shape, the SFT slice, the seed and the data it was trained on. */
 export function sftInputs(cfg: Config, data: SftData): Record<string, unknown> {
   // An imported model is identified by its files, not by the tiny model's shape fields.
   const model = cfg.model.source ? { source: sourceIdentity(cfg.model.source) } : cfg.model;

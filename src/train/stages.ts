@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { buildData, type DataArtifacts } from '../data/build.js';
-import { createGoldJudge } from '../data/gold_judge.js';
+import { createGoldJudge } from '../gold/index.js';
 import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
@@ -22,13 +22,13 @@ export const RM_KINDS: readonly RmKind[] = ['bt', 'pairwise'];
 
 export interface StageResult {
   dir: string;
-  /** True when an artefact with the same input hash was reused. */
+  /** True when an artifact with the same input hash was reused. */
   reused: boolean;
   hash: string;
   summary: Record<string, unknown>;
 }
 
-/** Options of the stages after SFT: upstream artefacts the caller already holds are passed in, not rebuilt or re-hashed. */
+/** Options of the stages after SFT: upstream artifacts the caller already holds are passed in, not rebuilt or re-hashed. */
 export type StageOptions = TrainOptions & { data?: DataArtifacts; sft?: StageResult };
 
 const defaultLog: TrainLog = (l) => console.error(l);
@@ -54,7 +54,7 @@ export function continuationPairs(texts: readonly string[], promptWords: number)
   return out;
 }
 
-/** The text view the SFT stage trains on, from the data artefacts. */
+/** The text view the SFT stage trains on, from the data artifacts. */
 export function sftDataOf(a: DataArtifacts, promptWords: number): SftData {
   const corpus = { train: a.corpus.train.map((d) => d.text), valid: a.corpus.valid.map((d) => d.text) };
   return {
@@ -111,7 +111,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
   }
   const { model, tokenizer } = await loadModel(sft.dir);
   const tok = tokenizer ?? data.tokenizer;
-  const judge = await createGoldJudge(cfg.data.task);
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir, log });
   try {
     const prompts = data.prompts.train.slice(0, cfg.rm.prompts);
     if (prompts.length < cfg.rm.prompts) log(`prefs: only ${prompts.length} train prompts exist (rm.prompts asks for ${cfg.rm.prompts})`);

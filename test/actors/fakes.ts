@@ -3,6 +3,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { Rng } from '../../src/kernels/rng.js';
 import type { GenerateOptions, GenerateResult, LearnerPort, PolicyPort, ScorerPort, StepStats } from '../../src/actors/ports.js';
 import type { PromptItem } from '../../src/actors/prompt_source.js';
+import type { Clock } from '../../src/clock.js';
 import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import type { PairMsg } from '../../src/streams/topics.js';
 
@@ -88,8 +89,9 @@ export function config(overrides: Record<string, Record<string, unknown>> = {}):
   return parseConfig(overrides);
 }
 
-export function bus(runId = 'test', overrides: Record<string, unknown> = {}): InProcessBus {
-  return new InProcessBus(config({ bus: { ackWaitMs: 2000, ...overrides } }).bus, runId, { log: () => {} });
+/** An in-process bus; with `clock`, its ack timers run on that clock (a FakeClock in tests that wait on time). */
+export function bus(runId = 'test', overrides: Record<string, unknown> = {}, clock?: Clock): InProcessBus {
+  return new InProcessBus(config({ bus: { ackWaitMs: 2000, ...overrides } }).bus, runId, { log: () => {}, ...(clock ? { clock } : {}) });
 }
 
 export const decode = (tokens: number[]): string => tokens.map((t) => String.fromCharCode(97 + t)).join('');

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { systemClock } from '../../src/clock.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
+import { FakeClock, untilFake } from '../helpers/fake_clock.js';
 import { bus as makeBus, config, DISK, FakeLearnerPort, pair, until } from './fakes.js';
 
 function learnerCfg(over: Record<string, unknown>) {
@@ -31,10 +32,12 @@ test('pairs are acked only once a checkpoint covers the step that used them', as
 });
 
 test('after a crash between checkpoint and acks, redelivered pairs already trained on are acked and skipped, not trained twice', async () => {
-  const bus = makeBus('test', { ackWaitMs: 150 });
+  // Time is the fake clock's: the redeliveries after ackWaitMs and the starved checkpoint come when the test moves it.
+  const clock = new FakeClock();
+  const bus = makeBus('test', { ackWaitMs: 150 }, clock);
   const portA = new FakeLearnerPort();
   portA.crashAfterCheckpoint = 1;
-  const a = new Learner({ bus, port: portA, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', heartbeatMs: 50 });
+  const a = new Learner({ bus, port: portA, clock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', heartbeatMs: 50 });
   a.start();
   for (let i = 0; i < 8; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
   await assert.rejects(a.finished, /simulated crash/);
@@ -44,9 +47,9 @@ test('after a crash between checkpoint and acks, redelivered pairs already train
 
   const portB = new FakeLearnerPort();
   const metricsB = new MetricsRegistry();
-  const b = new Learner({ bus, port: portB, clock: systemClock, metrics: metricsB }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', starvedCheckpointMs: 300, heartbeatMs: 50 });
+  const b = new Learner({ bus, port: portB, clock, metrics: metricsB }, { learnerId: 'l', config: learnerCfg({ maxPolicyLag: 100 }), checkpointDir: 'ck-crash', starvedCheckpointMs: 300, heartbeatMs: 50 });
   b.start();
-  await until(() => (bus.counters().acked.pairs ?? 0) >= 8, 8000, 'every pair acked once');
+  await untilFake(clock, () => (bus.counters().acked.pairs ?? 0) >= 8, 'every pair acked once');
   assert.equal(b.step, 4, 'restored at step 3, one more step on the two pairs the checkpoint did not cover');
   const retrained = portB.trained.flatMap((s) => s.pairIds).sort();
   assert.deepEqual(retrained, ['p6', 'p7']);

@@ -1,4 +1,4 @@
-// Proxy scorer ports: BT batching equals per-group scoring; the pairwise scorer's both-order scores cancel position bias.
+// Proxy scorer ports: BT batching equals per-group scoring; the pairwise model's tournament is both-order and batched.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BtScorer, PairwiseScorer, promptBody } from '../../src/actors/compute/scorer.js';
@@ -20,20 +20,27 @@ test('BtScorer: scoreMany over several groups equals scoring each group; a trail
   assert.ok(Math.abs(withEos! - without!) < 1e-6);
 });
 
-test('PairwiseScorer: the anchor scores 0 and swapping which response is the anchor flips the sign exactly', async () => {
+test('PairwiseScorer: the tournament ranks alike whatever the order of the responses, batches groups, and counts comparisons', async () => {
   await initBackend('wasm');
   const pw = new PairwiseScorer(initGpt(GPT, 4, 'scalar'), S, 'pairwise@test');
   const prompt = [S.bos, S.prompt, 5, 6, S.response];
   assert.deepEqual(promptBody(prompt, S), [5, 6]);
-  const a = [7, 8, S.eos];
-  const b = [9, 10, 11];
-  const [s0, sb] = await pw.score(prompt, [a, b]);
-  const [t0, ta] = await pw.score(prompt, [b, a]);
-  assert.equal(s0, 0);
-  assert.equal(t0, 0);
-  assert.ok(Number.isFinite(sb!) && Math.abs(sb!) > 0);
-  assert.ok(Math.abs(sb! + ta!) < 1e-5, `score(b vs a) ${sb} = -score(a vs b) ${ta}`);
-  const many = await pw.scoreMany([{ promptTokens: prompt, responses: [a, b, [12]] }, { promptTokens: prompt, responses: [b, a] }]);
-  assert.equal(many[0]!.length, 3);
-  assert.ok(Math.abs(many[0]![1]! - sb!) < 1e-5 && Math.abs(many[1]![1]! - ta!) < 1e-5);
+  const ys = [[7, 8, S.eos], [9, 10, 11], [12], [13, 14], [15, 16, 17, 18], [19]];
+  const best = (scores: number[], rs: number[][]): number[] => rs[scores.indexOf(Math.max(...scores))]!;
+  const worst = (scores: number[], rs: number[][]): number[] => rs[scores.indexOf(Math.min(...scores))]!;
+  const before = pw.comparisons;
+  const [fwd] = await pw.scoreMany([{ promptTokens: prompt, responses: ys }]);
+  assert.equal(pw.comparisons - before, 5 + 2, 'K - 1 upper matches and K/2 - 1 lower ones for K = 6');
+  // Both orders of every match are scored, so P(a beats b) = 1 - P(b beats a) and the order of a pair cannot decide it.
+  const [a, b] = await pw.score(prompt, [ys[0]!, ys[1]!]);
+  const [b2, a2] = await pw.score(prompt, [ys[1]!, ys[0]!]);
+  assert.equal(a! > b!, a2! > b2!, 'the same response wins in either order');
+  const rev = [...ys].reverse();
+  const many = await pw.scoreMany([{ promptTokens: prompt, responses: ys }, { promptTokens: prompt, responses: ys.slice(0, 2) }]);
+  assert.deepEqual(many[0], fwd, 'batching groups together changes nothing');
+  assert.equal(many[1]!.length, 2);
+  const [back] = await pw.scoreMany([{ promptTokens: prompt, responses: rev }]);
+  assert.ok(fwd!.every(Number.isFinite) && back!.every(Number.isFinite));
+  assert.ok(new Set(fwd).size > 1);
+  assert.notDeepEqual(best(fwd!, ys), worst(fwd!, ys));
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, commitCheckpoint, loadCheckpoint, saveCheckpoint, writeCheckpointTemp, type CheckpointContents } from '../../src/checkpoint/checkpoint.js';
+import { CheckpointError, commitCheckpoint, loadCheckpoint, NoCheckpointError, saveCheckpoint, writeCheckpointTemp, type CheckpointContents } from '../../src/checkpoint/checkpoint.js';
 import { encodeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { AdamW } from '../../src/kernels/adamw.js';
 import { initBackend } from '../../src/kernels/backend.js';
@@ -32,7 +32,7 @@ const shapes = { wte: [4, 2], 'ln_f.b': [2] };
 async function expectError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (e: Error) => {
     assert.ok(e instanceof CheckpointError, `${e.name}: ${e.message}`);
-    assert.equal(e.name, 'CheckpointError');
+    assert.equal(e.name, e instanceof NoCheckpointError ? 'NoCheckpointError' : 'CheckpointError');
     assert.match(e.message, pattern);
     return true;
   });
@@ -109,6 +109,8 @@ test('missing, extra and mis-shaped tensors are named with both shapes', async (
 
 test('missing folder or files, corrupt JSON and truncated weights are CheckpointErrors', async () => {
   await expectError(loadCheckpoint(join(root, 'nowhere')), /checkpoint folder .*nowhere does not exist$/);
+  // A folder never written is its own type: a learner starts fresh on it, and on nothing else.
+  await assert.rejects(loadCheckpoint(join(root, 'nowhere')), NoCheckpointError);
   const dir = join(root, 'corrupt', 'ckpt');
   await saveCheckpoint(dir, contents(1));
   writeFileSync(join(dir, 'config.json'), '{"layers": 1,');

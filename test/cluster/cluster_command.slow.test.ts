@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { natsSkip } from '../helpers/nats_server.js';
-import { actorRecords, CACHE_DIR, CLI, prepareTinyArtefacts, runSets, tempRunsDir, total, until } from './harness.js';
+import { actorRecords, CACHE_DIR, CLI, prepareTinyArtifacts, runSets, tempRunsDir, total, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
 const portOpen = (url: string): Promise<boolean> =>
@@ -18,9 +18,9 @@ const portOpen = (url: string): Promise<boolean> =>
   });
 
 describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
-  before(() => prepareTinyArtefacts());
+  before(() => prepareTinyArtifacts());
 
-  it('an actor refuses to start without the cached artefacts and says how to make them', () => {
+  it('an actor refuses to start without the cached artifacts and says how to make them', () => {
     const r = spawnSync(process.execPath, [CLI, 'actor', 'generator', '--config', 'config/tiny.yaml', '--set', 'run.cacheDir=/nonexistent/cache', '--run', 'x', '--nats', 'nats://127.0.0.1:1'], {
       encoding: 'utf8',
     });

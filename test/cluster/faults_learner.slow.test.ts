@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readLedger } from '../../src/run/trained_ledger.js';
 import { natsSkip, startNatsServer } from '../helpers/nats_server.js';
-import { checkEveryPairOnce, faultRun, prepareTinyArtefacts, sleep, until } from './harness.js';
+import { checkEveryPairOnce, faultRun, prepareTinyArtifacts, sleep, until } from './harness.js';
 
 describe('learner and server faults in a multi-process run', { skip: natsSkip() }, () => {
   it('kill -9 of the learner mid-run: the restarted learner resumes from its checkpoint; pairs it had not checkpointed are redelivered and trained once', async () => {
-    prepareTinyArtefacts();
+    prepareTinyArtifacts();
     const server = await startNatsServer();
     try {
       let linesAtKill = 0;
@@ -44,7 +44,7 @@ describe('learner and server faults in a multi-process run', { skip: natsSkip() 
   });
 
   it('nats-server killed and restarted on the same storage mid-run: every client reconnects and the run completes, every pair trained once', async () => {
-    prepareTinyArtefacts();
+    prepareTinyArtifacts();
     const server = await startNatsServer();
     try {
       // The budget ends this run: the learner waits until no pair is left stored, so an ack the crash lost shows up

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
-import { checkEveryPairOnce, faultRun, prepareTinyArtefacts, sleep, total, until } from './harness.js';
+import { checkEveryPairOnce, faultRun, prepareTinyArtifacts, sleep, total, until } from './harness.js';
 
 describe('worker crashes in a multi-process run', { skip: natsSkip() }, () => {
-  const server = sharedNatsServer(prepareTinyArtefacts);
+  const server = sharedNatsServer(prepareTinyArtifacts);
 
   it('kill -9 of a generator mid-run: its prompts are redelivered, the restarted generator rejoins, no pair is lost or trained twice', async () => {
     let victim = '';

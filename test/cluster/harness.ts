@@ -1,4 +1,4 @@
-// Multi-process run tests: the tiny artefacts, actor processes, a wire audit of every id published, and the final accounting.
+// Multi-process run tests: the tiny artifacts, actor processes, a wire audit of every id published, and the final accounting.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +18,12 @@ export const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 export const CACHE_DIR = join(tmpdir(), 'rlhf-stream-cluster-tests-cache');
 
 /** Builds (or reuses) data, SFT and the BT reward model for config/tiny.yaml in CACHE_DIR. */
-export function prepareTinyArtefacts(): void {
+export function prepareTinyArtifacts(): void {
   const r = spawnSync(process.execPath, [CLI, 'train-rm', '--kind', 'bt', '--config', 'config/tiny.yaml', '--set', `run.cacheDir=${CACHE_DIR}`], {
     encoding: 'utf8',
     timeout: 240_000,
   });
-  if (r.status !== 0) throw new Error(`preparing the tiny artefacts failed (${r.status}):\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`preparing the tiny artifacts failed (${r.status}):\n${r.stderr}`);
 }
 
 export function tempRunsDir(): string {

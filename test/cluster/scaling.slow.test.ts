@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
-import { accountPairs, ActorProc, actorRecords, prepareTinyArtefacts, runSets, startRun, tempRunsDir, total, until, waitAllExit, WireAudit } from './harness.js';
+import { accountPairs, ActorProc, actorRecords, prepareTinyArtifacts, runSets, startRun, tempRunsDir, total, until, waitAllExit, WireAudit } from './harness.js';
 
 describe('scaling a multi-process run', { skip: natsSkip() }, () => {
-  const server = sharedNatsServer(prepareTinyArtefacts);
+  const server = sharedNatsServer(prepareTinyArtifacts);
 
   it('a generator added mid-run contributes samples; one removed with SIGTERM loses no prompt; every prompt becomes one group', async () => {
     const runs = tempRunsDir();

@@ -1,4 +1,4 @@
-// The data build: artefact files, determinism (same content hash twice), cache reuse, and loadData's checks.
+// The data build: artifact files, determinism (same content hash twice), cache reuse, and loadData's checks.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { buildData, DATA_FILES, DataError, loadData } from '../../src/data/build.js';
+import { isGoldDocument, loadCorpus } from '../../src/data/corpus.js';
 import { matchKey } from '../../src/data/text.js';
 
 const dirs: string[] = [];
@@ -21,7 +22,7 @@ function smallConfig(over: Record<string, unknown> = {}): Config {
   });
 }
 
-test('a build writes every artefact, is deterministic, and is reused when inputs are unchanged', async () => {
+test('a build writes every artifact, is deterministic, and is reused when inputs are unchanged', async () => {
   const cfg = smallConfig();
   const lines: string[] = [];
   const a = await buildData(cfg, { log: (l) => lines.push(l) });
@@ -31,7 +32,9 @@ test('a build writes every artefact, is deterministic, and is reused when inputs
 
   const m = a.manifest;
   assert.equal(m.tokenizer.vocabSize, 512);
-  assert.equal(m.corpus.train.documents + m.corpus.valid.documents + m.corpus.test.documents, 18);
+  // 6 documents from each of the 3 sources, less those reserved for the gold judge.
+  const gold = loadCorpus({ sources: cfg.data.sources, maxDocsPerSource: 6 }).filter((d) => isGoldDocument(d.id)).length;
+  assert.equal(m.corpus.train.documents + m.corpus.valid.documents + m.corpus.test.documents, 18 - gold);
   assert.ok(m.corpus.train.tokens > 0 && m.corpus.train.sentences > 0 && m.corpus.train.characters > m.corpus.train.tokens);
   assert.equal(m.prompts.eval, 20);
   assert.equal(m.files['prompts.train.jsonl'].records, a.prompts.train.length);
@@ -55,7 +58,7 @@ test('a build writes every artefact, is deterministic, and is reused when inputs
   for (const p of c.prompts.train) assert.ok(!evalKeys.has(matchKey(p.text)));
 });
 
-test('loadData refuses stale or tampered artefacts with a message that says what to run', async () => {
+test('loadData refuses stale or tampered artifacts with a message that says what to run', async () => {
   const cfg = smallConfig({ maxDocsPerSource: 3 });
   await buildData(cfg);
   assert.equal(loadData(cfg).reused, true);
@@ -68,5 +71,5 @@ test('loadData refuses stale or tampered artefacts with a message that says what
   const rebuilt = await buildData(cfg, { log: (l) => lines.push(l) });
   assert.equal(rebuilt.reused, false, 'a tampered cache is rebuilt, not trusted');
   assert.match(lines[0]!, /cache not reused/);
-  assert.throws(() => loadData(smallConfig()), /no data artefacts in .*; run `rlhf-stream data`/);
+  assert.throws(() => loadData(smallConfig()), /no data artifacts in .*; run `rlhf-stream data`/);
 });

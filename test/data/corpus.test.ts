@@ -1,7 +1,7 @@
 // The corpus: Brown detokenisation, cleaning, deduplication, sentence splitting, and document splits that never overlap.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { detokenizeBrown, loadCorpus, sentencesOf, splitCorpus } from '../../src/data/corpus.js';
+import { detokenizeBrown, isGoldDocument, loadCorpus, sentencesOf, splitCorpus } from '../../src/data/corpus.js';
 import { matchKey, splitSentences } from '../../src/data/text.js';
 
 test('Brown sentences lose their tags and get natural spacing and quotes', () => {
@@ -41,7 +41,10 @@ test('document splits never overlap and do not depend on which other documents a
   const all = loadCorpus({ sources: ['sotu', 'moby-dick', 'brown'], maxDocsPerSource: 60 });
   const s = splitCorpus(all, 0.1, 0.1);
   const ids = { train: new Set(s.train.map((d) => d.id)), valid: new Set(s.valid.map((d) => d.id)), test: new Set(s.test.map((d) => d.id)) };
-  assert.equal(ids.train.size + ids.valid.size + ids.test.size, all.length);
+  const gold = all.filter((d) => isGoldDocument(d.id));
+  assert.ok(gold.length > 0, 'the gold judge split is populated');
+  assert.equal(ids.train.size + ids.valid.size + ids.test.size, all.length - gold.length);
+  for (const d of gold) assert.ok(!ids.train.has(d.id) && !ids.valid.has(d.id) && !ids.test.has(d.id), `${d.id} (gold) is in no split`);
   for (const id of ids.valid) assert.ok(!ids.train.has(id) && !ids.test.has(id));
   for (const id of ids.test) assert.ok(!ids.train.has(id));
   assert.ok(ids.valid.size > 0 && ids.test.size > 0, 'both held-out splits are populated at 10%');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../../src/kernels/gpt.js';
+import { disposeModel, initGpt, type GptConfig } from '../../src/kernels/gpt.js';
 import { disposeCache, forwardCached } from '../../src/kernels/kv_cache.js';
 import { assertDecodeMatchesFull, fullLast, maxAbsDiff } from './decode_parity.js';
 

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { systemClock } from '../../src/clock.js';
-import { Learner, type LearnerState } from '../../src/actors/learner.js';
+import { Learner } from '../../src/actors/learner.js';
+import { FakeClock, untilFake } from '../helpers/fake_clock.js';
+import type { LearnerState } from '../../src/actors/learner_state.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { bus as makeBus, config, DISK, FakeLearnerPort, pair, until } from '../actors/fakes.js';
@@ -20,12 +22,14 @@ const duplicate = (bus: InProcessBus, id: string, n: number): Promise<void> => b
 
 describe('duplicate pairs', () => {
   it('a pair redelivered after its ack timeout joins its first delivery and is trained once', async () => {
-    // ackWaitMs 150 and no heartbeat: held pairs time out and come back while the learner still holds them.
-    const bus = makeBus('test', { ackWaitMs: 150, maxDeliver: 20 });
+    // ackWaitMs 150 and no heartbeat: held pairs time out and come back while the learner still holds them. Time is
+    // the fake clock's, moved by the test.
+    const clock = new FakeClock();
+    const bus = makeBus('test', { ackWaitMs: 150, maxDeliver: 20 }, clock);
     const port = new FakeLearnerPort();
     const metrics = new MetricsRegistry();
     const learner = new Learner(
-      { bus, port, clock: systemClock, metrics },
+      { bus, port, clock, metrics },
       { learnerId: 'l', config: learnerCfg({ batchSize: 4, checkpointEvery: 3, totalSteps: 3 }), checkpointDir: 'rel-dup-redeliver', ackWaitMs: 150, heartbeatMs: 60_000, starvedCheckpointMs: 60_000 },
     );
     try {
@@ -33,7 +37,7 @@ describe('duplicate pairs', () => {
       for (let i = 0; i < 6; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
       await until(() => learner.step === 1, 5000, 'the first step');
       // p0..p3 are trained and held unacked, p4 and p5 wait for a batch: all six time out and are redelivered.
-      await until(() => (bus.counters().delivered.pairs ?? 0) >= 12, 5000, 'redeliveries of the six held pairs');
+      await untilFake(clock, () => (bus.counters().delivered.pairs ?? 0) >= 12, 'redeliveries of the six held pairs');
       for (let i = 6; i < 12; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
       await learner.finished;
       const ids = trainedIds(port);
@@ -41,7 +45,7 @@ describe('duplicate pairs', () => {
       assert.deepEqual([...ids].sort(), Array.from({ length: 12 }, (_, i) => `p${i}`).sort(), 'each pair trained exactly once');
       assert.equal(metrics.snapshot().learner_pairs_trained_total, 12);
       assert.ok(metrics.snapshot().learner_pairs_duplicate_total! >= 6, `duplicates counted: ${metrics.snapshot().learner_pairs_duplicate_total}`);
-      await until(() => (bus.counters().pending['pairs/learner'] ?? 0) === 0, 2000, 'nothing left to redeliver');
+      await untilFake(clock, () => (bus.counters().pending['pairs/learner'] ?? 0) === 0, 'nothing left to redeliver');
       assert.equal(bus.counters().deadLettered.pairs ?? 0, 0, 'redeliveries were absorbed, not dead-lettered');
     } finally {
       await learner.stop().catch(() => undefined);

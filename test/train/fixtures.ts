@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import type { DataArtifacts } from '../../src/data/build.js';
 import { loadCorpus, sentencesOf } from '../../src/data/corpus.js';
-import { createGoldJudge } from '../../src/data/gold_judge.js';
+import { createGoldJudge } from '../../src/gold/index.js';
 import { formatPrompt } from '../../src/data/template.js';
 import { BpeTokenizer } from '../../src/data/tokenizer.js';
 import { Rng } from '../../src/kernels/rng.js';
@@ -94,7 +94,7 @@ export async function goldSentencePairs(nTrain: number, nHeldOut: number): Promi
   return { tokenizer, train: pairsFrom(pools[0]!, nTrain), heldOut: pairsFrom(pools[1]!, nHeldOut) };
 }
 
-/** Data artefacts built in memory from the fixture sentences and instructions (no corpus build). */
+/** Data artifacts built in memory from the fixture sentences and instructions (no corpus build). */
 export async function tinyArtifacts(): Promise<DataArtifacts> {
   const tokenizer = await tinyTokenizer();
   const doc = (i: number, text: string) => ({ id: `t/${i}`, source: 'sotu' as const, text });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createGoldJudge, type GoldJudge } from '../../src/data/gold_judge.js';
+import { createGoldJudge, type GoldJudge } from '../../src/gold/index.js';
 import { Rng } from '../../src/kernels/rng.js';
 import {
   buildPreferenceData,

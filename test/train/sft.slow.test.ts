@@ -1,4 +1,4 @@
-// SFT: the losses fall on a tiny run, the checkpoint reloads to identical logits, and a second call reuses the artefact.
+// SFT: the losses fall on a tiny run, the checkpoint reloads to identical logits, and a second call reuses the artifact.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ test('a tiny SFT run lowers both losses, writes a checkpoint, and a second call 
   assert.equal(second.reused, true);
   assert.equal(second.hash, first.hash);
   assert.ok(lines.some((l) => l.includes('reusing')), lines.join('\n'));
-  // A changed SFT setting is a different artefact.
+  // A changed SFT setting is a different artifact.
   const changed = tinyConfig({ sft: { ...SFT, pretrainSteps: 2, epochs: 1 }, data: { promptWords: 3 }, run: { cacheDir: cfg.run.cacheDir } });
   const third = await ensureSft(changed, { data: artifacts, log: () => {}, progress: false });
   assert.equal(third.reused, false);

@@ -1,6 +1,6 @@
 // The LearnerPort with real models: a trainable policy and a frozen reference, a preference loss, AdamW with cosine schedule and clipping.
 import * as tf from '@tensorflow/tfjs-core';
-import { loadCheckpoint, saveCheckpoint } from '../../checkpoint/checkpoint.js';
+import { loadCheckpoint, NoCheckpointError, saveCheckpoint } from '../../checkpoint/checkpoint.js';
 import type { TensorRecord } from '../../checkpoint/safetensors.js';
 import type { Config } from '../../config/index.js';
 import { AdamW, type OptimizerState } from '../../kernels/adamw.js';
@@ -74,7 +74,7 @@ export class DpoLearner implements LearnerPort {
     }
     const r = optimizeStepAccumulated(this.o.policy.params, parts, this.opt, { lr, clip: c.gradClip });
     this.steps++;
-    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, kl: r.extras.kl! };
+    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio! };
   }
 
   /**
@@ -108,7 +108,7 @@ export class DpoLearner implements LearnerPort {
         rewardMargin: tf.mul(tf.mean(gap), share) as tf.Scalar,
         rewardAccuracy: tf.mul(tf.mean(tf.cast(tf.greater(gap, 0), 'float32')), share) as tf.Scalar,
         // log pi/ref on the chosen responses: a cheap per-step drift signal (the evaluator estimates KL properly).
-        kl: tf.mul(tf.mean(tf.sub(policyChosen, refChosen)), share) as tf.Scalar,
+        chosenLogRatio: tf.mul(tf.mean(tf.sub(policyChosen, refChosen)), share) as tf.Scalar,
       },
     };
   }
@@ -138,7 +138,7 @@ export class DpoLearner implements LearnerPort {
     try {
       ck = await loadCheckpoint(dir, { names: gptParamShapes(this.o.policy.cfg, 'lm') });
     } catch (err) {
-      if (/does not exist/.test((err as Error).message)) return undefined;
+      if (err instanceof NoCheckpointError) return undefined;
       throw err;
     }
     setWeights(this.o.policy, f32(ck.weights));

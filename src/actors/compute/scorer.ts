@@ -1,6 +1,8 @@
-// ScorerPorts over the trained proxy models: Bradley-Terry r(x, y), and the pairwise model scored against an anchor in both orders.
+// ScorerPorts over the trained proxy models: Bradley-Terry r(x, y), and the pairwise model ranking K responses by a both-order tournament.
 import type { GptModel } from '../../kernels/gpt.js';
+import { bothOrders, runTournaments } from '../../scorers/tournament.js';
 import { btScores, scoreSequences } from '../../train/reward_model.js';
+import type { TextCodec } from '../../scorers/text_port.js';
 import type { ScorerPort, ScoreRequest } from '../ports.js';
 import { ComputeError } from './local_policy.js';
 
@@ -44,6 +46,11 @@ function stripEos(y: readonly number[], eos: number): number[] {
   return y.at(-1) === eos ? y.slice(0, -1) : [...y];
 }
 
+/** How an external scorer reads a group: the prompt without the policy template, each response without its eos. */
+export function tokenizerCodec(decode: (ids: number[]) => string, s: ScorerSpecials): TextCodec {
+  return { prompt: (t) => decode(promptBody(t, s)), response: (y) => decode(stripEos(y, s.eos)) };
+}
+
 /** The prompt's text ids without the policy template (`<|bos|> <|prompt|> x <|response|>` -> x). */
 export function promptBody(promptTokens: readonly number[], s: ScorerSpecials): number[] {
   let body = [...promptTokens];
@@ -54,16 +61,16 @@ export function promptBody(promptTokens: readonly number[], s: ScorerSpecials): 
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
-const logit = (p: number): number => Math.log(p / (1 - p));
 
 /**
  * Pairwise preference model (`<|context|> x <|response_a|> a <|response_b|> b` -> logit P(A better)). K responses are
- * scored against one anchor (response 0), each comparison in both orders to cancel position bias:
- * p_i = (sigmoid(z(y_i, y_0)) + 1 - sigmoid(z(y_0, y_i))) / 2, score_i = logit(p_i), and score_0 = 0.
- * That is 2(K-1) forward rows per group, linear in K; ranking by a common opponent assumes the preferences are
- * roughly transitive, as a Bradley-Terry reading of the model does.
+ * ranked by the tournament of src/scorers/tournament.ts (the recipe's: linear in K), each match asked in both orders to
+ * cancel position bias: P(a beats b) = (sigmoid(z(a, b)) + 1 - sigmoid(z(b, a))) / 2. A round's matches of every group
+ * in the call go through the model as one batch.
  */
 export class PairwiseScorer implements ScorerPort {
+  comparisons = 0;
+
   constructor(
     private readonly model: GptModel,
     private readonly special: ScorerSpecials,
@@ -82,25 +89,21 @@ export class PairwiseScorer implements ScorerPort {
   }
 
   async scoreMany(requests: ScoreRequest[]): Promise<number[][]> {
-    const seqs: number[][] = [];
-    for (const r of requests) {
-      const x = promptBody(r.promptTokens, this.special);
-      const anchor = r.responses[0]!;
-      for (let i = 1; i < r.responses.length; i++) {
-        seqs.push(this.input(x, r.responses[i]!, anchor), this.input(x, anchor, r.responses[i]!));
-      }
-    }
-    const z = seqs.length > 0 ? scoreSequences(this.model, seqs, this.special.pad) : [];
-    let at = 0;
-    return requests.map((r) =>
-      r.responses.map((_, i) => {
-        if (i === 0) return 0;
-        const p = (sigmoid(z[at]!) + 1 - sigmoid(z[at + 1]!)) / 2;
-        at += 2;
-        // Clamped so a saturated comparison stays finite (the judge rejects non-finite scores).
-        return logit(Math.min(1 - 1e-7, Math.max(1e-7, p)));
-      }),
+    const xs = requests.map((r) => promptBody(r.promptTokens, this.special));
+    const { scores, comparisons } = await runTournaments(
+      requests.map((r) => r.responses.length),
+      async (matches) => {
+        const seqs: number[][] = [];
+        for (const { group, a, b } of matches) {
+          const ys = requests[group]!.responses;
+          seqs.push(this.input(xs[group]!, ys[a]!, ys[b]!), this.input(xs[group]!, ys[b]!, ys[a]!));
+        }
+        const z = scoreSequences(this.model, seqs, this.special.pad);
+        return matches.map((_, i) => bothOrders(sigmoid(z[2 * i]!), sigmoid(z[2 * i + 1]!)));
+      },
     );
+    this.comparisons += comparisons.reduce((s, c) => s + c, 0);
+    return scores;
   }
 
   async close(): Promise<void> {}

@@ -54,7 +54,7 @@ export const actorCommand: Command = {
     '  --run    run id: every process of one run uses the same one (default: run.id)',
     '  --id     this actor\'s id in metrics and records (default: the role, e.g. generator-<pid>)',
     '',
-    'The data, SFT and reward-model artefacts for the config must already be in run.cacheDir (`rlhf-stream cluster`',
+    'The data, SFT and reward-model artifacts for the config must already be in run.cacheDir (`rlhf-stream cluster`',
     'or `rlhf-stream run` prepares them). Generators and judges share their work through durable consumers, so more',
     'of either can join or leave a running run. The learner ends the run after learner.totalSteps (or once the prompt',
     'budget is spent and the pipeline drained); every other actor then exits. SIGTERM / SIGINT drain the actor.',

@@ -1,8 +1,9 @@
 // Config slice for corpus, instruction and prompt building.
+import { GOLD_TASK_NAMES } from '../../gold/tasks/index.js';
 import { float, int, oneOf, strList } from '../fields.js';
 
 export const data = {
-  task: oneOf(['positive-vader', 'positive-afinn'] as const, 'positive-vader', 'prompts + gold scorer that stand in for human preference'),
+  task: oneOf(GOLD_TASK_NAMES, 'positive-vader', 'gold task: prompt set + scorer that stand in for human preference (src/gold/tasks/)'),
   validFraction: float(0.05, 0, 0.5, 'share of documents held out for validation'),
   testFraction: float(0.05, 0, 0.5, 'share of documents held out for test'),
   promptWords: int(4, 1, 32, 'words in a sentence-opening prompt'),

@@ -1,8 +1,9 @@
 // Config slice for the Learner actor: asynchronous preference optimisation.
+import { PREFERENCE_LOSSES } from '../../kernels/loss_kinds.js';
 import { float, int, oneOf } from '../fields.js';
 
 export const learner = {
-  loss: oneOf(['dpo', 'ipo', 'hinge'] as const, 'dpo', 'preference loss'),
+  loss: oneOf(PREFERENCE_LOSSES, 'dpo', 'preference loss'),
   beta: float(0.1, 1e-6, 100, 'DPO/IPO/hinge temperature (the paper: 0.1)'),
   labelSmoothing: float(0, 0, 0.5, 'conservative DPO label smoothing (later scripts: 0.1)'),
   lr: float(5e-5, 0, 1, 'peak learning rate (cosine with warm-up)'),

@@ -3,25 +3,21 @@ import type { BusConfig } from '../../config/index.js';
 import { BusError, type Bus, type BusCounters, type ConsumeOptions, type PublishOptions, type Subscription, type WeightStore } from '../bus.js';
 import { systemClock, type Clock } from '../../clock.js';
 import type { BusOptions } from '../bus_options.js';
-import type { Codec } from '../codec.js';
 import { encodeDeadLetter } from '../dead_letter.js';
 import { TOPIC_RETENTION } from '../policy.js';
 import type { TopicName, Topics } from '../topics.js';
-import { Wire } from '../wire.js';
+import { WireBus } from '../wire_bus.js';
 import { Consumer } from './consumer.js';
 import { InProcessSubscription } from './subscription.js';
 import { TopicLog } from './topic_log.js';
 import { MemoryWeightStore } from './weight_store.js';
 
-export class InProcessBus implements Bus {
+export class InProcessBus extends WireBus implements Bus {
   readonly kind = 'inprocess' as const;
   readonly weights: WeightStore;
   readonly clock: Clock;
   closed = false;
-  private readonly codec: Codec;
-  private readonly wire: Wire;
   private readonly topics = new Map<TopicName, TopicLog>();
-  private readonly stats: BusCounters = { published: {}, delivered: {}, acked: {}, deadLettered: {}, pending: {} };
   private readonly log: (line: string) => void;
 
   constructor(
@@ -29,9 +25,8 @@ export class InProcessBus implements Bus {
     readonly runId: string,
     opts: BusOptions = {},
   ) {
+    super(cfg.maxPayloadBytes, opts.schema);
     this.clock = opts.clock ?? systemClock;
-    this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
-    this.codec = this.wire.codec;
     this.log = opts.log ?? ((line) => console.error(line));
     this.weights = new MemoryWeightStore(this);
   }
@@ -45,21 +40,8 @@ export class InProcessBus implements Bus {
     return t;
   }
 
-  count(kind: 'published' | 'delivered' | 'acked' | 'deadLettered', topic: string): void {
-    this.stats[kind][topic] = (this.stats[kind][topic] ?? 0) + 1;
-  }
-
-  /** Decodes and validates as a consumer on another host would; failures become dead letters. */
-  decodeFor(topic: TopicName, bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
-    return this.wire.decodeFor(topic, bytes);
-  }
-
-  async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
-    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
-  }
-
   /** Appends bytes as they are, unvalidated: how a foreign or faulty producer's message arrives. */
-  async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+  override async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
     if (bytes.length > this.cfg.maxPayloadBytes) throw new BusError(`message for ${topic} is ${bytes.length} bytes, over bus.maxPayloadBytes ${this.cfg.maxPayloadBytes}`);
     const log = this.topic(topic);
@@ -127,17 +109,11 @@ export class InProcessBus implements Bus {
     return new InProcessSubscription<K>(c);
   }
 
-  counters(): BusCounters {
+  /** The counters, with each consumer's queue depth measured now. */
+  override counters(): BusCounters {
     const pending: Record<string, number> = {};
     for (const log of this.topics.values()) for (const c of log.consumers.values()) pending[c.key] = c.waiting();
-    const copy = (r: Record<string, number>): Record<string, number> => ({ ...r });
-    return {
-      published: copy(this.stats.published),
-      delivered: copy(this.stats.delivered),
-      acked: copy(this.stats.acked),
-      deadLettered: copy(this.stats.deadLettered),
-      pending,
-    };
+    return super.counters(pending);
   }
 
   async close(): Promise<void> {

@@ -14,13 +14,12 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { BusConfig } from '../../config/index.js';
-import { BusError, type Bus, type BusCounters, type ConsumeOptions, type PublishOptions, type Subscription, type WeightStore } from '../bus.js';
+import { BusError, type Bus, type ConsumeOptions, type PublishOptions, type Subscription, type WeightStore } from '../bus.js';
 import type { BusOptions, RawPublisher } from '../bus_options.js';
-import type { Codec } from '../codec.js';
 import { encodeDeadLetter } from '../dead_letter.js';
 import { TOPIC_RETENTION } from '../policy.js';
 import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
-import { Wire } from '../wire.js';
+import { WireBus } from '../wire_bus.js';
 import { connectError, connectionOptions, isNatsError, retryable } from './errors.js';
 import { natsNames } from './names.js';
 import { Semaphore } from './semaphore.js';
@@ -29,17 +28,14 @@ import { NatsWeightStore } from './weight_store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export class NatsBus implements Bus, RawPublisher {
+export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly kind = 'nats' as const;
   readonly weights: WeightStore;
   /** Connection events seen so far, by type (disconnect, reconnect, ...). */
   readonly connectionEvents: Record<string, number> = {};
   private closed = false;
   private readonly names: ReturnType<typeof natsNames>;
-  private readonly codec: Codec;
-  private readonly wire: Wire;
   private readonly inFlight: Semaphore;
-  private readonly stats: BusCounters = { published: {}, delivered: {}, acked: {}, deadLettered: {}, pending: {} };
   private readonly consumers = new Map<string, Promise<void>>();
   private readonly subs = new Set<NatsSubscription<TopicName>>();
   private readonly log: (line: string) => void;
@@ -56,9 +52,8 @@ export class NatsBus implements Bus, RawPublisher {
     readonly jsm: JetStreamManager,
     opts: BusOptions,
   ) {
+    super(cfg.maxPayloadBytes, opts.schema);
     this.names = natsNames(cfg.prefix, runId);
-    this.wire = new Wire(cfg.maxPayloadBytes, opts.schema);
-    this.codec = this.wire.codec;
     this.inFlight = new Semaphore(cfg.publishInFlight);
     this.log = opts.log ?? ((line) => console.error(line));
     this.weights = new NatsWeightStore(this, opts.weightsDir);
@@ -132,27 +127,7 @@ export class NatsBus implements Bus, RawPublisher {
     await this.jsm.streams.update(name, changes);
   }
 
-  count(kind: 'published' | 'delivered' | 'acked' | 'deadLettered', topic: string): void {
-    this.stats[kind][topic] = (this.stats[kind][topic] ?? 0) + 1;
-  }
-
-  setPending(key: string, n: number): void {
-    this.stats.pending[key] = n;
-  }
-
-  encode(msg: unknown): Uint8Array {
-    return this.wire.encode(msg);
-  }
-
-  decodeFor(topic: TopicName, bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
-    return this.wire.decodeFor(topic, bytes);
-  }
-
-  async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
-    await this.publishRaw(topic, this.wire.encodeChecked(topic, msg), opts);
-  }
-
-  async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+  override async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
     // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
     const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
@@ -244,17 +219,6 @@ export class NatsBus implements Bus, RawPublisher {
 
   forget(sub: NatsSubscription<TopicName>): void {
     this.subs.delete(sub);
-  }
-
-  counters(): BusCounters {
-    const copy = (r: Record<string, number>): Record<string, number> => ({ ...r });
-    return {
-      published: copy(this.stats.published),
-      delivered: copy(this.stats.delivered),
-      acked: copy(this.stats.acked),
-      deadLettered: copy(this.stats.deadLettered),
-      pending: copy(this.stats.pending),
-    };
   }
 
   /** Deletes every stream, consumer and bucket of this run (tests and `cluster reset`). */
