@@ -70,6 +70,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: number[], keepSpecial = false): string {
+    if (ids.length === 0) return ''; // the library refuses an empty list (an answer that is only eos)
     return this.tok.decode(ids, { skip_special_tokens: !keepSpecial, clean_up_tokenization_spaces: false });
   }
 

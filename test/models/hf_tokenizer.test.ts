@@ -34,6 +34,7 @@ for (const [name, build] of [['byte-level (GPT-2)', byteLevelTokenizer], ['Llama
       assert.deepEqual(ids, (await ref.encode(text, null, { addSpecialTokens: false })).getIds(), `ids of ${JSON.stringify(text)}`);
       assert.equal(ours.decode(ids), text, `round trip of ${JSON.stringify(text)}`);
     }
+    assert.equal(ours.decode([]), '', 'an empty answer decodes to the empty text');
   });
 }
 
