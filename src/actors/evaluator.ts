@@ -27,6 +27,8 @@ export interface EvaluatorDeps {
   metrics: MetricsRegistry;
   /** Called with each report (the run's summary collects them). */
   onReport?: (r: EvalReport) => void;
+  /** Receives every evaluated response with its scores (the composition root writes them to the run's responses.jsonl). */
+  onResponses?: (rows: EvalResponse[]) => Promise<void>;
 }
 
 export interface EvaluatorOptions {
@@ -37,7 +39,6 @@ export interface EvaluatorOptions {
   /** Sampling filters shared with the generators. */
   topK: number;
   topP: number;
-  seed: number;
 }
 
 export interface EvalReport {
@@ -51,9 +52,37 @@ export interface EvalReport {
   /** Share of prompts where the gold judge prefers the policy's response to the SFT model's (ties count half). */
   winRateVsSft: number;
   responseTokens: number;
-  /** Mean over sampled responses of log pi(y|x) - log pi_ref(y|x): an unbiased KL(pi || ref) estimate at temperature 1. */
+  /**
+   * KL(pi || ref) in nats per response, estimated from this evaluation's samples y ~ pi(.|x): the mean over prompts of
+   * log pi(y|x) - log pi_ref(y|x) (sequence level; unbiased at evaluator.temperature 1, when the evaluator samples pi itself).
+   */
   kl?: number;
+  /**
+   * The same KL from the per-token k3 estimator (Schulman): sum over response tokens of (r - 1) - log r with
+   * r = pi_ref(y_t|x, y<t) / pi(y_t|x, y<t); unbiased too, never negative, lower variance. Needs per-token log-probs.
+   */
+  klK3?: number;
   ts: number;
+}
+
+/** One evaluated response: what the policy of `version` answered to a held-out prompt, beside the SFT model's answer. */
+export interface EvalResponse {
+  version: number;
+  step: number;
+  ts: number;
+  promptId: string;
+  prompt: string;
+  response: string;
+  responseTokens: number;
+  gold: number;
+  proxy: number;
+  sftResponse: string;
+  sftGold: number;
+  /** 1 when the gold judge prefers this response to the SFT one, 0.5 on a tie, else 0. */
+  win: number;
+  /** log pi(y|x) - log pi_ref(y|x) of this response, and its summed k3 (when the ports give log-probs). */
+  logRatio?: number;
+  k3?: number;
 }
 
 interface Baseline {
@@ -62,6 +91,32 @@ interface Baseline {
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+/** Per-response KL terms from per-token log-probs of policy (lp) and reference (lr): the log-ratio and the summed k3. */
+export function klTerms(lp: readonly number[], lr: readonly number[]): { logRatio: number; k3: number } {
+  if (lp.length !== lr.length) throw new EvaluatorError(`policy and reference log-probs differ in length: ${lp.length} vs ${lr.length} tokens`);
+  let logRatio = 0;
+  let k3 = 0;
+  for (let t = 0; t < lp.length; t++) {
+    const d = lr[t]! - lp[t]!; // log r, r = pi_ref / pi
+    logRatio -= d;
+    k3 += Math.expm1(d) - d;
+  }
+  return { logRatio, k3 };
+}
+
+/** Both policies' log-probs of the sampled responses: per token when the ports give them, else per sequence. */
+async function klOf(policy: PolicyPort, reference: PolicyPort, prompts: number[][], responses: number[][]): Promise<{ logRatio: number; k3?: number }[] | undefined> {
+  if (policy.tokenLogprobs && reference.tokenLogprobs) {
+    const [lp, lr] = await Promise.all([policy.tokenLogprobs(prompts, responses), reference.tokenLogprobs(prompts, responses)]);
+    return lp.map((x, i) => klTerms(x, lr[i]!));
+  }
+  if (policy.logprobs && reference.logprobs) {
+    const [lp, lr] = await Promise.all([policy.logprobs(prompts, responses), reference.logprobs(prompts, responses)]);
+    return lp.map((x, i) => ({ logRatio: x - lr[i]! }));
+  }
+  return undefined;
+}
 
 export class Evaluator {
   private loaded = 0;
@@ -87,10 +142,13 @@ export class Evaluator {
     return this.opts.prompts.slice(0, this.opts.config.prompts);
   }
 
-  /** The same seed for every evaluation, so two versions differ by their weights only. */
+  /**
+   * evaluator.seed for every evaluation, whatever the run's compute.seed: two versions differ by their weights only, and
+   * the SFT baseline (its responses and gold reward) is the same in every run of the same SFT model and prompts.
+   */
   private genOpts(): GenerateOptions {
     const c = this.opts.config;
-    return { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: this.opts.topK, topP: this.opts.topP, seed: deriveSeed(this.opts.seed, 'eval') };
+    return { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: this.opts.topK, topP: this.opts.topP, seed: deriveSeed(c.seed, 'eval') };
   }
 
   private async goldOf(ps: readonly PromptItem[], responses: number[][]): Promise<number[]> {
@@ -125,13 +183,7 @@ export class Evaluator {
       ? (await scorer.scoreMany(ps.map((p, i) => ({ promptTokens: p.tokens, responses: [responses[i]!] })))).map((s) => s[0]!)
       : await Promise.all(ps.map(async (p, i) => (await scorer.score(p.tokens, [responses[i]!]))[0]!));
     const wins = gold.map((g, i) => (g > base.gold[i]! ? 1 : g === base.gold[i]! ? 0.5 : 0));
-    let kl: number | undefined;
-    const { policy, reference } = this.deps;
-    if (policy.logprobs && reference.logprobs) {
-      const promptTokens = ps.map((p) => p.tokens);
-      const [lp, lr] = await Promise.all([policy.logprobs(promptTokens, responses), reference.logprobs(promptTokens, responses)]);
-      kl = mean(lp.map((x, i) => x - lr[i]!));
-    }
+    const kls = await klOf(this.deps.policy, this.deps.reference, ps.map((p) => p.tokens), responses);
     const report: EvalReport = {
       version,
       step,
@@ -143,8 +195,31 @@ export class Evaluator {
       responseTokens: mean(responses.map((x) => x.length)),
       ts: this.deps.clock.now(),
     };
-    if (kl !== undefined) report.kl = kl;
+    if (kls) {
+      report.kl = mean(kls.map((k) => k.logRatio));
+      if (kls.every((k) => k.k3 !== undefined)) report.klK3 = mean(kls.map((k) => k.k3!));
+    }
     this.reports.push(report);
+    if (this.deps.onResponses) {
+      const { decode } = this.deps;
+      await this.deps.onResponses(
+        ps.map((p, i) => ({
+          version,
+          step,
+          ts: report.ts,
+          promptId: p.promptId,
+          prompt: p.text,
+          response: decode(responses[i]!),
+          responseTokens: responses[i]!.length,
+          gold: gold[i]!,
+          proxy: proxy[i]!,
+          sftResponse: decode(base.responses[i]!),
+          sftGold: base.gold[i]!,
+          win: wins[i]!,
+          ...(kls ? { logRatio: kls[i]!.logRatio, ...(kls[i]!.k3 !== undefined ? { k3: kls[i]!.k3 } : {}) } : {}),
+        })),
+      );
+    }
     await this.record(report, (this.deps.clock.now() - t0) / 1000);
     this.deps.onReport?.(report);
     return report;
@@ -164,6 +239,7 @@ export class Evaluator {
       evaluator_response_length_tokens: r.responseTokens,
     };
     if (r.kl !== undefined) values.evaluator_kl_nats = r.kl;
+    if (r.klK3 !== undefined) values.evaluator_kl_k3_nats = r.klK3;
     for (const [k, v] of Object.entries(values)) m.gauge(k).set(v);
     // One message per evaluation, so the dashboard and the run log see every point, not only the last one.
     await this.deps.bus.publish('metrics', {

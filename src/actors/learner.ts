@@ -54,6 +54,8 @@ export class Learner {
   private versionNow = 0;
   private lastPublishedStep = 0;
   private lastCheckpointStep = 0;
+  /** The version the last checkpoint recorded: a publish after it (the run's final one) makes that checkpoint out of date. */
+  private lastCheckpointVersion = 0;
   private inbox: Inbox<PairMsg> | undefined;
   private initialised: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
@@ -112,7 +114,7 @@ export class Learner {
     if (saved) {
       const s = learnerStateOf(saved, this.opts.checkpointDir);
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
-      this.versionNow = s.version;
+      this.versionNow = this.lastCheckpointVersion = s.version;
       this.covered = new CoveredPairs();
       this.covered.add(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
       this.covered.add(s.ackedAfterCheckpoint);
@@ -251,6 +253,7 @@ export class Learner {
     m.gauge('learner_reward_margin').set(stats.rewardMargin);
     m.gauge('learner_reward_accuracy').set(stats.rewardAccuracy);
     if (stats.chosenLogRatio !== undefined) m.gauge('learner_chosen_logratio_nats').set(stats.chosenLogRatio);
+    if (stats.pairKl !== undefined) m.gauge('learner_pair_kl_nats').set(stats.pairKl);
   }
 
   /** Checkpoints (and acks) when the step count reaches the checkpointEvery schedule. */
@@ -279,6 +282,7 @@ export class Learner {
     const state: LearnerState = { learnerId: this.opts.learnerId, step: this.stepCount, version: this.versionNow, ackedAfterCheckpoint: ids, coveredPairIds: this.covered.toArray() };
     await this.deps.port.saveCheckpoint(this.opts.checkpointDir, state as unknown as Record<string, unknown>);
     this.lastCheckpointStep = this.stepCount;
+    this.lastCheckpointVersion = this.versionNow;
     const held = [...this.trained.values()];
     this.trained.clear();
     await Promise.all(held.flatMap((e) => e.deliveries.map((d) => d.ack())));
@@ -289,10 +293,13 @@ export class Learner {
     m.histogram('learner_checkpoint_seconds').observe((this.deps.clock.now() - t0) / 1000);
   }
 
-  /** Publishes and checkpoints whatever the last schedule point did not cover. */
+  /**
+   * Publishes and checkpoints whatever the last schedule point did not cover. A checkpoint taken at the last step but
+   * before the final publish recorded the previous version, so it is written again with the published one.
+   */
   async wrapUp(): Promise<void> {
     if (this.lastPublishedStep !== this.stepCount) await this.publish();
-    if (this.lastCheckpointStep !== this.stepCount || this.trained.size > 0) await this.checkpoint();
+    if (this.lastCheckpointStep !== this.stepCount || this.lastCheckpointVersion !== this.versionNow || this.trained.size > 0) await this.checkpoint();
   }
 
   /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */

@@ -1,4 +1,5 @@
 // The compute ports actors depend on: small async interfaces, so actors run with fakes in tests and tfjs models in runs.
+import type { HttpStats } from '../scorers/http_client.js';
 import type { PairMsg } from '../streams/topics.js';
 
 export interface GenerateOptions {
@@ -29,6 +30,8 @@ export interface PolicyPort {
    * Optional: a port that cannot score leaves it out and the evaluator reports no KL.
    */
   logprobs?(prompts: number[][], responses: number[][]): Promise<number[]>;
+  /** Log-probability of each response token given prompt and the tokens before it, [N][len]: the evaluator's k3 KL estimate needs it. Optional. */
+  tokenLogprobs?(prompts: number[][], responses: number[][]): Promise<number[][]>;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,8 @@ export interface ScorerPort {
   scoreEach?(requests: ScoreRequest[]): Promise<PromiseSettledResult<number[]>[]>;
   /** Pairwise comparisons made so far (a tournament match, asked in both orders, counts once); pairwise scorers only. */
   readonly comparisons?: number;
+  /** The counts of the HTTP client a network scorer calls through (retries, 429s, timeouts...); network scorers only. */
+  readonly httpStats?: Readonly<HttpStats>;
   close(): Promise<void>;
 }
 
@@ -62,11 +67,17 @@ export interface StepStats {
   rewardMargin: number;
   /** Share of pairs whose implicit reward ranks chosen above rejected. */
   rewardAccuracy: number;
-  /**
-   * Mean over the batch's chosen responses of the summed log-ratio log pi(y|x) - log pi_ref(y|x), in nats, when computed:
-   * a cheap per-step drift signal, not a KL estimate (the evaluator estimates KL on its own samples).
-   */
+  /** Mean summed log-ratio log pi(y|x) - log pi_ref(y|x) over the batch's chosen responses: a drift signal, not a KL. */
   chosenLogRatio?: number;
+  /**
+   * The learner's KL estimate, nats per response: the mean of log pi(y|x) - log pi_ref(y|x) over every response of the
+   * batch (chosen and rejected), under the weights before the step. The responses were sampled by a recent version mu
+   * (the pair's policy version, lag versions back; the SFT model itself in offline mode), so this estimates
+   * E_{y~mu}[log pi/pi_ref] = KL(mu || pi_ref) - KL(mu || pi), not KL(pi || pi_ref): it is biased low by KL(mu || pi)
+   * (small when the lag is 0-1 versions; in offline mode, where mu = pi_ref, it is -KL(pi_ref || pi), at most 0). The
+   * responses are also the best and worst of K by the proxy, not a plain draw from mu. The evaluator's KL has neither bias.
+   */
+  pairKl?: number;
 }
 
 /** The trainable policy with its frozen reference, optimizer and schedule. */

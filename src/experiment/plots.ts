@@ -80,12 +80,28 @@ export interface RunCurve {
 }
 
 /** One polyline per run, coloured by its group (arm); the legend names the groups. */
-export function curvesSvg(o: { title: string; xLabel: string; yLabel: string; curves: RunCurve[]; ref?: { y: number; label: string }; width?: number; height?: number; color?: (g: string) => string }): string {
+export function curvesSvg(o: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  curves: RunCurve[];
+  ref?: { y: number; label: string };
+  /** A vertical reference line (a matched KL, a deadline). */
+  refX?: { x: number; label: string };
+  width?: number;
+  height?: number;
+  color?: (g: string) => string;
+}): string {
   const all = o.curves.flatMap((c) => c.points);
-  const a = axes({ ...o, width: o.width ?? 680, height: o.height ?? 320, bottom: 58, xs: all.map((p) => p[0]), ys: [...all.map((p) => p[1]), ...(o.ref ? [o.ref.y] : [])] });
+  const a = axes({ ...o, width: o.width ?? 680, height: o.height ?? 320, bottom: 58, xs: [...all.map((p) => p[0]), ...(o.refX ? [o.refX.x] : [])], ys: [...all.map((p) => p[1]), ...(o.ref ? [o.ref.y] : [])] });
   const groups = [...new Set(o.curves.map((c) => c.group))];
   const color = o.color ?? groupColors(groups);
   refLine(a, o.ref);
+  if (o.refX && Number.isFinite(o.refX.x)) {
+    const x = a.sx(o.refX.x).toFixed(1);
+    a.parts.push(`<line x1="${x}" x2="${x}" y1="${a.top}" y2="${a.top + a.plotH}" stroke="#555" stroke-dasharray="5 4"/>`);
+    a.parts.push(`<text x="${Number(x) + 4}" y="${a.top + 12}" fill="#555">${esc(o.refX.label)}</text>`);
+  }
   for (const c of o.curves) {
     const pts = c.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])).map(([x, y]) => `${a.sx(x).toFixed(1)},${a.sy(y).toFixed(1)}`);
     if (pts.length > 1) a.parts.push(`<polyline fill="none" stroke="${color(c.group)}" stroke-width="1.6" stroke-opacity="0.85" points="${pts.join(' ')}"/>`);

@@ -2,6 +2,7 @@
 import type { ClusterSummary } from '../run/local_cluster.js';
 import type { EvalReport } from '../actors/evaluator.js';
 import type { CpuUsage } from './cpu_sampler.js';
+import type { PromptEval } from './frontier.js';
 import type { ArmGroup, ArmSpec, Mode } from './plan.js';
 
 /** One evaluation, with its time from the arm's start. */
@@ -13,10 +14,14 @@ export interface EvalPoint {
   winRateVsSft: number;
   proxyReward: number;
   kl: number | null;
+  /** The per-token k3 estimate of the same KL. */
+  klK3?: number | null;
   responseTokens: number;
 }
 
 export interface ArmRun {
+  /** The gold task (data.task) the run was judged by. */
+  task?: string;
   arm: string;
   id: string;
   group: ArmGroup;
@@ -61,6 +66,18 @@ export interface ArmRun {
   coreBusy: number[];
   processShare: number;
   evals: EvalPoint[];
+  /** Per-prompt gold and win of every evaluation (from the run's responses.jsonl): the bootstrap and the matched-KL comparison use them. */
+  promptEvals?: PromptEval[];
+  /** The first held-out prompts answered by SFT and by this run's final policy, with gold scores. */
+  examples?: RunExample[];
+}
+
+export interface RunExample {
+  prompt: string;
+  sft: string;
+  sftGold: number;
+  response: string;
+  gold: number;
 }
 
 export class ExperimentResultError extends Error {
@@ -82,6 +99,7 @@ export function evalPoints(evals: readonly EvalReport[], startMs: number): EvalP
     winRateVsSft: e.winRateVsSft,
     proxyReward: e.proxyReward,
     kl: e.kl ?? null,
+    klK3: e.klK3 ?? null,
     responseTokens: e.responseTokens,
   }));
 }
@@ -99,7 +117,7 @@ export function workSeconds(metrics: ClusterSummary['metrics']): Pick<ArmRun, 'g
 }
 
 /** Figures of one finished arm; `startMs` is the cluster's start (wall clock), `target` the win rate to reach. */
-export function armRun(s: ArmSpec, dir: string, summary: ClusterSummary, startMs: number, cpu: CpuUsage, target: number): ArmRun {
+export function armRun(s: ArmSpec, dir: string, summary: ClusterSummary, startMs: number, cpu: CpuUsage, target: number, promptEvals?: PromptEval[]): ArmRun {
   const last = summary.evals.at(-1);
   if (!last) throw new ExperimentResultError(`arm ${s.id} finished without an evaluation; the evaluator needs evaluator.prompts > 0 and held-out prompts`);
   const wallSeconds = summary.wallMs / 1000;
@@ -139,6 +157,7 @@ export function armRun(s: ArmSpec, dir: string, summary: ClusterSummary, startMs
     coreBusy: cpu.coreBusy,
     processShare: cpu.processShare,
     evals,
+    ...(promptEvals ? { promptEvals } : {}),
   };
 }
 

@@ -9,7 +9,10 @@ import { ensureRewardModel, ensureSft, type RmKind, type StageResult } from '../
 import { CpuSampler } from './cpu_sampler.js';
 import { armConfig, planArms } from './plan.js';
 import { renderMarkdown, renderPlots, type ReportContext, type StageInfo } from './report.js';
+import { EXAMPLE_PROMPTS } from '../monitor/report_responses.js';
+import { promptEvals, runExamples } from './frontier.js';
 import { aggregate, armRun, workSeconds, type ArmAggregate, type ArmRun } from './results.js';
+import { experimentTasks, withTask, writeTaskIndex, type TaskResult } from './tasks_index.js';
 
 export interface ExperimentOptions {
   /** The config file named on the command line, quoted in results.md. */
@@ -65,8 +68,21 @@ function machine(): string {
   return `${c.length} core${c.length === 1 ? '' : 's'} (${c[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.versions.node}`;
 }
 
+/** Where a task's docs copy goes: results.md and results/ for a single task, results-<task>.md and results/<task>/ for several. */
+export interface DocsTarget {
+  dir: string;
+  md: string;
+  plots: string;
+}
+
+export function docsTarget(cfg: Config, task?: string): DocsTarget | undefined {
+  const d = cfg.experiment.docsDir;
+  if (!d) return undefined;
+  return task ? { dir: d, md: `results-${task}.md`, plots: `results/${task}` } : { dir: d, md: RESULTS_MD, plots: 'results' };
+}
+
 /** Writes results.json, results.md and the plots into `dir` (and the docs copy when asked); returns their paths. */
-function writeOutputs(ctx: ReportContext, dir: string, docsDir: string): Pick<ExperimentResult, 'resultsMd' | 'resultsJson' | 'plots' | 'docsMd'> {
+function writeOutputs(ctx: ReportContext, dir: string, docs: DocsTarget | undefined): Pick<ExperimentResult, 'resultsMd' | 'resultsJson' | 'plots' | 'docsMd'> {
   const plots = renderPlots(ctx);
   const plotsDir = join(dir, PLOTS_DIR);
   mkdirSync(plotsDir, { recursive: true });
@@ -78,12 +94,12 @@ function writeOutputs(ctx: ReportContext, dir: string, docsDir: string): Pick<Ex
   const { cfg, ...rest } = ctx;
   writeFileSync(resultsJson, JSON.stringify({ ...rest, config: cfg, aggregates: aggregate(ctx.runs) }, null, 2));
   let docsMd: string | undefined;
-  if (docsDir) {
-    const docsPlots = join(docsDir, 'results');
+  if (docs) {
+    const docsPlots = join(docs.dir, docs.plots);
     mkdirSync(docsPlots, { recursive: true });
     for (const n of names) copyFileSync(join(plotsDir, n), join(docsPlots, n));
-    docsMd = join(docsDir, RESULTS_MD);
-    writeFileSync(docsMd, renderMarkdown(ctx, 'results', names));
+    docsMd = join(docs.dir, docs.md);
+    writeFileSync(docsMd, renderMarkdown(ctx, docs.plots, names));
   }
   return { resultsMd, resultsJson, plots: names.map((n) => join(plotsDir, n)), docsMd };
 }
@@ -97,6 +113,34 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
   const t0 = performance.now();
   const id = opts.id ?? (cfg.run.id || defaultExperimentId());
   const dir = join(cfg.run.dir, `experiment-${id}`);
+  const tasks = experimentTasks(cfg);
+  if (tasks.length === 1) return failIfAnyFailed(await runTask(withTask(cfg, tasks[0]!), dir, id, docsTarget(cfg), opts), [tasks[0]!]);
+  const done: TaskResult[] = [];
+  const index = (): ExperimentResult => writeTaskIndex(cfg, dir, id, done, (performance.now() - t0) / 1000, opts.configPath ?? '(in-process config)');
+  for (const task of tasks) {
+    if (opts.signal?.aborted) break;
+    const res = await runTask(withTask(cfg, task), join(dir, task), id, docsTarget(cfg, task), opts);
+    done.push({ task, result: res, ctx: res.context });
+    index();
+  }
+  return failIfAnyFailed(index(), done.map((t) => t.task), done.flatMap((t) => t.ctx.failed ?? []));
+}
+
+export class ExperimentError extends Error {
+  override name = 'ExperimentError';
+}
+
+/** After every output is written: an experiment with a failed run ends in an error that names it (so the exit code says so). */
+function failIfAnyFailed<R extends ExperimentResult>(r: R & { context?: ReportContext }, tasks: string[], failures = r.context?.failed ?? []): R {
+  if (failures.length > 0) {
+    throw new ExperimentError(`${failures.length} run(s) of task(s) ${tasks.join(', ')} failed (${failures.map((f) => `${f.id}: ${f.error}`).join('; ')}); the other runs' results are in ${r.resultsMd}`);
+  }
+  return r;
+}
+
+/** One task's experiment: its stages, every planned arm, and its results.md in `dir`. */
+async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | undefined, opts: ExperimentOptions): Promise<ExperimentResult & { context: ReportContext }> {
+  const t0 = performance.now();
   const armsDir = join(dir, 'arms');
   mkdirSync(armsDir, { recursive: true });
   const logFile = join(dir, 'experiment.log');
@@ -106,7 +150,7 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
     say(line);
   };
   const plan = planArms(cfg);
-  log(`experiment ${id}: ${plan.length} runs (${[...new Set(plan.map((p) => p.arm))].join(', ')}); outputs in ${dir}`);
+  log(`experiment ${id}, task ${cfg.data.task}: ${plan.length} runs (${[...new Set(plan.map((p) => p.arm))].join(', ')}); outputs in ${dir}`);
 
   const stagesT0 = performance.now();
   const data = await buildData(cfg, { log });
@@ -123,7 +167,9 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
   for (const [k, r] of Object.entries(stages.rm)) log(`proxy ${k}: held-out accuracy ${r.heldOutAccuracy.toFixed(3)} (hard half ${r.hardHalfAccuracy.toFixed(3)})`);
 
   const runs: ArmRun[] = [];
+  const failed: { id: string; error: string }[] = [];
   const context = (): ReportContext => ({
+    failed,
     id,
     configPath: opts.configPath ?? '(in-process config)',
     cfg,
@@ -134,7 +180,7 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
     machine: machine(),
     generatedAt: new Date().toISOString(),
   });
-  let out = writeOutputs(context(), dir, '');
+  let out = writeOutputs(context(), dir, undefined);
   for (const [i, s] of plan.entries()) {
     if (opts.signal?.aborted) break;
     const acfg = armConfig(cfg, s, armsDir);
@@ -145,23 +191,30 @@ export async function runExperiment(cfg: Config, opts: ExperimentOptions = {}): 
     let cpu;
     try {
       res = await runOnline(acfg, { log: (l) => log(`  [${s.id}] ${l}`), statusLine: false, dashboard: false, signal: opts.signal, stages: { sftDir: sft.dir, rmDir: rms[s.rmKind]!.dir } });
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // One failed run must not cost the rest of a long experiment: it is logged, listed in results.md, and the experiment exits non-zero.
+      failed.push({ id: s.id, error: (err as Error).message });
+      log(`run ${s.id} FAILED: ${(err as Error).stack ?? String(err)}; going on with the next run`);
+      out = writeOutputs(context(), dir, undefined);
+      continue;
     } finally {
       cpu = sampler.stop();
     }
     // summary.json is written as the cluster finishes (before ports and workers close), wallMs after the cluster started.
     const startMs = statSync(join(res.runDir, 'summary.json')).mtimeMs - res.summary.wallMs;
-    const run = armRun(s, relative(dir, res.runDir), res.summary, startMs, cpu, cfg.experiment.targetWinRate);
+    const run = { ...armRun(s, relative(dir, res.runDir), res.summary, startMs, cpu, cfg.experiment.targetWinRate, promptEvals(res.runDir)), examples: runExamples(res.runDir, EXAMPLE_PROMPTS), task: cfg.data.task };
     runs.push(run);
     log(
       `run ${s.id} done: ${run.wallSeconds.toFixed(1)} s, ${run.steps} steps, gold ${run.goldReward.toFixed(3)} (SFT ${run.sftGoldReward.toFixed(3)}), ` +
         `win rate ${run.winRateVsSft.toFixed(3)}, KL ${run.kl.toFixed(3)}, ${run.responseTokens.toFixed(1)} tokens, cores busy ${run.coreBusy.map((b) => b.toFixed(2)).join('/')}`,
     );
-    out = writeOutputs(context(), dir, '');
+    out = writeOutputs(context(), dir, undefined);
   }
   const ctx = context();
-  out = writeOutputs(ctx, dir, cfg.experiment.docsDir);
+  out = writeOutputs(ctx, dir, docs);
   log(`experiment ${id} finished: ${runs.length}/${plan.length} runs in ${(ctx.wallSeconds / 60).toFixed(1)} min; ${out.resultsMd}${out.docsMd ? ` (copied to ${out.docsMd})` : ''}`);
-  return { id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds };
+  return { id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds, context: ctx };
 }
 
 export class ExperimentReportError extends Error {
@@ -181,6 +234,9 @@ export function rerenderExperiment(dir: string): ExperimentResult {
   } catch (err) {
     throw new ExperimentReportError(`cannot read ${path} (the folder of a finished experiment holds it): ${(err as Error).message}`);
   }
+  if (!Array.isArray((saved as { runs?: unknown }).runs)) {
+    throw new ExperimentReportError(`${path} indexes several tasks; re-render each task's folder (${dir}/<task>) instead`);
+  }
   const cfg = parseConfig(saved.config);
   const runs = saved.runs.map((r): ArmRun => {
     if (typeof r.generateSeconds === 'number') return r;
@@ -189,6 +245,7 @@ export function rerenderExperiment(dir: string): ExperimentResult {
   });
   const { config: _config, ...rest } = saved;
   const ctx: ReportContext = { ...rest, cfg, runs };
-  const out = writeOutputs(ctx, dir, cfg.experiment.docsDir);
+  const multi = experimentTasks(cfg).length > 1;
+  const out = writeOutputs(ctx, dir, docsTarget(cfg, multi ? cfg.data.task : undefined));
   return { id: ctx.id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds };
 }

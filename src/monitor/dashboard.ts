@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import type { MetricsAggregator } from './aggregator.js';
 import { dashboardPage } from './page.js';
 import { PrometheusExporter } from './prometheus.js';
+import type { LatestResponses } from './responses_log.js';
 
 export class DashboardError extends Error {
   override name = 'DashboardError';
@@ -21,6 +22,8 @@ export interface DashboardOptions {
   pushMs?: number;
   title?: string;
   exporter?: PrometheusExporter;
+  /** The latest evaluated responses (GET /api/responses); the page shows them next to the curves. */
+  responses?: () => LatestResponses | undefined;
 }
 
 export interface DashboardServer {
@@ -81,6 +84,8 @@ export async function serveDashboard(agg: MetricsAggregator, opts: DashboardOpti
       clients.add(c);
       req.on('close', () => clients.delete(c));
       send(c, true);
+    } else if (path === '/api/responses') {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' }).end(JSON.stringify(opts.responses?.() ?? null));
     } else if (path === '/metrics') {
       const body = await exporter.metrics();
       res.writeHead(200, { 'Content-Type': exporter.contentType }).end(body);
@@ -90,7 +95,7 @@ export async function serveDashboard(agg: MetricsAggregator, opts: DashboardOpti
       const a = assets[path]!;
       res.writeHead(200, { 'Content-Type': a.type, 'Cache-Control': 'max-age=3600' }).end(a.body);
     } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`no such page ${path}; try /, /api/state, /api/stream or /metrics\n`);
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`no such page ${path}; try /, /api/state, /api/stream, /api/responses or /metrics\n`);
     }
   };
 

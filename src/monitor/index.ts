@@ -6,6 +6,7 @@ import { MetricsAggregator } from './aggregator.js';
 import { serveDashboard, serveMetricsOnly, type DashboardServer } from './dashboard.js';
 import { PrometheusExporter } from './prometheus.js';
 import { writeReport } from './report.js';
+import { latestExamplesReader, responsesFile } from './responses_log.js';
 import { RunLog } from './run_log.js';
 import { StatusLine, type StatusOutput } from './status_line.js';
 
@@ -17,6 +18,9 @@ export { serveDashboard, serveMetricsOnly } from './dashboard.js';
 export { RunLog, readRunLog, METRICS_LOG } from './run_log.js';
 export { writeReport, replay } from './report.js';
 export { StatusLine, formatStatus } from './status_line.js';
+
+/** Held-out prompts the dashboard shows answered by SFT and by the latest evaluated version. */
+const DASHBOARD_EXAMPLES = 6;
 
 export interface MonitorOptions {
   /** Override cfg.monitor.host / cfg.monitor.port. */
@@ -95,7 +99,10 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   let metricsServer: DashboardServer | undefined;
   const host = opts.host ?? cfg.monitor.host;
   try {
-    if (opts.serve) server = await serveDashboard(aggregator, { host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs) });
+    if (opts.serve) {
+      const responses = opts.runDir ? latestExamplesReader(responsesFile(opts.runDir), DASHBOARD_EXAMPLES) : undefined;
+      server = await serveDashboard(aggregator, { host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs), ...(responses ? { responses } : {}) });
+    }
     if (cfg.monitor.metricsPort > 0) metricsServer = await serveMetricsOnly(exporter, host, cfg.monitor.metricsPort);
   } catch (err) {
     clearInterval(timer);

@@ -23,6 +23,7 @@ export const WELL_KNOWN = {
   /** Mean proxy score of what the judge is scoring right now (online, every batch). */
   judgeScore: ['judge_score_mean'],
   goldReward: ['evaluator_gold_reward'],
+  /** KL(pi || ref) from the evaluator's own samples (the learner's pair-based learner_pair_kl_nats is biased; it is not used here). */
   kl: ['evaluator_kl_nats', 'evaluator_kl'],
   winRate: ['evaluator_win_rate'],
 } as const satisfies Record<string, readonly string[]>;

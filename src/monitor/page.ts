@@ -139,6 +139,21 @@ function connect() {
 
 setup();
 connect();
+async function pollResponses() {
+  try {
+    const r = await (await fetch('/api/responses')).json();
+    if (r && r.examples.length > 0) {
+      $('responses-title').textContent = 'Latest evaluated responses: version ' + r.version + ' (learner step ' + r.step + ')';
+      $('responses-body').innerHTML = r.examples.map((e) =>
+        '<tr data-prompt="' + esc(e.promptId) + '"><td>' + esc(e.prompt) + '</td><td>' + esc(e.sft.response) + ' <b>[' + fmt(e.sft.gold) + ']</b></td><td>' +
+        esc(e.policy.response) + ' <b>[' + fmt(e.policy.gold) + ']</b></td><td>' + fmt(e.policy.proxy) + '</td></tr>').join('');
+    }
+  } catch (err) {
+    $('responses-title').textContent = 'Latest evaluated responses: ' + err;
+  }
+}
+pollResponses();
+setInterval(pollResponses, 3000);
 window.addEventListener('resize', () => { for (const c of CHARTS) plots[c.id]?.setSize({ width: Math.max(300, $('chart-' + c.id).clientWidth), height: 190 }); });
 `;
 
@@ -158,6 +173,8 @@ export function dashboardPage(title = 'rlhf-stream monitor'): string {
 <main>
 <section class="tiles" id="tiles"></section>
 <section class="charts" id="charts"></section>
+<h2 id="responses-title">Latest evaluated responses: none yet</h2>
+<table id="responses"><thead><tr><th>held-out prompt</th><th>SFT [gold]</th><th>policy [gold]</th><th>proxy</th></tr></thead><tbody id="responses-body"></tbody></table>
 <h2>Actors</h2>
 <table id="actors"><thead><tr><th>actor</th><th>role</th><th>state</th><th>liveness</th><th>last heartbeat</th><th>messages</th><th>key numbers</th></tr></thead><tbody id="actors-body"></tbody></table>
 <h2>Queues</h2>

@@ -29,6 +29,10 @@ const HELP: Record<string, string> = {
   learner_policy_lag: 'Policy versions between a pair\'s samples and the learner when it trained on them',
   learner_policy_version: 'Latest policy version published by the learner',
   judge_score_mean: 'Mean proxy score of the last scored batch',
+  evaluator_kl_nats: 'KL(policy || SFT) in nats per response: mean of log pi(y|x) - log pi_ref(y|x) over the evaluator\'s fresh samples y ~ pi on held-out prompts (unbiased at temperature 1)',
+  evaluator_kl_k3_nats: 'KL(policy || SFT) in nats per response from the per-token k3 estimator (r - 1) - log r, r = pi_ref / pi, summed over each response of the evaluator\'s samples (unbiased, never negative, lower variance)',
+  learner_pair_kl_nats: 'Mean log pi(y|x) - log pi_ref(y|x) over the chosen and rejected responses of the last step (before it): they were sampled by a recent version mu, so this is KL(mu || ref) - KL(mu || pi), biased low by the lag (in offline mode mu = ref and it is -KL(ref || pi) <= 0); best and worst of K, not a plain draw',
+  learner_chosen_logratio_nats: 'Mean log pi(y|x) - log pi_ref(y|x) over the last step\'s chosen responses (best of K by the proxy): a drift signal, not a KL',
 };
 
 /** Prometheus names allow [a-zA-Z_:][a-zA-Z0-9_:]*; anything else from a foreign producer is mapped into that. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MetricsAggregator } from './aggregator.js';
 import type { MonitorSnapshot, SeriesColumns, SeriesKey } from './views.js';
 import { METRICS_LOG, readRunLog, RunLogError, type ParsedRunLog } from './run_log.js';
+import { responsesSection } from './report_responses.js';
 import { barChartSvg, lineChartSvg } from './svg_chart.js';
 
 /** Chart points kept per curve: long runs are sampled more coarsely instead of growing the SVGs. */
@@ -151,6 +152,9 @@ export function writeReport(runDir: string): ReportResult {
     md.push('![Policy lag histogram](policy_lag_hist.svg)', '');
   }
   md.push('');
+  const ev = responsesSection(runDir);
+  md.push(...ev.md);
+  plots.push(...ev.plots);
 
   md.push('## Actors', '', '| actor | role | final state | liveness at end | messages | last report (s) | counters |', '|---|---|---|---|---|---|---|');
   for (const a of s.actors) {

@@ -56,5 +56,5 @@ export function learnerOptions(cfg: Config, learnerId: string, checkpointDir: st
 }
 
 export function evaluatorOptions(cfg: Config, evaluatorId: string, prompts: readonly PromptItem[]): EvaluatorOptions {
-  return { evaluatorId, config: cfg.evaluator, prompts, topK: cfg.generator.topK, topP: cfg.generator.topP, seed: deriveSeed(cfg.compute.seed, 'evaluator') };
+  return { evaluatorId, config: cfg.evaluator, prompts, topK: cfg.generator.topK, topP: cfg.generator.topP };
 }

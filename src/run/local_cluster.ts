@@ -2,7 +2,7 @@
 import type { Config } from '../config/index.js';
 import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from '../clock.js';
-import { Evaluator, type EvalReport, type GoldScorer } from '../actors/evaluator.js';
+import { Evaluator, type EvalReport, type EvalResponse, type GoldScorer } from '../actors/evaluator.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';
 import { Learner } from '../actors/learner.js';
@@ -29,6 +29,8 @@ export interface ClusterInputs {
   prompts: readonly PromptItem[];
   evalPrompts?: readonly PromptItem[];
   checkpointDir: string;
+  /** Receives every evaluated response with its scores (the run writes them to responses.jsonl). */
+  onEvalResponses?: (rows: EvalResponse[]) => Promise<void>;
   clock?: Clock;
   /** How often the drain check and phase waits look at the actors' counters. */
   pollMs?: number;
@@ -131,6 +133,7 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
         decode: ports.decode,
         clock,
         metrics: registry('evaluator', 'evaluator', () => ev.state),
+        ...(inputs.onEvalResponses ? { onResponses: inputs.onEvalResponses } : {}),
       },
       evaluatorOptions(cfg, 'evaluator', inputs.evalPrompts),
     );

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
+import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
 import { evalPrompts, policyVocabSize, promptItems } from './artifacts.js';
@@ -47,7 +48,9 @@ export interface Headline {
   goldReward?: number;
   proxyReward?: number;
   winRateVsSft?: number;
+  /** KL(policy || SFT) from the evaluator's samples: sequence log-ratio, and the per-token k3 estimate. */
   kl?: number;
+  klK3?: number;
   responseTokens?: number;
 }
 
@@ -71,6 +74,7 @@ export function headlineOf(s: ClusterSummary): Headline {
     proxyReward: last?.proxyReward,
     winRateVsSft: last?.winRateVsSft,
     kl: last?.kl,
+    klK3: last?.klK3,
     responseTokens: last?.responseTokens,
   };
 }
@@ -81,7 +85,7 @@ export function formatHeadline(h: Headline): string[] {
   return [
     `mode ${h.mode}: ${h.steps} learner steps, policy version ${h.version}, ${h.wallSeconds.toFixed(1)} s`,
     `throughput: ${h.samplesPerSecond.toFixed(2)} samples/s, ${h.pairsPerSecond.toFixed(2)} pairs/s, ${h.stepsPerSecond.toFixed(3)} steps/s`,
-    `gold reward ${f3(h.sftGoldReward)} (SFT) -> ${f3(h.goldReward)}; win rate vs SFT ${f3(h.winRateVsSft)} (gold judge); proxy reward ${f3(h.proxyReward)}; KL ${f3(h.kl)} nats; response ${h.responseTokens?.toFixed(1) ?? 'n/a'} tokens`,
+    `gold reward ${f3(h.sftGoldReward)} (SFT) -> ${f3(h.goldReward)}; win rate vs SFT ${f3(h.winRateVsSft)} (gold judge); proxy reward ${f3(h.proxyReward)}; KL(policy || SFT) ${f3(h.kl)} nats (k3 ${f3(h.klK3)}); response ${h.responseTokens?.toFixed(1) ?? 'n/a'} tokens`,
   ];
 }
 
@@ -121,6 +125,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
       prompts: promptItems(art.tokenizer, data.prompts.train),
       evalPrompts: evalPrompts(cfg, data.prompts.eval, art.tokenizer),
       checkpointDir: join(runDir, 'checkpoints'),
+      onEvalResponses: responsesWriter(responsesFile(runDir)),
     });
     const onAbort = (): void => {
       log('stopping: draining actors and checkpointing');

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { systemClock } from '../clock.js';
 import { Evaluator } from '../actors/evaluator.js';
+import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { Generator } from '../actors/generator.js';
 import { Judge } from '../actors/judge.js';
 import { Learner } from '../actors/learner.js';
@@ -224,7 +225,7 @@ async function startEvaluator(cfg: Config, o: ActorProcessOptions, c: RoleContex
   const scorer = await scorerPort(c.artifacts);
   const gold = await goldScorer(cfg);
   const ev: Evaluator = new Evaluator(
-    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry },
+    { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry, onResponses: responsesWriter(responsesFile(c.runDir)) },
     evaluatorOptions(cfg, o.actorId, evalPrompts(cfg, c.artifacts.data.prompts.eval, c.tok)),
   );
   ev.start();

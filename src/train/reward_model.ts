@@ -1,13 +1,13 @@
 // Bradley-Terry reward model (scalar head on the last token, initialised from SFT) and the training loop both proxy models share.
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../kernels/adamw.js';
-import { scalarScores, type GptModel } from '../kernels/gpt.js';
+import { scalarScores, setWeights, type GptModel } from '../kernels/gpt.js';
 import { bradleyTerryLoss } from '../kernels/losses.js';
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import { cosineWithWarmup } from '../kernels/schedule.js';
 import type { Config } from '../config/index.js';
 import { fitLength, scoringBatch, shuffledBatches } from './batches.js';
-import { tensorsOf, type TrainLog } from './model_io.js';
+import { tensorsOf, weightsRecord, type TrainLog } from './model_io.js';
 import { optimizeStep, type LossOutput } from './optimize.js';
 import type { PreferencePair } from './preference_data.js';
 import { ProgressBar, yieldToEvents } from './progress.js';
@@ -82,6 +82,11 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** Called after each epoch (e.g. held-out accuracy); its line is logged. */
   afterEpoch?: (epoch: number) => string;
+  /**
+   * Early stopping: after each epoch `score()` (accuracy on a validation split) is taken; training ends once it has
+   * not risen for `patience` epochs (or after `epochs`), and the weights of the best epoch are restored.
+   */
+  early?: { score: () => number; patience: number };
 }
 
 export class RewardTrainingError extends Error {
@@ -94,6 +99,10 @@ export interface FitResult {
   /** Mean training loss and batch accuracy over the last epoch. */
   trainLoss: number;
   trainAccuracy: number;
+  /** With early stopping: epochs run, the validation score after each, and the epoch (1-based) whose weights were kept. */
+  epochsRun?: number;
+  validCurve?: number[];
+  bestEpoch?: number;
 }
 
 /**
@@ -114,6 +123,9 @@ export async function fitScalarModel<E>(model: GptModel, examples: readonly E[],
   let lossSum = 0;
   let accSum = 0;
   let seen = 0;
+  let stepsRun = 0;
+  const curve: number[] = [];
+  let best: { epoch: number; score: number; weights: ReturnType<typeof weightsRecord> } | undefined;
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       lossSum = 0;
@@ -131,17 +143,27 @@ export async function fitScalarModel<E>(model: GptModel, examples: readonly E[],
         step += 1;
         bar?.tick(1, `epoch ${epoch + 1}/${o.epochs} loss ${(lossSum / seen).toFixed(3)} acc ${(accSum / seen).toFixed(3)}`);
       }
+      stepsRun = step;
       if (o.afterEpoch) {
         const line = o.afterEpoch(epoch);
         if (bar) bar.log(line);
         else o.log?.(line);
+      }
+      if (o.early) {
+        const score = o.early.score();
+        curve.push(score);
+        if (!best || score > best.score) best = { epoch, score, weights: weightsRecord(model) };
+        else if (epoch - best.epoch >= o.early.patience) break;
       }
     }
   } finally {
     bar?.close();
     opt.dispose();
   }
-  return { steps: total, msPerStep: (performance.now() - started) / Math.max(1, total), trainLoss: lossSum / seen, trainAccuracy: accSum / seen };
+  if (best && best.epoch !== curve.length - 1) setWeights(model, best.weights as Parameters<typeof setWeights>[1]);
+  const fit: FitResult = { steps: stepsRun, msPerStep: (performance.now() - started) / Math.max(1, stepsRun), trainLoss: lossSum / seen, trainAccuracy: accSum / seen };
+  if (best) Object.assign(fit, { epochsRun: curve.length, validCurve: curve, bestEpoch: best.epoch + 1 });
+  return fit;
 }
 
 /** The FitOptions a config gives. */

@@ -13,7 +13,7 @@ import { modelTag } from '../models/source.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
-import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, type PreferenceDataset, type PreferencePair } from './preference_data.js';
+import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, splitByPrompt, type PreferenceDataset, type PreferencePair } from './preference_data.js';
 import { BT_INPUT, btAccuracy, fitOptionsOf, trainBt, type FitResult } from './reward_model.js';
 import { sftDir, sftInputs, trainSft, type TrainOptions } from './sft.js';
 
@@ -136,8 +136,17 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
 export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}${modelTag(cfg)}`);
 
 function rmInputs(cfg: Config, kind: RmKind, prefsHash: string): Record<string, unknown> {
-  const { kind: _judgeKind, ...rm } = cfg.rm;
+  const { kind: _judgeKind, pairwiseMaxEpochs, pairwisePatience, pairwiseValidFraction, ...rm } = cfg.rm;
+  // The early-stopping settings are the pairwise model's alone: a BT model's cache does not depend on them.
+  if (kind === 'pairwise') Object.assign(rm, { pairwiseMaxEpochs, pairwisePatience, pairwiseValidFraction });
   return { stage: `rm-${kind}`, prefs: prefsHash, rm, weightDecay: cfg.sft.weightDecay, gradClip: cfg.sft.gradClip, seed: cfg.compute.seed };
+}
+
+/** Splits training pairs by prompt into pairs to fit and a validation split (every pair of a prompt on one side). */
+export function validationSplit(pairs: readonly PreferencePair[], fraction: number, seed: number): { fit: PreferencePair[]; valid: PreferencePair[] } {
+  const ids = [...new Set(pairs.map((p) => p.promptId))].map((promptId) => ({ promptId }));
+  const held = new Set(splitByPrompt(ids, fraction, seed).heldOut.map((x) => x.promptId));
+  return { fit: pairs.filter((p) => !held.has(p.promptId)), valid: pairs.filter((p) => held.has(p.promptId)) };
 }
 
 /** Held-out accuracy of the model against gold labels, split into all pairs and the harder half (smaller gold gap). */
@@ -170,11 +179,26 @@ export async function trainRewardModel(
       signal: opts.signal,
       afterEpoch: (e) => `rm-${kind}: epoch ${e + 1}/${cfg.rm.epochs} held-out accuracy ${score(prefs.heldOut).toFixed(3)}`,
     });
-    const fit: FitResult = kind === 'bt' ? await trainBt(model, prefs.train, special, fitOpts) : await trainPairwise(model, tokenizer, prefs.train, fitOpts);
+    let fit: FitResult;
+    let validPairs = 0;
+    if (kind === 'bt') fit = await trainBt(model, prefs.train, special, fitOpts);
+    else {
+      // Early stopping on a validation split of the training prompts; the held-out pairs are only for the figures.
+      const { fit: fitPairs, valid } = validationSplit(prefs.train, cfg.rm.pairwiseValidFraction, deriveSeed(cfg.compute.seed, 'rm', 'valid'));
+      validPairs = valid.length;
+      log(`rm-pairwise: ${fitPairs.length} pairs to fit, ${valid.length} for early stopping (validation accuracy, both orders), at most ${cfg.rm.pairwiseMaxEpochs} epochs`);
+      fit = await trainPairwise(model, tokenizer, fitPairs, {
+        ...fitOpts,
+        epochs: cfg.rm.pairwiseMaxEpochs,
+        afterEpoch: (e) => `rm-pairwise: epoch ${e + 1}/${cfg.rm.pairwiseMaxEpochs} held-out accuracy ${score(prefs.heldOut).toFixed(3)}`,
+        early: { score: () => pairwiseAccuracy(model, tokenizer, valid), patience: cfg.rm.pairwisePatience },
+      });
+      log(`rm-pairwise: validation accuracy by epoch ${fit.validCurve!.map((x) => x.toFixed(3)).join(' ')}; kept epoch ${fit.bestEpoch}`);
+    }
     const after = accuracies(score, prefs.heldOut);
     const seconds = (performance.now() - started) / 1000;
     await saveModel(dir, model, { kind, head: 'scalar', model: model.cfg, input: kind === 'bt' ? BT_INPUT : PAIRWISE_INPUT }, tokenizer);
-    const summary = { kind, ...fit, ...after, initHeldOutAccuracy: before.heldOutAccuracy, trainPairs: prefs.train.length, heldOutPairs: prefs.heldOut.length, seconds };
+    const summary = { kind, ...fit, ...after, initHeldOutAccuracy: before.heldOutAccuracy, trainPairs: prefs.train.length, ...(validPairs > 0 ? { validPairs } : {}), heldOutPairs: prefs.heldOut.length, seconds };
     log(
       `rm-${kind}: held-out accuracy ${after.heldOutAccuracy.toFixed(3)} (hard half ${after.hardHalfAccuracy.toFixed(3)}), ` +
         `${fit.steps} steps at ${fit.msPerStep.toFixed(0)} ms/step, ${seconds.toFixed(0)} s; checkpoint in ${dir}`,

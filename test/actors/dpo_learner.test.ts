@@ -93,6 +93,15 @@ test('DPO through the Learner actor raises the chosen-over-rejected margin; publ
   a.forEach((x, i) => assert.ok(Math.abs(x - c[i]!) < 1e-5));
   assert.equal(await port2.loadCheckpoint(join(dir, 'none')), undefined);
 
+  // The learner's KL figures are log pi/ref of the batch's responses under the weights before the step: chosen only, and all.
+  const ps = evalPairs.map((p) => p.promptTokens);
+  const [pc, pr, rc, rr] = await Promise.all([pol.logprobs(ps, probe), pol.logprobs(ps, evalPairs.map((p) => p.rejected.responseTokens)), ref.logprobs(ps, probe), ref.logprobs(ps, evalPairs.map((p) => p.rejected.responseTokens))]);
+  const mean = (xs: number[]): number => xs.reduce((t, x) => t + x, 0) / xs.length;
+  const st = await port.step(evalPairs, [1, 1, 1, 1]);
+  assert.ok(Math.abs(st.chosenLogRatio! - mean(pc.map((x, i) => x - rc[i]!))) < 1e-3);
+  assert.ok(Math.abs(st.pairKl! - mean([...pc.map((x, i) => x - rc[i]!), ...pr.map((x, i) => x - rr[i]!)])) < 1e-3);
+  assert.ok(st.chosenLogRatio! > st.pairKl!, 'DPO raised the chosen responses and lowered the rejected ones');
+
   // Steps leak no tensors: one more step (its optimizer slots exist already) leaves the count where it was.
   const before = tf.memory().numTensors;
   await port.step([toyPair(0), toyPair(1)], [1, 0.5]);

@@ -32,6 +32,9 @@ export class FakePolicy implements PolicyPort {
     // A policy that drifts from the reference as its version grows: log-ratio = 0.01 * version per token.
     return responses.map((r) => r.length * (-2 + 0.01 * this.version));
   }
+  async tokenLogprobs(_prompts: number[][], responses: number[][]): Promise<number[][]> {
+    return responses.map((r) => r.map(() => -2 + 0.01 * this.version));
+  }
   async close(): Promise<void> {}
 }
 

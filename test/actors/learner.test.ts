@@ -94,3 +94,19 @@ test("'drop' acks and counts stale pairs; 'downweight' trains them with weight 0
     await bus.close();
   }
 });
+
+test('a phase whose last step falls on a checkpoint step records the version it publishes at its end, not the one before', async () => {
+  const bus = makeBus('test');
+  const port = new FakeLearnerPort();
+  const learner = new Learner({ bus, port, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: learnerCfg({ checkpointEvery: 2, maxPolicyLag: 100 }), checkpointDir: 'ck-phase-version' });
+  for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`v${i}`, 0), { msgId: `v${i}` });
+  const first = await learner.trainPhase(4, 1);
+  assert.deepEqual([first.steps, first.version], [2, 1]);
+  assert.equal((DISK.get('ck-phase-version')!.state as { version: number }).version, 1, 'the checkpoint at step 2 was written before version 1 was published');
+  for (let i = 4; i < 8; i++) await bus.publish('pairs', pair(`v${i}`, 1), { msgId: `v${i}` });
+  const second = await learner.trainPhase(4, 1);
+  assert.equal(second.version, 2);
+  assert.equal((DISK.get('ck-phase-version')!.state as { version: number }).version, 2);
+  await learner.stop();
+  await bus.close();
+});

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startLocalCluster } from '../../src/run/local_cluster.js';
+import type { EvalResponse } from '../../src/actors/evaluator.js';
 import type { SampleGroupMsg } from '../../src/streams/topics.js';
 import type { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { bus as makeBus, config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until } from './fakes.js';
@@ -111,7 +112,8 @@ test('offline: one dataset from the SFT policy, same prompt and label budget', a
   assert.equal(s.steps, Math.ceil(s.pairs / 4));
   assert.equal(bus.counters().acked.pairs, s.pairs, 'every pair acked after the final checkpoint');
   assert.ok(s.pairs > 12, `the phase (${s.pairs} pairs) is larger than the unacked window`);
-  assert.equal(port.checkpoints, s.steps);
+  // One per step, and the last again once the phase's version is published, so it records version 1.
+  assert.equal(port.checkpoints, s.steps + 1);
   await bus.close();
 });
 
@@ -134,4 +136,29 @@ test('stop() drains a running cluster: in-flight work finishes, trained pairs ar
   assert.equal(cluster.learner.state, 'stopped');
   assert.equal(cluster.learner.held, 0);
   await bus.close();
+});
+
+test('the evaluation of SFT is the same in runs with different compute.seed, and every evaluated response reaches the sink', async () => {
+  const run = async (seed: number): Promise<{ sftGold: number; rows: EvalResponse[]; version: number }> => {
+    const bus = makeBus(`seed-${seed}`);
+    const cfg = config({ compute: { seed }, run: { mode: 'offline', prompts: 8 }, generator: { samplesPerPrompt: 4, promptsPerBatch: 4 }, learner: { batchSize: 4 }, evaluator: { prompts: 5, maxNewTokens: 6 } });
+    const rows: EvalResponse[] = [];
+    const gold = async (items: { tokens: number[] }[]): Promise<number[]> => items.map((x) => x.tokens.reduce((a, t) => a + t, 0) / (1 + x.tokens.length));
+    const cluster = await startLocalCluster(
+      cfg,
+      bus,
+      { policy: () => new FakePolicy(), scorer: () => new FakeScorer(), learner: new FakeLearnerPort(), decode, gold },
+      { prompts: prompts(10), evalPrompts: prompts(5), checkpointDir: `ck-seed-${seed}`, onEvalResponses: async (r) => void rows.push(...r) },
+    );
+    const s = await cluster.done;
+    await bus.close();
+    return { sftGold: s.evals[0]!.sftGoldReward, rows, version: s.version };
+  };
+  const a = await run(11);
+  const b = await run(12);
+  assert.equal(a.sftGold, b.sftGold);
+  const sft = (r: EvalResponse[]): string[] => r.filter((x) => x.version === 0).map((x) => x.response);
+  assert.equal(sft(a.rows).length, 5);
+  assert.deepEqual(sft(a.rows), sft(b.rows));
+  assert.equal(a.rows.filter((x) => x.version === a.version).length, 5, 'the final version is evaluated and written too');
 });

@@ -28,6 +28,15 @@ test('WorkerPolicy matches LocalPolicy on samples and log-probs, before and afte
     const la = await local.logprobs(rowsPrompts, responses);
     const lb = await worker.logprobs(rowsPrompts, responses);
     la.forEach((x, i) => assert.ok(Math.abs(x - lb[i]!) < 1e-5));
+    // Per-token log-probs: one per response token, summing to the sequence log-prob, alike in the worker.
+    const ta = await local.tokenLogprobs(rowsPrompts, responses);
+    const tb = await worker.tokenLogprobs(rowsPrompts, responses);
+    ta.forEach((row, i) => {
+      assert.equal(row.length, responses[i]!.length);
+      assert.ok(row.every((x) => x <= 0));
+      assert.ok(Math.abs(row.reduce((s, x) => s + x, 0) - la[i]!) < 1e-4);
+      row.forEach((x, t) => assert.ok(Math.abs(x - tb[i]![t]!) < 1e-5));
+    });
 
     const next = initGpt(GPT, 2);
     await worker.loadWeights(1, encodeWeights(next));

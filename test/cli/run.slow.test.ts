@@ -28,6 +28,11 @@ test('rlhf-stream run on the tiny config trains, publishes versions and writes i
   assert.ok(summary.summary.evals.length >= 1, 'the evaluator reported');
   assert.ok(existsSync(join(runDir, 'metrics.jsonl')));
   assert.ok(existsSync(join(runDir, 'report.md')));
+  // Every evaluation's answers with their scores, and the report showing SFT beside the final policy.
+  const responses = readFileSync(join(runDir, 'responses.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(responses.length, summary.summary.evals.reduce((n: number, e: { prompts: number }) => n + e.prompts, 0), 'one row per prompt of every evaluation');
+  assert.ok(responses.every((r: Record<string, unknown>) => typeof r.prompt === 'string' && typeof r.response === 'string' && typeof r.gold === 'number' && typeof r.proxy === 'number'));
+  assert.match(readFileSync(join(runDir, 'report.md'), 'utf8'), /## Responses: SFT and the final policy/);
   assert.ok(readdirSync(join(runDir, 'checkpoints')).length > 0);
 
   const second = runCli(['run', ...common, '--set', 'run.id=second']);

@@ -52,6 +52,10 @@ test('rlhf-stream experiment on the tiny config runs every arm and seed and writ
     assert.ok(run.evals.length >= 2, `${run.id} was evaluated at SFT and at the end`);
     assert.equal(run.evals[0].version, 0);
     assert.ok(existsSync(join(exp, run.dir, 'metrics.jsonl')), `${run.id} keeps its raw metrics log`);
+    assert.ok(existsSync(join(exp, run.dir, 'responses.jsonl')), `${run.id} keeps its evaluated responses`);
+    assert.equal(run.promptEvals.length, run.evals.length, `${run.id}: per-prompt scores of every evaluation`);
+    assert.ok(run.examples.length > 0 && typeof run.examples[0].response === 'string', `${run.id} examples`);
+    assert.equal(run.task, 'positive-vader');
   }
   const arms = results.aggregates.map((a: { arm: string }) => a.arm);
   assert.deepEqual(arms, ['offline', 'iterative', 'streaming', 'iterative+pairwise', 'iterative+length-penalty']);
@@ -64,6 +68,13 @@ test('rlhf-stream experiment on the tiny config runs every arm and seed and writ
   assert.match(md, /online > offline/);
   assert.match(md, /## Proxy model: Bradley-Terry reward model vs pairwise preference model/);
   assert.match(md, /## Length penalty on vs off/);
+  assert.match(md, /s of which went to building or loading the cached stages/);
+  assert.match(md, /## Gold reward and win rate with 95% intervals: equal budget and matched KL/);
+  assert.match(md, /^\| streaming \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|/m);
+  assert.match(md, /Equal budget, gold win rate vs SFT \(bootstrap 95% over \d+ prompts and 3 seeds\)/);
+  assert.match(md, /## Responses: the same held-out prompts, SFT and each arm's final policy/);
+  // The SFT baseline is sampled with evaluator.seed alone: the same in every run, whatever its compute.seed.
+  assert.equal(new Set(results.runs.map((x: { sftGoldReward: number }) => x.sftGoldReward)).size, 1);
 
   const plots = readdirSync(join(exp, 'plots')).filter((f) => f.endsWith('.svg'));
   assert.ok(plots.length >= 6, `plots: ${plots.join(', ')}`);
@@ -74,6 +85,7 @@ test('rlhf-stream experiment on the tiny config runs every arm and seed and writ
     assert.match(md, new RegExp(`\\(plots/${p}\\)`), `results.md links ${p}`);
   }
   assert.match(readFileSync(join(exp, 'plots', 'win_rate_over_time.svg'), 'utf8'), /<polyline/);
+  for (const p of ['gold_vs_kl_frontier.svg', 'gold_reward_over_steps.svg', 'proxy_reward_over_steps.svg']) assert.ok(plots.includes(p), p);
 
   // Work seconds by kind are recorded for every run (generation, scoring and learning all happened).
   for (const run of results.runs) assert.ok(run.generateSeconds > 0 && run.judgeSeconds > 0 && run.learnSeconds > 0, run.id);

@@ -125,4 +125,7 @@ test('the verdict says plainly whether online > offline is reproduced, and compa
   // Where the time went: streaming's work (0.8 x 60 + 5 + 20 + 3 = 76 s) over its 60 s wall-clock.
   assert.match(md, /^\| streaming \| 60 ± 0 \[60, 60\] \| 48\.0 ± 0\.0 \[48\.0, 48\.0\] \| 5\.0 .*\| 1\.27 \|$/m);
   assert.equal(aggregate(online).length, 3);
+  // A run that failed is named at the top; the experiment went on without it.
+  const withFailure = renderMarkdown({ ...ctx, failed: [{ id: 'streaming-seed4', error: 'panicked at step.rs:17' }] }, 'plots', []);
+  assert.match(withFailure, /\*\*1 run\(s\) failed and are left out\*\*: streaming-seed4 \(panicked at step\.rs:17\)/);
 });

@@ -160,7 +160,7 @@ test('a DPO step in micro-batches gives the whole batch step: the same loss, sta
     disposeModel(reference);
   }
   const [whole, micro] = results as [(typeof results)[0], (typeof results)[0]];
-  for (const k of ['loss', 'gradNorm', 'rewardMargin', 'rewardAccuracy', 'chosenLogRatio'] as const) {
+  for (const k of ['loss', 'gradNorm', 'rewardMargin', 'rewardAccuracy', 'chosenLogRatio', 'pairKl'] as const) {
     const a = whole.stats[k] ?? NaN;
     const b = micro.stats[k] ?? NaN;
     assert.ok(Math.abs(a - b) < 1e-5, `${k}: whole ${a} vs micro ${b}`);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
 import { InProcessBus } from '../../src/streams/inprocess/bus.js';
 import { startMonitor } from '../../src/monitor/index.js';
+import { responsesFile, responsesWriter } from '../../src/monitor/responses_log.js';
 import { syntheticRun } from './synthetic.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -16,10 +17,10 @@ test('the dashboard page updates live in a browser', { skip: existsSync(CHROMIUM
   const { chromium } = await import('playwright-core');
   const cfg = parseConfig({ monitor: { intervalMs: 200, port: 0 } });
   const bus = new InProcessBus(cfg.bus, 'browser-test', { log: () => {} });
-  const mon = await startMonitor(bus, cfg, {});
+  const dir = mkdtempSync(join(tmpdir(), 'monitor-browser-'));
+  const mon = await startMonitor(bus, cfg, { runDir: dir, report: false });
   const run = syntheticRun(bus);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  const dir = mkdtempSync(join(tmpdir(), 'monitor-browser-'));
   try {
     run.start(200);
     const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
@@ -45,6 +46,20 @@ test('the dashboard page updates live in a browser', { skip: existsSync(CHROMIUM
     assert.deepEqual(rows, [['eval-0', 'alive'], ['gen-0', 'alive'], ['gen-1', 'alive'], ['judge-0', 'alive'], ['learner-0', 'alive']]);
     assert.equal(await page.locator('.uplot canvas').count(), 9);
     assert.ok((await page.textContent('#lag-hist'))!.includes('pairs'));
+
+    // The evaluator's responses appear next to the curves: the latest version's answers beside SFT's.
+    const write = responsesWriter(responsesFile(dir));
+    const row = (version: number, i: number, response: string, gold: number) => ({
+      version, step: version * 5, ts: 1000 + version, promptId: `p${i}`, prompt: `Define <word${i}>.`, response, responseTokens: 4, gold, proxy: 0.5, sftResponse: `sft ${i}`, sftGold: 0.25, win: 1,
+    });
+    await write([row(1, 0, 'first answer', 0.3), row(1, 1, 'second answer', 0.3)]);
+    await write([row(3, 0, 'a kind and good answer', 0.8), row(3, 1, 'another answer', 0.6)]);
+    await page.waitForFunction("document.getElementById('responses-title').textContent.includes('version 3')", undefined, { timeout: 10_000 });
+    const answers = await page.$$eval('#responses-body tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.deepEqual(answers, [
+      ['Define <word0>.', 'sft 0 [0.25]', 'a kind and good answer [0.8]', '0.5'],
+      ['Define <word1>.', 'sft 1 [0.25]', 'another answer [0.6]', '0.5'],
+    ]);
     assert.deepEqual(errors, []);
 
     const shot = join(dir, 'dashboard.png');

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { MetricsAggregator } from '../../src/monitor/aggregator.js';
 import { readRunLog, RunLog, METRICS_LOG } from '../../src/monitor/run_log.js';
 import { replay, writeReport } from '../../src/monitor/report.js';
+import { evaluations } from '../../src/monitor/report_responses.js';
+import { responsesWriter, responsesFile, readResponses, latestExamples } from '../../src/monitor/responses_log.js';
+import type { EvalResponse } from '../../src/actors/evaluator.js';
 import { lineChartSvg, niceTicks } from '../../src/monitor/svg_chart.js';
 import { formatStatus, StatusLine } from '../../src/monitor/status_line.js';
 import type { MetricsMsg } from '../../src/streams/topics.js';
@@ -141,4 +144,35 @@ test('status line: rewritten in place on a TTY, periodic plain lines otherwise',
   for (clock = 0; clock <= 12_000; clock += 1000) p.update(agg.snapshot());
   p.stop();
   assert.deepEqual(plain, [`${line}\n`, `${line}\n`, `${line}\n`]);
+});
+
+test('responses.jsonl: whole evaluations appended; the report tables gold, proxy, win rate and KL per version and shows SFT beside the final answers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'monitor-responses-'));
+  try {
+    await writeLog(dir);
+    const write = responsesWriter(responsesFile(dir));
+    const row = (version: number, ts: number, i: number, gold: number, logRatio: number): EvalResponse => ({
+      version, step: version * 10, ts, promptId: `p${i}`, prompt: `Prompt ${i} | with a pipe`, response: `answer ${i} of v${version}`, responseTokens: 3 + version,
+      gold, proxy: gold * 2, sftResponse: `sft answer ${i}`, sftGold: 0.2, win: gold > 0.2 ? 1 : gold === 0.2 ? 0.5 : 0, logRatio, k3: logRatio / 2,
+    });
+    await write([0, 1].map((i) => row(0, 1000, i, 0.2, 0)));
+    await write([0, 1].map((i) => row(2, 2000, i, 0.3 + 0.2 * i, 1 + i)));
+    const rows = readResponses(responsesFile(dir));
+    assert.equal(rows.length, 4);
+    const ev = evaluations(rows);
+    assert.deepEqual(ev.map((e) => [e.version, e.prompts, e.win, e.kl]), [[0, 2, 0.5, 0], [2, 2, 1, 1.5]]);
+    assert.ok(Math.abs(ev[1]!.gold - 0.4) < 1e-12 && Math.abs(ev[1]!.proxy - 0.8) < 1e-12);
+    const ex = latestExamples(rows, 1)!;
+    assert.equal(ex.version, 2);
+    assert.deepEqual(ex.examples[0]!.sft, { response: 'sft answer 0', gold: 0.2 });
+
+    const md = readFileSync(writeReport(dir).reportPath, 'utf8');
+    assert.match(md, /\| 2 \| 20 \| 2 \| 0\.400 \| 0\.800 \| 1\.000 \| 1\.500 \| 0\.750 \| 5\.0 \|/);
+    assert.match(md, /## Responses: SFT and the final policy \(version 2\)/);
+    assert.match(md, /\| Prompt 1 \\\| with a pipe \| sft answer 1 \[0\.200\] \| answer 1 of v2 \[0\.500\] \|/);
+    assert.match(md, /!\[Gold and proxy reward against KL\]\(gold_vs_kl\.svg\)/);
+    assert.ok(existsSync(join(dir, 'gold_vs_kl.svg')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -74,7 +74,7 @@ export class DpoLearner implements LearnerPort {
     }
     const r = optimizeStepAccumulated(this.o.policy.params, parts, this.opt, { lr, clip: c.gradClip });
     this.steps++;
-    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio! };
+    return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio!, pairKl: r.extras.pairKl! };
   }
 
   /**
@@ -107,8 +107,10 @@ export class DpoLearner implements LearnerPort {
       extras: {
         rewardMargin: tf.mul(tf.mean(gap), share) as tf.Scalar,
         rewardAccuracy: tf.mul(tf.mean(tf.cast(tf.greater(gap, 0), 'float32')), share) as tf.Scalar,
-        // log pi/ref on the chosen responses: a cheap per-step drift signal (the evaluator estimates KL properly).
+        // log pi/ref on the chosen responses only: a drift signal, not a KL (chosen = best of K by the proxy).
         chosenLogRatio: tf.mul(tf.mean(tf.sub(policyChosen, refChosen)), share) as tf.Scalar,
+        // log pi/ref over every response of the part (chosen and rejected), before this step's update: see StepStats.pairKl.
+        pairKl: tf.mul(tf.mean(tf.sub(lp, tf.tensor1d([...idx.map((i) => ref.chosen[i]!), ...idx.map((i) => ref.rejected[i]!)]))), share) as tf.Scalar,
       },
     };
   }

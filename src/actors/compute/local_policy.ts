@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetensors.js';
 import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
-import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
+import { packSequences, sequenceLogProbs, tokenLogProbs } from '../../kernels/logprobs.js';
 import { generate } from '../../kernels/sampling.js';
 import { weightsRecord } from '../../train/model_io.js';
 import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
@@ -59,6 +59,28 @@ export function responseLogProbs(model: GptModel, prompts: number[][], responses
   return out;
 }
 
+/** log pi(y_t | prompt, y<t) of every response token per row, [N][len] (a response cut by the context keeps its first tokens). */
+export function responseTokenLogProbs(model: GptModel, prompts: number[][], responses: number[][], padId: number): number[][] {
+  if (prompts.length !== responses.length) throw new ComputeError(`got ${prompts.length} prompts but ${responses.length} responses`);
+  const out: number[][] = [];
+  for (let i = 0; i < prompts.length; i += LOGPROB_CHUNK) {
+    const [lp, mask] = tf.tidy(() => {
+      const p = packSequences(prompts.slice(i, i + LOGPROB_CHUNK), responses.slice(i, i + LOGPROB_CHUNK), padId, model.cfg.contextLength);
+      return [tokenLogProbs(forwardLogits(model, p.input), p.target), p.mask]; // [n, L] each
+    });
+    const [n, l] = lp.shape as [number, number];
+    const v = lp.dataSync() as Float32Array;
+    const m = mask.dataSync() as Float32Array;
+    tf.dispose([lp, mask]);
+    for (let r = 0; r < n; r++) {
+      const row: number[] = [];
+      for (let t = 0; t < l; t++) if (m[r * l + t] === 1) row.push(v[r * l + t]!);
+      out.push(row);
+    }
+  }
+  return out;
+}
+
 /** Samples K responses per prompt: the P prompts are repeated K times into one batch of P*K rows, each with its own stream. */
 export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens): GenerateResult {
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
@@ -88,6 +110,10 @@ export class LocalPolicy implements PolicyPort {
 
   async logprobs(prompts: number[][], responses: number[][]): Promise<number[]> {
     return responseLogProbs(this.model, prompts, responses, this.special.pad);
+  }
+
+  async tokenLogprobs(prompts: number[][], responses: number[][]): Promise<number[][]> {
+    return responseTokenLogProbs(this.model, prompts, responses, this.special.pad);
   }
 
   async close(): Promise<void> {}

@@ -2,7 +2,7 @@
 import { describeBackend, initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
-import { ComputeError, loadWeightsInto, responseLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
+import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
 export interface InitTask {
   gpt: GptConfig;
@@ -41,4 +41,9 @@ export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {
 export async function logprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[]> {
   const h = held();
   return responseLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+}
+
+export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[][]> {
+  const h = held();
+  return responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad);
 }

@@ -52,6 +52,10 @@ export class WorkerPolicy implements PolicyPort {
     return this.pool.run({ prompts, responses }, { name: 'logprobs' }) as Promise<number[]>;
   }
 
+  tokenLogprobs(prompts: number[][], responses: number[][]): Promise<number[][]> {
+    return this.pool.run({ prompts, responses }, { name: 'tokenLogprobs' }) as Promise<number[][]>;
+  }
+
   async close(): Promise<void> {
     await this.pool.destroy();
   }

@@ -2,6 +2,7 @@
 import { bool, float, int, oneOf, str, strList } from '../fields.js';
 
 export const experiment = {
+  tasks: strList([], 'gold tasks (data.task values) to run the whole experiment on, each with its own data, SFT and proxy models and results; empty = data.task alone'),
   arms: strList(['offline', 'iterative', 'streaming'], 'online modes compared on equal budgets (any of offline, iterative, streaming)'),
   seeds: int(3, 1, 100, 'seeds per arm: the online stage runs with compute.seed + i; data, SFT and reward models are built once from compute.seed'),
   targetWinRate: float(0.6, 0, 1, 'gold win rate vs SFT whose first crossing (wall-clock from the arm start) is reported'),

@@ -11,4 +11,7 @@ export const rm = {
   batchSize: int(16, 1, 4096, 'pairs per step'),
   lr: float(3e-4, 0, 1, 'peak learning rate (cosine with warm-up)'),
   heldOutFraction: float(0.1, 0, 0.5, 'share of pairs kept for held-out accuracy'),
+  pairwiseMaxEpochs: int(12, 1, 1000, 'pairwise model: most epochs; it trains until validation accuracy (both orders) stops rising and keeps the best epoch'),
+  pairwisePatience: int(2, 1, 1000, 'pairwise model: epochs without a new best validation accuracy before training stops'),
+  pairwiseValidFraction: float(0.1, 0.01, 0.5, 'pairwise model: share of the training prompts held out as the early-stopping validation split (the held-out pairs stay untouched)'),
 };
