@@ -123,7 +123,7 @@ export class Judge {
     this.inbox = openInbox(
       this.deps.bus,
       'samples',
-      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );

@@ -1,8 +1,8 @@
 // Launches a multi-process run: prepares the artifacts, starts nats-server if needed, supervises one process per actor.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadTokenizer, policyVocabSize } from './artifacts.js';
 import { join, resolve } from 'node:path';
 import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
-import { BpeTokenizer } from '../data/tokenizer.js';
 import type { ClusterSummary } from './local_cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
@@ -61,7 +61,7 @@ export async function prepareArtifacts(cfg: Config, log: (line: string) => void,
   const sft = await ensureSft(cfg, { log, data, signal });
   const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal });
   if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused');
-  return { vocabSize: data.tokenizer.vocabSize, sftDir: sft.dir };
+  return { vocabSize: policyVocabSize(sft.dir), sftDir: sft.dir };
 }
 
 /** Runs the whole run as separate processes and returns when the learner ended it (or the signal stopped it). */
@@ -103,7 +103,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     // What a client in another language reads to join: vocabulary, special ids, tokenizer, limits (docs/protocol.md).
     const tokFile = resolve(sftDir, CHECKPOINT_FILES.tokenizer);
     const tokJson = readFileSync(tokFile, 'utf8');
-    const tok = BpeTokenizer.fromJson(tokJson);
+    const tok = loadTokenizer({ sftDir });
     await control.setInfo(runInfo(childCfg, runId, { vocabSize: tok.vocabSize, special: tok.special, json: tokJson, file: tokFile }), tokJson);
 
     // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.

@@ -15,6 +15,11 @@ export interface ConsumeOptions {
   durable: string;
   /** Unacked messages in flight before delivery pauses (backpressure). */
   maxAckPending?: number;
+  /**
+   * Messages one reader asks for at a time (NATS pull batch; default min(maxAckPending, 256)). Readers sharing a durable
+   * consumer split its maxAckPending: a pull no bigger than what a reader works on at once leaves the rest to the others.
+   */
+  pullBatch?: number;
   /** Redelivery after this long without ack. */
   ackWaitMs?: number;
   /** Deliveries before the message is dead-lettered as poison. */

@@ -23,7 +23,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     if (this.stopped) return;
     const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
     // Pull in batches no larger than what may be unacked at once, so one slow process does not hoard messages.
-    const batch = Math.max(1, Math.min(this.opts.maxAckPending ?? 256, 256));
+    const batch = Math.max(1, Math.min(this.opts.pullBatch ?? 256, this.opts.maxAckPending ?? 256, 256));
     this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
     if (this.stopped) this.messages.stop();
     const key = `${this.topic}/${this.opts.durable}`;
