@@ -1,5 +1,6 @@
 // Bus throughput (publish, consume msgs/s for ~1 KiB messages) and weight-broadcast latency, on both buses.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { AckPolicy, connect } from 'nats';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type BusConfig } from '../src/config/index.js';
@@ -66,6 +67,43 @@ async function throughput(label: string, make: (cfg: Partial<BusConfig>, runId: 
   }
 }
 
+/**
+ * The bare `nats` client on the same messages: publish them to a fresh stream, then consume and ack them with a pull
+ * consumer (the batch size NatsBus uses), no decoding. Returns consumed msgs/s: the ceiling NatsBus's consume path is
+ * measured against.
+ */
+async function bareConsumeRate(url: string, n: number): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    const name = `BARE${Date.now().toString(36)}`;
+    await jsm.streams.add({ name, subjects: [`${name}.x`] });
+    const payload = createCodec({ maxPayloadBytes: 1 << 20 }).encode(message('bench', 0));
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      acks.push(js.publish(`${name}.x`, payload));
+      if (acks.length >= 512) await Promise.all(acks.splice(0));
+    }
+    await Promise.all(acks);
+    await jsm.consumers.add(name, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: 2048 });
+    const consumer = await js.consumers.get(name, 'bench');
+    const t0 = performance.now();
+    const msgs = await consumer.consume({ max_messages: 256, expires: 5000 });
+    let got = 0;
+    for await (const m of msgs) {
+      m.ack();
+      if (++got >= n) break;
+    }
+    msgs.stop();
+    const rate = n / ((performance.now() - t0) / 1000);
+    await jsm.streams.delete(name);
+    return rate;
+  } finally {
+    await nc.close();
+  }
+}
+
 /** Time from put() on the learner's bus to get() of verified bytes on a second connection. */
 async function weightLatency(label: string, make: () => Promise<[Bus, Bus]>): Promise<void> {
   for (const mib of [4, 40]) {
@@ -104,6 +142,9 @@ async function main(): Promise<void> {
     const nats = (o: Partial<BusConfig>, runId: string): Promise<Bus> =>
       NatsBus.connect({ ...base, ...o, kind: 'nats', servers: [server.url] }, runId, { log: () => {} });
     await throughput('nats', nats);
+    const bare: number[] = [];
+    for (let r = 0; r < RUNS; r++) bare.push(await bareConsumeRate(server.url, MESSAGES));
+    console.log(`${'bare nats'.padEnd(10)} client: consume and ack ${median(bare).toFixed(0).padStart(7)} msgs/s  (median of ${RUNS}, ${MESSAGES} msgs; no decoding: the ceiling for the bus's consume path)`);
     const pair = (weightsDir?: string) => async (): Promise<[Bus, Bus]> => {
       const runId = `w${Date.now().toString(36)}`;
       const cfg = { ...base, kind: 'nats' as const, servers: [server.url] };

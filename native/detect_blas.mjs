@@ -4,6 +4,11 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// RLHF_NATIVE_BLAS=portable skips the probe: scripts/build_native.mjs --portable builds the portable GEMM on purpose.
+if (process.env.RLHF_NATIVE_BLAS === 'portable') {
+  process.stdout.write('0');
+  process.exit(0);
+}
 const dir = mkdtempSync(join(tmpdir(), 'blas-probe-'));
 try {
   const src = join(dir, 'probe.c');

@@ -512,7 +512,7 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setThreads(n): OpenBLAS's thread count (process-wide); returns the count now in force (1 for portable). */
+/* setThreads(n): the GEMM thread count, OpenBLAS's and the portable GEMM's (process-wide); returns the count in force. */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -520,7 +520,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   int64_t n = 0;
   if (argc < 1 || !get_int(env, argv[0], &n) || n < 1 || n > 1024)
     return throw_range(env, "setThreads(n) expects an integer n in [1, 1024]");
-  int now = 1;
+  int now = sgemm_portable_set_threads((int)n);
 #ifdef RLHF_USE_OPENBLAS
   openblas_set_num_threads((int)n);
   now = openblas_get_num_threads();
@@ -532,7 +532,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
 
 static napi_value js_get_threads(napi_env env, napi_callback_info info) {
   (void)info;
-  int now = 1;
+  int now = sgemm_portable_get_threads();
 #ifdef RLHF_USE_OPENBLAS
   now = openblas_get_num_threads();
 #endif

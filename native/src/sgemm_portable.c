@@ -4,6 +4,7 @@
 #include "sgemm_portable.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,8 +160,8 @@ static pack_buffers *thread_buffers(int kc, int nc) {
   return bufs;
 }
 
-void sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *b, int ldb, float beta, float *c, int ldc) {
+static void sgemm_serial(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc) {
   if (m <= 0 || n <= 0) return;
   /* beta == 0 must overwrite, not scale: the output may hold uninitialised memory (NaN * 0 is NaN). */
   for (int i = 0; i < m; i++) {
@@ -197,4 +198,119 @@ void sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, 
       }
     }
   }
+}
+
+/* A small persistent thread pool: the caller runs part 0 of a product and pool thread i runs part i. One product uses
+ * the pool at a time; a caller that finds it busy (another worker thread of the process is multiplying) runs alone. */
+#define MAX_THREADS 64
+/* Multiply-adds below which one more thread costs more (wake-up, a second packing of the shared operand) than it saves. */
+#define MIN_WORK_PER_THREAD (1 << 21)
+
+typedef struct {
+  int trans_a, trans_b, m, n, k;
+  float alpha;
+  const float *a;
+  int lda;
+  const float *b;
+  int ldb;
+  float beta;
+  float *c;
+  int ldc;
+} gemm_part;
+
+static pthread_mutex_t pool_owner = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
+static gemm_part parts[MAX_THREADS];
+static int pool_started = 0, pool_parts = 0, pool_pending = 0;
+static unsigned pool_generation = 0;
+static int wanted_threads = 1;
+
+static void run_part(const gemm_part *p) {
+  sgemm_serial(p->trans_a, p->trans_b, p->m, p->n, p->k, p->alpha, p->a, p->lda, p->b, p->ldb, p->beta, p->c, p->ldc);
+}
+
+static void *pool_thread(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned seen = 0;
+  pthread_mutex_lock(&pool_mu);
+  for (;;) {
+    while (pool_generation == seen) pthread_cond_wait(&pool_work, &pool_mu);
+    seen = pool_generation;
+    if (id >= pool_parts) continue;
+    pthread_mutex_unlock(&pool_mu);
+    run_part(&parts[id]);
+    pthread_mutex_lock(&pool_mu);
+    if (--pool_pending == 0) pthread_cond_signal(&pool_done);
+  }
+  return NULL;
+}
+
+int sgemm_portable_set_threads(int n) {
+  if (n < 1) n = 1;
+  if (n > MAX_THREADS) n = MAX_THREADS;
+  __atomic_store_n(&wanted_threads, n, __ATOMIC_RELAXED);
+  return n;
+}
+
+int sgemm_portable_get_threads(void) { return __atomic_load_n(&wanted_threads, __ATOMIC_RELAXED); }
+
+/* Starts pool threads up to want - 1 (the caller is the other one); returns the parts that can run. */
+static int grow_pool(int want) {
+  while (pool_started < want - 1) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&t, &attr, pool_thread, (void *)(intptr_t)(pool_started + 1)) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) break;
+    pool_started++;
+  }
+  return pool_started + 1 < want ? pool_started + 1 : want;
+}
+
+void sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc) {
+  double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
+  int t = sgemm_portable_get_threads();
+  if (work / MIN_WORK_PER_THREAD < t) t = (int)(work / MIN_WORK_PER_THREAD);
+  /* Split the longer side of C, in whole micro-tiles; each part packs its own panels. */
+  int split_m = m >= n;
+  int side = split_m ? m : n, tile = split_m ? MR : NR;
+  if (side / tile < t) t = side / tile;
+  if (t < 2 || pthread_mutex_trylock(&pool_owner) != 0) {
+    sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  pthread_mutex_lock(&pool_mu);
+  t = grow_pool(t);
+  int chunk = ((side + t - 1) / t + tile - 1) / tile * tile;
+  int used = 0;
+  for (int i = 0; i < t; i++) {
+    int from = i * chunk, len = min_int(chunk, side - from);
+    if (len <= 0) break;
+    gemm_part p = {trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
+    if (split_m) {
+      p.m = len;
+      p.a = trans_a ? a + from : a + (size_t)from * lda;
+      p.c = c + (size_t)from * ldc;
+    } else {
+      p.n = len;
+      p.b = trans_b ? b + (size_t)from * ldb : b + from;
+      p.c = c + from;
+    }
+    parts[used++] = p;
+  }
+  pool_parts = used;
+  pool_pending = used - 1;
+  pool_generation++;
+  pthread_cond_broadcast(&pool_work);
+  pthread_mutex_unlock(&pool_mu);
+  run_part(&parts[0]);
+  pthread_mutex_lock(&pool_mu);
+  while (pool_pending > 0) pthread_cond_wait(&pool_done, &pool_mu);
+  pthread_mutex_unlock(&pool_mu);
+  pthread_mutex_unlock(&pool_owner);
 }

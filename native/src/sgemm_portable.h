@@ -6,4 +6,8 @@
 void sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *b, int ldb, float beta, float *c, int ldc);
 
+/* Threads the portable GEMM may use (clamped to [1, 64]); returns the count in force. Process-wide. */
+int sgemm_portable_set_threads(int n);
+int sgemm_portable_get_threads(void);
+
 #endif

@@ -100,7 +100,7 @@ export class Generator {
     this.inbox = openInbox(
       this.deps.bus,
       'prompts',
-      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );
@@ -183,6 +183,22 @@ export class Generator {
     const startedAt = this.deps.clock.now();
     this.inWork = batch;
     let result: GenerateResult;
+    // Each group is published the moment its K responses are done (continuous batching reports them early) and its
+    // prompt acked once the group is stored; a group published before a failure is kept and its prompt settled.
+    const settled: Promise<void>[] = [];
+    const publishedAt: number[] = [];
+    let returnedAt = Number.POSITIVE_INFINITY;
+    const done = new Set<number>();
+    const stored = new Set<number>();
+    const onGroup = (i: number, tokens: number[][], finished: boolean[]): void => {
+      done.add(i);
+      const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
+      publishedAt[i] = this.deps.clock.now();
+      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId }).then(async () => {
+        stored.add(i);
+        await batch[i]!.ack();
+      }));
+    };
     try {
       result = await this.deps.policy.generate(
         batch.map((d) => d.data.tokens),
@@ -193,29 +209,34 @@ export class Generator {
           topK: c.topK,
           topP: c.topP,
           seed: deriveSeed(this.opts.seed, 'generator', this.opts.generatorId, this.batchIndex++),
+          ...(c.continuous ? { slots: c.slots || c.promptsPerBatch * c.samplesPerPrompt } : {}),
         },
+        onGroup,
       );
+      returnedAt = this.deps.clock.now();
       checkResult(result, batch.length, c.samplesPerPrompt);
+      // A port that does not report groups: publish them all now.
+      batch.forEach((_, i) => done.has(i) || onGroup(i, result.tokens[i]!, result.finished[i]!));
+      await Promise.all(settled);
     } catch (err) {
-      // The prompts go back for another generator; the failure stops this one loudly.
-      batch.forEach((d) => d.nak(1000));
+      // The prompts whose groups were not stored go back for another generator; the failure stops this one loudly.
+      await Promise.allSettled(settled);
+      batch.forEach((d, i) => stored.has(i) || d.nak(1000));
       throw err;
     } finally {
       this.inWork = [];
     }
     const createdAt = this.deps.clock.now();
-    const groups = batch.map((d, i) => this.group(d.data, result, i, version, startedAt, createdAt));
-    await Promise.all(groups.map((g) => this.deps.bus.publish('samples', g, { msgId: g.groupId })));
-    // Acked only after the groups are stored: a crash before this regenerates them under the same ids.
-    await Promise.all(batch.map((d) => d.ack()));
     this.promptsSettled += batch.length;
-    this.groupsPublished += groups.length;
-    const tokens = groups.reduce((s, g) => s + g.samples.reduce((t, x) => t + x.responseTokens.length, 0), 0);
+    this.groupsPublished += batch.length;
+    const tokens = result.tokens.reduce((s, g) => s + g.reduce((t, x) => t + x.length, 0), 0);
     m.counter('generator_batches_total').inc();
     m.counter('generator_prompts_total').inc(batch.length);
     m.counter('generator_samples_total').inc(batch.length * c.samplesPerPrompt);
     m.counter('generator_tokens_total').inc(tokens);
     m.histogram('generator_batch_seconds').observe((createdAt - startedAt) / 1000);
+    // Groups out before the sampling call returned: what continuous batching gains downstream.
+    m.counter('generator_groups_early_total').inc(publishedAt.filter((t) => t < returnedAt).length);
   }
 
   private group(p: PromptMsg, r: GenerateResult, i: number, version: number, startedAt: number, createdAt: number): SampleGroupMsg {

@@ -153,12 +153,19 @@ export function heartbeatInterval(opts: { heartbeatMs?: number; ackWaitMs?: numb
 export interface ActorConsumeOptions {
   durable: string;
   maxAckPending: number;
+  /** What one reader pulls at a time (default: up to maxAckPending), so readers of one durable share its work. */
+  pullBatch?: number;
   ackWaitMs?: number;
   heartbeatMs?: number;
 }
 
 /** Opens `topic` for a consuming actor: the durable consumer, read through an Inbox that heartbeats what `held` returns. */
 export function openInbox<K extends TopicName>(bus: Bus, topic: K, o: ActorConsumeOptions, clock: Clock, held: () => Iterable<Delivery<Topics[K]>>): Inbox<Topics[K]> {
-  const consume: ConsumeOptions = { durable: o.durable, maxAckPending: o.maxAckPending, ...(o.ackWaitMs ? { ackWaitMs: o.ackWaitMs } : {}) };
+  const consume: ConsumeOptions = {
+    durable: o.durable,
+    maxAckPending: o.maxAckPending,
+    ...(o.pullBatch ? { pullBatch: o.pullBatch } : {}),
+    ...(o.ackWaitMs ? { ackWaitMs: o.ackWaitMs } : {}),
+  };
   return new Inbox(bus.consume(topic, consume), clock, { ms: heartbeatInterval(o), held });
 }

@@ -1,6 +1,7 @@
 // Judge: scores each sample group (proxy model or a scorer the user brings) and publishes one (chosen, rejected) pair per group.
 import type { Config } from '../config/index.js';
 import { HttpRequestRejectedError } from '../scorers/http_client.js';
+import { HttpMetricsExporter } from '../scorers/http_metrics.js';
 import { MalformedReplyError, ScorerUnavailableError } from '../scorers/scorer.js';
 import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
@@ -96,11 +97,15 @@ export class Judge {
   /** Groups settled (paired, tied or dead-lettered), for phase-driven modes. */
   groupsSettled = 0;
   pairsPublished = 0;
+  /** The network scorer's client counts as judge_http_*_total counters; absent for the proxy model. */
+  private readonly http: HttpMetricsExporter | undefined;
 
   constructor(
     private readonly deps: JudgeDeps,
     private readonly opts: JudgeOptions,
-  ) {}
+  ) {
+    this.http = deps.scorer.httpStats ? new HttpMetricsExporter(deps.metrics) : undefined;
+  }
 
   get id(): string {
     return this.opts.judgeId;
@@ -118,7 +123,7 @@ export class Judge {
     this.inbox = openInbox(
       this.deps.bus,
       'samples',
-      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );
@@ -178,6 +183,7 @@ export class Judge {
         const comparisons0 = this.deps.scorer.comparisons ?? 0;
         const outcomes = await this.scoreGroups(waiting.map((d) => d.data));
         m.histogram('judge_score_seconds').observe((this.deps.clock.now() - t0) / 1000);
+        if (this.http && this.deps.scorer.httpStats) this.http.sync(this.deps.scorer.httpStats);
         const fatal = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && disposition(o.reason) === 'fatal');
         if (fatal) {
           waiting.forEach((d) => d.nak(1000));

@@ -1,4 +1,5 @@
 // The compute ports actors depend on: small async interfaces, so actors run with fakes in tests and tfjs models in runs.
+import type { HttpStats } from '../scorers/http_client.js';
 import type { PairMsg } from '../streams/topics.js';
 
 export interface GenerateOptions {
@@ -9,7 +10,15 @@ export interface GenerateOptions {
   topP: number;
   /** Every random draw of the call derives from it, so a call is reproducible. */
   seed: number;
+  /**
+   * Continuous batching: at most this many rows decode at once, and a row that ends takes the next waiting sample
+   * (prompt i's k-th response draws the same stream either way). Absent or 0: all P*K rows in one batch.
+   */
+  slots?: number;
 }
+
+/** Called once per prompt as soon as all K of its responses are done, before the call returns. */
+export type GroupDone = (prompt: number, tokens: number[][], finished: boolean[]) => void;
 
 export interface GenerateResult {
   /** [P][K] response token ids (prompt excluded; the eos id included when the response ended with it). */
@@ -20,8 +29,8 @@ export interface GenerateResult {
 
 /** A policy that samples; its weights are swapped between calls, never during one. */
 export interface PolicyPort {
-  /** K responses for each prompt. */
-  generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult>;
+  /** K responses for each prompt; onGroup hears of each prompt's group as it completes. */
+  generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult>;
   /** Replaces the weights with a published version (safetensors bytes as stored in the weight store). */
   loadWeights(version: number, bytes: Uint8Array): Promise<void>;
   /**
@@ -53,6 +62,8 @@ export interface ScorerPort {
   scoreEach?(requests: ScoreRequest[]): Promise<PromiseSettledResult<number[]>[]>;
   /** Pairwise comparisons made so far (a tournament match, asked in both orders, counts once); pairwise scorers only. */
   readonly comparisons?: number;
+  /** The counts of the HTTP client a network scorer calls through (retries, 429s, timeouts...); network scorers only. */
+  readonly httpStats?: Readonly<HttpStats>;
   close(): Promise<void>;
 }
 

@@ -20,6 +20,7 @@
 // opening that the response continues: harper lints prompt + " " + response and counts only the lints that end
 // inside the response, and the language model conditions the response on the opening.
 import { createRequire } from 'node:module';
+import { GrammarChecker, loadHarper } from './grammar.js';
 import { goldLmInputs, loadGoldLm } from './language_model.js';
 import type { TaskScorer } from './task.js';
 import { goldTask } from './tasks/index.js';
@@ -66,21 +67,8 @@ export const goldJudgeIdentity = (): Record<string, unknown> => ({ version: GOLD
 /** SLOR at which naturalness reaches 1 (nats per token; measured, see docs/gold_tasks.md). */
 export const SLOR_FULL = 0.62;
 
-// Lint kinds that are not errors of fluency (or, for Spelling, are measured by nspell instead).
-const IGNORED_LINT_KINDS = new Set(['Spelling', 'Style', 'Readability', 'Enhancement', 'Regionalism', 'WordChoice']);
-
 interface Spell {
   correct(word: string): boolean;
-}
-interface HarperLint {
-  lint_kind(): string;
-  span(): { start: number; end: number; free?(): void };
-  free(): void;
-}
-interface HarperLinter {
-  setup(): Promise<void>;
-  lint(text: string, options: { language: 'plaintext' }): Promise<HarperLint[]>;
-  dispose(): Promise<void>;
 }
 
 let spellPromise: Promise<Spell> | undefined;
@@ -92,14 +80,6 @@ function loadSpell(): Promise<Spell> {
     return nspell(dictionary);
   })();
   return spellPromise;
-}
-
-async function loadLinter(): Promise<HarperLinter> {
-  const { LocalLinter, Dialect } = await import('harper.js');
-  const { binary } = await import('harper.js/binary');
-  const linter = new LocalLinter({ binary, dialect: Dialect.American }) as unknown as HarperLinter;
-  await linter.setup();
-  return linter;
 }
 
 /** Naturalness from SLOR, as the formula above says (the floor for an empty response, which length sets to 0 anyway). */
@@ -162,13 +142,13 @@ export interface GoldJudgeOptions {
 /** Builds the judge for a task; loads the task scorer, the dictionary, the language model and (unless off) harper.js. */
 export async function createGoldJudge(task: string, opts: GoldJudgeOptions = {}): Promise<GoldJudge> {
   const spec = goldTask(task);
-  const [scorer, spell, lm, linter] = await Promise.all([
+  const [scorer, spell, lm, grammar] = await Promise.all([
     spec.load(),
     loadSpell(),
     loadGoldLm(opts.cacheDir, opts.log),
-    opts.grammar === false ? Promise.resolve(undefined) : loadLinter(),
+    opts.grammar === false ? Promise.resolve(undefined) : loadHarper().then((l) => new GrammarChecker(l)),
   ]);
-  return new ThirdPartyJudge(spec.name, scorer, spell, lm, linter);
+  return new ThirdPartyJudge(spec.name, scorer, spell, lm, grammar);
 }
 
 class ThirdPartyJudge implements GoldJudge {
@@ -180,13 +160,13 @@ class ThirdPartyJudge implements GoldJudge {
     private readonly scorer: TaskScorer,
     private readonly spell: Spell,
     private readonly lm: WordLm,
-    private readonly linter: HarperLinter | undefined,
+    private readonly grammar: GrammarChecker | undefined,
   ) {}
 
   async score(prompt: string, response: string): Promise<GoldScore> {
     if (this.closed) throw new GoldJudgeError('score() called after close()');
     const stats = textStats(response, (w) => this.isWord(w), prompt);
-    const lints = stats.words === 0 || !this.linter ? 0 : await this.countLints(this.linter, prompt, response);
+    const lints = stats.words === 0 || !this.grammar ? 0 : await this.countLints(this.grammar, prompt, response);
     return combine(this.scorer(prompt, response), stats, lints, this.lm.score(prompt, response).slor);
   }
 
@@ -199,7 +179,7 @@ class ThirdPartyJudge implements GoldJudge {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.linter?.dispose();
+    await this.grammar?.dispose();
   }
 
   private isWord(w: string): boolean {
@@ -212,18 +192,11 @@ class ThirdPartyJudge implements GoldJudge {
   }
 
   /** Harper lints that end inside the response, ignoring the kinds that are not fluency errors. */
-  private async countLints(linter: HarperLinter, prompt: string, response: string): Promise<number> {
+  private async countLints(grammar: GrammarChecker, prompt: string, response: string): Promise<number> {
     const continuation = isContinuation(prompt) && prompt.trim() !== '';
     const text = continuation ? `${prompt.trimEnd()} ${response.trimStart()}` : response;
     // Harper reports spans in characters; the response starts after the prompt and one space.
     const responseStart = continuation ? [...prompt.trimEnd()].length + 1 : 0;
-    let n = 0;
-    for (const lint of await linter.lint(text, { language: 'plaintext' })) {
-      const span = lint.span();
-      if (span.end > responseStart && !IGNORED_LINT_KINDS.has(lint.lint_kind())) n++;
-      span.free?.();
-      lint.free();
-    }
-    return n;
+    return grammar.countLints(text, responseStart);
   }
 }

@@ -1,6 +1,11 @@
 // Picks and initialises the tfjs backend, and says which one runs: never a silent fall-back to pure-JS cpu.
 import * as tf from '@tensorflow/tfjs-core';
-import { enableNativeKernels, type NativeKernelStatus } from './native/index.js';
+import { enableNativeKernels, loadAddon, type NativeKernelStatus } from './native/index.js';
+
+/** Said once per run when the addon was built without OpenBLAS (the GEMM then runs at a fraction of OpenBLAS's speed). */
+export const PORTABLE_ADVICE =
+  'the native addon was built without OpenBLAS: for full training speed install it (Debian/Ubuntu: apt-get install libopenblas-dev; ' +
+  'Fedora: dnf install openblas-devel; macOS: brew install openblas) and run npm run build:native';
 
 export const BACKENDS = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -125,5 +130,6 @@ export async function initBackend(requested: BackendChoice = 'auto', opts: InitO
 export function describeBackend(info: BackendInfo): string {
   const n = info.native;
   const native = n.active ? `native kernels ${n.kernels.join(', ')} (${n.blas}, ${n.threads} thread${n.threads === 1 ? '' : 's'})` : `stock kernels${n.reason && n.reason !== 'not requested' ? ` (native unavailable: ${n.reason})` : ''}`;
-  return `backend: ${info.active} (${info.provider}, requested ${info.requested}); ${native}`;
+  const advice = n.active && n.blas === 'portable' && loadAddon().addon?.blas === 'portable' ? `; ${PORTABLE_ADVICE}` : '';
+  return `backend: ${info.active} (${info.provider}, requested ${info.requested}); ${native}${advice}`;
 }

@@ -154,10 +154,13 @@ export function sampleFromLogits(row: Float32Array, temperature: number, topK: n
  * real tokens only, so each row computes what it would alone). A row stops after producing eosId; every row draws from
  * its own stream derived from (seed, row).
  */
-export function generate(model: GptModel, prompts: number[][], opts: SampleOptions): SampleResult {
+/**
+ * Validates options and prompts and cuts each prompt from the left to contextLength - maxNewTokens tokens (what both
+ * the batched and the continuous sampler feed the model).
+ */
+export function preparePrompts(model: GptModel, prompts: number[][], opts: SampleOptions): number[][] {
   const { cfg } = model;
   validate(opts, cfg.contextLength);
-  if (prompts.length === 0) return { tokens: [], finished: [], logprobs: [] };
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new SamplingError(`prompt ${i} is empty: every prompt needs at least one token (e.g. a BOS id)`);
     for (const id of p) {
@@ -166,12 +169,31 @@ export function generate(model: GptModel, prompts: number[][], opts: SampleOptio
       }
     }
   });
-  const b = prompts.length;
   const budget = cfg.contextLength - opts.maxNewTokens;
-  const kept = prompts.map((p) => (p.length > budget ? p.slice(p.length - budget) : p));
-  const width = Math.max(...kept.map((p) => p.length));
-  const padded = kept.map((p) => [...Array<number>(width - p.length).fill(opts.padId), ...p]);
-  const valid = kept.map((p) => [...Array<number>(width - p.length).fill(0), ...Array<number>(p.length).fill(1)]);
+  return prompts.map((p) => (p.length > budget ? p.slice(p.length - budget) : p));
+}
+
+/** Left-pads rows to a common width: the padded ids and the valid mask (0 over padding). */
+export function leftPad(rows: number[][], padId: number): { padded: number[][]; valid: number[][] } {
+  const width = Math.max(...rows.map((p) => p.length));
+  return {
+    padded: rows.map((p) => [...Array<number>(width - p.length).fill(padId), ...p]),
+    valid: rows.map((p) => [...Array<number>(width - p.length).fill(0), ...Array<number>(p.length).fill(1)]),
+  };
+}
+
+/**
+ * Samples responses for prompts of different lengths in one batch. Prompts are cut from the left to
+ * contextLength - maxNewTokens tokens and left-padded to a common length (padding is masked out and positions count
+ * real tokens only, so each row computes what it would alone). A row stops after producing eosId; every row draws from
+ * its own stream derived from (seed, row).
+ */
+export function generate(model: GptModel, prompts: number[][], opts: SampleOptions): SampleResult {
+  const { cfg } = model;
+  const kept = preparePrompts(model, prompts, opts);
+  if (prompts.length === 0) return { tokens: [], finished: [], logprobs: [] };
+  const b = prompts.length;
+  const { padded, valid } = leftPad(kept, opts.padId);
 
   const rngs = Array.from({ length: b }, (_, r) => new Rng(deriveSeed(opts.seed, 'sample', r)));
   const tokens: number[][] = prompts.map(() => []);

@@ -53,6 +53,9 @@ export interface ClusterSummary {
   wallMs: number;
   /** Each actor's final metrics snapshot, by actor id. */
   metrics: Record<string, Record<string, number>>;
+  /** Seconds the actors spent in bus calls, summed over calls, and how many (when the bus was timed). */
+  busCallSeconds?: number;
+  busCalls?: number;
 }
 
 export interface LocalCluster {

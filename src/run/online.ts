@@ -6,8 +6,9 @@ import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
 import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
+import { TimedBus } from '../streams/timed_bus.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
-import { evalPrompts, promptItems } from './artifacts.js';
+import { evalPrompts, policyVocabSize, promptItems } from './artifacts.js';
 import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
 import { clusterPorts } from './ports.js';
 
@@ -52,6 +53,8 @@ export interface Headline {
   kl?: number;
   klK3?: number;
   responseTokens?: number;
+  /** Seconds in bus calls (summed over actors) / wall-clock; the monitor's own reads are not counted. */
+  busCallShare?: number;
 }
 
 export function defaultRunId(now = new Date()): string {
@@ -76,6 +79,7 @@ export function headlineOf(s: ClusterSummary): Headline {
     kl: last?.kl,
     klK3: last?.klK3,
     responseTokens: last?.responseTokens,
+    ...(s.busCallSeconds === undefined ? {} : { busCallShare: s.busCallSeconds / secs }),
   };
 }
 
@@ -107,18 +111,20 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
-  const bus = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
+  // The actors' bus calls are timed: the headline reports the share of wall-clock they took.
+  const raw = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: policyVocabSize(stages.sftDir) } });
+  const bus = new TimedBus(raw);
   const art = await clusterPorts(cfg, stages, { log });
   const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };
   if (serve) {
-    const m = await startMonitor(bus, cfg, { runDir, statusLine, log });
+    const m = await startMonitor(raw, cfg, { runDir, statusLine, log });
     log(`dashboard: ${m.url}`);
     opts.onDashboard?.(m.url);
     monitor = m;
   } else {
-    monitor = await attachMonitor(bus, cfg, { runDir, statusLine, log });
+    monitor = await attachMonitor(raw, cfg, { runDir, statusLine, log });
   }
   try {
     const cluster = await startLocalCluster(cfg, bus, art.ports, {
@@ -132,7 +138,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
       void cluster.stop();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const summary = await cluster.done;
+    const summary = { ...(await cluster.done), busCallSeconds: bus.callSeconds, busCalls: bus.calls };
     opts.signal?.removeEventListener('abort', onAbort);
     const headline = headlineOf(summary);
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, headline, summary }, null, 2));

@@ -8,7 +8,7 @@ import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import type { Config } from '../config/index.js';
 import { createGoldJudge } from '../gold/index.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { readManifest } from '../train/manifest.js';
@@ -16,6 +16,7 @@ import { loadModel } from '../train/model_io.js';
 import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.js';
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
+import { workerLearner, workerScorer } from './worker_ports.js';
 
 /** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
 export interface Owned<T> {
@@ -27,10 +28,10 @@ export async function closeAll(owned: readonly Owned<unknown>[]): Promise<void> 
   for (const x of [...owned].reverse()) await x.close();
 }
 
-const specialOf = (tok: BpeTokenizer): SpecialTokens => ({ eos: tok.special.eos, pad: tok.special.pad });
+const specialOf = (tok: TextTokenizer): SpecialTokens => ({ eos: tok.special.eos, pad: tok.special.pad });
 
 /** The SFT policy with its tokenizer; a checkpoint of another kind is refused (and freed). */
-export async function loadPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<{ model: GptModel; tokenizer: BpeTokenizer }> {
+export async function loadPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<{ model: GptModel; tokenizer: TextTokenizer }> {
   const { model, tokenizer, config } = await loadModel(a.sftDir);
   if (config.kind !== 'policy' || !tokenizer) {
     disposeModel(model);
@@ -54,7 +55,7 @@ export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line
 }
 
 /** The SFT policy's weights, read and serialized; the model itself is freed at once. */
-export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: BpeTokenizer }> {
+export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
   const { model, tokenizer } = await loadPolicy(a);
   try {
     return { gpt: model.cfg, weights: encodeWeights(model), special: specialOf(tokenizer), tokenizer };
@@ -160,7 +161,7 @@ export interface ClusterPortsOptions {
 }
 
 /** Every port of the one-process cluster: the SFT weights are read once for all worker policies, one proxy model serves every judge. */
-export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOptions = {}): Promise<{ ports: ClusterPorts; tokenizer: BpeTokenizer; close(): Promise<void> }> {
+export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOptions = {}): Promise<{ ports: ClusterPorts; tokenizer: TextTokenizer; close(): Promise<void> }> {
   const owned: Owned<unknown>[] = [];
   const own = <T>(x: Owned<T>): T => {
     owned.push(x);
@@ -168,20 +169,29 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   };
   const log = o.log ?? (() => undefined);
   const sft = await policyWeights(a);
-  const learner = own(await learnerPort(cfg, a));
-  const rm = await proxyModel(a);
-  owned.push({ port: rm, close: rm.close });
+  const threads = cfg.compute.roleThreads;
+  const learner = own(threads ? await workerLearner(cfg, a, log) : await learnerPort(cfg, a));
+  // The proxy model: in its own worker thread (shared by every judge that scores with it), or on this thread.
+  let proxy: () => ScorerPort;
+  if (threads) {
+    const shared = own(await workerScorer(cfg, a, log));
+    proxy = () => shared;
+  } else {
+    const rm = await proxyModel(a);
+    owned.push({ port: rm, close: rm.close });
+    proxy = () => rm.scorer();
+  }
   const gold = own(await goldScorer(cfg));
   const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
   const ports: ClusterPorts = {
     policy: async (role, index) => {
-      if (role === 'reference' || o.policyThreads === false) return own(await localPolicy(a));
+      if (o.policyThreads === false || (role === 'reference' && !threads)) return own(await localPolicy(a));
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
     // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.
     scorer: async (index) => {
-      if (index >= cfg.judge.count) return rm.scorer();
-      const port = await createScorerPort(cfg, { proxy: () => rm.scorer(), codec, seed: scorerSeed(cfg.compute.seed, `judge-${index}`), env: o.env ?? process.env });
+      if (index >= cfg.judge.count) return proxy();
+      const port = await createScorerPort(cfg, { proxy, codec, seed: scorerSeed(cfg.compute.seed, `judge-${index}`), env: o.env ?? process.env });
       owned.push({ port, close: () => port.close() });
       return port;
     },

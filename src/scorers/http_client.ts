@@ -25,10 +25,16 @@ export interface HttpClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** What one client has done since it was made; the judge exports these as its `judge_http_*_total` counters. */
 export interface HttpStats {
+  /** Attempts sent, retries included. */
   requests: number;
   retries: number;
+  /** Attempts answered 429. */
   rateLimited: number;
+  /** Attempts that ran past timeoutMs. */
+  timeouts: number;
+  /** Requests that failed after all their retries (outages, not bad replies or refusals). */
   failures: number;
   breakerOpens: number;
 }
@@ -65,7 +71,7 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 export class HttpClient {
-  readonly stats: HttpStats = { requests: 0, retries: 0, rateLimited: 0, failures: 0, breakerOpens: 0 };
+  readonly stats: HttpStats = { requests: 0, retries: 0, rateLimited: 0, timeouts: 0, failures: 0, breakerOpens: 0 };
   private readonly rng: Rng;
   private readonly secrets: string[];
   private inFlight = 0;
@@ -182,6 +188,7 @@ export class HttpClient {
       retryAfter = res.headers.get('retry-after');
       text = await res.text();
     } catch (err) {
+      if (ctrl.signal.aborted) this.stats.timeouts++;
       const why = ctrl.signal.aborted ? `timed out after ${this.o.timeoutMs} ms` : `failed: ${causeOf(err)}`;
       return { ok: false, kind: 'transient', message: `POST ${safeUrl(url)} ${why}` };
     } finally {

@@ -1,5 +1,5 @@
 // http-reward: a reward model served over HTTP, K responses scored in one POST (our JSON contract, or OpenRLHF's remote RM).
-import type { HttpClient } from './http_client.js';
+import type { HttpClient, HttpStats } from './http_client.js';
 import { safeUrl } from './http_client.js';
 import type { PointwiseScorer, TextGroup } from './scorer.js';
 
@@ -38,6 +38,10 @@ export class HttpRewardScorer implements PointwiseScorer {
     private readonly o: HttpRewardOptions,
   ) {
     this.id = `http-reward:${safeUrl(o.url)}`;
+  }
+
+  get httpStats(): Readonly<HttpStats> {
+    return this.client.stats;
   }
 
   score(g: TextGroup): Promise<number[]> {

@@ -1,5 +1,5 @@
 // llm-judge: an OpenAI-compatible /v1/chat/completions model asked which of two responses is better, in both orders.
-import type { HttpClient } from './http_client.js';
+import type { HttpClient, HttpStats } from './http_client.js';
 import { safeUrl } from './http_client.js';
 import { bothOrders } from './tournament.js';
 import { excerpt, type PairwiseScorer } from './scorer.js';
@@ -83,6 +83,10 @@ export class LlmJudgeScorer implements PairwiseScorer {
     if (why) throw new RangeError(`llmJudge.template: ${why}`);
     this.endpoint = chatCompletionsUrl(o.url);
     this.id = `llm-judge:${o.model || 'default'}@${safeUrl(this.endpoint)}`;
+  }
+
+  get httpStats(): Readonly<HttpStats> {
+    return this.client.stats;
   }
 
   /** 1 when `a` wins in both orders, 0 when `b` does; a disagreement (position bias) is 1/2, a tie. */

@@ -42,16 +42,33 @@ async function call<T>(what: string, f: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/** Imports a .js/.mjs module as is; a .ts/.mts module is transpiled (types stripped) beside itself so its relative imports resolve. */
+/** How to do without the transpiler: a compiled ES module. */
+const COMPILE_HINT = 'compile it to an ES module (npx tsc --module es2022 --target es2022 FILE.ts && mv FILE.js FILE.mjs) and set scorerModule.path to the .mjs';
+
+const loadTypescript = () => import('typescript');
+
+/**
+ * Imports a .js/.mjs module as is; a .ts/.mts module is transpiled (types stripped) beside itself so its relative
+ * imports resolve. `typescript` is a run-time dependency for this (Node 20 cannot strip types itself).
+ */
 async function importModule(path: string): Promise<Record<string, unknown>> {
   if (!/\.(ts|mts)$/.test(path)) return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  const ts = await import('typescript');
+  let ts: Awaited<ReturnType<typeof loadTypescript>>;
+  try {
+    ts = await loadTypescript();
+  } catch (err) {
+    throw new Error(`a .ts module needs the typescript package, which is not installed (${(err as Error).message}); install the dependencies (npm ci) or ${COMPILE_HINT}`);
+  }
   const out = ts.default.transpileModule(readFileSync(path, 'utf8'), {
     compilerOptions: { module: ts.default.ModuleKind.ESNext, target: ts.default.ScriptTarget.ES2022 },
     fileName: path,
   });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.mjs`);
-  writeFileSync(tmp, out.outputText);
+  try {
+    writeFileSync(tmp, out.outputText);
+  } catch (err) {
+    throw new Error(`its transpiled copy cannot be written beside it (${(err as Error).message}); ${COMPILE_HINT}`);
+  }
   try {
     return (await import(pathToFileURL(tmp).href)) as Record<string, unknown>;
   } finally {

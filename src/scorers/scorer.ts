@@ -1,4 +1,5 @@
 // The Scorer interface a judge scores through: pointwise (a score per response) or pairwise (which of two is better), on text.
+import type { HttpStats } from './http_client.js';
 
 /** One prompt and its K responses, as text (decoded with the run's tokenizer). */
 export interface TextGroup {
@@ -12,6 +13,8 @@ export interface PointwiseScorer {
   /** Names what scored (a model name, a URL's host, a module path); stamped on every pair. */
   readonly id: string;
   score(group: TextGroup): Promise<number[]>;
+  /** The counts of the HTTP client it calls through, for scorers that call a service. */
+  readonly httpStats?: Readonly<HttpStats>;
   close(): Promise<void>;
 }
 
@@ -24,6 +27,7 @@ export interface PairwiseScorer {
   readonly id: string;
   readonly symmetric?: boolean;
   compare(prompt: string, a: string, b: string): Promise<number>;
+  readonly httpStats?: Readonly<HttpStats>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // Turns a text Scorer into the judge's token-level ScorerPort: decodes with the run's tokenizer, runs the tournament for pairwise scorers.
 import type { ScorerPort } from '../actors/ports.js';
 import { bothOrders, runTournaments } from './tournament.js';
+import type { HttpStats } from './http_client.js';
 import type { Scorer, TextGroup } from './scorer.js';
 
 /** How token ids become the text an external scorer reads (the prompt without the policy's template, the response without eos). */
@@ -25,6 +26,10 @@ export class TextScorerPort implements ScorerPort {
 
   get modelId(): string {
     return this.scorer.id;
+  }
+
+  get httpStats(): Readonly<HttpStats> | undefined {
+    return this.scorer.httpStats;
   }
 
   async score(promptTokens: number[], responses: number[][]): Promise<number[]> {

@@ -15,6 +15,11 @@ export interface ConsumeOptions {
   durable: string;
   /** Unacked messages in flight before delivery pauses (backpressure). */
   maxAckPending?: number;
+  /**
+   * Messages one reader asks for at a time (NATS pull batch; default min(maxAckPending, 256)). Readers sharing a durable
+   * consumer split its maxAckPending: a pull no bigger than what a reader works on at once leaves the rest to the others.
+   */
+  pullBatch?: number;
   /** Redelivery after this long without ack. */
   ackWaitMs?: number;
   /** Deliveries before the message is dead-lettered as poison. */
@@ -69,6 +74,8 @@ export interface BusCounters {
   deadLettered: Record<string, number>;
   /** Messages waiting to be delivered to each durable (`topic/durable`). */
   pending: Record<string, number>;
+  /** Dead letters the run's dead topic received from every process (NATS: read from the server); absent when unknown. */
+  deadStored?: number;
 }
 
 export interface Bus {
@@ -80,5 +87,7 @@ export interface Bus {
   consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]>;
   readonly weights: WeightStore;
   counters(): BusCounters;
+  /** Dead letters stored on the dead topic by every process of the run, where the bus can see others' (NATS). */
+  deadLettersStored?(): Promise<number>;
   close(): Promise<void>;
 }

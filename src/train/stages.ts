@@ -1,20 +1,24 @@
 // The cached pipeline stages before the online loop: data -> SFT -> preference data -> proxy reward models.
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 import { buildData, type DataArtifacts } from '../data/build.js';
 import { createGoldJudge } from '../gold/index.js';
 import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
+import { withGemmThreads } from '../kernels/native/index.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
+import { modelTag } from '../models/source.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
 import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, splitByPrompt, type PreferenceDataset, type PreferencePair } from './preference_data.js';
 import { BT_INPUT, btAccuracy, fitOptionsOf, trainBt, type FitResult } from './reward_model.js';
 import { sftDir, sftInputs, trainSft, type TrainOptions } from './sft.js';
+
 
 export type RmKind = 'bt' | 'pairwise';
 export const RM_KINDS: readonly RmKind[] = ['bt', 'pairwise'];
@@ -65,6 +69,9 @@ export function sftDataOf(a: DataArtifacts, promptWords: number): SftData {
   };
 }
 
+/** GEMM threads for a training stage that runs alone: compute.stageThreads, or every core. */
+const stageThreads = (cfg: Config): number => cfg.compute.stageThreads || availableParallelism();
+
 /** The SFT checkpoint for these inputs: reused when its manifest matches, trained otherwise. */
 export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataArtifacts } = {}): Promise<StageResult> {
   const log = opts.log ?? defaultLog;
@@ -76,12 +83,12 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
     log(`sft: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
-  await trainSft(cfg, data, opts);
+  await withGemmThreads(stageThreads(cfg), () => trainSft(cfg, data, opts));
   return { dir, reused: false, hash, summary: freshManifest(dir, hash)!.summary };
 }
 
 /** K samples per prompt from a policy, eos stripped: the shape PreferenceSources.sample wants. */
-function policySampler(model: GptModel, tok: BpeTokenizer, maxNewTokens: number) {
+function policySampler(model: GptModel, tok: TextTokenizer, maxNewTokens: number) {
   return async (prompts: number[][], k: number, seed: number) => {
     const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
     const out = generate(model, rows, { maxNewTokens, temperature: 1, topK: 0, topP: 1, eosId: tok.special.eos, padId: tok.special.pad, seed });
@@ -132,7 +139,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
   }
 }
 
-export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}`);
+export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}${modelTag(cfg)}`);
 
 function rmInputs(cfg: Config, kind: RmKind, prefsHash: string): Record<string, unknown> {
   const { kind: _judgeKind, pairwiseMaxEpochs, pairwisePatience, pairwiseValidFraction, ...rm } = cfg.rm;
@@ -221,7 +228,7 @@ export async function ensureRewardModel(cfg: Config, kind: RmKind, opts: StageOp
     log(`rm-${kind}: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
-  const summary = await trainRewardModel(cfg, kind, sftDir(cfg), loadPreferenceData(prefs.dir), opts);
+  const summary = await withGemmThreads(stageThreads(cfg), () => trainRewardModel(cfg, kind, sftDir(cfg), loadPreferenceData(prefs.dir), opts));
   writeManifest(dir, { stage: `rm-${kind}`, hash, inputs, files: ['model.safetensors', 'config.json', 'tokenizer.json'], summary });
   return { dir, reused: false, hash, summary };
 }

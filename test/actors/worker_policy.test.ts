@@ -49,3 +49,30 @@ test('WorkerPolicy matches LocalPolicy on samples and log-probs, before and afte
     await worker.close();
   }
 });
+
+test('continuous batching: both ports report every group once, with the one-batch samples, before the call returns', async () => {
+  await initBackend('wasm');
+  const sft = initGpt(GPT, 3);
+  const local = new LocalPolicy(sft, SPECIAL);
+  const worker = await WorkerPolicy.create({ gpt: GPT, weights: encodeWeights(sft), special: SPECIAL, backend: 'wasm' });
+  try {
+    const prompts = [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10]];
+    const opts = { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1, seed: 7 };
+    const batched = await local.generate(prompts, 3, opts);
+    for (const port of [local, worker]) {
+      const groups = new Map<number, { tokens: number[][]; finished: boolean[] }>();
+      const r = await port.generate(prompts, 3, { ...opts, slots: 5 }, (p, tokens, finished) => {
+        assert.ok(!groups.has(p), `group ${p} reported twice`);
+        groups.set(p, { tokens, finished });
+      });
+      assert.deepEqual(r, batched);
+      assert.deepEqual([...groups.keys()].sort(), [0, 1, 2, 3]);
+      for (const [p, g] of groups) {
+        assert.deepEqual(g.tokens, batched.tokens[p]);
+        assert.deepEqual(g.finished, batched.finished[p]);
+      }
+    }
+  } finally {
+    await worker.close();
+  }
+});

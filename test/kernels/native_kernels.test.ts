@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/kernels/gradients.js';
 import { initBackend } from '../../src/kernels/backend.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, nativeLayerNorm } from '../../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, nativeAdamW, nativeGelu, nativeKernelStatus, nativeLayerNorm, withGemmThreads } from '../../src/kernels/native/index.js';
 import { layerNorm } from '../../src/kernels/layer_norm.js';
 import { gelu } from '../../src/kernels/gpt.js';
 import { sumLayout } from '../../src/kernels/native/elementwise.js';
@@ -205,6 +205,54 @@ test('raw sgemm: alpha, beta, leading dimensions and bounds checks', { skip }, (
   const heap = new ArrayBuffer(64);
   assert.throws(() => addon.batchMatMul(heap, 0, 0, 32, 1, 4, 4, 4, false, false, 1, 1), RangeError);
   assert.throws(() => addon.batchMatMul(heap, 2, 0, 0, 1, 1, 1, 1, false, false, 1, 1), RangeError);
+});
+
+test('portable sgemm split over threads: every transpose, odd sizes, row and column splits, equal to a plain loop', { skip }, () => {
+  const addon = load.addon!;
+  const rng = new Rng(16);
+  const before = addon.getThreads();
+  addon.setThreads(3);
+  try {
+    // [m, n, k]: the first splits rows of C (m >= n), the second columns; both are big enough to use several threads.
+    for (const [m, n, k] of [[257, 70, 260], [20, 403, 610]] as const) {
+      for (const [ta, tb] of COMBOS) {
+        const lda = (ta ? m : k) + 3;
+        const ldb = (tb ? k : n) + 1;
+        const ldc = n + 2;
+        const a = Float32Array.from({ length: (ta ? k : m) * lda }, () => rng.next() - 0.5);
+        const b = Float32Array.from({ length: (tb ? n : k) * ldb }, () => rng.next() - 0.5);
+        const c = Float32Array.from({ length: m * ldc }, () => rng.next() - 0.5);
+        const c0 = c.slice();
+        addon.sgemm(ta, tb, m, n, k, 0.75, a, lda, b, ldb, 0.5, c, ldc, true);
+        let worst = 0;
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < ldc; j++) {
+            let want = c0[i * ldc + j]!;
+            if (j < n) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += (ta ? a[p * lda + i]! : a[i * lda + p]!) * (tb ? b[j * ldb + p]! : b[p * ldb + j]!);
+              want = 0.75 * s + 0.5 * want;
+            }
+            worst = Math.max(worst, Math.abs(c[i * ldc + j]! - want));
+          }
+        }
+        assert.ok(worst < 1e-4, `[${m},${n},${k}] tA=${ta} tB=${tb}: max error ${worst}`);
+      }
+    }
+  } finally {
+    addon.setThreads(before);
+  }
+});
+
+test('withGemmThreads runs a stage on more GEMM threads and puts the count back, also after a failure', { skip }, async () => {
+  await initBackend('wasm');
+  assert.equal(enableNativeKernels({ threads: 1 }).threads, 1);
+  assert.equal(await withGemmThreads(2, async () => nativeKernelStatus().threads), 2);
+  assert.equal(nativeKernelStatus().threads, 1);
+  assert.equal(load.addon!.getThreads(), 1);
+  await assert.rejects(withGemmThreads(2, async () => { throw new Error('stage failed'); }), /stage failed/);
+  assert.equal(load.addon!.getThreads(), 1);
+  disableNativeKernels();
 });
 
 test('Tanh matches the stock kernel over the whole range, including saturation and tiny inputs', { skip }, async () => {

@@ -51,6 +51,8 @@ test('http client: a server that stalls times out, is retried, and ends as unava
   await assert.rejects(c.postJson(s.url, {}, numbers), (e: Error) => e instanceof ScorerUnavailableError && /timed out after 100 ms \(after 2 attempts\)/.test(e.message));
   assert.equal(s.received.length, 2);
   assert.equal(c.stats.retries, 1);
+  assert.equal(c.stats.timeouts, 2, 'both attempts timed out');
+  assert.equal(c.stats.failures, 1);
 });
 
 test('http client: 500s are retried until one succeeds', async () => {

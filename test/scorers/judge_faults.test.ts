@@ -180,6 +180,39 @@ test('judge + http-reward: 500s, a stall and 429 + Retry-After are absorbed by t
   assert.equal(bus.counters().deadLettered.samples ?? 0, 0);
   assert.equal(metrics.snapshot().judge_scorer_unavailable_total ?? 0, 0, 'each fault was absorbed by a retry');
   assert.equal(s.received.length, 8 + 3);
+  const m = metrics.snapshot();
+  assert.deepEqual(
+    [m.judge_http_requests_total, m.judge_http_retries_total, m.judge_http_rate_limited_total, m.judge_http_timeouts_total, m.judge_http_failures_total],
+    [8 + 3, 3, 1, 1, 0],
+    'the client counts are the judge metrics: 11 attempts, 3 retries (a 500, a 429, a stall), no failed request',
+  );
+  await bus.close();
+});
+
+test('judge + http-reward: a run against a server that answers 429 shows the retries, 429s, failures and breaker openings as metrics', async () => {
+  let limited = true;
+  const s = await startHttpServer((r) => (limited ? { status: 429, headers: { 'retry-after': '0' }, text: 'rate limited' } : byFirstLetter(r)));
+  servers.push(s);
+  const bus = makeBus('test');
+  const { judge, metrics } = judgeOn(bus, s.url, { maxInFlight: 1, maxRetries: 1, breakerFailures: 2, breakerCooldownMs: 30 });
+  assert.equal(metrics.snapshot().judge_http_rate_limited_total, 0, 'registered at zero before any request');
+  for (let i = 0; i < 4; i++) await bus.publish('samples', group(i));
+  judge.start();
+  await until(() => (metrics.snapshot().judge_http_breaker_opens_total ?? 0) >= 2, 5000, 'the breaker to open twice');
+  assert.equal(judge.groupsSettled, 0);
+  limited = false;
+  await until(() => judge.groupsSettled === 4, 5000, 'the four groups once the server stops limiting');
+  await judge.stop();
+  const m = metrics.snapshot();
+  const limitedAnswers = s.received.length - 4;
+  assert.equal(m.judge_http_requests_total, s.received.length, 'every attempt the server saw is counted');
+  assert.equal(m.judge_http_rate_limited_total, limitedAnswers, 'every 429 is counted');
+  assert.ok(m.judge_http_retries_total! >= limitedAnswers / 2, `a retry after each first 429: ${m.judge_http_retries_total} for ${limitedAnswers}`);
+  assert.ok(m.judge_http_failures_total! >= 2, `requests that failed after their retry: ${m.judge_http_failures_total}`);
+  assert.ok(m.judge_http_breaker_opens_total! >= 2);
+  assert.equal(m.judge_http_timeouts_total, 0);
+  assert.ok(m.judge_scorer_unavailable_total! >= 1, 'the judge waited for the scorer');
+  assert.equal((await drain(bus, 'pairs')).length, 4);
   await bus.close();
 });
 

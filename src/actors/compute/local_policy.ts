@@ -2,10 +2,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetensors.js';
 import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
+import { generateContinuous } from '../../kernels/continuous_sampling.js';
 import { packSequences, sequenceLogProbs, tokenLogProbs } from '../../kernels/logprobs.js';
-import { generate } from '../../kernels/sampling.js';
+import { generate, type SampleResult } from '../../kernels/sampling.js';
 import { weightsRecord } from '../../train/model_io.js';
-import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
+import type { GenerateOptions, GenerateResult, GroupDone, PolicyPort } from '../ports.js';
 
 export class ComputeError extends Error {
   override name = 'ComputeError';
@@ -34,14 +35,23 @@ export function loadWeightsInto(model: GptModel, bytes: Uint8Array): void {
 
 /** Rows per forward pass when scoring log-probs (bounds memory on long batches). */
 const LOGPROB_CHUNK = 32;
+/** At most this many logits per forward pass: a 50k vocabulary would otherwise need gigabytes for 32 rows. */
+const LOGPROB_MAX_LOGITS = 2 ** 25;
+
+/** Rows per chunk for rows of up to `length` tokens. */
+function logprobChunk(model: GptModel, prompts: number[][], responses: number[][]): number {
+  const length = Math.min(model.cfg.contextLength, Math.max(1, ...prompts.map((p, i) => p.length + responses[i]!.length)));
+  return Math.max(1, Math.min(LOGPROB_CHUNK, Math.floor(LOGPROB_MAX_LOGITS / (length * model.cfg.vocabSize))));
+}
 
 /** Summed log pi(response | prompt) per row, [N], in chunks; eos counts when the response holds it. */
 export function responseLogProbs(model: GptModel, prompts: number[][], responses: number[][], padId: number): number[] {
   if (prompts.length !== responses.length) throw new ComputeError(`got ${prompts.length} prompts but ${responses.length} responses`);
   const out: number[] = [];
-  for (let i = 0; i < prompts.length; i += LOGPROB_CHUNK) {
+  const chunk = logprobChunk(model, prompts, responses);
+  for (let i = 0; i < prompts.length; i += chunk) {
     const lp = tf.tidy(() => {
-      const p = packSequences(prompts.slice(i, i + LOGPROB_CHUNK), responses.slice(i, i + LOGPROB_CHUNK), padId, model.cfg.contextLength);
+      const p = packSequences(prompts.slice(i, i + chunk), responses.slice(i, i + chunk), padId, model.cfg.contextLength);
       return sequenceLogProbs(forwardLogits(model, p.input), p.target, p.mask); // [n]
     });
     out.push(...(lp.dataSync() as Float32Array));
@@ -72,10 +82,32 @@ export function responseTokenLogProbs(model: GptModel, prompts: number[][], resp
   return out;
 }
 
-/** Samples K responses per prompt: the P prompts are repeated K times into one batch of P*K rows, each with its own stream. */
-export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens): GenerateResult {
+/**
+ * Samples K responses per prompt: the P prompts are repeated K times into P*K rows, each with its own stream, decoded in
+ * one batch or, with opts.slots, continuously (onGroup then hears of each group the moment its last row ends).
+ */
+export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens, onGroup?: GroupDone): GenerateResult {
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
-  const r = generate(model, rows, { ...opts, eosId: special.eos, padId: special.pad });
+  const { slots, ...rest } = opts;
+  const so = { ...rest, eosId: special.eos, padId: special.pad };
+  let r: SampleResult;
+  if (slots) {
+    const left = prompts.map(() => k);
+    const tokens: number[][] = [];
+    const finished: boolean[] = [];
+    r = generateContinuous(model, rows, so, {
+      slots,
+      onDone: (row, resp) => {
+        tokens[row] = resp.tokens;
+        finished[row] = resp.finished;
+        const p = Math.floor(row / k);
+        if (--left[p]! === 0 && onGroup) onGroup(p, tokens.slice(p * k, (p + 1) * k), finished.slice(p * k, (p + 1) * k));
+      },
+    });
+  } else {
+    r = generate(model, rows, so);
+    if (onGroup) prompts.forEach((_, p) => onGroup(p, r.tokens.slice(p * k, (p + 1) * k), r.finished.slice(p * k, (p + 1) * k)));
+  }
   return {
     tokens: prompts.map((_, i) => r.tokens.slice(i * k, (i + 1) * k)),
     finished: prompts.map((_, i) => r.finished.slice(i * k, (i + 1) * k)),
@@ -90,8 +122,8 @@ export class LocalPolicy implements PolicyPort {
     private readonly special: SpecialTokens,
   ) {}
 
-  async generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
-    return sampleGroups(this.model, prompts, k, opts, this.special);
+  async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
+    return sampleGroups(this.model, prompts, k, opts, this.special, onGroup);
   }
 
   async loadWeights(version: number, bytes: Uint8Array): Promise<void> {

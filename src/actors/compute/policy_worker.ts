@@ -1,6 +1,7 @@
 // Piscina worker: one policy model per worker thread, so sampling runs off the actors' event loop; weights arrive as safetensors bytes.
 import { describeBackend, initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
@@ -29,9 +30,15 @@ export async function init(t: InitTask): Promise<{ active: string; line: string 
   return { active: info.active, line: describeBackend(info) };
 }
 
-export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions }): Promise<GenerateResult> {
+/** With `groups`, each completed group is posted there as { prompt, tokens, finished } before the call returns. */
+export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; groups?: MessagePort }): Promise<GenerateResult> {
   const h = held();
-  return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special);
+  const port = t.groups;
+  try {
+    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished) => port.postMessage({ prompt, tokens, finished })));
+  } finally {
+    port?.close();
+  }
 }
 
 export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {

@@ -1,9 +1,10 @@
 // A PolicyPort whose model lives in its own piscina worker thread (one thread per port, so the weights stay put between calls).
 import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { BackendChoice, NativeChoice } from '../../kernels/backend.js';
 import type { GptConfig } from '../../kernels/gpt.js';
-import type { GenerateOptions, GenerateResult, PolicyPort } from '../ports.js';
+import type { GenerateOptions, GenerateResult, GroupDone, PolicyPort } from '../ports.js';
 import type { SpecialTokens } from './local_policy.js';
 
 export interface WorkerPolicyOptions {
@@ -39,8 +40,25 @@ export class WorkerPolicy implements PolicyPort {
     }
   }
 
-  generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
-    return this.pool.run({ prompts, k, opts }, { name: 'generate' }) as Promise<GenerateResult>;
+  async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
+    if (!onGroup) return (await this.pool.run({ prompts, k, opts }, { name: 'generate' })) as GenerateResult;
+    // Groups come back over a port as they complete, every one exactly once when the call succeeds; the call's result
+    // travels another way and may overtake the last of them, so the call ends when all have arrived.
+    const { port1, port2 } = new MessageChannel();
+    let heard = 0;
+    let allHeard: () => void = () => {};
+    const all = new Promise<void>((resolve) => (allHeard = resolve));
+    port1.on('message', (g: { prompt: number; tokens: number[][]; finished: boolean[] }) => {
+      onGroup(g.prompt, g.tokens, g.finished);
+      if (++heard === prompts.length) allHeard();
+    });
+    try {
+      const r = (await this.pool.run({ prompts, k, opts, groups: port2 }, { name: 'generate', transferList: [port2] })) as GenerateResult;
+      if (heard < prompts.length) await all;
+      return r;
+    } finally {
+      port1.close();
+    }
   }
 
   async loadWeights(version: number, bytes: Uint8Array): Promise<void> {

@@ -62,7 +62,8 @@ function packageRoot(): string {
   }
 }
 
-export const ADDON_PATH = resolve(packageRoot(), 'native', 'build', 'Release', 'rlhf_native.node');
+/** The built addon; RLHF_NATIVE_ADDON names another build (e.g. native/build-portable/rlhf_native.node) to compare. */
+export const ADDON_PATH = process.env.RLHF_NATIVE_ADDON ? resolve(process.env.RLHF_NATIVE_ADDON) : resolve(packageRoot(), 'native', 'build', 'Release', 'rlhf_native.node');
 
 let cached: AddonLoad | undefined;
 

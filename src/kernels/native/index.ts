@@ -39,7 +39,7 @@ export interface NativeKernelStatus {
   kernels: string[];
   /** The GEMM behind them ('none' when inactive). */
   blas: 'openblas' | 'portable' | 'none';
-  /** OpenBLAS threads in force (1 for the portable GEMM, 0 when inactive). */
+  /** GEMM threads in force (OpenBLAS's or the portable GEMM's; 0 when inactive). */
   threads: number;
   /** Why the native kernels are not active. */
   reason?: string;
@@ -92,7 +92,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
   }
   const addon: NativeAddon = load.addon;
   const portable = gemm === 'portable' || addon.blas === 'portable';
-  const inForce = portable ? 1 : addon.setThreads(threads);
+  const inForce = addon.setThreads(threads);
   // Re-applying with fewer kernels restores the stock ones left out.
   for (const name of REPLACED_KERNELS) if (!wanted.includes(name)) restoreKernel(name);
   for (const name of FUSED_KERNELS) if (!wanted.includes(name)) removeFused(name);
@@ -143,6 +143,22 @@ export function disableNativeKernels(): NativeKernelStatus {
   for (const name of [...added.keys()]) removeFused(name);
   status = { active: false, kernels: [], blas: 'none', threads: 0, reason: 'disabled' };
   return status;
+}
+
+/**
+ * Runs f with the GEMM on `threads` threads (when the native kernels are active), then puts the count back. The count is
+ * process-wide: use it for stages that run alone, such as SFT and reward-model training.
+ */
+export async function withGemmThreads<T>(threads: number, f: () => Promise<T>): Promise<T> {
+  const addon = status.active ? loadAddon().addon : undefined;
+  if (!addon) return f();
+  const before = status.threads;
+  status = { ...status, threads: addon.setThreads(threads) };
+  try {
+    return await f();
+  } finally {
+    status = { ...status, threads: addon.setThreads(before) };
+  }
 }
 
 /** What enableNativeKernels or disableNativeKernels last did in this thread. */

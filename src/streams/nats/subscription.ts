@@ -3,6 +3,7 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import { BusError, type ConsumeOptions, type Delivery, type Subscription } from '../bus.js';
 import type { TopicName, Topics } from '../topics.js';
 import type { NatsBus } from './bus.js';
+import { ACTOR_ID } from './names.js';
 
 export class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
   private messages: ConsumerMessages | undefined;
@@ -22,7 +23,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     if (this.stopped) return;
     const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
     // Pull in batches no larger than what may be unacked at once, so one slow process does not hoard messages.
-    const batch = Math.max(1, Math.min(this.opts.maxAckPending ?? 256, 256));
+    const batch = Math.max(1, Math.min(this.opts.pullBatch ?? 256, this.opts.maxAckPending ?? 256, 256));
     this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
     if (this.stopped) this.messages.stop();
     const key = `${this.topic}/${this.opts.durable}`;
@@ -38,6 +39,15 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
       if (!decoded.ok) {
         await this.deadLetter(m, decoded.reason, deliveries);
         continue;
+      }
+      if (this.topic === 'metrics') {
+        // An actor speaks for itself only: the id in the message must be the one its subject (and so its user) carries.
+        const actorId = (decoded.value as Topics['metrics']).actorId;
+        const expected = ACTOR_ID.test(actorId) ? this.bus.subjectFor('metrics', actorId) : undefined;
+        if (m.subject !== expected) {
+          await this.deadLetter(m, `metrics.actorId ${JSON.stringify(actorId)} does not match the subject ${m.subject} it was published on; an actor publishes metrics only under its own id`, deliveries);
+          continue;
+        }
       }
       this.bus.count('delivered', this.topic);
       yield this.delivery(m, decoded.value as Topics[K], deliveries);

@@ -1,0 +1,77 @@
+// Main-thread ports whose compute runs in a worker thread (src/run/role_worker.ts): the DPO learner and the proxy scorer.
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { LearnerPort, ScoreRequest, ScorerPort, StepStats } from '../actors/ports.js';
+import type { PairMsg } from '../streams/topics.js';
+import type { Config } from '../config/index.js';
+import type { ModelDirs } from './artifacts.js';
+import type { Owned } from './ports.js';
+import type { WorkerRole } from './role_worker.js';
+
+/** One worker thread for one role's port; calls queue in order, and the model stays put between them. */
+class RoleThread {
+  private constructor(
+    private readonly pool: Piscina,
+    readonly line: string,
+    readonly modelId: string | undefined,
+  ) {}
+
+  static async start(role: WorkerRole, cfg: Config, dirs: ModelDirs): Promise<RoleThread> {
+    const filename = fileURLToPath(new URL('./role_worker.js', import.meta.url));
+    const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
+    try {
+      const r = (await pool.run({ role, cfg, dirs: { sftDir: dirs.sftDir, rmDir: dirs.rmDir } }, { name: 'init' })) as { line: string; modelId?: string };
+      return new RoleThread(pool, r.line, r.modelId);
+    } catch (err) {
+      await pool.destroy();
+      throw err;
+    }
+  }
+
+  /** The port's comparison count after the last call (pairwise scorers). */
+  comparisons: number | undefined;
+
+  async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    const r = (await this.pool.run({ method, args }, { name: 'call' })) as { value: T; comparisons?: number };
+    if (r.comparisons !== undefined) this.comparisons = r.comparisons;
+    return r.value;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.pool.run({}, { name: 'close' });
+    } finally {
+      await this.pool.destroy();
+    }
+  }
+}
+
+/** The DPO learner (policy, reference, optimizer) in its own worker thread. */
+export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<LearnerPort>> {
+  const t = await RoleThread.start('learner', cfg, dirs);
+  log(`learner worker thread: ${t.line}`);
+  const port: LearnerPort = {
+    step: (pairs: PairMsg[], weights: number[]) => t.call<StepStats>('step', pairs, weights),
+    exportWeights: () => t.call<Uint8Array>('exportWeights'),
+    saveCheckpoint: (dir: string, state: Record<string, unknown>) => t.call<void>('saveCheckpoint', dir, state),
+    loadCheckpoint: (dir: string) => t.call<Record<string, unknown> | undefined>('loadCheckpoint', dir),
+    close: async () => {},
+  };
+  return { port, close: () => t.close() };
+}
+
+/** The proxy preference model in its own worker thread; every judge of the process shares it. */
+export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<ScorerPort>> {
+  const t = await RoleThread.start('scorer', cfg, dirs);
+  log(`scorer worker thread: ${t.line}`);
+  const port: ScorerPort = {
+    modelId: t.modelId ?? 'unknown',
+    get comparisons() {
+      return t.comparisons;
+    },
+    score: (promptTokens: number[], responses: number[][]) => t.call<number[]>('score', promptTokens, responses),
+    scoreMany: (requests: ScoreRequest[]) => t.call<number[][]>('scoreMany', requests),
+    close: async () => {},
+  };
+  return { port, close: () => t.close() };
+}
