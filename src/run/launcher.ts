@@ -64,7 +64,6 @@ export async function prepareArtifacts(cfg: Config, log: (line: string) => void,
 /** Runs the whole run as separate processes and returns when the learner ended it (or the signal stopped it). */
 export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<LaunchResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  if (cfg.run.mode !== 'streaming') throw new LauncherError(`cluster runs streaming mode only; got run.mode ${cfg.run.mode} (use \`rlhf-stream run\` for it)`);
   const { vocabSize } = await prepareArtifacts(cfg, log, opts.signal);
   if (opts.signal?.aborted) throw new LauncherError('stopped while preparing the artifacts');
 
