@@ -14,6 +14,8 @@ import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
+import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
+import { ACTOR_ROLES, type ActorRole } from './actor_process.js';
 
 export class LauncherError extends Error {
   override name = 'LauncherError';
@@ -34,6 +36,8 @@ export interface LaunchOptions {
   maxRestarts?: number;
   /** How long actors get to exit by themselves after the run ended, before SIGTERM (then SIGKILL after as long again). */
   stopGraceMs?: number;
+  /** Cores per role (`--placement`); roles left out run on every core. */
+  placement?: PlacementSpec;
   /** Aborting stops the run: every actor drains (the learner checkpoints), then the launcher returns. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -50,6 +54,7 @@ export interface LaunchResult {
   headline: Headline;
   /** Restarts after crashes, by actor id. */
   restarts: Record<string, number>;
+  placement: PlacementPlan;
 }
 
 /** Builds (or reuses) data, SFT and the proxy model: actor processes only load them. */
@@ -90,6 +95,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
   const t0 = Date.now();
   let bus: NatsBus | undefined;
   let monitor: { stop(): Promise<void> } | undefined;
+  let placement: PlacementPlan | undefined;
   const children: Supervised[] = [];
   try {
     bus = await NatsBus.connect(childCfg.bus, runId, { schema: { vocabSize }, log });
@@ -116,7 +122,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     let fatal: LauncherError | undefined;
     const wake = new AbortController();
     const writeProcesses = (): void => {
-      const table = Object.fromEntries(children.map((c) => [c.spec.id, { role: c.spec.role, pid: c.proc?.pid ?? null, restarts: c.restarts, gone: c.gone ?? null }]));
+      const table = Object.fromEntries(
+        children.map((c) => [c.spec.id, { role: c.spec.role, pid: c.proc?.pid ?? null, restarts: c.restarts, gone: c.gone ?? null, cores: placement?.byRole[c.spec.role].cores ?? null }]),
+      );
       writeFileSync(join(runDir, 'processes.json'), JSON.stringify(table, null, 2) + '\n');
     };
     const onExit = async (c: Supervised, code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
@@ -146,8 +154,16 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
       writeProcesses();
     };
     const args = ['--config', configFile, '--nats', servers.join(','), '--run', runId];
-    for (const spec of actorSpecs(opts.generators, opts.judges, opts.evaluator ?? true)) {
-      const c = new Supervised(spec, args, say, onExit);
+    const specs = actorSpecs(opts.generators, opts.judges, opts.evaluator ?? true);
+    const processes = Object.fromEntries(ACTOR_ROLES.map((r) => [r, specs.filter((s) => s.role === r).length])) as Record<ActorRole, number>;
+    placement = planPlacement(opts.placement ?? {}, { processes, nativeThreads: cfg.compute.nativeThreads, taskset: opts.placement ? tasksetAvailable() : false });
+    if (placement.warning) say(placement.warning);
+    say(placement.describe);
+    const plan = placement;
+    for (const spec of specs) {
+      const p = plan.byRole[spec.role];
+      const placed = { prefix: plan.prefix(spec.role), args: p.nativeThreads === cfg.compute.nativeThreads ? [] : ['--set', `compute.nativeThreads=${p.nativeThreads}`] };
+      const c = new Supervised(spec, args, say, onExit, placed);
       children.push(c);
       c.start();
     }
@@ -172,8 +188,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended);
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
-    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, headline, summary }, null, 2) + '\n');
-    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts };
+    const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, placement: placementRecord, headline, summary }, null, 2) + '\n');
+    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts, placement };
   } finally {
     if (children.some((c) => c.running)) {
       children.forEach((c) => c.kill('SIGTERM'));
