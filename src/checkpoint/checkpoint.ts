@@ -18,15 +18,20 @@ export interface CheckpointContents {
   config: unknown;
   /** tokenizer.json text. */
   tokenizer?: string;
+  /** tokenizer_config.json text (special tokens, chat template) of a tokenizer imported with a model. */
+  tokenizerConfig?: string;
   optimizer?: TensorRecord;
   /** step, version, anything JSON. */
   state?: Record<string, unknown>;
+  /** Further text files by name (e.g. generation_config.json of an exported model); written, not read back. */
+  extraFiles?: Record<string, string>;
 }
 
 export const CHECKPOINT_FILES = {
   weights: 'model.safetensors',
   config: 'config.json',
   tokenizer: 'tokenizer.json',
+  tokenizerConfig: 'tokenizer_config.json',
   optimizer: 'optimizer.safetensors',
   state: 'state.json',
 } as const;
@@ -144,8 +149,13 @@ export async function writeCheckpointTemp(dir: string, c: CheckpointContents): P
     await writeDurably(join(tmp, CHECKPOINT_FILES.weights), encodeSafetensors(c.weights, { format: 'pt' }));
     await writeDurably(join(tmp, CHECKPOINT_FILES.config), JSON.stringify(c.config, null, 2) + '\n');
     if (c.tokenizer !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.tokenizer), c.tokenizer);
+    if (c.tokenizerConfig !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.tokenizerConfig), c.tokenizerConfig);
     if (c.optimizer !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.optimizer), encodeSafetensors(c.optimizer));
     if (c.state !== undefined) await writeDurably(join(tmp, CHECKPOINT_FILES.state), JSON.stringify(c.state, null, 2) + '\n');
+    for (const [name, text] of Object.entries(c.extraFiles ?? {})) {
+      if (basename(name) !== name || name.startsWith('.')) throw new CheckpointError(`extra checkpoint file ${JSON.stringify(name)} must be a plain file name`);
+      await writeDurably(join(tmp, name), text);
+    }
     await syncDir(tmp);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
@@ -266,6 +276,11 @@ export async function loadCheckpoint(dir: string, expect: { names?: Record<strin
   if (tokenizerBytes !== undefined) {
     parseJsonFile(path(CHECKPOINT_FILES.tokenizer), tokenizerBytes); // a corrupt tokenizer must fail here, not at first use
     out.tokenizer = tokenizerBytes.toString('utf8');
+  }
+  const tokConfigBytes = await readOptional(path(CHECKPOINT_FILES.tokenizerConfig));
+  if (tokConfigBytes !== undefined) {
+    parseJsonFile(path(CHECKPOINT_FILES.tokenizerConfig), tokConfigBytes);
+    out.tokenizerConfig = tokConfigBytes.toString('utf8');
   }
   const optimizerBytes = await readOptional(path(CHECKPOINT_FILES.optimizer));
   if (optimizerBytes !== undefined) out.optimizer = decodeFile(path(CHECKPOINT_FILES.optimizer), optimizerBytes);

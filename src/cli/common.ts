@@ -1,12 +1,16 @@
 // Helpers shared by subcommands: config loading from --config/--set, backend start-up with a log line.
+import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../config/index.js';
 import { describeBackend, initBackend, type BackendInfo } from '../kernels/backend.js';
 import { flag, type ParsedArgs } from './args.js';
 
-export const CONFIG_FLAGS = ['config', 'set'];
+/** --model DIR is short for --set model.source=DIR: start from a local Hugging Face model folder. */
+export const CONFIG_FLAGS = ['config', 'set', 'model'];
 
 export function configFromArgs(args: ParsedArgs): Config {
-  return loadConfig({ file: flag(args, 'config'), overrides: args.flags.get('set') ?? [] });
+  const model = flag(args, 'model');
+  const overrides = [...(args.flags.get('set') ?? []), ...(model !== undefined ? [`model.source=${resolve(model)}`] : [])];
+  return loadConfig({ file: flag(args, 'config'), overrides });
 }
 
 export async function startBackend(cfg: Config, log: (line: string) => void = (l) => console.error(l)): Promise<BackendInfo> {

@@ -6,6 +6,8 @@ import { BackendError } from '../kernels/backend.js';
 import { BusError } from '../streams/bus.js';
 import { checkFlags, parseArgs, UsageError } from './args.js';
 import { COMMANDS } from './commands/index.js';
+import { HfFolderError } from '../models/hf_folder.js';
+import { TokenizerError } from '../data/tokenizer.js';
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -49,7 +51,7 @@ main(process.argv.slice(2)).then(
     const e = err as Error;
     // Expected user errors print one clear line; anything else keeps its stack for a bug report.
     // (A missing or corrupt checkpoint and a refused or unreachable NATS server are the user's to fix, not bugs.)
-    const expected = [UsageError, ConfigError, BackendError, CheckpointError, BusError].some((cls) => e instanceof cls);
+    const expected = [UsageError, ConfigError, BackendError, CheckpointError, BusError, HfFolderError, TokenizerError].some((cls) => e instanceof cls);
     if (expected) console.error(`error: ${e.message.split('\n')[0]}`);
     else console.error(e);
     process.exitCode = e instanceof UsageError ? 2 : 1;

@@ -83,3 +83,31 @@ export function attend(
     return matMul(probs, v); // [B, H, Tq, hd]
   });
 }
+
+/**
+ * Grouped-query attention (Ainslie et al. 2023): H query heads share KV = H / groups key/value heads, query head h using
+ * key/value head floor(h / groups) (HF's repeat_kv). q [B, H, Tq, hd] (scaled), kT [B, KV, hd, S], v [B, KV, S, hd], bias
+ * [B|1, 1, Tq, S] -> [B, H, Tq, hd]. The queries of a group are folded into one batch row, so keys and values are never
+ * copied per query head.
+ */
+export function attendGrouped(
+  q: tf.Tensor,
+  kT: tf.Tensor,
+  v: tf.Tensor,
+  bias: tf.Tensor,
+  groups: number,
+  dropProbs?: (p: tf.Tensor) => tf.Tensor,
+): tf.Tensor {
+  if (groups === 1) return attend(q, kT, v, bias, dropProbs);
+  return tf.tidy(() => {
+    const [b, h, tq, hd] = q.shape as [number, number, number, number];
+    const kv = h / groups;
+    const s = kT.shape[3]!;
+    const qg = tf.reshape(q, [b, kv, groups * tq, hd]);
+    const scores = tf.reshape(matMul(qg, kT), [b, kv, groups, tq, s]); // [B, KV, G, Tq, S]
+    const biased = tf.add(scores, tf.reshape(bias, [bias.shape[0]!, 1, 1, tq, s]));
+    let probs = tf.softmax(tf.reshape(biased, [b, kv, groups * tq, s]));
+    if (dropProbs) probs = dropProbs(probs);
+    return tf.reshape(matMul(probs, v), [b, h, tq, hd]); // [B, KV, G*Tq, hd] -> [B, H, Tq, hd]
+  });
+}

@@ -1,133 +1,30 @@
-// Decoder-only GPT-2 style transformer (Radford et al. 2019; layout after nanoGPT model.py): parameters, forward, heads.
+// Decoder-only transformer (GPT-2, Radford et al. 2019, layout after nanoGPT model.py; or a Llama-family block): forward, heads.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import { applyRope, attend, causalBias, ropeTables } from './attention.js';
 import { embed } from './embedding.js';
 import { layerNorm } from './layer_norm.js';
+import { GptError, type ForwardOptions, type GptModel, type LayerKv, type StackContext } from './gpt_params.js';
+import { llamaBlock } from './llama_block.js';
 import { linear, matMul } from './matmul.js';
 import { nativeGelu } from './native/index.js';
-import { deriveSeed, Rng } from './rng.js';
+import { rmsNorm } from './rms_norm.js';
+import { deriveSeed } from './rng.js';
 
-export class GptError extends Error {
-  override name = 'GptError';
-}
-
-export interface GptConfig {
-  vocabSize: number;
-  contextLength: number;
-  layers: number;
-  dModel: number;
-  heads: number;
-  dropout: number;
-  positional: 'learned' | 'rotary';
-}
-
-export type GptHead = 'lm' | 'scalar';
-
-export interface GptModel {
-  cfg: GptConfig;
-  /** 'lm': tied output embedding gives next-token logits; 'scalar': a reward head reads the last real token. */
-  head: GptHead;
-  params: Record<string, tf.Variable>;
-}
-
-export interface ForwardOptions {
-  /** Enables dropout (when cfg.dropout > 0); a seed is then required. */
-  training?: boolean;
-  /** Seed of the dropout masks; each layer and site derives its own. */
-  seed?: number;
-}
-
-/** Keys and values one layer produced: keys transposed [B, H, hd, S], values [B, H, S, hd]. */
-export interface LayerKv {
-  kT: tf.Tensor4D;
-  v: tf.Tensor4D;
-}
-
-/** What the stack needs besides tokens: positions, attention mask, and optionally the keys/values of earlier tokens. */
-export interface StackContext {
-  /** Position ids [B][T]; omitted means 0..T-1 for every row (a full forward). */
-  positions?: number[][];
-  /** Additive attention mask broadcastable to [B, H, T, S]. */
-  bias: tf.Tensor;
-  past?: LayerKv[];
-}
-
-export function validateGptConfig(cfg: GptConfig): void {
-  const ints: (keyof GptConfig)[] = ['vocabSize', 'contextLength', 'layers', 'dModel', 'heads'];
-  for (const k of ints) {
-    const v = cfg[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new GptError(`model.${k} must be a positive integer; got ${String(v)}`);
-  }
-  if (cfg.dModel % cfg.heads !== 0) throw new GptError(`model.dModel (${cfg.dModel}) must be divisible by model.heads (${cfg.heads})`);
-  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new GptError(`model.dropout must be in [0, 1); got ${cfg.dropout}`);
-  if (cfg.positional !== 'learned' && cfg.positional !== 'rotary') {
-    throw new GptError(`model.positional must be one of learned, rotary; got ${JSON.stringify(cfg.positional)}`);
-  }
-  if (cfg.positional === 'rotary' && (cfg.dModel / cfg.heads) % 2 !== 0) {
-    throw new GptError(`rotary positions need an even head size; dModel/heads = ${cfg.dModel / cfg.heads}`);
-  }
-}
-
-type Init = 'normal' | 'residual' | 'zeros' | 'ones';
-
-/** Parameter names (HF GPT-2 style) with shapes and how each is initialised, in a stable order. */
-function paramSpecs(cfg: GptConfig, head: GptHead): [string, number[], Init][] {
-  const d = cfg.dModel;
-  const specs: [string, number[], Init][] = [['wte', [cfg.vocabSize, d], 'normal']];
-  if (cfg.positional === 'learned') specs.push(['wpe', [cfg.contextLength, d], 'normal']);
-  for (let l = 0; l < cfg.layers; l++) {
-    const p = `h.${l}.`;
-    specs.push(
-      [`${p}ln_1.weight`, [d], 'ones'],
-      [`${p}ln_1.bias`, [d], 'zeros'],
-      [`${p}attn.c_attn.weight`, [d, 3 * d], 'normal'],
-      [`${p}attn.c_attn.bias`, [3 * d], 'zeros'],
-      [`${p}attn.c_proj.weight`, [d, d], 'residual'],
-      [`${p}attn.c_proj.bias`, [d], 'zeros'],
-      [`${p}ln_2.weight`, [d], 'ones'],
-      [`${p}ln_2.bias`, [d], 'zeros'],
-      [`${p}mlp.c_fc.weight`, [d, 4 * d], 'normal'],
-      [`${p}mlp.c_fc.bias`, [4 * d], 'zeros'],
-      [`${p}mlp.c_proj.weight`, [4 * d, d], 'residual'],
-      [`${p}mlp.c_proj.bias`, [d], 'zeros'],
-    );
-  }
-  specs.push(['ln_f.weight', [d], 'ones'], ['ln_f.bias', [d], 'zeros']);
-  if (head === 'scalar') specs.push(['score.weight', [1, d], 'normal']);
-  return specs;
-}
-
-/** Parameter name -> shape for a config and head, e.g. for checkpoint validation. */
-export function gptParamShapes(cfg: GptConfig, head: GptHead = 'lm'): Record<string, number[]> {
-  return Object.fromEntries(paramSpecs(cfg, head).map(([n, s]) => [n, s]));
-}
-
-/**
- * GPT-2 initialisation: weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 * layers)), biases 0, LayerNorm gains 1.
- * Each parameter draws from its own stream derived from (seed, name), so adding a head does not change the body.
- */
-export function initGpt(cfg: GptConfig, seed: number, head: GptHead = 'lm'): GptModel {
-  validateGptConfig(cfg);
-  if (head !== 'lm' && head !== 'scalar') throw new GptError(`head must be one of lm, scalar; got ${JSON.stringify(head)}`);
-  const params: Record<string, tf.Variable> = {};
-  const residualStd = 0.02 / Math.sqrt(2 * cfg.layers);
-  for (const [name, shape, init] of paramSpecs(cfg, head)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    if (init === 'ones') data.fill(1);
-    if (init === 'normal' || init === 'residual') {
-      const std = init === 'normal' ? 0.02 : residualStd;
-      const rng = new Rng(deriveSeed(seed, 'init', name));
-      for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
-    }
-    const t = tf.tensor(data, shape, 'float32');
-    // Unnamed: tfjs variable names are global, and several models (policy, reference, reward) live in one process.
-    params[name] = tf.variable(t, true);
-    t.dispose();
-  }
-  return { cfg: { ...cfg }, head, params };
-}
+export {
+  GptError,
+  gptParamShapes,
+  initGpt,
+  modelFromWeights,
+  validateGptConfig,
+  type ForwardOptions,
+  type GptArch,
+  type GptConfig,
+  type GptHead,
+  type GptModel,
+  type LayerKv,
+  type StackContext,
+} from './gpt_params.js';
 
 function param(model: GptModel, name: string): tf.Variable {
   const p = model.params[name];
@@ -197,7 +94,8 @@ function block(
   const hd = dModel / heads;
   const p = (n: string): tf.Variable => param(model, `h.${l}.${n}`);
 
-  const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>);
+  const eps = model.cfg.normEps ?? 1e-5;
+  const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>, eps);
   const qkv = linear(tf.reshape(h1, [b * t, dModel]), p('attn.c_attn.weight'), p('attn.c_attn.bias')); // [N, 3D]
   const [qf, kf, vf] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
   let q = tf.reshape(qf, [b, t, heads, hd]);
@@ -220,7 +118,7 @@ function block(
   const attnOut = linear(merged, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
   const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
 
-  const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>);
+  const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>, eps);
   const pre = linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // [N, 4D]
   const fc = nativeGelu(pre) ?? gelu(pre); // the fused native kernel when enabled, else the tf-op GELU
   const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
@@ -257,16 +155,23 @@ export function forwardStack(
       : tf.slice(wpe, [0, 0], [t, cfg.dModel]);
     x = tf.add(x, pos);
   } else {
-    rope = ropeTables(positions ?? [Array.from({ length: t }, (_, i) => i)], cfg.dModel / cfg.heads);
+    rope = ropeTables(positions ?? [Array.from({ length: t }, (_, i) => i)], cfg.headDim ?? cfg.dModel / cfg.heads, cfg.ropeTheta);
   }
   x = drop(x, dropper, 'embed') as tf.Tensor3D;
   const presents: LayerKv[] = [];
   for (let l = 0; l < cfg.layers; l++) {
-    const out = block(model, l, x, ctx, rope, dropper);
+    const out =
+      cfg.arch === 'llama'
+        ? llamaBlock(cfg, (n) => param(model, `h.${l}.${n}`), x, ctx, ctx.past?.[l], rope!, (y, site) => drop(y, dropper, site, l))
+        : block(model, l, x, ctx, rope, dropper);
     x = out.x;
     presents.push(out.present);
   }
-  const hidden = layerNorm(x, param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>, param(model, 'ln_f.bias') as tf.Variable<tf.Rank.R1>);
+  const lnF = param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>;
+  const hidden =
+    cfg.arch === 'llama'
+      ? rmsNorm(x, lnF, cfg.normEps ?? 1e-6)
+      : layerNorm(x, lnF, param(model, 'ln_f.bias') as tf.Variable<tf.Rank.R1>, cfg.normEps ?? 1e-5);
   return { hidden: hidden as tf.Tensor3D, presents };
 }
 
@@ -278,12 +183,13 @@ export function forwardHidden(model: GptModel, tokens: tf.Tensor2D, opts: Forwar
   return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t) }, opts).hidden);
 }
 
-/** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T, with wte transposed explicitly). */
+/** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T), or lm_head.weight [V, D] when untied. */
 export function tiedLogits(model: GptModel, hidden: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const d = model.cfg.dModel;
     const rows = tf.reshape(hidden, [-1, d]); // [N, D]
-    const logits = matMul(rows, param(model, 'wte'), false, true); // [N, V]
+    const out = model.cfg.tiedEmbeddings === false ? param(model, 'lm_head.weight') : param(model, 'wte');
+    const logits = matMul(rows, out, false, true); // [N, V]
     return tf.reshape(logits, [...hidden.shape.slice(0, -1), model.cfg.vocabSize]);
   });
 }

@@ -5,7 +5,7 @@ import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
 import type { EvalReport } from '../actors/evaluator.js';
 import type { Config } from '../config/index.js';
 import { NatsBus } from '../streams/nats/bus.js';
-import { findArtifacts, loadTokenizer } from './artifacts.js';
+import { findArtifacts, loadTokenizer, policyVocabSize } from './artifacts.js';
 import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
@@ -58,7 +58,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
   mkdirSync(actorsDir(runDir), { recursive: true });
   const tok = loadTokenizer(artifacts);
   const bus = await NatsBus.connect(cfg.bus, o.runId, {
-    schema: { vocabSize: tok.vocabSize },
+    schema: { vocabSize: policyVocabSize(artifacts.sftDir) },
     // Only the learner writes weights; its files let generators on this host skip the object store.
     ...(o.role === 'learner' ? { weightsDir: join(runDir, 'weights') } : {}),
     log: (l) => log(l),

@@ -7,7 +7,8 @@ import type { Config } from '../config/index.js';
 import { DataError, loadData, type DataArtifacts } from '../data/build.js';
 import type { Prompt } from '../data/prompts.js';
 import { formatPrompt } from '../data/template.js';
-import { BpeTokenizer } from '../data/tokenizer.js';
+import { tokenizerFromFiles } from '../data/load_tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { freshManifest, hashInputs, readManifest } from '../train/manifest.js';
 import { prefsInputs } from '../train/preference_data.js';
 import { sftDir, sftInputs } from '../train/sft.js';
@@ -65,22 +66,34 @@ export function findArtifacts(cfg: Config): Artifacts {
 }
 
 /** The policy's tokenizer, read from the SFT checkpoint without loading its weights. */
-export function loadTokenizer(a: Pick<ModelDirs, 'sftDir'>): BpeTokenizer {
+export function loadTokenizer(a: Pick<ModelDirs, 'sftDir'>): TextTokenizer {
   const path = join(a.sftDir, CHECKPOINT_FILES.tokenizer);
   if (!existsSync(path)) throw new ArtifactsMissingError(`${path} is missing; the SFT checkpoint is incomplete; ${HOW_TO_PREPARE}`);
-  return BpeTokenizer.fromJson(readFileSync(path, 'utf8'));
+  // An imported model's tokenizer comes with tokenizer_config.json and the ids config.json recorded for it.
+  const configPath = join(a.sftDir, CHECKPOINT_FILES.tokenizerConfig);
+  const tokConfig = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined;
+  const ids = (JSON.parse(readFileSync(join(a.sftDir, CHECKPOINT_FILES.config), 'utf8')) as { tokenizerIds?: { eosId?: number; bosId?: number } }).tokenizerIds;
+  return tokenizerFromFiles(readFileSync(path, 'utf8'), tokConfig, ids ?? {});
+}
+
+/** The policy's vocabulary size (token ids on the wire lie below it), from the SFT checkpoint's config.json. */
+export function policyVocabSize(sftDir: string): number {
+  const path = join(sftDir, CHECKPOINT_FILES.config);
+  const v = (JSON.parse(readFileSync(path, 'utf8')) as { model?: { vocabSize?: unknown } }).model?.vocabSize;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ArtifactsMissingError(`${path} names no model.vocabSize; ${HOW_TO_PREPARE}`);
+  return v;
 }
 
 /** Prompts in the chat template, tokenized: what the prompt source and the evaluator take. */
-export function promptItems(tok: BpeTokenizer, prompts: readonly Prompt[]): PromptItem[] {
+export function promptItems(tok: TextTokenizer, prompts: readonly Prompt[]): PromptItem[] {
   return prompts.map((p) => ({ promptId: p.id, text: p.text, tokens: formatPrompt(tok, p.text) }));
 }
 
-export function trainPrompts(a: Artifacts, tok: BpeTokenizer): PromptItem[] {
+export function trainPrompts(a: Artifacts, tok: TextTokenizer): PromptItem[] {
   return promptItems(tok, a.data.prompts.train);
 }
 
 /** The evaluator's held-out prompts: the first evaluator.prompts of the eval split. */
-export function evalPrompts(cfg: Config, prompts: readonly Prompt[], tok: BpeTokenizer): PromptItem[] {
+export function evalPrompts(cfg: Config, prompts: readonly Prompt[], tok: TextTokenizer): PromptItem[] {
   return promptItems(tok, prompts).slice(0, cfg.evaluator.prompts);
 }

@@ -1,5 +1,6 @@
 // Launches a multi-process run: prepares the artifacts, starts nats-server if needed, supervises one process per actor.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { policyVocabSize } from './artifacts.js';
 import { join } from 'node:path';
 import type { ClusterSummary } from './local_cluster.js';
 import type { Config } from '../config/index.js';
@@ -63,7 +64,7 @@ export async function prepareArtifacts(cfg: Config, log: (line: string) => void,
   const sft = await ensureSft(cfg, { log, data, signal });
   const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal });
   if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused');
-  return { vocabSize: data.tokenizer.vocabSize };
+  return { vocabSize: policyVocabSize(sft.dir) };
 }
 
 /** Runs the whole run as separate processes and returns when the learner ended it (or the signal stopped it). */

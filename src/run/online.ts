@@ -8,7 +8,7 @@ import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
 import { TimedBus } from '../streams/timed_bus.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
-import { evalPrompts, promptItems } from './artifacts.js';
+import { evalPrompts, policyVocabSize, promptItems } from './artifacts.js';
 import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
 import { clusterPorts } from './ports.js';
 
@@ -112,7 +112,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
   // The actors' bus calls are timed: the headline reports the share of wall-clock they took.
-  const raw = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: data.tokenizer.vocabSize } });
+  const raw = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: policyVocabSize(stages.sftDir) } });
   const bus = new TimedBus(raw);
   const art = await clusterPorts(cfg, stages, { log });
   const statusLine = opts.statusLine === false ? false : process.stderr;

@@ -8,7 +8,7 @@ import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import type { Config } from '../config/index.js';
 import { createGoldJudge } from '../gold/index.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { readManifest } from '../train/manifest.js';
@@ -28,10 +28,10 @@ export async function closeAll(owned: readonly Owned<unknown>[]): Promise<void> 
   for (const x of [...owned].reverse()) await x.close();
 }
 
-const specialOf = (tok: BpeTokenizer): SpecialTokens => ({ eos: tok.special.eos, pad: tok.special.pad });
+const specialOf = (tok: TextTokenizer): SpecialTokens => ({ eos: tok.special.eos, pad: tok.special.pad });
 
 /** The SFT policy with its tokenizer; a checkpoint of another kind is refused (and freed). */
-export async function loadPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<{ model: GptModel; tokenizer: BpeTokenizer }> {
+export async function loadPolicy(a: Pick<ModelDirs, 'sftDir'>): Promise<{ model: GptModel; tokenizer: TextTokenizer }> {
   const { model, tokenizer, config } = await loadModel(a.sftDir);
   if (config.kind !== 'policy' || !tokenizer) {
     disposeModel(model);
@@ -55,7 +55,7 @@ export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line
 }
 
 /** The SFT policy's weights, read and serialized; the model itself is freed at once. */
-export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: BpeTokenizer }> {
+export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
   const { model, tokenizer } = await loadPolicy(a);
   try {
     return { gpt: model.cfg, weights: encodeWeights(model), special: specialOf(tokenizer), tokenizer };
@@ -161,7 +161,7 @@ export interface ClusterPortsOptions {
 }
 
 /** Every port of the one-process cluster: the SFT weights are read once for all worker policies, one proxy model serves every judge. */
-export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOptions = {}): Promise<{ ports: ClusterPorts; tokenizer: BpeTokenizer; close(): Promise<void> }> {
+export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOptions = {}): Promise<{ ports: ClusterPorts; tokenizer: TextTokenizer; close(): Promise<void> }> {
   const owned: Owned<unknown>[] = [];
   const own = <T>(x: Owned<T>): T => {
     owned.push(x);

@@ -9,7 +9,7 @@ import { Learner } from '../actors/learner.js';
 import type { MetricsRegistry } from '../actors/metrics.js';
 import { PromptSource } from '../actors/prompt_source.js';
 import type { Config } from '../config/index.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import type { Bus } from '../streams/bus.js';
 import type { NatsBus } from '../streams/nats/bus.js';
 import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
@@ -44,7 +44,7 @@ export interface RoleContext {
   control: RunControl;
   registry: MetricsRegistry;
   artifacts: Artifacts;
-  tok: BpeTokenizer;
+  tok: TextTokenizer;
   runDir: string;
   log: (line: string) => void;
 }

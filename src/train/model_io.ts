@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import type { TensorRecord } from '../checkpoint/safetensors.js';
-import { BpeTokenizer } from '../data/tokenizer.js';
+import { tokenizerFromFiles, tokenizerIds } from '../data/load_tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { gptParamShapes, initGpt, setWeights, type GptConfig, type GptHead, type GptModel } from '../kernels/gpt.js';
 
 export class ModelIoError extends Error {
@@ -29,7 +30,7 @@ export interface PromptResponse {
 
 /** The corpus, instruction pairs and prompts as text, with the tokenizer and the prompt template. */
 export interface SftData {
-  tokenizer: BpeTokenizer;
+  tokenizer: TextTokenizer;
   corpus: { train: string[]; valid: string[] };
   instructions: { train: PromptResponse[]; valid: PromptResponse[] };
   /** Sentence openings (the RLHF prompts' main kind) with the rest of their sentence as the response. */
@@ -47,8 +48,14 @@ export function weightsRecord(model: GptModel): TensorRecord {
   return out;
 }
 
-export async function saveModel(dir: string, model: GptModel, config: ModelCheckpointConfig, tokenizer?: BpeTokenizer): Promise<void> {
-  await saveCheckpoint(dir, { weights: weightsRecord(model), config, tokenizer: tokenizer?.toJson() });
+export async function saveModel(dir: string, model: GptModel, config: ModelCheckpointConfig, tokenizer?: TextTokenizer): Promise<void> {
+  const ids = tokenizer ? tokenizerIds(tokenizer) : undefined;
+  await saveCheckpoint(dir, {
+    weights: weightsRecord(model),
+    config: ids ? { ...config, tokenizerIds: ids } : config,
+    tokenizer: tokenizer?.toJson(),
+    tokenizerConfig: tokenizer?.configJson?.(),
+  });
 }
 
 function asF32(rec: TensorRecord): Record<string, { shape: number[]; data: Float32Array }> {
@@ -69,21 +76,22 @@ function parseConfig(dir: string, raw: unknown): ModelCheckpointConfig {
 }
 
 /** Loads a checkpoint written by saveModel into a fresh model; weights are checked name by name and shape by shape. */
-export async function loadModel(dir: string): Promise<{ model: GptModel; config: ModelCheckpointConfig; tokenizer?: BpeTokenizer }> {
+export async function loadModel(dir: string): Promise<{ model: GptModel; config: ModelCheckpointConfig; tokenizer?: TextTokenizer }> {
   const probe = await loadCheckpoint(dir);
   const config = parseConfig(dir, probe.config);
   const names = gptParamShapes(config.model, config.head);
   const ck = await loadCheckpoint(dir, { names });
   const model = initGpt(config.model, 0, config.head);
   setWeights(model, asF32(ck.weights));
-  return { model, config, tokenizer: ck.tokenizer !== undefined ? BpeTokenizer.fromJson(ck.tokenizer) : undefined };
+  const ids = (config.tokenizerIds ?? {}) as { eosId?: number; bosId?: number };
+  return { model, config, tokenizer: ck.tokenizer !== undefined ? tokenizerFromFiles(ck.tokenizer, ck.tokenizerConfig, ids) : undefined };
 }
 
 /**
  * A scalar-head model initialised from a language-model checkpoint (the paper initialises reward models
  * from the SFT model): the body and the tied embedding are copied, the score head starts at N(0, 0.02).
  */
-export async function scalarModelFromPolicy(dir: string, seed: number): Promise<{ model: GptModel; tokenizer?: BpeTokenizer }> {
+export async function scalarModelFromPolicy(dir: string, seed: number): Promise<{ model: GptModel; tokenizer?: TextTokenizer }> {
   const { model: lm, config, tokenizer } = await loadModel(dir);
   if (config.head !== 'lm') throw new ModelIoError(`${dir} holds a '${config.head}' model; a reward model starts from a language model (head 'lm')`);
   const model = initGpt(config.model, seed, 'scalar');

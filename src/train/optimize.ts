@@ -35,27 +35,66 @@ export function optimizeStep(
   opt: AdamW,
   opts: { lr: number; clip: number },
 ): StepResult {
+  return optimizeStepAccumulated(vars, [lossFn], opt, opts);
+}
+
+/**
+ * optimizeStep over micro-batches: each part's forward and backward run on their own (so peak activation memory is one
+ * part's), and their gradients, losses and extras are summed. Each part returns its share of the batch loss (e.g. a
+ * weighted mean scaled by the part's share of the weights), so the sum is the loss of the whole batch.
+ */
+export function optimizeStepAccumulated(
+  vars: Record<string, tf.Variable>,
+  parts: (() => LossOutput)[],
+  opt: AdamW,
+  opts: { lr: number; clip: number },
+): StepResult {
+  if (parts.length === 0) throw new RangeError('an optimisation step needs at least one loss part');
   const keyOf = new Map<string, string>(); // tfjs variable name -> our key
   for (const [key, v] of Object.entries(vars)) {
     if (keyOf.has(v.name)) throw new RangeError(`variable ${JSON.stringify(key)} appears twice in vars (also as ${JSON.stringify(keyOf.get(v.name))})`);
     keyOf.set(v.name, key);
   }
   const trainable = Object.values(vars).filter((v) => v.trainable);
-  let extras: Record<string, tf.Scalar> = {};
-  const { value, grads: byTfName } = tf.variableGrads(() => {
-    const out = lossFn();
-    // The forward pass runs in its own memory scope: keep the extras past it, dispose them below.
-    extras = out.extras ?? {};
-    for (const t of Object.values(extras)) tf.keep(t);
-    return out.loss;
-  }, trainable);
   const grads: Record<string, tf.Tensor> = {};
-  for (const [tfName, g] of Object.entries(byTfName)) if (g != null) grads[keyOf.get(tfName)!] = g;
+  const sums: Record<string, { shape: number[]; data: Float32Array }> = {};
+  let loss = 0;
+  const extraValues: Record<string, number> = {};
   let clipped: Record<string, tf.Tensor> | undefined;
   try {
-    const loss = value.dataSync()[0]!;
-    const extraValues: Record<string, number> = {};
-    for (const [name, t] of Object.entries(extras)) extraValues[name] = t.dataSync()[0]!;
+    for (const lossFn of parts) {
+      let extras: Record<string, tf.Scalar> = {};
+      const { value, grads: byTfName } = tf.variableGrads(() => {
+        const out = lossFn();
+        // The forward pass runs in its own memory scope: keep the extras past it, dispose them below.
+        extras = out.extras ?? {};
+        for (const t of Object.values(extras)) tf.keep(t);
+        return out.loss;
+      }, trainable);
+      try {
+        loss += value.dataSync()[0]!;
+        for (const [name, t] of Object.entries(extras)) extraValues[name] = (extraValues[name] ?? 0) + t.dataSync()[0]!;
+      } finally {
+        value.dispose();
+        tf.dispose(Object.values(extras));
+      }
+      for (const [tfName, g] of Object.entries(byTfName)) {
+        if (g == null) continue;
+        const key = keyOf.get(tfName)!;
+        if (parts.length === 1) {
+          grads[key] = g;
+          continue;
+        }
+        // Parts are summed outside the tensor heap, so the heap never holds two full sets of gradients (a 100M+ model
+        // on the 4 GiB wasm heap would not fit).
+        const data = g.dataSync() as Float32Array;
+        const acc = sums[key];
+        if (acc === undefined) sums[key] = { shape: [...g.shape], data: Float32Array.from(data) };
+        else for (let i = 0; i < data.length; i++) acc.data[i]! += data[i]!;
+        g.dispose();
+      }
+    }
+    for (const [key, { shape, data }] of Object.entries(sums)) grads[key] = tf.tensor(data, shape, 'float32');
     let gradNorm: number;
     if (opts.clip > 0) {
       const c = clipByGlobalNorm(grads, opts.clip);
@@ -70,8 +109,6 @@ export function optimizeStep(
     opt.step(vars, clipped ?? grads, opts.lr);
     return { loss, gradNorm, lr: opts.lr, extras: extraValues };
   } finally {
-    value.dispose();
-    tf.dispose(Object.values(extras));
     tf.dispose(Object.values(grads));
     if (clipped) tf.dispose(Object.values(clipped));
   }

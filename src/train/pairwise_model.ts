@@ -2,7 +2,7 @@
 // the logit of P(A is better) from a scalar head; trained on both orders of every pair, scored on both orders at inference.
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPairwise } from '../data/template.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { scalarScores, type GptModel } from '../kernels/gpt.js';
 import { pairwisePreferenceLoss } from '../kernels/losses.js';
 import { fitLength, scoringBatch } from './batches.js';
@@ -20,7 +20,7 @@ export interface PairwiseExample {
 }
 
 /** Both orders of a labelled pair: (chosen, rejected) with label 1 and (rejected, chosen) with label 0, so position carries no signal. */
-export function bothOrders(tok: BpeTokenizer, p: PreferencePair): [PairwiseExample, PairwiseExample] {
+export function bothOrders(tok: TextTokenizer, p: PreferencePair): [PairwiseExample, PairwiseExample] {
   return [
     { ids: formatPairwise(tok, p.prompt, p.chosen.text, p.rejected.text), aBetter: 1 },
     { ids: formatPairwise(tok, p.prompt, p.rejected.text, p.chosen.text), aBetter: 0 },
@@ -48,7 +48,7 @@ export interface Comparison {
  * P(A better than B) with position bias cancelled: (sigmoid(z(A, B)) + 1 - sigmoid(z(B, A))) / 2.
  * Swapping A and B gives exactly 1 minus the value, whatever the weights.
  */
-export function preferenceProbabilities(model: GptModel, tok: BpeTokenizer, items: readonly Comparison[]): number[] {
+export function preferenceProbabilities(model: GptModel, tok: TextTokenizer, items: readonly Comparison[]): number[] {
   const seqs = [
     ...items.map((c) => formatPairwise(tok, c.prompt, c.a, c.b)),
     ...items.map((c) => formatPairwise(tok, c.prompt, c.b, c.a)),
@@ -59,14 +59,14 @@ export function preferenceProbabilities(model: GptModel, tok: BpeTokenizer, item
 }
 
 /** Share of pairs where the both-order probability that chosen beats rejected exceeds 1/2 (exactly 1/2 counts half). */
-export function pairwiseAccuracy(model: GptModel, tok: BpeTokenizer, pairs: readonly PreferencePair[]): number {
+export function pairwiseAccuracy(model: GptModel, tok: TextTokenizer, pairs: readonly PreferencePair[]): number {
   if (pairs.length === 0) return NaN;
   const p = preferenceProbabilities(model, tok, pairs.map((x) => ({ prompt: x.prompt, a: x.chosen.text, b: x.rejected.text })));
   return p.reduce((s, v) => s + (v > 0.5 ? 1 : v === 0.5 ? 0.5 : 0), 0) / pairs.length;
 }
 
 /** Trains a scalar-head model as the pairwise preference model on both orders of every pair. */
-export function trainPairwise(model: GptModel, tok: BpeTokenizer, pairs: readonly PreferencePair[], o: FitOptions): Promise<FitResult> {
+export function trainPairwise(model: GptModel, tok: TextTokenizer, pairs: readonly PreferencePair[], o: FitOptions): Promise<FitResult> {
   const examples = pairs.flatMap((p) => bothOrders(tok, p));
   // Two ordered examples per pair: twice the rows per step keeps the pairs per step equal to the BT model's.
   return fitScalarModel(model, examples, (batch, seed) => pairwiseLoss(model, batch, tok.special.pad, seed), { ...o, batchSize: o.batchSize * 2 });

@@ -7,6 +7,7 @@ import { goldJudgeIdentity } from '../gold/judge.js';
 import { deriveSeed, Rng } from '../kernels/rng.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { ProgressBar } from './progress.js';
+import { modelTag } from '../models/source.js';
 
 export class PreferenceDataError extends Error {
   override name = 'PreferenceDataError';
@@ -165,7 +166,7 @@ export function readJsonl<T>(path: string): T[] {
 export const PREFS_FILES = { groups: 'groups.jsonl', train: 'train.jsonl', heldOut: 'heldout.jsonl' } as const;
 
 export function prefsDir(cfg: Config): string {
-  return join(cfg.run.cacheDir, 'prefs');
+  return join(cfg.run.cacheDir, `prefs${modelTag(cfg)}`);
 }
 
 export function savePreferenceData(dir: string, groups: readonly PromptGroup[], ds: PreferenceDataset): void {

@@ -8,7 +8,7 @@ import { deriveSeed, Rng } from '../kernels/rng.js';
 import { cosineWithWarmup } from '../kernels/schedule.js';
 import type { Config } from '../config/index.js';
 import { formatSft, formatText } from '../data/template.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import {
   fitLength,
   randomWindows,
@@ -24,6 +24,8 @@ import { hashInputs, writeManifest } from './manifest.js';
 import { optimizeStep } from './optimize.js';
 import { ProgressBar, yieldToEvents } from './progress.js';
 import { saveModel, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
+import { modelTag, sourceIdentity } from '../models/source.js';
+import { importSft } from './sft_import.js';
 
 export class SftError extends Error {
   override name = 'SftError';
@@ -49,7 +51,7 @@ export function policyConfig(cfg: Config, vocabSize: number): GptConfig {
 }
 
 export function sftDir(cfg: Config): string {
-  return join(cfg.run.cacheDir, 'sft');
+  return join(cfg.run.cacheDir, `sft${modelTag(cfg)}`);
 }
 
 /** Mean next-token loss over masked positions of one batch, as a number. */
@@ -101,7 +103,7 @@ function checkAbort(signal?: AbortSignal): void {
 }
 
 /** Prompt + response in the instruction template; the loss covers the response and its eos (formatSft's mask). */
-export function encodeInstruction(tok: BpeTokenizer, prompt: string, response: string, maxLength: number): Sequence {
+export function encodeInstruction(tok: TextTokenizer, prompt: string, response: string, maxLength: number): Sequence {
   const ex = formatSft(tok, prompt, response);
   // Long pairs lose the end of the response: the prompt is what conditions it.
   return { ids: ex.ids.slice(0, maxLength + 1), targetStart: ex.lossMask.indexOf(1) };
@@ -116,7 +118,7 @@ interface PhaseResult {
   validPerplexity: number;
 }
 
-async function pretrain(model: GptModel, cfg: Config, data: SftData, opts: TrainOptions, log: TrainLog): Promise<PhaseResult> {
+export async function pretrain(model: GptModel, cfg: Config, data: SftData, opts: TrainOptions, log: TrainLog): Promise<PhaseResult> {
   const s = cfg.sft;
   const length = Math.min(s.pretrainLength, cfg.model.contextLength);
   const format = (t: string) => formatText(data.tokenizer, t);
@@ -168,7 +170,7 @@ export function tuningMix(cfg: Config, data: SftData): { train: PromptResponse[]
   };
 }
 
-async function finetune(model: GptModel, cfg: Config, data: SftData, opts: TrainOptions, log: TrainLog): Promise<PhaseResult & { epochs: { validLoss: number; validPerplexity: number }[] }> {
+export async function finetune(model: GptModel, cfg: Config, data: SftData, opts: TrainOptions, log: TrainLog): Promise<PhaseResult & { epochs: { validLoss: number; validPerplexity: number }[] }> {
   const s = cfg.sft;
   const length = Math.min(s.instructionLength, cfg.model.contextLength);
   const pad = data.tokenizer.special.pad;
@@ -223,12 +225,15 @@ function chunk<T>(xs: readonly T[], size: number): T[][] {
 
 /** What the SFT artifact depends on: model shape, the SFT slice, the seed and the data it was trained on. */
 export function sftInputs(cfg: Config, data: SftData): Record<string, unknown> {
-  return { stage: 'sft', model: cfg.model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords };
+  // An imported model is identified by its files, not by the tiny model's shape fields.
+  const model = cfg.model.source ? { source: sourceIdentity(cfg.model.source) } : cfg.model;
+  return { stage: 'sft', model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords };
 }
 
 /** Trains the SFT policy and writes its checkpoint (model.safetensors, config.json, tokenizer.json) and manifest; returns the folder. */
 export async function trainSft(cfg: Config, data: SftData, opts: TrainOptions = {}): Promise<string> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  if (cfg.model.source) return importSft(cfg, data, opts);
   const dir = sftDir(cfg);
   const gcfg = policyConfig(cfg, data.tokenizer.vocabSize);
   const started = performance.now();

@@ -6,11 +6,12 @@ import { buildData, type DataArtifacts } from '../data/build.js';
 import { createGoldJudge } from '../gold/index.js';
 import { formatPrompt } from '../data/template.js';
 import { splitSentences, words } from '../data/text.js';
-import type { BpeTokenizer } from '../data/tokenizer.js';
+import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptModel } from '../kernels/gpt.js';
 import { withGemmThreads } from '../kernels/native/index.js';
 import { generate } from '../kernels/sampling.js';
 import { deriveSeed } from '../kernels/rng.js';
+import { modelTag } from '../models/source.js';
 import { freshManifest, hashInputs, writeManifest } from './manifest.js';
 import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
@@ -87,7 +88,7 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
 }
 
 /** K samples per prompt from a policy, eos stripped: the shape PreferenceSources.sample wants. */
-function policySampler(model: GptModel, tok: BpeTokenizer, maxNewTokens: number) {
+function policySampler(model: GptModel, tok: TextTokenizer, maxNewTokens: number) {
   return async (prompts: number[][], k: number, seed: number) => {
     const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
     const out = generate(model, rows, { maxNewTokens, temperature: 1, topK: 0, topP: 1, eosId: tok.special.eos, padId: tok.special.pad, seed });
@@ -138,7 +139,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
   }
 }
 
-export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}`);
+export const rmDir = (cfg: Config, kind: RmKind): string => join(cfg.run.cacheDir, `rm-${kind}${modelTag(cfg)}`);
 
 function rmInputs(cfg: Config, kind: RmKind, prefsHash: string): Record<string, unknown> {
   const { kind: _judgeKind, pairwiseMaxEpochs, pairwisePatience, pairwiseValidFraction, ...rm } = cfg.rm;

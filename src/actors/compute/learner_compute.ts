@@ -10,7 +10,7 @@ import { preferenceLoss } from '../../kernels/losses.js';
 import { deriveSeed } from '../../kernels/rng.js';
 import { cosineWithWarmup } from '../../kernels/schedule.js';
 import { weightsRecord } from '../../train/model_io.js';
-import { optimizeStep } from '../../train/optimize.js';
+import { optimizeStepAccumulated, type LossOutput } from '../../train/optimize.js';
 import type { PairMsg } from '../../streams/topics.js';
 import type { LearnerPort, StepStats } from '../ports.js';
 import { ComputeError, encodeWeights, responseLogProbs } from './local_policy.js';
@@ -61,45 +61,58 @@ export class DpoLearner implements LearnerPort {
     const n = pairs.length;
     const ref = this.referenceLogProbs(pairs);
     const lr = cosineWithWarmup(this.steps, { peakLr: c.lr, warmupSteps: Math.min(c.warmupSteps, c.totalSteps), totalSteps: c.totalSteps });
-    const prompts = pairs.map((p) => p.promptTokens);
-    const responses = [...pairs.map((p) => p.chosen.responseTokens), ...pairs.map((p) => p.rejected.responseTokens)];
     const seed = deriveSeed(this.o.seed, 'dpo', this.steps);
-    const r = optimizeStep(
-      this.o.policy.params,
-      () => {
-        // Chosen and rejected go through one forward pass: [2n, L].
-        const packed = packSequences([...prompts, ...prompts], responses, this.o.padId, this.o.policy.cfg.contextLength);
-        const lp = sequenceLogProbs(forwardLogits(this.o.policy, packed.input, { training: true, seed }), packed.target, packed.mask); // [2n]
-        const policyChosen = tf.slice(lp, [0], [n]) as tf.Tensor1D;
-        const policyRejected = tf.slice(lp, [n], [n]) as tf.Tensor1D;
-        const refChosen = tf.tensor1d(ref.chosen);
-        const out = preferenceLoss(c.loss, {
-          policyChosen,
-          policyRejected,
-          refChosen,
-          refRejected: tf.tensor1d(ref.rejected),
-          beta: c.beta,
-          labelSmoothing: c.labelSmoothing,
-          weights: tf.tensor1d(weights),
-        });
-        const gap = tf.sub(out.chosenRewards, out.rejectedRewards); // [n]
-        return {
-          loss: out.loss,
-          extras: {
-            rewardMargin: tf.mean(gap) as tf.Scalar,
-            rewardAccuracy: tf.mean(tf.cast(tf.greater(gap, 0), 'float32')) as tf.Scalar,
-            // log pi/ref on the chosen responses only: a drift signal, not a KL (chosen = best of K by the proxy).
-            chosenLogRatio: tf.mean(tf.sub(policyChosen, refChosen)) as tf.Scalar,
-            // log pi/ref over every response of the batch (chosen and rejected), before this step's update: see StepStats.pairKl.
-            pairKl: tf.mean(tf.sub(lp, tf.tensor1d([...ref.chosen, ...ref.rejected]))) as tf.Scalar,
-          },
-        };
-      },
-      this.opt,
-      { lr, clip: c.gradClip },
-    );
+    // Micro-batches bound the activation memory of one forward/backward (a 100M+ model on the 4 GiB wasm heap); each part
+    // returns its share of the batch's weighted-mean loss, so the summed gradient is the whole batch's.
+    const size = c.microBatch > 0 ? c.microBatch : n;
+    const totalWeight = weights.reduce((s, w) => s + w, 0);
+    const parts: (() => LossOutput)[] = [];
+    for (let at = 0; at < n; at += size) {
+      const idx = Array.from({ length: Math.min(size, n - at) }, (_, i) => at + i);
+      const partWeight = idx.reduce((s, i) => s + weights[i]!, 0);
+      parts.push(() => this.partLoss(pairs, weights, ref, idx, deriveSeed(seed, 'part', at), totalWeight > 0 ? partWeight / totalWeight : idx.length / n, idx.length / n));
+    }
+    const r = optimizeStepAccumulated(this.o.policy.params, parts, this.opt, { lr, clip: c.gradClip });
     this.steps++;
     return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio!, pairKl: r.extras.pairKl! };
+  }
+
+  /**
+   * The loss of pairs `idx` with their log-probs under the policy, scaled by `lossShare` (its share of the batch's
+   * weights); extras (means over pairs) scaled by `share` (its share of the pairs).
+   */
+  private partLoss(pairs: PairMsg[], weights: number[], ref: { chosen: number[]; rejected: number[] }, idx: number[], seed: number, lossShare: number, share: number): LossOutput {
+    const c = this.o.config;
+    const k = idx.length;
+    const prompts = idx.map((i) => pairs[i]!.promptTokens);
+    const responses = [...idx.map((i) => pairs[i]!.chosen.responseTokens), ...idx.map((i) => pairs[i]!.rejected.responseTokens)];
+    // Chosen and rejected go through one forward pass: [2k, L].
+    const packed = packSequences([...prompts, ...prompts], responses, this.o.padId, this.o.policy.cfg.contextLength);
+    const lp = sequenceLogProbs(forwardLogits(this.o.policy, packed.input, { training: true, seed }), packed.target, packed.mask); // [2k]
+    const policyChosen = tf.slice(lp, [0], [k]) as tf.Tensor1D;
+    const policyRejected = tf.slice(lp, [k], [k]) as tf.Tensor1D;
+    const refChosen = tf.tensor1d(idx.map((i) => ref.chosen[i]!));
+    const out = preferenceLoss(c.loss, {
+      policyChosen,
+      policyRejected,
+      refChosen,
+      refRejected: tf.tensor1d(idx.map((i) => ref.rejected[i]!)),
+      beta: c.beta,
+      labelSmoothing: c.labelSmoothing,
+      weights: tf.tensor1d(idx.map((i) => weights[i]!)),
+    });
+    const gap = tf.sub(out.chosenRewards, out.rejectedRewards); // [k]
+    return {
+      loss: tf.mul(out.loss, lossShare) as tf.Scalar,
+      extras: {
+        rewardMargin: tf.mul(tf.mean(gap), share) as tf.Scalar,
+        rewardAccuracy: tf.mul(tf.mean(tf.cast(tf.greater(gap, 0), 'float32')), share) as tf.Scalar,
+        // log pi/ref on the chosen responses only: a drift signal, not a KL (chosen = best of K by the proxy).
+        chosenLogRatio: tf.mul(tf.mean(tf.sub(policyChosen, refChosen)), share) as tf.Scalar,
+        // log pi/ref over every response of the part (chosen and rejected), before this step's update: see StepStats.pairKl.
+        pairKl: tf.mul(tf.mean(tf.sub(lp, tf.tensor1d([...idx.map((i) => ref.chosen[i]!), ...idx.map((i) => ref.rejected[i]!)]))), share) as tf.Scalar,
+      },
+    };
   }
 
   async exportWeights(): Promise<Uint8Array> {

@@ -35,14 +35,23 @@ export function loadWeightsInto(model: GptModel, bytes: Uint8Array): void {
 
 /** Rows per forward pass when scoring log-probs (bounds memory on long batches). */
 const LOGPROB_CHUNK = 32;
+/** At most this many logits per forward pass: a 50k vocabulary would otherwise need gigabytes for 32 rows. */
+const LOGPROB_MAX_LOGITS = 2 ** 25;
+
+/** Rows per chunk for rows of up to `length` tokens. */
+function logprobChunk(model: GptModel, prompts: number[][], responses: number[][]): number {
+  const length = Math.min(model.cfg.contextLength, Math.max(1, ...prompts.map((p, i) => p.length + responses[i]!.length)));
+  return Math.max(1, Math.min(LOGPROB_CHUNK, Math.floor(LOGPROB_MAX_LOGITS / (length * model.cfg.vocabSize))));
+}
 
 /** Summed log pi(response | prompt) per row, [N], in chunks; eos counts when the response holds it. */
 export function responseLogProbs(model: GptModel, prompts: number[][], responses: number[][], padId: number): number[] {
   if (prompts.length !== responses.length) throw new ComputeError(`got ${prompts.length} prompts but ${responses.length} responses`);
   const out: number[] = [];
-  for (let i = 0; i < prompts.length; i += LOGPROB_CHUNK) {
+  const chunk = logprobChunk(model, prompts, responses);
+  for (let i = 0; i < prompts.length; i += chunk) {
     const lp = tf.tidy(() => {
-      const p = packSequences(prompts.slice(i, i + LOGPROB_CHUNK), responses.slice(i, i + LOGPROB_CHUNK), padId, model.cfg.contextLength);
+      const p = packSequences(prompts.slice(i, i + chunk), responses.slice(i, i + chunk), padId, model.cfg.contextLength);
       return sequenceLogProbs(forwardLogits(model, p.input), p.target, p.mask); // [n]
     });
     out.push(...(lp.dataSync() as Float32Array));

@@ -10,6 +10,7 @@ export const learner = {
   warmupSteps: int(10, 0, 1_000_000, 'linear warm-up steps'),
   totalSteps: int(200, 1, 100_000_000, 'steps in the cosine schedule; the run ends after them'),
   batchSize: int(8, 1, 4096, 'pairs per step'),
+  microBatch: int(0, 0, 4096, 'pairs per forward/backward within a step, gradients summed (bounds memory for 100M+ models); 0 = the whole batch at once'),
   gradClip: float(1, 0, 1e6, 'global gradient-norm clip; 0 disables'),
   maxPolicyLag: int(4, 0, 1_000_000, 'pairs whose samples are more than this many versions old are stale'),
   stalePairs: oneOf(['drop', 'downweight'] as const, 'drop', 'what happens to stale pairs'),

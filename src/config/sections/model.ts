@@ -1,5 +1,5 @@
 // Config slice for the decoder-only transformer (policy, reference and reward models share it).
-import { float, int, oneOf } from '../fields.js';
+import { float, int, oneOf, str } from '../fields.js';
 
 export const model = {
   layers: int(4, 1, 48, 'transformer blocks'),
@@ -8,4 +8,5 @@ export const model = {
   contextLength: int(128, 8, 8192, 'maximum sequence length (prompt + response)'),
   dropout: float(0, 0, 0.9, 'dropout probability in training'),
   positional: oneOf(['learned', 'rotary'] as const, 'learned', 'position encoding'),
+  source: str('', "a local Hugging Face model folder (GPT-2 or Llama family) to start from instead of the tiny model built here; '' builds the tiny model (layers, dModel, heads, positional then apply)"),
 };

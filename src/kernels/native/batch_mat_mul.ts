@@ -2,6 +2,7 @@
 // at full speed (the stock wasm kernel is 10-35x slower with transposes) and true broadcasting of batch dimensions.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon, BatchMap } from './addon.js';
+import { heapOffset } from './heap.js';
 
 /** The parts of BackendWasm (tfjs-backend-wasm 4.22) this kernel relies on. */
 export interface WasmBackendLike {
@@ -73,7 +74,7 @@ export function makeBatchMatMul(addon: NativeAddon, portable: boolean, fallback:
     const out = backend.makeOutput([...outBatch, m, n], 'float32'); // [...batch, m, n]
     const batch = size(outBatch);
     if (batch * m * n === 0) return out;
-    const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    const offset = (t: tf.TensorInfo): number => heapOffset(backend.dataIdMap.get(t.dataId)!.memoryOffset, t);
     // Read the buffer after makeOutput: its malloc may have grown the wasm memory and detached the old buffer.
     const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
     addon.batchMatMul(heap, offset(a), offset(b), offset(out), batch, m, n, k, transposeA, transposeB,

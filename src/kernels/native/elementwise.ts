@@ -5,10 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
+import { heapOffset } from './heap.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => heapOffset(backend.dataIdMap.get(t.dataId)!.memoryOffset, t);
 
 /** Tanh on float32 tensors; `fallback` (the stock kernel) serves anything else. */
 export function makeTanh(addon: NativeAddon, fallback: tf.KernelFunc): tf.KernelFunc {

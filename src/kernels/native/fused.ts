@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
+import { heapOffset } from './heap.js';
 
 export const GELU_KERNEL = 'RlhfGelu';
 export const GELU_GRAD_KERNEL = 'RlhfGeluGrad';
@@ -17,7 +18,7 @@ export class FusedKernelError extends Error {
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => heapOffset(backend.dataIdMap.get(t.dataId)!.memoryOffset, t);
 
 function wasmBackendOf(args: KernelArgs, kernel: string): WasmBackendLike {
   if (!isWasmBackend(args.backend)) throw new FusedKernelError(`${kernel} runs only on the wasm backend`);
