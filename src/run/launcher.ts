@@ -56,6 +56,8 @@ export interface LaunchResult {
   /** Restarts after crashes, by actor id. */
   restarts: Record<string, number>;
   placement: PlacementPlan;
+  /** When the actors were launched (ms since the epoch): the summary's wall-clock and the evaluations count from here. */
+  startedAt: number;
 }
 
 /** Builds (or reuses) data, SFT and the proxy model: actor processes only load them. */
@@ -191,7 +193,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
     const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, placement: placementRecord, headline, summary }, null, 2) + '\n');
-    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts, placement };
+    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts, placement, startedAt: t0 };
   } finally {
     if (children.some((c) => c.running)) {
       children.forEach((c) => c.kill('SIGTERM'));
