@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { flag, parseArgs } from '../src/cli/args.js';
 import { configFromArgs, startBackend } from '../src/cli/common.js';
 import type { Config } from '../src/config/index.js';
+import { evalEvery } from '../src/experiment/plan.js';
 import { evalPoints, secondsToTarget, workSeconds } from '../src/experiment/results.js';
 import { launchCluster, prepareArtifacts } from '../src/run/launcher.js';
 import { parsePlacement } from '../src/run/placement.js';
@@ -23,6 +24,8 @@ interface Row {
   generators: number;
   seed: number;
   wall: number;
+  /** Launch to the learner's end of the run: without the final evaluation and the processes' exit. */
+  train: number;
   toTarget: number | null;
   gold: number;
   winRate: number;
@@ -60,7 +63,10 @@ async function main(): Promise<void> {
       // Alternating modes, iterative first on even seeds: a drift in the machine's load hits both.
       const modes = s % 2 === 0 ? (['iterative', 'streaming'] as const) : (['streaming', 'iterative'] as const);
       for (const mode of modes) {
-        const cfg: Config = { ...base, run: { ...base.run, mode, dir: outDir, id: `${mode}-g${generators}-s${s}` }, compute: { ...base.compute, seed: base.compute.seed + s } };
+        const run = { ...base.run, mode, dir: outDir, id: `${mode}-g${generators}-s${s}` };
+        // As in the experiment: each mode gets experiment.evalsPerRun evaluations, which share the learner's cores.
+        const everyVersions = base.experiment.evalsPerRun > 0 ? evalEvery({ ...base, run }, mode) : base.evaluator.everyVersions;
+        const cfg: Config = { ...base, run, compute: { ...base.compute, seed: base.compute.seed + s }, evaluator: { ...base.evaluator, everyVersions } };
         const loads: number[] = [];
         const sampler = setInterval(() => loads.push(loadavg()[0]!), 2000);
         console.error(`-- ${cfg.run.id}`);
@@ -79,6 +85,7 @@ async function main(): Promise<void> {
           generators,
           seed: s,
           wall,
+          train: res.end ? (res.end.ts - res.startedAt) / 1000 : Number.NaN,
           toTarget: secondsToTarget(evalPoints(sm.evals, res.startedAt), target),
           gold: last?.goldReward ?? Number.NaN,
           winRate: last?.winRateVsSft ?? Number.NaN,
@@ -94,7 +101,7 @@ async function main(): Promise<void> {
           placement: res.placement.describe,
         };
         rows.push(row);
-        console.error(`   ${mode}: ${f(wall)} s, to win ${target}: ${row.toTarget === null ? 'not reached' : f(row.toTarget)} s, gold ${f(row.gold, 3)}, ${f(row.samplesPerS)} samples/s, load ${f(row.load, 2)}`);
+        console.error(`   ${mode}: ${f(wall)} s (run ended at ${f(row.train)} s), to win ${target}: ${row.toTarget === null ? 'not reached' : f(row.toTarget)} s, gold ${f(row.gold, 3)}, ${f(row.samplesPerS)} samples/s, load ${f(row.load, 2)}`);
       }
     }
   }
@@ -103,10 +110,11 @@ async function main(): Promise<void> {
   console.log(`\ndisaggregated pipeline bench ${id} (${outDir}); ${cpus} cores; ${seeds} seed(s) per mode and generator count, alternating`);
   console.log(rows[0]?.placement ?? 'no runs');
   console.log(`load average: at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`\ngens  mode        wall s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load`);
+  console.log('\nwall s: launch to every process gone (final evaluation included); train s: launch to the learner ending the run');
+  console.log(`gens  mode        wall s  train s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load`);
   for (const r of rows) {
     console.log(
-      `${String(r.generators).padStart(4)}  ${r.mode.padEnd(10)} ${f(r.wall).padStart(7)} ${(r.toTarget === null ? 'not reached' : f(r.toTarget)).padStart(14)}  ${f(r.gold, 3).padStart(6)} ${f(r.winRate, 2).padStart(5)} ` +
+      `${String(r.generators).padStart(4)}  ${r.mode.padEnd(10)} ${f(r.wall).padStart(7)} ${f(r.train).padStart(8)} ${(r.toTarget === null ? 'not reached' : f(r.toTarget)).padStart(14)}  ${f(r.gold, 3).padStart(6)} ${f(r.winRate, 2).padStart(5)} ` +
         `${f(r.samplesPerS).padStart(10)} ${String(r.steps).padStart(6)} ${String(r.prompts).padStart(8)} ${f(r.generate, 2).padStart(9)} ${f(r.judge, 2).padStart(6)} ${f(r.learn, 2).padStart(6)} ${f(r.evaluate, 2).padStart(9)} ${f(r.load, 1).padStart(5)}`,
     );
   }
@@ -118,7 +126,8 @@ async function main(): Promise<void> {
     const reachedBoth = st.every((r) => r.toTarget !== null) && it.every((r) => r.toTarget !== null);
     const tt = reachedBoth ? f(mean(it.map((r) => r.toTarget!)) / mean(st.map((r) => r.toTarget!)), 2) + 'x' : 'n/a (not every run reached it)';
     console.log(
-      `${g} generator process(es): streaming vs iterative wall-clock ${f(mean(it.map((r) => r.wall)) / mean(st.map((r) => r.wall)), 2)}x faster, time to win rate ${target} ${tt}, ` +
+      `${g} generator process(es): streaming vs iterative wall-clock ${f(mean(it.map((r) => r.wall)) / mean(st.map((r) => r.wall)), 2)}x faster ` +
+        `(to the run's end ${f(mean(it.map((r) => r.train)) / mean(st.map((r) => r.train)), 2)}x), time to win rate ${target} ${tt}, ` +
         `final gold ${f(mean(st.map((r) => r.gold)), 3)} vs ${f(mean(it.map((r) => r.gold)), 3)}, samples/s ${f(mean(st.map((r) => r.samplesPerS)))} vs ${f(mean(it.map((r) => r.samplesPerS)))}`,
     );
   }
