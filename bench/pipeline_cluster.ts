@@ -5,7 +5,7 @@
 // work share. Load averages are sampled throughout: the machine may be shared.
 // Run: node dist/bench/pipeline_cluster.js [--config FILE] [--set section.key=value ...] [--placement SPEC]
 //        [--generators 1,2] [--seeds N]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { flag, parseArgs } from '../src/cli/args.js';
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
         console.error(`-- ${cfg.run.id}`);
         let res;
         try {
-          res = await launchCluster(cfg, { generators, judges: 1, evaluator: true, statusLine: false, log: () => undefined, ...(placement ? { placement } : {}) });
+          res = await launchCluster(cfg, { generators, judges: 1, evaluator: true, statusLine: false, log: (l) => appendFileSync(join(outDir, `${cfg.run.id}.log`), l + '\n'), ...(placement ? { placement } : {}) });
         } finally {
           clearInterval(sampler);
         }
