@@ -53,7 +53,6 @@ const WEIGHTS_RETRY_MS = 120_000;
 
 export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<ActorRecord> {
   const log = o.log ?? ((l: string) => console.error(l));
-  if (cfg.run.mode !== 'streaming') throw new ActorProcessError(`actors in separate processes run streaming mode only; got run.mode ${cfg.run.mode} (use \`rlhf-stream run\` for ${cfg.run.mode})`);
   const artifacts = findArtifacts(cfg);
   const runDir = runDirOf(cfg, o.runId);
   mkdirSync(actorsDir(runDir), { recursive: true });

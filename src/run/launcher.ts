@@ -17,6 +17,8 @@ import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { runInfo } from './run_info.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
+import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
+import { ACTOR_ROLES, type ActorRole } from './actor_process.js';
 
 export class LauncherError extends Error {
   override name = 'LauncherError';
@@ -37,6 +39,8 @@ export interface LaunchOptions {
   maxRestarts?: number;
   /** How long actors get to exit by themselves after the run ended, before SIGTERM (then SIGKILL after as long again). */
   stopGraceMs?: number;
+  /** Cores per role (`--placement`); roles left out run on every core. */
+  placement?: PlacementSpec;
   /** Aborting stops the run: every actor drains (the learner checkpoints), then the launcher returns. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -53,6 +57,9 @@ export interface LaunchResult {
   headline: Headline;
   /** Restarts after crashes, by actor id. */
   restarts: Record<string, number>;
+  placement: PlacementPlan;
+  /** When the actors were launched (ms since the epoch): the summary's wall-clock and the evaluations count from here. */
+  startedAt: number;
 }
 
 /** Builds (or reuses) data, SFT and the proxy model: actor processes only load them. */
@@ -67,7 +74,6 @@ export async function prepareArtifacts(cfg: Config, log: (line: string) => void,
 /** Runs the whole run as separate processes and returns when the learner ended it (or the signal stopped it). */
 export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<LaunchResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  if (cfg.run.mode !== 'streaming') throw new LauncherError(`cluster runs streaming mode only; got run.mode ${cfg.run.mode} (use \`rlhf-stream run\` for it)`);
   const { vocabSize, sftDir } = await prepareArtifacts(cfg, log, opts.signal);
   if (opts.signal?.aborted) throw new LauncherError('stopped while preparing the artifacts');
 
@@ -94,6 +100,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
   const t0 = Date.now();
   let bus: NatsBus | undefined;
   let monitor: { stop(): Promise<void> } | undefined;
+  let placement: PlacementPlan | undefined;
   const children: Supervised[] = [];
   try {
     bus = await NatsBus.connect(childCfg.bus, runId, { schema: { vocabSize }, log });
@@ -125,7 +132,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     let fatal: LauncherError | undefined;
     const wake = new AbortController();
     const writeProcesses = (): void => {
-      const table = Object.fromEntries(children.map((c) => [c.spec.id, { role: c.spec.role, pid: c.proc?.pid ?? null, restarts: c.restarts, gone: c.gone ?? null }]));
+      const table = Object.fromEntries(
+        children.map((c) => [c.spec.id, { role: c.spec.role, pid: c.proc?.pid ?? null, restarts: c.restarts, gone: c.gone ?? null, cores: placement?.byRole[c.spec.role].cores ?? null }]),
+      );
       writeFileSync(join(runDir, 'processes.json'), JSON.stringify(table, null, 2) + '\n');
     };
     const onExit = async (c: Supervised, code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
@@ -155,8 +164,16 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
       writeProcesses();
     };
     const args = ['--config', configFile, '--nats', servers.join(','), '--run', runId];
-    for (const spec of actorSpecs(opts.generators, opts.judges, opts.evaluator ?? true)) {
-      const c = new Supervised(spec, args, say, onExit);
+    const specs = actorSpecs(opts.generators, opts.judges, opts.evaluator ?? true);
+    const processes = Object.fromEntries(ACTOR_ROLES.map((r) => [r, specs.filter((s) => s.role === r).length])) as Record<ActorRole, number>;
+    placement = planPlacement(opts.placement ?? {}, { processes, nativeThreads: cfg.compute.nativeThreads, taskset: opts.placement ? tasksetAvailable() : false });
+    if (placement.warning) say(placement.warning);
+    say(placement.describe);
+    const plan = placement;
+    for (const spec of specs) {
+      const p = plan.byRole[spec.role];
+      const placed = { prefix: plan.prefix(spec.role), args: p.nativeThreads === cfg.compute.nativeThreads ? [] : ['--set', `compute.nativeThreads=${p.nativeThreads}`] };
+      const c = new Supervised(spec, args, say, onExit, placed);
       children.push(c);
       c.start();
     }
@@ -181,8 +198,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended);
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
-    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, headline, summary }, null, 2) + '\n');
-    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts };
+    const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, end: ended ?? null, restarts, placement: placementRecord, headline, summary }, null, 2) + '\n');
+    return { runId, runDir, natsUrl: servers.join(','), end: ended, summary, headline, restarts, placement, startedAt: t0 };
   } finally {
     if (children.some((c) => c.running)) {
       children.forEach((c) => c.kill('SIGTERM'));

@@ -12,11 +12,12 @@ import type { Config } from '../config/index.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import type { Bus } from '../streams/bus.js';
 import type { NatsBus } from '../streams/nats/bus.js';
-import { backlogLimit, evaluatorOptions, generatorOptions, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
+import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
 import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
 import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
+import { drivePhases, releasePhases } from './phased_roles.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
 
@@ -78,8 +79,12 @@ async function startSource(cfg: Config, c: RoleContext): Promise<Running> {
   let saving = Promise.resolve();
   const save = (): Promise<void> => (saving = saving.then(() => c.control.setSource(progress())).catch((err: unknown) => c.log(`source: recording progress failed: ${(err as Error).message}`)));
   const timer = setInterval(() => void save(), 500);
-  source.start();
-  const finished = source.finished.then(async () => {
+  const stopping = new AbortController();
+  // Streaming: the source runs free; phase-driven: each phase's prompts wait for the learner's previous version.
+  const publishing = isPhased(cfg)
+    ? releasePhases(cfg, source, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: stopping.signal, save, setState: (s) => (state = s) })
+    : (source.start(), source.finished);
+  const finished = publishing.then(async () => {
     if (source.exhausted) {
       state = 'exhausted';
       c.log(`source: budget of ${cfg.run.prompts} prompts published`);
@@ -89,7 +94,9 @@ async function startSource(cfg: Config, c: RoleContext): Promise<Running> {
   return {
     failed: failureOf(finished),
     async stop() {
+      stopping.abort();
       await source.stop();
+      await publishing.catch(() => undefined);
       clearInterval(timer);
       await save();
       state = 'stopped';
@@ -123,7 +130,8 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
     }
   };
   const g: Generator = new Generator(
-    { bus: c.bus, policy: policy.port, decode: policy.decode, clock: systemClock, metrics: c.registry, admit },
+    // Phase-driven runs pace the generators by releasing prompts; streaming ones by the work waiting downstream.
+    { bus: c.bus, policy: policy.port, decode: policy.decode, clock: systemClock, metrics: c.registry, ...(isPhased(cfg) ? {} : { admit }) },
     generatorOptions(cfg, o.actorId),
   );
   g.start();
@@ -167,7 +175,8 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   let finishing = false;
   const halt = new AbortController();
   o.signal.addEventListener('abort', () => halt.abort(), { once: true });
-  l.start();
+  const phased = isPhased(cfg);
+  if (!phased) l.start();
 
   /** The prompt budget is spent and every pair already stored is in the learner's hands: nothing more will come. */
   const drained = async (): Promise<void> => {
@@ -188,9 +197,17 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
       if (quiet >= 2) return;
     }
   };
+  let driving: Promise<void> | undefined;
   const finishedRun = (async (): Promise<RunEnd> => {
-    const byDrain = drained().then(() => 'drained' as const);
-    const reason = await Promise.race([l.finished.then(() => 'totalSteps' as const), byDrain]);
+    let reason: RunEnd['reason'];
+    if (phased) {
+      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal });
+      await driving;
+      reason = 'phases';
+    } else {
+      const byDrain = drained().then(() => 'drained' as const);
+      reason = await Promise.race([l.finished.then(() => 'totalSteps' as const), byDrain]);
+    }
     if (o.signal.aborted) return new Promise<never>(() => {});
     finishing = true;
     halt.abort();
@@ -210,6 +227,11 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
       if (runEnded) return;
       // A signal during the wrap-up lets it complete: the run is ending anyway and the checkpoint must not race it.
       if (finishing) await finishedRun.catch(() => undefined);
+      else if (driving) {
+        // The phase in flight sees the abort, then the learner checkpoints what it trained.
+        await driving.catch(() => undefined);
+        await l.stop();
+      }
       // Otherwise the learner checkpoints what it trained (acking it) and hands the rest back for its successor.
       else await l.stop();
     },

@@ -21,11 +21,27 @@ export interface SourceProgress {
 /** Written once by the learner when the run is over; every other actor (and the launcher) exits on it. */
 export interface RunEnd {
   state: 'done';
-  /** totalSteps: the learner reached learner.totalSteps; drained: the prompt budget ran out and the pipeline emptied. */
-  reason: 'totalSteps' | 'drained';
+  /**
+   * totalSteps: the learner reached learner.totalSteps; drained: the prompt budget ran out and the pipeline emptied;
+   * phases: the last phase of an iterative or offline run was trained.
+   */
+  reason: 'totalSteps' | 'drained' | 'phases';
   steps: number;
   version: number;
   learnerId: string;
+  ts: number;
+}
+
+/**
+ * Phase-driven runs (iterative, offline) across processes: written by the learner. The source releases iteration t's
+ * prompts once `completed >= t`, that is once the learner published the version trained on iteration t - 1.
+ */
+export interface PhaseProgress {
+  /** Phases trained and published. */
+  completed: number;
+  iterations: number;
+  /** The policy version published at the end of the last completed phase (0: SFT). */
+  version: number;
   ts: number;
 }
 
@@ -56,6 +72,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const KEY_SOURCE = 'source';
 const KEY_END = 'end';
+const KEY_PHASE = 'phase';
 
 export class RunControl {
   private constructor(
@@ -131,6 +148,21 @@ export class RunControl {
       await systemClock.sleep(everyMs, signal);
     }
     return undefined;
+  }
+
+  phase(): Promise<PhaseProgress | undefined> {
+    return this.read<PhaseProgress>(KEY_PHASE);
+  }
+
+  setPhase(p: PhaseProgress): Promise<void> {
+    return this.write(KEY_PHASE, p);
+  }
+
+  /** The pairs stream's last sequence number (pairs ever stored) and the pairs stored and not yet acked. */
+  async pairsStored(): Promise<{ lastSeq: number; messages: number }> {
+    const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
+    const st = (await this.bus.jsm.streams.info(names.stream('pairs'))).state;
+    return { lastSeq: st.last_seq, messages: st.messages };
   }
 
   async backlog(): Promise<Backlog> {

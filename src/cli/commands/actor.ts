@@ -58,6 +58,8 @@ export const actorCommand: Command = {
     'or `rlhf-stream run` prepares them). Generators and judges share their work through durable consumers, so more',
     'of either can join or leave a running run. The learner ends the run after learner.totalSteps (or once the prompt',
     'budget is spent and the pipeline drained); every other actor then exits. SIGTERM / SIGINT drain the actor.',
+    'In run.mode iterative and offline the learner drives the phases and the source releases each phase\'s prompts',
+    'only after the learner published the previous phase\'s version; generators sample with that version.',
   ].join('\n'),
   flags: [...CONFIG_FLAGS, 'nats', 'run', 'id'],
   async run(args) {

@@ -5,6 +5,8 @@ import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
 import { launchCluster } from '../../run/launcher.js';
 import { formatHeadline } from '../../run/online.js';
 import { stopSignal } from './actor.js';
+import { availableParallelism } from 'node:os';
+import { parsePlacement, PlacementError, type PlacementSpec } from '../../run/placement.js';
 
 function count(args: ParsedArgs, name: string, fallback: number, min: number): number {
   const text = flag(args, name);
@@ -19,7 +21,7 @@ export const clusterCommand: Command = {
   summary: 'run data -> SFT -> reward model (cached) here, then online DPO with each actor in its own process over NATS',
   usage: [
     'rlhf-stream cluster [--config FILE] [--set section.key=value ...] [--nats URL] [--generators N] [--judges N]',
-    '                    [--run RUN_ID] [--no-evaluator] [--dashboard] [--max-restarts N]',
+    '                    [--run RUN_ID] [--no-evaluator] [--dashboard] [--max-restarts N] [--placement ROLE=CORES,...]',
     '',
     '  --nats           NATS server URL(s), comma-separated; without it a nats-server is started for the run',
     '                   (JetStream storage in <run.dir>/<run id>/nats) and stopped at the end',
@@ -29,15 +31,20 @@ export const clusterCommand: Command = {
     '  --no-evaluator   no evaluator process',
     '  --dashboard      serve the live dashboard (monitor.host:monitor.port)',
     '  --max-restarts   times a crashed actor is restarted (default 3)',
+    '  --placement      cores per role, e.g. generators=0,learner=1,judge=1 (cores: 0, 0-3, 0+2): each process is',
+    '                   started under `taskset -c` and runs as many GEMM threads (compute.nativeThreads) as its',
+    '                   role has cores, split between the role\'s processes; roles left out use every core',
     '',
     'Stages already built with the same inputs are reused from run.cacheDir. One learner, one prompt source and the',
     'evaluator run beside the generators and judges, each as `rlhf-stream actor <role>`; their output is forwarded',
     'here with the actor id in front. More generators or judges can join a running run with `rlhf-stream actor',
     'generator --config <run dir>/config.json --run RUN_ID`. The run ends when the learner reaches learner.totalSteps',
-    '(or the prompt budget is spent and the pipeline drained). Ctrl-C stops the run: every actor drains and the',
+    '(or the prompt budget is spent and the pipeline drained). run.mode iterative and offline run in phases: the',
+    'learner opens each phase in the run\'s control bucket once it published the version trained on the one before,',
+    'the source then releases the phase\'s prompts, and the run ends after the last phase. Ctrl-C stops the run: every actor drains and the',
     'learner checkpoints; the same --run continues it later.',
   ].join('\n'),
-  flags: [...CONFIG_FLAGS, 'nats', 'generators', 'judges', 'run', 'no-evaluator', 'dashboard', 'max-restarts'],
+  flags: [...CONFIG_FLAGS, 'nats', 'generators', 'judges', 'run', 'no-evaluator', 'dashboard', 'max-restarts', 'placement'],
   async run(args) {
     const cfg = configFromArgs(args);
     const runId = flag(args, 'run');
@@ -52,6 +59,16 @@ export const clusterCommand: Command = {
     const generators = count(args, 'generators', cfg.generator.count, 1);
     const judges = count(args, 'judges', cfg.judge.count, 1);
     const maxRestarts = count(args, 'max-restarts', 3, 0);
+    let placement: PlacementSpec | undefined;
+    const placementText = flag(args, 'placement');
+    if (placementText !== undefined) {
+      try {
+        placement = parsePlacement(placementText, availableParallelism());
+      } catch (err) {
+        if (err instanceof PlacementError) throw new UsageError(`--placement: ${err.message}`);
+        throw err;
+      }
+    }
     await startBackend(cfg);
     const stop = stopSignal();
     try {
@@ -62,10 +79,12 @@ export const clusterCommand: Command = {
         evaluator: !args.flags.has('no-evaluator'),
         dashboard: args.flags.has('dashboard') || undefined,
         maxRestarts,
+        ...(placement ? { placement } : {}),
         signal: stop.signal,
       });
       const restarts = Object.entries(res.restarts);
       console.log(`run ${res.runId} ${res.end ? `ended (${res.end.reason})` : 'stopped before its end'}; outputs in ${res.runDir} (summary.json, metrics.jsonl, report.md, trained_pairs.jsonl, checkpoints/, actors/)`);
+      console.log(res.placement.describe);
       console.log(`actors: ${generators} generators, ${judges} judges; restarts after crashes: ${restarts.length === 0 ? 'none' : restarts.map(([id, n]) => `${id} ${n}`).join(', ')}`);
       for (const line of formatHeadline(res.headline)) console.log(line);
       // Stopped on purpose (Ctrl-C / SIGTERM) is not a failure: the run can be continued with the same --run.
