@@ -9,35 +9,12 @@ import { lmLoss } from '../src/kernels/lm_loss.js';
 import { matMul } from '../src/kernels/matmul.js';
 import { disableNativeKernels, enableNativeKernels, loadAddon, type NativeKernelStatus } from '../src/kernels/native/index.js';
 import { Rng } from '../src/kernels/rng.js';
+import { lmTrainingStep, median, time, type Timing } from './harness.js';
 import { generate } from '../src/kernels/sampling.js';
 
 /** The default model of config/default.yaml. */
 const CFG: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
 const BATCH = 16;
-
-/** Median milliseconds of one call: process CPU time (what the run costs alone, the kernels being single-threaded) and wall. */
-interface Timing {
-  cpu: number;
-  wall: number;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Median timing of f over reps runs after one warm-up run (kernel setup, first-touch allocation). */
-function time(reps: number, f: () => void): Timing {
-  f();
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    f();
-    wall.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
-  }
-  return { cpu: median(cpu), wall: median(wall) };
-}
 
 type Mode = 'stock' | 'native';
 
@@ -107,18 +84,7 @@ function randomTokens(rng: Rng, b: number, t: number, v: number): number[][] {
 function benchTraining(peak: number): void {
   const model = initGpt(CFG, 1);
   const params = countParams(model);
-  const seqs = randomTokens(new Rng(2), BATCH, CFG.contextLength + 1, CFG.vocabSize);
-  const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [BATCH, CFG.contextLength], 'int32');
-  const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [BATCH, CFG.contextLength], 'int32');
-  const mask = tf.ones([BATCH, CFG.contextLength]) as tf.Tensor2D;
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const names = new Map(Object.entries(model.params).map(([n, v]) => [v.name, n]));
-  const step = (): void => {
-    const { value, grads } = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), Object.values(model.params));
-    opt.step(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  };
+  const { step, input, target, mask, dispose } = lmTrainingStep(model, BATCH, CFG.contextLength);
   step(); // allocates the AdamW moments: state, not a leak
   const leaks: Record<Mode, number> = { stock: 0, native: 0 };
   const counted = (mode: Mode) => (): void => {
@@ -148,8 +114,7 @@ function benchTraining(peak: number): void {
   row('GFLOP/s achieved (CPU)', f1(gs), f1(gn), ratio(gn, gs));
   row('of the sgemm peak', pct(gs / peak), pct(gn / peak), '');
   row('tensors leaked (5 steps)', String(leaks.stock), String(leaks.native), '');
-  opt.dispose();
-  tf.dispose([input, target, mask]);
+  dispose();
   disposeModel(model);
 }
 
@@ -214,12 +179,9 @@ async function main(): Promise<void> {
   benchTraining(peak.cpu);
   {
     const model = initGpt(CFG, 1);
-    const seqs = randomTokens(new Rng(2), BATCH, CFG.contextLength + 1, CFG.vocabSize);
-    const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [BATCH, CFG.contextLength], 'int32');
-    const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [BATCH, CFG.contextLength], 'int32');
-    const mask = tf.ones([BATCH, CFG.contextLength]) as tf.Tensor2D;
-    await profileNativeStep(model, input, target, mask);
-    tf.dispose([input, target, mask]);
+    const batch = lmTrainingStep(model, BATCH, CFG.contextLength);
+    await profileNativeStep(model, batch.input, batch.target, batch.mask);
+    batch.dispose();
     disposeModel(model);
   }
   benchSampling();

@@ -2,18 +2,16 @@
 // the sgemm shapes of bench/native_kernels.ts, at 1 and at every core's worth of GEMM threads. Each build runs in its own
 // child process (an addon is loaded once per process); the rounds alternate so that a change in load hits both alike.
 // Build the portable one first: node scripts/build_native.mjs --portable. Run: node dist/bench/native_builds.js [--rounds N]
-import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AdamW } from '../src/kernels/adamw.js';
 import { initBackend } from '../src/kernels/backend.js';
-import { disposeModel, forwardLogits, initGpt, type GptConfig } from '../src/kernels/gpt.js';
-import { lmLoss } from '../src/kernels/lm_loss.js';
+import { disposeModel, initGpt, type GptConfig } from '../src/kernels/gpt.js';
 import { enableNativeKernels, loadAddon } from '../src/kernels/native/index.js';
 import { Rng } from '../src/kernels/rng.js';
+import { lmTrainingStep, median, timeCalls } from './harness.js';
 
 const CFG: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
 const BATCH = 16;
@@ -27,7 +25,6 @@ interface ChildReport {
   gflops: Record<string, number>;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Runs in the child: times the training step and the GEMM shapes with the addon RLHF_NATIVE_ADDON names. */
 async function child(threads: number): Promise<ChildReport> {
@@ -35,32 +32,12 @@ async function child(threads: number): Promise<ChildReport> {
   const st = enableNativeKernels({ threads });
   if (!st.active) throw new Error(`native kernels unavailable: ${st.reason}`);
   const model = initGpt(CFG, 1);
-  const rng = new Rng(2);
-  const seqs = Array.from({ length: BATCH }, () => Array.from({ length: CFG.contextLength + 1 }, () => rng.int(CFG.vocabSize)));
-  const input = tf.tensor2d(seqs.map((s) => s.slice(0, -1)), [BATCH, CFG.contextLength], 'int32');
-  const target = tf.tensor2d(seqs.map((s) => s.slice(1)), [BATCH, CFG.contextLength], 'int32');
-  const mask = tf.ones([BATCH, CFG.contextLength]) as tf.Tensor2D;
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 });
-  const names = new Map(Object.entries(model.params).map(([n, v]) => [v.name, n]));
-  const step = (): void => {
-    const { value, grads } = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), Object.values(model.params));
-    opt.step(model.params, Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g])));
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  };
+  const { step, dispose } = lmTrainingStep(model, BATCH, CFG.contextLength);
   step();
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    step();
-    wall.push(performance.now() - t0);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
-  }
-  tf.dispose([input, target, mask]);
+  const { cpu, wall } = timeCalls(5, step);
+  dispose();
   disposeModel(model);
+  const rng = new Rng(2);
   const addon = loadAddon().addon!;
   const gflops: Record<string, number> = {};
   for (const [m, k, n] of SHAPES) {

@@ -18,7 +18,7 @@ export function stalenessWeight(lag: number, maxLag: number, policy: 'drop' | 'd
 /** What admission reads of the learner. */
 export interface AdmissionState {
   runId: string;
-  /** The learner's policy version now. */
+  /** The learner's policy version now; for a pair redelivered after a restart, the version the learner restored. */
   version: number;
   maxPolicyLag: number;
   stalePairs: 'drop' | 'downweight';
@@ -43,7 +43,8 @@ export function admitPair(s: AdmissionState, p: PairMsg): Admission {
   if (p.chosen.sampleId === p.rejected.sampleId) return { kind: 'invalid', reason: `pair ${p.pairId} has the same sample ${p.chosen.sampleId} on both sides` };
   if (s.covered.has(p.pairId)) return { kind: 'duplicate', of: 'checkpointed' };
   if (s.held.has(p.pairId)) return { kind: 'duplicate', of: 'held' };
-  const lag = policyLag(s.version, p);
+  // Never below 0: a redelivered pair may come from a version the restored learner has not reached again.
+  const lag = Math.max(0, policyLag(s.version, p));
   const weight = stalenessWeight(lag, s.maxPolicyLag, s.stalePairs);
   return weight === 0 ? { kind: 'stale', lag } : { kind: 'train', lag, weight };
 }

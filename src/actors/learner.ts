@@ -66,6 +66,12 @@ export class Learner {
   private trained = new Map<string, HeldPair>();
   /** Pairs acked after recent checkpoints; a redelivery of one is acked and skipped. */
   private covered = new CoveredPairs();
+  /**
+   * The version this learner restored from its checkpoint. A pair delivered again after a restart was first delivered to
+   * the learner that died, at this version or later: its lag is measured against it, so the pair keeps the place it had
+   * instead of being judged against versions published while it waited out bus.ackWaitMs.
+   */
+  private restoredVersion: number | undefined;
   private stateName = 'idle';
   lastStats: StepStats | undefined;
   /** Pair deliveries taken so far (duplicates and stale ones included): the cluster's drain check counts them. */
@@ -115,6 +121,7 @@ export class Learner {
       const s = learnerStateOf(saved, this.opts.checkpointDir);
       this.stepCount = this.lastPublishedStep = this.lastCheckpointStep = s.step;
       this.versionNow = this.lastCheckpointVersion = s.version;
+      this.restoredVersion = s.version;
       this.covered = new CoveredPairs();
       this.covered.add(Array.isArray(s.coveredPairIds) ? s.coveredPairIds : []);
       this.covered.add(s.ackedAfterCheckpoint);
@@ -192,7 +199,8 @@ export class Learner {
     const p = d.data;
     this.pairsSeen++;
     const held = { has: (id: string) => this.trained.has(id) || this.batch.has(id) };
-    const a = admitPair({ runId: this.deps.bus.runId, version: this.versionNow, maxPolicyLag: this.cfg.maxPolicyLag, stalePairs: this.cfg.stalePairs, covered: this.covered, held }, p);
+    const version = d.deliveries > 1 && this.restoredVersion !== undefined ? Math.min(this.versionNow, this.restoredVersion) : this.versionNow;
+    const a = admitPair({ runId: this.deps.bus.runId, version, maxPolicyLag: this.cfg.maxPolicyLag, stalePairs: this.cfg.stalePairs, covered: this.covered, held }, p);
     switch (a.kind) {
       case 'invalid':
         m.counter('learner_pairs_invalid_total').inc();

@@ -6,6 +6,8 @@ import { BackendError } from '../kernels/backend.js';
 import { BusError } from '../streams/bus.js';
 import { checkFlags, parseArgs, UsageError } from './args.js';
 import { COMMANDS } from './commands/index.js';
+import { LauncherError } from '../run/launcher.js';
+import { RunControlError } from '../run/run_control.js';
 import { HfFolderError } from '../models/hf_folder.js';
 import { TokenizerError } from '../data/tokenizer.js';
 
@@ -50,8 +52,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const e = err as Error;
     // Expected user errors print one clear line; anything else keeps its stack for a bug report.
-    // (A missing or corrupt checkpoint and a refused or unreachable NATS server are the user's to fix, not bugs.)
-    const expected = [UsageError, ConfigError, BackendError, CheckpointError, BusError, HfFolderError, TokenizerError].some((cls) => e instanceof cls);
+    // (A missing or corrupt checkpoint, a refused or unreachable NATS server, a run that already ended or whose actors
+    // keep failing are the user's to fix, or already explained by the actors' own lines, not bugs.)
+    const expected = [UsageError, ConfigError, BackendError, CheckpointError, BusError, HfFolderError, TokenizerError, LauncherError, RunControlError].some((cls) => e instanceof cls);
     if (expected) console.error(`error: ${e.message.split('\n')[0]}`);
     else console.error(e);
     process.exitCode = e instanceof UsageError ? 2 : 1;

@@ -54,7 +54,7 @@ const SPECIAL_NAMES = Object.keys(SPECIAL_TOKENS) as SpecialName[];
 export const MIN_VOCAB = 256 + SPECIAL_NAMES.length;
 
 /** The GPT-2 byte-to-unicode table: printable stand-ins for every byte, so merges are plain strings. */
-function byteAlphabet(): string[] {
+export function byteAlphabet(): string[] {
   const bs: number[] = [];
   for (let b = 33; b <= 126; b++) bs.push(b);
   for (let b = 161; b <= 172; b++) bs.push(b);

@@ -82,7 +82,7 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   const snapshotEveryMs = opts.snapshotEveryMs ?? 10 * intervalMs;
   let lastSnapshot = Number.NEGATIVE_INFINITY;
   const sample = (forceLog: boolean): void => {
-    const counters = bus.counters();
+    const counters = deadStored === undefined ? bus.counters() : { ...bus.counters(), deadStored };
     aggregator.observeBus(counters);
     aggregator.tick();
     const snap = aggregator.snapshot();
@@ -92,7 +92,25 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
       lastSnapshot = snap.now;
     }
   };
-  const timer = setInterval(() => sample(false), intervalMs);
+  // Dead letters of every process, read from the server (NATS): the bus's own counters see only this process's.
+  let deadStored: number | undefined;
+  let deadPollError = '';
+  const pollDead = async (): Promise<void> => {
+    if (!bus.deadLettersStored) return;
+    try {
+      deadStored = await bus.deadLettersStored();
+      deadPollError = '';
+    } catch (err) {
+      const m = (err as Error).message;
+      if (m !== deadPollError) say(`monitor: cannot read the dead-letter count from the server: ${m}`);
+      deadPollError = m;
+    }
+  };
+  await pollDead();
+  const timer = setInterval(() => {
+    void pollDead();
+    sample(false);
+  }, intervalMs);
   timer.unref();
 
   let server: DashboardServer | undefined;
@@ -121,6 +139,7 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
     while (!failure && (bus.counters().pending[`metrics/${durable}`] ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await sub.stop();
     await loop;
+    await pollDead();
     sample(true);
     status?.stop();
     const errors: Error[] = failure ? [failure] : [];

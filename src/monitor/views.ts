@@ -205,7 +205,8 @@ export function streamsView(c: BusCounters | undefined, observedAt: number | nul
     consumers,
     // The metrics topic's own consumers (this monitor among them) are not part of the pipeline's backlog.
     pendingTotal: consumers.filter((x) => x.topic !== 'metrics').reduce((s, x) => s + x.pending, 0),
-    deadLetters: topics.reduce((s, x) => s + x.deadLettered, 0),
+    // The run's dead stream counts every process's letters; this process's own counters are the fallback.
+    deadLetters: c.deadStored ?? topics.reduce((s, x) => s + x.deadLettered, 0),
     observedAt,
   };
 }

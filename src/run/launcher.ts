@@ -1,7 +1,8 @@
 // Launches a multi-process run: prepares the artifacts, starts nats-server if needed, supervises one process per actor.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { policyVocabSize } from './artifacts.js';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadTokenizer, policyVocabSize } from './artifacts.js';
+import { join, resolve } from 'node:path';
+import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
 import type { ClusterSummary } from './local_cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
@@ -14,6 +15,7 @@ import { runDirOf } from './run_dir.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
+import { runInfo } from './run_info.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
 import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
 import { ACTOR_ROLES, type ActorRole } from './actor_process.js';
@@ -61,18 +63,18 @@ export interface LaunchResult {
 }
 
 /** Builds (or reuses) data, SFT and the proxy model: actor processes only load them. */
-export async function prepareArtifacts(cfg: Config, log: (line: string) => void, signal?: AbortSignal): Promise<{ vocabSize: number }> {
+export async function prepareArtifacts(cfg: Config, log: (line: string) => void, signal?: AbortSignal): Promise<{ vocabSize: number; sftDir: string }> {
   const data = await buildData(cfg, { log });
   const sft = await ensureSft(cfg, { log, data, signal });
   const rm = await ensureRewardModel(cfg, cfg.rm.kind, { log, data, sft, signal });
   if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused');
-  return { vocabSize: policyVocabSize(sft.dir) };
+  return { vocabSize: policyVocabSize(sft.dir), sftDir: sft.dir };
 }
 
 /** Runs the whole run as separate processes and returns when the learner ended it (or the signal stopped it). */
 export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<LaunchResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  const { vocabSize } = await prepareArtifacts(cfg, log, opts.signal);
+  const { vocabSize, sftDir } = await prepareArtifacts(cfg, log, opts.signal);
   if (opts.signal?.aborted) throw new LauncherError('stopped while preparing the artifacts');
 
   const runId = cfg.run.id || defaultRunId();
@@ -105,6 +107,11 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const control = await RunControl.open(bus);
     const before = await control.end();
     if (before) throw new LauncherError(`run ${runId} already ended (${before.reason}, ${before.steps} steps); choose another run.id`);
+    // What a client in another language reads to join: vocabulary, special ids, tokenizer, limits (docs/protocol.md).
+    const tokFile = resolve(sftDir, CHECKPOINT_FILES.tokenizer);
+    const tokJson = readFileSync(tokFile, 'utf8');
+    const tok = loadTokenizer({ sftDir });
+    await control.setInfo(runInfo(childCfg, runId, { vocabSize: tok.vocabSize, special: tok.special, json: tokJson, file: tokFile }), tokJson);
 
     // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.
     const statusLine = opts.statusLine === false ? false : process.stderr;

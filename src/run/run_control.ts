@@ -4,6 +4,7 @@ import { systemClock } from '../clock.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
 import type { NatsBus } from '../streams/nats/bus.js';
 import { natsNames } from '../streams/nats/names.js';
+import { KEY_INFO, KEY_TOKENIZER, type RunInfo } from './run_info.js';
 
 export class RunControlError extends Error {
   override name = 'RunControlError';
@@ -109,6 +110,17 @@ export class RunControl {
 
   setSource(p: SourceProgress): Promise<void> {
     return this.write(KEY_SOURCE, p);
+  }
+
+  /** The run-info record (docs/protocol.md, "Run info"), written by the launcher before any actor starts. */
+  info(): Promise<RunInfo | undefined> {
+    return this.read<RunInfo>(KEY_INFO);
+  }
+
+  /** Writes the record and the tokenizer.json bytes it points to (tokenizer first: a reader of `info` finds both). */
+  async setInfo(info: RunInfo, tokenizerJson: string): Promise<void> {
+    await this.kv.put(KEY_TOKENIZER, encoder.encode(tokenizerJson));
+    await this.write(KEY_INFO, info);
   }
 
   end(): Promise<RunEnd | undefined> {

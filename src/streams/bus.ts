@@ -74,6 +74,8 @@ export interface BusCounters {
   deadLettered: Record<string, number>;
   /** Messages waiting to be delivered to each durable (`topic/durable`). */
   pending: Record<string, number>;
+  /** Dead letters the run's dead topic received from every process (NATS: read from the server); absent when unknown. */
+  deadStored?: number;
 }
 
 export interface Bus {
@@ -85,5 +87,7 @@ export interface Bus {
   consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]>;
   readonly weights: WeightStore;
   counters(): BusCounters;
+  /** Dead letters stored on the dead topic by every process of the run, where the bus can see others' (NATS). */
+  deadLettersStored?(): Promise<number>;
   close(): Promise<void>;
 }

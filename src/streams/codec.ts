@@ -1,5 +1,5 @@
 // The wire encoding: msgpack maps (readable from any language), typed arrays kept, size bounded, prototype keys refused.
-import { Packr } from 'msgpackr';
+import { Packr, type Options } from 'msgpackr';
 
 export class CodecError extends Error {
   override name = 'CodecError';
@@ -69,7 +69,11 @@ export function createCodec(opts: { maxPayloadBytes: number }): Codec {
   const maxPayloadBytes = opts.maxPayloadBytes;
   // useRecords: false writes plain msgpack maps (msgpackr records are a private extension other languages cannot read);
   // moreTypes keeps Float32Array as Float32Array; structuredClone: false refuses the reference extensions.
-  const packr = new Packr({ moreTypes: true, useRecords: false, structuredClone: false, mapsAsObjects: true });
+  // int64AsType 'auto': other languages often write integers in the 8-byte formats (Go's msgpack does for int64 fields);
+  // those within 2^53 decode as numbers, larger ones stay BigInt, which every integer field refuses.
+  // (msgpackr implements 'auto'; its typings list only 'bigint' | 'number' | 'string'.)
+  const options = { moreTypes: true, useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'auto' };
+  const packr = new Packr(options as unknown as Options);
   return {
     maxPayloadBytes,
     encode(msg) {

@@ -23,6 +23,9 @@ export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = {
   maxMetricValues: 4096,
 };
 
+/** Largest magnitude a metric value may have (about 2^50: integer counters stay exact below it). */
+export const MAX_METRIC_MAGNITUDE = 1e15;
+
 class Invalid extends Error {
   override name = 'Invalid';
 }
@@ -165,6 +168,7 @@ function weights(r: Reader, v: unknown, p: string): void {
   r.int(o, 'size', p);
   r.num(o, 'createdAt', p);
   r.optStr(o, 'file', p);
+  if (typeof o.file === 'string' && !o.file.startsWith('/')) throw new Invalid(`${p}.file must be an absolute path; got ${show(o.file)}`);
 }
 
 function metrics(r: Reader, v: unknown, p: string): void {
@@ -176,7 +180,11 @@ function metrics(r: Reader, v: unknown, p: string): void {
   const values = r.obj(o.values, `${p}.values`);
   const keys = Object.keys(values);
   if (keys.length > r.limits.maxMetricValues) throw new Invalid(`${p}.values must hold at most ${r.limits.maxMetricValues} entries; got ${keys.length}`);
-  for (const k of keys) r.num(values, k, `${p}.values`);
+  for (const k of keys) {
+    const x = r.num(values, k, `${p}.values`);
+    // No counter, gauge or timing of a run comes near this; a larger value is a fault or an attack on the run record.
+    if (Math.abs(x) > MAX_METRIC_MAGNITUDE) throw new Invalid(`${p}.values.${k} must be within +-${MAX_METRIC_MAGNITUDE}; got ${x}`);
+  }
   r.optStr(o, 'state', p, 256);
 }
 

@@ -95,6 +95,35 @@ test("'drop' acks and counts stale pairs; 'downweight' trains them with weight 0
   }
 });
 
+test('pairs redelivered after a learner crash keep their lag: measured at the restored version, not at versions announced since', async () => {
+  const bus = makeBus('test', { ackWaitMs: 2000 });
+  const portA = new FakeLearnerPort();
+  portA.crashAfterCheckpoint = 1;
+  const cfg = learnerCfg({ maxPolicyLag: 2, checkpointEvery: 3 });
+  for (let i = 0; i < 6; i++) await bus.publish('pairs', pair(`p${i}`, 0), { msgId: `p${i}` });
+  // Sampled from version 2 and taken by the first learner at version 3: lag 1.
+  for (let i = 6; i < 8; i++) await bus.publish('pairs', pair(`p${i}`, 2), { msgId: `p${i}` });
+  const a = new Learner({ bus, port: portA, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: 'ck-lag-redelivery', heartbeatMs: 50 });
+  a.start();
+  await assert.rejects(a.finished, /simulated crash/);
+  await a.stop().catch(() => undefined);
+  // The first learner had announced two more versions before it died; their steps are lost with it.
+  await bus.weights.put(4, 4, new Uint8Array([4]));
+  await bus.weights.put(5, 5, new Uint8Array([5]));
+
+  const portB = new FakeLearnerPort();
+  const metricsB = new MetricsRegistry();
+  const b = new Learner({ bus, port: portB, clock: systemClock, metrics: metricsB }, { learnerId: 'l', config: cfg, checkpointDir: 'ck-lag-redelivery', starvedCheckpointMs: 300, heartbeatMs: 50 });
+  b.start();
+  await until(() => portB.trained.length > 0 || (metricsB.snapshot().learner_pairs_stale_dropped_total ?? 0) > 0, 8000, 'the redelivered pairs');
+  // Restored at version 3, it announces 6 (past the lost 4 and 5); against 6 the pairs' lag would be 4 > maxPolicyLag.
+  assert.equal(b.version, 7, 'announced 6 at restore, 7 after the step on the redelivered pairs');
+  assert.equal(metricsB.snapshot().learner_pairs_stale_dropped_total ?? 0, 0, 'lag 1 as at first delivery, not 4');
+  assert.deepEqual(portB.trained.flatMap((s) => s.pairIds).sort(), ['p6', 'p7']);
+  await b.stop();
+  await bus.close();
+});
+
 test('a phase whose last step falls on a checkpoint step records the version it publishes at its end, not the one before', async () => {
   const bus = makeBus('test');
   const port = new FakeLearnerPort();

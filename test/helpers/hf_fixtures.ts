@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../../src/kernels/rng.js';
+import { byteAlphabet } from '../../src/data/tokenizer.js';
 
 export type FixtureType = 'gpt2' | 'llama' | 'mistral' | 'qwen2';
 export type FixtureDtype = 'F32' | 'F16' | 'BF16';
@@ -34,26 +35,12 @@ export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-/** GPT-2's byte-to-unicode table. */
-function byteChars(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) (bs.push(b), cs.push(256 + n++));
-  const out = new Array<string>(256);
-  bs.forEach((b, i) => (out[b] = String.fromCharCode(cs[i]!)));
-  return out;
-}
-
 const added = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
 
 /** A GPT-2 style byte-level BPE tokenizer.json with a few merges and the ChatML and end-of-text special tokens. */
 export function byteLevelTokenizer(): { json: string; size: number; eos: string } {
   const vocab: Record<string, number> = {};
-  byteChars().forEach((c, b) => (vocab[c] = b));
+  byteAlphabet().forEach((c, b) => (vocab[c] = b));
   const merges = [['Ġ', 't'], ['h', 'e'], ['Ġt', 'he'], ['i', 'n'], ['Ġ', 'a'], ['o', 'n'], ['e', 'r'], ['Ġ', 's'], ['r', 'e'], ['Ġ', 'w']];
   for (const [a, b] of merges) vocab[a! + b!] = Object.keys(vocab).length;
   const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];

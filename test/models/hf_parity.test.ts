@@ -3,7 +3,7 @@
 // kernels; KV-cache decoding matches a full forward; gradients of the Llama block match finite differences.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,11 @@ after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+// Debian's interpreter, where python3-numpy (installed by .ci/run) lives; PYTHON overrides it.
+const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
 function reference(dir: string, tokens: number[][]): number[][][] {
-  const out = execFileSync('python3', [REFERENCE, dir, JSON.stringify(tokens)], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const out = execFileSync(PYTHON, [REFERENCE, dir, JSON.stringify(tokens)], { encoding: 'utf8', maxBuffer: 1 << 28 });
   return (JSON.parse(out) as { logits: number[][][] }).logits;
 }
 

@@ -32,8 +32,9 @@ function clusterConfig(bus: Record<string, unknown>): Config {
 
 /** Near the limit: garbage that fits bus.maxPayloadBytes, so its dead letter (payload + reason) would not. */
 function nearLimit(): Hostile[] {
-  const bytes = new Uint8Array(MAX_PAYLOAD - 4).fill(0xc1);
-  return [{ topic: 'pairs', name: 'pairs: near-limit garbage', bytes, reason: /not valid msgpack.*payload cut to its first \d+ of 65532 bytes/ }];
+  // Published with a msgId header like every bus publish, which the stream's max_msg_size counts: 128 bytes spare.
+  const bytes = new Uint8Array(MAX_PAYLOAD - 128).fill(0xc1);
+  return [{ topic: 'pairs', name: 'pairs: near-limit garbage', bytes, reason: new RegExp(`not valid msgpack.*payload cut to its first \\d+ of ${MAX_PAYLOAD - 128} bytes`) }];
 }
 
 const total = (r: Record<string, number>): number => Object.values(r).reduce((s, x) => s + x, 0);
@@ -159,10 +160,14 @@ describe('malformed messages over NATS', { skip: natsSkip() }, () => {
     const runId = `malformed-nats-${Date.now()}`;
     const cfg = clusterConfig({ kind: 'nats', servers: [server.url] });
     const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {}, schema: { vocabSize: VOCAB } });
-    // A foreign producer with a larger limit: it raises the streams' max_msg_size, so its oversized message is stored
-    // and reaches the run's consumers, whose decoder must refuse it on size alone.
+    // A foreign producer with a larger limit, on a samples stream whose max_msg_size was raised: its oversized message
+    // is stored and reaches the run's consumers, whose decoder must refuse it on size alone.
     const bigCfg = clusterConfig({ kind: 'nats', servers: [server.url], maxPayloadBytes: 4 * MAX_PAYLOAD });
     const injector = await NatsBus.connect(bigCfg.bus, runId, { log: () => {} });
+    // Joining processes never change an existing stream, so the operator's hand raises the samples stream's limit.
+    const samplesStream = natsNames(cfg.bus.prefix, runId).stream('samples');
+    const info = await injector.jsm.streams.info(samplesStream);
+    await injector.jsm.streams.update(samplesStream, { ...info.config, max_msg_size: 4 * MAX_PAYLOAD });
     const oversized: Hostile = { topic: 'samples', name: 'samples: oversized', bytes: pack({ junk: 'x'.repeat(MAX_PAYLOAD + 100) }), reason: new RegExp(`message is \\d+ bytes, over bus.maxPayloadBytes ${MAX_PAYLOAD}.*payload cut`) };
     const badKv = new Uint8Array([0xc1, 0xc1, 0xc1]);
     try {

@@ -50,4 +50,20 @@ describe('codec', () => {
     assert.deepEqual(codec.decode(a), { n: 1 });
     assert.deepEqual(codec.decode(b), { n: 2 });
   });
+
+  it('reads integers written in the 8-byte formats (as Go writes int64 fields) as numbers; beyond 2^53 they stay BigInt and are refused', async () => {
+    const { validate } = await import('../../src/streams/schemas.js');
+    // {"v": uint64 1, "n": int64 -5, "big": uint64 2^60} in the fixed 9-byte formats 0xcf / 0xd3.
+    const u64 = (n: bigint): number[] => [0xcf, ...new Uint8Array(new BigUint64Array([n]).buffer).reverse()];
+    const i64 = (n: bigint): number[] => [0xd3, ...new Uint8Array(new BigInt64Array([n]).buffer).reverse()];
+    const str = (t: string): number[] => [0xa0 | t.length, ...new TextEncoder().encode(t)];
+    const bytes = new Uint8Array([0x83, ...str('v'), ...u64(1n), ...str('n'), ...i64(-5n), ...str('big'), ...u64(1n << 60n)]);
+    const value = codec.decode(bytes) as Record<string, unknown>;
+    assert.equal(value.v, 1);
+    assert.equal(value.n, -5);
+    assert.equal(typeof value.big, 'bigint');
+    const r = validate('dead', { type: 'dead_letter', v: 1, runId: 'r', topic: 'samples', reason: 'x', deliveries: value.big, payload: new Uint8Array(0), ts: 0 });
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /dead.deliveries must be an integer >= 0; got bigint/);
+  });
 });

@@ -9,8 +9,9 @@ import { experimentCommand } from './experiment.js';
 import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { monitorCommand } from './monitor.js';
+import { natsConfigCommand } from './nats_config.js';
 import { runCommand } from './run.js';
 import { sftCommand } from './sft.js';
 import { trainRmCommand } from './train_rm.js';
 
-export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, generateCommand, exportCommand, experimentCommand, clusterCommand, actorCommand];
+export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, generateCommand, exportCommand, experimentCommand, clusterCommand, actorCommand, natsConfigCommand];

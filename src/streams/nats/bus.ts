@@ -21,7 +21,7 @@ import { TOPIC_RETENTION } from '../policy.js';
 import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
 import { WireBus } from '../wire_bus.js';
 import { connectError, connectionOptions, isNatsError, retryable } from './errors.js';
-import { natsNames } from './names.js';
+import { ACTOR_ID, natsNames } from './names.js';
 import { Semaphore } from './semaphore.js';
 import { NatsSubscription } from './subscription.js';
 import { NatsWeightStore } from './weight_store.js';
@@ -59,7 +59,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     this.weights = new NatsWeightStore(this, opts.weightsDir);
   }
 
-  /** Connects, then creates or updates every stream of the run (idempotent: many actors start at once). */
+  /** Connects, then creates every stream of the run that is missing and adopts those that exist (many actors start at once). */
   static async connect(cfg: BusConfig, runId: string, opts: BusOptions = {}): Promise<NatsBus> {
     let nc: NatsConnection;
     try {
@@ -96,7 +96,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     const work = TOPIC_RETENTION[topic] === 'work';
     return {
       name: this.names.stream(topic),
-      subjects: [this.names.subject(topic)],
+      subjects: this.names.streamSubjects(topic),
       storage: StorageType.File,
       num_replicas: this.cfg.replicas,
       // Work topics: kept until acked, at most maxPending, publish refused (and retried) when full.
@@ -111,27 +111,73 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   private async ensureStream(topic: TopicName): Promise<void> {
     const want = this.streamConfig(topic);
     const name = want.name!;
+    let existing: StreamConfig;
     try {
-      await this.jsm.streams.info(name);
+      existing = (await this.jsm.streams.info(name)).config;
     } catch (err) {
       if (!isNatsError(err) || err.api_error?.err_code !== 10059) throw err;
       try {
         await this.jsm.streams.add(want);
         return;
       } catch (addErr) {
-        // Another actor created it first; fall through to the update.
+        // Another process created it first: adopt what it made.
         if (!isNatsError(addErr) || addErr.api_error?.err_code !== 10058) throw addErr;
+        existing = (await this.jsm.streams.info(name)).config;
       }
     }
-    const { name: _n, ...changes } = want;
-    await this.jsm.streams.update(name, changes);
+    this.adoptStream(topic, existing, want);
   }
 
-  override async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions = {}): Promise<void> {
+  /**
+   * A stream that exists is used as it is and never updated: a process started with other settings (a monitor with the
+   * default bus.replicas=1) must not weaken a replicated run. Settings that would change what this process relies on are
+   * refused with the difference named; limits that differ are adopted and said once.
+   */
+  private adoptStream(topic: TopicName, have: StreamConfig, want: Partial<StreamConfig>): void {
+    const name = have.name;
+    const refuse = (what: string): never => {
+      throw new BusError(`stream ${name} exists with ${what}; a process never changes an existing stream. Start this process with the run's settings, or delete the run's streams (a new run.id) to change them`);
+    };
+    if (have.retention !== want.retention) refuse(`retention ${have.retention}, this process expects ${want.retention}`);
+    const subjects = this.names.streamSubjects(topic);
+    if (!subjects.every((x) => have.subjects?.includes(x))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${JSON.stringify(subjects)}`);
+    if (have.num_replicas < this.cfg.replicas) {
+      refuse(`${have.num_replicas} replica(s), and bus.replicas=${this.cfg.replicas} asks for more (set bus.replicas=${have.num_replicas} to join it as it is)`);
+    }
+    const diffs: string[] = [];
+    if (have.num_replicas !== want.num_replicas) diffs.push(`replicas ${have.num_replicas} (bus.replicas ${want.num_replicas})`);
+    if (have.max_msgs !== want.max_msgs) diffs.push(`max_msgs ${have.max_msgs} (here ${want.max_msgs})`);
+    if (have.max_msg_size !== want.max_msg_size) diffs.push(`max_msg_size ${have.max_msg_size} (bus.maxPayloadBytes ${want.max_msg_size})`);
+    if (have.duplicate_window !== want.duplicate_window) diffs.push(`duplicate_window ${have.duplicate_window / 1e6} ms (bus.duplicateWindowMs ${(want.duplicate_window ?? 0) / 1e6})`);
+    if (diffs.length > 0) this.log(`bus: using stream ${name} as it exists: ${diffs.join(', ')}`);
+  }
+
+  override async publish<K extends TopicName>(topic: K, msg: Topics[K], opts: PublishOptions = {}): Promise<void> {
+    const bytes = this.wire.encodeChecked(topic, msg);
+    await this.publishRaw(topic, bytes, topic === 'metrics' ? { ...opts, actorId: (msg as Topics['metrics']).actorId } : opts);
+  }
+
+  /** The subject a publish goes to: metrics under the sending actor's id (`_` for raw bytes that name none). */
+  subjectFor(topic: TopicName, actorId = '_'): string {
+    if (topic !== 'metrics') return this.names.subject(topic);
+    if (!ACTOR_ID.test(actorId)) throw new BusError(`metrics actorId must match [A-Za-z0-9_-]+ (it is a subject token); got ${JSON.stringify(actorId)}`);
+    return this.names.metricsSubject(actorId);
+  }
+
+  logLine(line: string): void {
+    this.log(line);
+  }
+
+  /** Every dead letter the run's dead stream received, from any process (its last sequence: trimming does not lower it). */
+  async deadLettersStored(): Promise<number> {
+    return (await this.jsm.streams.info(this.names.stream('dead'))).state.last_seq;
+  }
+
+  override async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions & { actorId?: string } = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
     // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
     const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
-    const subject = this.names.subject(topic);
+    const subject = this.subjectFor(topic, opts.actorId);
     await this.inFlight.acquire();
     try {
       let backoff = 10;

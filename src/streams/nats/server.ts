@@ -14,6 +14,10 @@ export interface NatsServerOptions {
   /** Largest message the server accepts (its default is 1 MiB; weights chunks and sample groups may be larger). */
   maxPayloadBytes?: number;
   binary?: string;
+  /** Further nats-server config lines (an authorization block with per-role users, tls { ... }, cluster { ... }). */
+  extraConfig?: string;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface NatsServerHandle {
@@ -67,13 +71,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const storeDir = opts.storeDir ?? join(workDir, 'js');
   // A config file, because max_payload and authorization have no command-line flags in 2.9.
   const lines = [
-    `listen: "127.0.0.1:${port}"`,
+    `listen: "${opts.host ?? '127.0.0.1'}:${port}"`,
     `max_payload: ${opts.maxPayloadBytes ?? 8 * 1024 * 1024}`,
     `jetstream { store_dir: ${quote(storeDir)} }`,
   ];
   const auth = opts.auth;
   if (auth?.token) lines.push(`authorization { token: ${quote(auth.token)} }`);
   else if (auth?.user) lines.push(`authorization { user: ${quote(auth.user)}, password: ${quote(auth.pass ?? '')} }`);
+  if (opts.extraConfig) lines.push(opts.extraConfig);
   const confFile = join(workDir, 'nats.conf');
   writeFileSync(confFile, lines.join('\n') + '\n');
 

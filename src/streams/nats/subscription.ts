@@ -3,6 +3,7 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import { BusError, type ConsumeOptions, type Delivery, type Subscription } from '../bus.js';
 import type { TopicName, Topics } from '../topics.js';
 import type { NatsBus } from './bus.js';
+import { ACTOR_ID } from './names.js';
 
 export class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
   private messages: ConsumerMessages | undefined;
@@ -38,6 +39,15 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
       if (!decoded.ok) {
         await this.deadLetter(m, decoded.reason, deliveries);
         continue;
+      }
+      if (this.topic === 'metrics') {
+        // An actor speaks for itself only: the id in the message must be the one its subject (and so its user) carries.
+        const actorId = (decoded.value as Topics['metrics']).actorId;
+        const expected = ACTOR_ID.test(actorId) ? this.bus.subjectFor('metrics', actorId) : undefined;
+        if (m.subject !== expected) {
+          await this.deadLetter(m, `metrics.actorId ${JSON.stringify(actorId)} does not match the subject ${m.subject} it was published on; an actor publishes metrics only under its own id`, deliveries);
+          continue;
+        }
       }
       this.bus.count('delivered', this.topic);
       yield this.delivery(m, decoded.value as Topics[K], deliveries);

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { StorageType, type KV, type ObjectStore } from 'nats';
 import { BusError, type WeightBlob, type WeightStore } from '../bus.js';
 import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
@@ -14,6 +14,7 @@ export class NatsWeightStore implements WeightStore {
   private os!: ObjectStore;
   /** KV revisions already dead-lettered as invalid announcements. */
   private readonly reported = new Set<number>();
+  private fallbackSaid = '';
 
   constructor(
     private readonly bus: NatsBus,
@@ -28,6 +29,13 @@ export class NatsWeightStore implements WeightStore {
     if (this.weightsDir) mkdirSync(this.weightsDir, { recursive: true });
   }
 
+  /** Says once per process (and once more if the reason changes) that the same-host file was not used. */
+  private sayFallback(meta: WeightsMsg, why: string): void {
+    if (this.fallbackSaid === why) return;
+    this.fallbackSaid = why;
+    this.bus.logLine(`bus: weights v${meta.version}: file ${meta.file} ${why}; reading the object store instead (slower; said once)`);
+  }
+
   private busPrefix(): string {
     return this.bus.cfg.prefix;
   }
@@ -36,7 +44,8 @@ export class NatsWeightStore implements WeightStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const meta: WeightsMsg = { type: 'weights', v: SCHEMA_VERSION, runId: this.bus.runId, version, step, sha256, size: bytes.length, createdAt: Date.now() };
     if (this.weightsDir) {
-      const file = join(this.weightsDir, `${this.bus.runId}-v${version}.bin`);
+      // Absolute: a reader started in another working directory (or by another command) finds the same file.
+      const file = resolve(this.weightsDir, `${this.bus.runId}-v${version}.bin`);
       const tmp = `${file}.${process.pid}.tmp`;
       // Write then rename: a reader never sees a half-written file under the final name.
       writeFileSync(tmp, bytes);
@@ -76,9 +85,13 @@ export class NatsWeightStore implements WeightStore {
     const meta = await this.meta(version);
     if (!meta) return undefined;
     const matches = (b: Uint8Array): boolean => b.length === meta.size && createHash('sha256').update(b).digest('hex') === meta.sha256;
-    if (meta.file && existsSync(meta.file)) {
-      const b = new Uint8Array(await readFile(meta.file));
-      if (matches(b)) return { meta, bytes: b };
+    if (meta.file) {
+      const why = existsSync(meta.file) ? undefined : 'is not on this host';
+      if (!why) {
+        const b = new Uint8Array(await readFile(meta.file));
+        if (matches(b)) return { meta, bytes: b };
+      }
+      this.sayFallback(meta, why ?? 'does not match the announced size and sha256');
     }
     const blob = await this.os.getBlob(`v${meta.version}`);
     if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${natsNames(this.busPrefix(), this.bus.runId).weightsBucket}`);
