@@ -101,11 +101,12 @@ async function main(): Promise<void> {
           placement: res.placement.describe,
         };
         rows.push(row);
+        // Kept after every run: a later run failing (e.g. the shared cache rebuilt under it) loses nothing.
+        writeFileSync(join(outDir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
         console.error(`   ${mode}: ${f(wall)} s (run ended at ${f(row.train)} s), to win ${target}: ${row.toTarget === null ? 'not reached' : f(row.toTarget)} s, gold ${f(row.gold, 3)}, ${f(row.samplesPerS)} samples/s, load ${f(row.load, 2)}`);
       }
     }
   }
-  writeFileSync(join(outDir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
   const load1 = loadavg();
   console.log(`\ndisaggregated pipeline bench ${id} (${outDir}); ${cpus} cores; ${seeds} seed(s) per mode and generator count, alternating`);
   console.log(rows[0]?.placement ?? 'no runs');
