@@ -7,6 +7,37 @@ import type { Config } from '../config/index.js';
 import type { ModelDirs } from './artifacts.js';
 import type { Owned } from './ports.js';
 import type { WorkerRole } from './role_worker.js';
+import { CheckpointError, NoCheckpointError } from '../checkpoint/checkpoint.js';
+import { ComputeError } from '../actors/compute/local_policy.js';
+import { HfFolderError } from '../models/hf_folder.js';
+import { TokenizerError } from '../data/tokenizer.js';
+
+// A worker thread's error reaches this thread structured-cloned: a plain Error whose stack still starts with the class
+// name. The classes callers tell apart (a corrupt checkpoint is the user's to fix, not a bug) are rebuilt from it.
+const REVIVED: Record<string, new (message: string, options?: ErrorOptions) => Error> = {
+  CheckpointError,
+  NoCheckpointError,
+  ComputeError,
+  HfFolderError,
+  TokenizerError,
+};
+
+/** The error as its own class again when it is one of REVIVED; the cloned original is its cause. */
+export function reviveWorkerError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const name = /^(\w+)(?::|$)/.exec(err.stack ?? '')?.[1] ?? err.name;
+  const cls = REVIVED[name];
+  if (cls === undefined || err instanceof cls) return err;
+  return new cls((err as Error).message, { cause: err });
+}
+
+async function run<T>(pool: Piscina, task: unknown, name: string): Promise<T> {
+  try {
+    return (await pool.run(task, { name })) as T;
+  } catch (err) {
+    throw reviveWorkerError(err);
+  }
+}
 
 /** One worker thread for one role's port; calls queue in order, and the model stays put between them. */
 class RoleThread {
@@ -20,7 +51,7 @@ class RoleThread {
     const filename = fileURLToPath(new URL('./role_worker.js', import.meta.url));
     const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
     try {
-      const r = (await pool.run({ role, cfg, dirs: { sftDir: dirs.sftDir, rmDir: dirs.rmDir } }, { name: 'init' })) as { line: string; modelId?: string };
+      const r = await run<{ line: string; modelId?: string }>(pool, { role, cfg, dirs: { sftDir: dirs.sftDir, rmDir: dirs.rmDir } }, 'init');
       return new RoleThread(pool, r.line, r.modelId);
     } catch (err) {
       await pool.destroy();
@@ -32,7 +63,7 @@ class RoleThread {
   comparisons: number | undefined;
 
   async call<T>(method: string, ...args: unknown[]): Promise<T> {
-    const r = (await this.pool.run({ method, args }, { name: 'call' })) as { value: T; comparisons?: number };
+    const r = await run<{ value: T; comparisons?: number }>(this.pool, { method, args }, 'call');
     if (r.comparisons !== undefined) this.comparisons = r.comparisons;
     return r.value;
   }
