@@ -148,7 +148,8 @@ export class WireAudit {
     const a = new WireAudit(nc);
     const names = natsNames(prefix, runId);
     const watch = (topic: TopicName, onMsg: (m: unknown) => void): void => {
-      const sub = nc.subscribe(names.subject(topic));
+      // Metrics travel on one subject per actor: the audit listens to all of them.
+      const sub = nc.subscribe(names.streamSubjects(topic)[0]!);
       a.subs.push(sub);
       void (async () => {
         for await (const m of sub) onMsg(a.codec.decode(m.data));
