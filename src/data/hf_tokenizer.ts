@@ -34,8 +34,8 @@ export class HfTokenizer implements TextTokenizer {
     private readonly config: string | undefined,
     opts: HfTokenizerOptions = {},
   ) {
-    const parsed = parseObject(json, 'tokenizer.json');
-    const cfg = config === undefined ? {} : parseObject(config, 'tokenizer_config.json');
+    const parsed = parseJsonObject(json, 'tokenizer.json');
+    const cfg = config === undefined ? {} : parseJsonObject(config, 'tokenizer_config.json');
     try {
       this.tok = new Tokenizer(parsed, cfg);
     } catch (err) {
@@ -105,13 +105,17 @@ export class HfTokenizer implements TextTokenizer {
   }
 }
 
-function parseObject(text: string, what: string): Record<string, unknown> {
+/**
+ * A JSON object from a Hugging Face folder's file, or an error of the caller's class naming the file: not JSON, or
+ * JSON that is not an object.
+ */
+export function parseJsonObject(text: string, what: string, Err: new (message: string, options?: ErrorOptions) => Error = TokenizerError): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new TokenizerError(`${what} is not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new Err(`${what} is not valid JSON (${(err as Error).message})`, { cause: err });
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TokenizerError(`${what} must hold a JSON object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Err(`${what} must hold a JSON object`);
   return v as Record<string, unknown>;
 }

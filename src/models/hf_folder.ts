@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decodeSafetensors, SafetensorsError, type TensorRecord } from '../checkpoint/safetensors.js';
-import { HfTokenizer } from '../data/hf_tokenizer.js';
+import { HfTokenizer, parseJsonObject } from '../data/hf_tokenizer.js';
 import { gptParamShapes, type GptConfig } from '../kernels/gpt.js';
 import { ModelFamilyError, type HfConfig, type ModelFamily } from './families/family.js';
 import { familyOf } from './families/registry.js';
@@ -35,14 +35,7 @@ async function readText(path: string): Promise<string | undefined> {
 }
 
 function parseJson(path: string, text: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw new HfFolderError(`${path} is not valid JSON (${(err as Error).message})`, { cause: err });
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HfFolderError(`${path} must hold a JSON object`);
-  return v as Record<string, unknown>;
+  return parseJsonObject(text, path, HfFolderError);
 }
 
 async function readSafetensors(path: string): Promise<TensorRecord> {
