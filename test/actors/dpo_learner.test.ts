@@ -13,21 +13,14 @@ import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { initBackend } from '../../src/kernels/backend.js';
 import { initGpt, type GptConfig } from '../../src/kernels/gpt.js';
 import type { PairMsg } from '../../src/streams/topics.js';
-import { bus as makeBus, config, pair, until } from './fakes.js';
+import { bus as makeBus, config, toyPair, until } from './fakes.js';
 
 const GPT: GptConfig = { vocabSize: 32, contextLength: 16, layers: 1, dModel: 16, heads: 2, dropout: 0, positional: 'learned' };
 const PAD = 31;
 const EOS = 30;
 
 /** Four prompts; chosen continues with even ids, rejected with odd ids. */
-function toyPair(i: number): PairMsg {
-  const q = i % 4;
-  const p = pair(`t${i}`, 0);
-  p.promptTokens = [1, 2 + q, 3 + q];
-  p.chosen.responseTokens = [10 + 2 * q, 12 + 2 * q, EOS];
-  p.rejected.responseTokens = [11 + 2 * q, 13 + 2 * q, 15, EOS];
-  return p;
-}
+const toyPairOf = (i: number): PairMsg => toyPair(i, EOS);
 
 function margin(policy: LocalPolicy, reference: LocalPolicy, pairs: PairMsg[]): Promise<number> {
   const prompts = pairs.map((p) => p.promptTokens);
@@ -51,13 +44,13 @@ test('DPO through the Learner actor raises the chosen-over-rejected margin; publ
   const learner = new Learner({ bus, port, clock: systemClock, metrics }, { learnerId: 'l', config: lcfg, checkpointDir: join(dir, 'ck'), starvedCheckpointMs: 60_000 });
   const pol = new LocalPolicy(policy, { eos: EOS, pad: PAD });
   const ref = new LocalPolicy(reference, { eos: EOS, pad: PAD });
-  const evalPairs = [0, 1, 2, 3].map(toyPair);
+  const evalPairs = [0, 1, 2, 3].map(toyPairOf);
   assert.ok(Math.abs(await margin(pol, ref, evalPairs)) < 1e-5, 'policy starts equal to the reference');
 
   learner.start();
   const losses: number[] = [];
   for (let i = 0; i < 64; i++) {
-    await bus.publish('pairs', toyPair(i), { msgId: `t${i}` });
+    await bus.publish('pairs', toyPairOf(i), { msgId: `t${i}` });
     if ((i + 1) % 4 === 0) {
       await until(() => learner.step === (i + 1) / 4, 20_000, `step ${(i + 1) / 4}`);
       losses.push(learner.lastStats!.loss);
@@ -104,7 +97,7 @@ test('DPO through the Learner actor raises the chosen-over-rejected margin; publ
 
   // Steps leak no tensors: one more step (its optimizer slots exist already) leaves the count where it was.
   const before = tf.memory().numTensors;
-  await port.step([toyPair(0), toyPair(1)], [1, 0.5]);
+  await port.step([toyPairOf(0), toyPairOf(1)], [1, 0.5]);
   assert.equal(tf.memory().numTensors, before);
   await port.close();
   await port2.close();

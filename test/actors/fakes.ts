@@ -125,3 +125,17 @@ export function pair(id: string, chosenVersion: number, rejectedVersion = chosen
     createdAt: 0,
   };
 }
+
+/**
+ * A toy preference pair for prompt i % 4: the chosen response continues with even ids, the rejected one with odd ids.
+ * `at` places the prompt's two ids and the responses' first id in the model's vocabulary.
+ */
+export function toyPair(i: number, eos: number, at: { prompt: [number, number]; response: number } = { prompt: [2, 3], response: 10 }): PairMsg {
+  const q = i % 4;
+  const r = at.response;
+  const p = pair(`t${i}`, 0);
+  p.promptTokens = [1, at.prompt[0] + q, at.prompt[1] + q];
+  p.chosen.responseTokens = [r + 2 * q, r + 2 + 2 * q, eos];
+  p.rejected.responseTokens = [r + 1 + 2 * q, r + 3 + 2 * q, r + 5, eos];
+  return p;
+}

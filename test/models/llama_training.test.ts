@@ -17,7 +17,7 @@ import { rmsNorm, swiglu } from '../../src/kernels/rms_norm.js';
 import { Rng } from '../../src/kernels/rng.js';
 import { loadHfFolder } from '../../src/models/hf_folder.js';
 import type { PairMsg } from '../../src/streams/topics.js';
-import { config, pair } from '../actors/fakes.js';
+import { config, toyPair } from '../actors/fakes.js';
 import { writeHfFixture } from '../helpers/hf_fixtures.js';
 import { assertGradClose } from '../kernels/grad_check.js';
 
@@ -50,15 +50,8 @@ test('RMSNorm, SwiGLU and grouped-query attention have the gradients finite diff
   tf.dispose([x, w, proj, g, u, q, kT, v, bias, weights]);
 });
 
-/** Chosen continues with even ids, rejected with odd ids. */
-function toyPair(i: number, eos: number): PairMsg {
-  const q = i % 4;
-  const p = pair(`t${i}`, 0);
-  p.promptTokens = [1, 20 + q, 30 + q];
-  p.chosen.responseTokens = [40 + 2 * q, 42 + 2 * q, eos];
-  p.rejected.responseTokens = [41 + 2 * q, 43 + 2 * q, 45, eos];
-  return p;
-}
+/** Chosen continues with even ids, rejected with odd ids, above the ids the tiny vocabulary reserves. */
+const llamaPair = (i: number, eos: number): PairMsg => toyPair(i, eos, { prompt: [20, 30], response: 40 });
 
 test('DPO steps on an imported Qwen2-style model (biases, GQA, reference = the starting model) raise the margin', async () => {
   const dir = join(root, 'qwen2');
@@ -70,7 +63,7 @@ test('DPO steps on an imported Qwen2-style model (biases, GQA, reference = the s
   const pad = hf.tokenizer.special.pad;
   const lcfg = config({ learner: { batchSize: 4, lr: 0.01, warmupSteps: 0, totalSteps: 12, beta: 0.1, gradClip: 1 } }).learner;
   const learner = new DpoLearner({ policy, reference, config: lcfg, padId: pad, seed: 1 });
-  const pairs = [0, 1, 2, 3].map((i) => toyPair(i, eos));
+  const pairs = [0, 1, 2, 3].map((i) => llamaPair(i, eos));
   const margin = async (): Promise<number> => {
     const pol = new LocalPolicy(policy, { eos, pad });
     const ref = new LocalPolicy(reference, { eos, pad });
@@ -144,7 +137,7 @@ test('a DPO step in micro-batches gives the whole batch step: the same loss, sta
   writeHfFixture(dir, { type: 'llama', kvHeads: 2, std: 0.05 });
   const hf = await loadHfFolder(dir);
   const eos = hf.tokenizer.special.eos;
-  const pairs = [0, 1, 2, 3, 4].map((i) => toyPair(i, eos));
+  const pairs = [0, 1, 2, 3, 4].map((i) => llamaPair(i, eos));
   const weights = [1, 0.5, 1, 0.25, 1];
   const results = [];
   for (const microBatch of [0, 2]) {
