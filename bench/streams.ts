@@ -12,6 +12,7 @@ import { natsServerAvailable, startNatsServer } from '../src/streams/nats/server
 import type { SampleGroupMsg } from '../src/streams/topics.js';
 
 const RUNS = 3;
+const SIDE_BY_SIDE_RUNS = 5;
 const MESSAGES = 20_000;
 const WINDOWS = [64, 512];
 
@@ -142,9 +143,19 @@ async function main(): Promise<void> {
     const nats = (o: Partial<BusConfig>, runId: string): Promise<Bus> =>
       NatsBus.connect({ ...base, ...o, kind: 'nats', servers: [server.url] }, runId, { log: () => {} });
     await throughput('nats', nats);
+    // The bus's consume path against the bare client, alternating run by run so both see the same machine.
+    const bus: number[] = [];
     const bare: number[] = [];
-    for (let r = 0; r < RUNS; r++) bare.push(await bareConsumeRate(server.url, MESSAGES));
-    console.log(`${'bare nats'.padEnd(10)} client: consume and ack ${median(bare).toFixed(0).padStart(7)} msgs/s  (median of ${RUNS}, ${MESSAGES} msgs; no decoding: the ceiling for the bus's consume path)`);
+    for (let r = 0; r < SIDE_BY_SIDE_RUNS; r++) {
+      const b = await nats({ maxPending: MESSAGES * 2, publishInFlight: 512 }, `share${Date.now().toString(36)}${r}`);
+      await publishRate(b, MESSAGES, 512);
+      bus.push(await consumeRate(b, MESSAGES));
+      await b.close();
+      bare.push(await bareConsumeRate(server.url, MESSAGES));
+    }
+    const shares = bus.map((x, i) => x / bare[i]!);
+    console.log(`${'bare nats'.padEnd(10)} client: consume and ack ${median(bare).toFixed(0).padStart(7)} msgs/s  (median of ${SIDE_BY_SIDE_RUNS}, ${MESSAGES} msgs; no decoding: the ceiling for the bus's consume path)`);
+    console.log(`${'nats'.padEnd(10)} bus:    consume and ack ${median(bus).toFixed(0).padStart(7)} msgs/s  (same runs, alternating): ${(100 * median(shares)).toFixed(0)}% of the bare client (median of per-run shares; range ${(100 * Math.min(...shares)).toFixed(0)}-${(100 * Math.max(...shares)).toFixed(0)}%)`);
     const pair = (weightsDir?: string) => async (): Promise<[Bus, Bus]> => {
       const runId = `w${Date.now().toString(36)}`;
       const cfg = { ...base, kind: 'nats' as const, servers: [server.url] };

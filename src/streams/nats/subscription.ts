@@ -9,6 +9,9 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
   private messages: ConsumerMessages | undefined;
   private stopped = false;
   private iterating = false;
+  /** Acks given since the last flush; sent together, so one socket write carries a whole pulled batch's acks. */
+  private acks: JsMsg[] = [];
+  private ackFlush: ReturnType<typeof setImmediate> | undefined;
 
   constructor(
     private readonly bus: NatsBus,
@@ -71,7 +74,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
       ack: async () => {
         if (settled) return;
         settled = true;
-        m.ack();
+        this.queueAck(m);
         this.bus.count('acked', this.topic);
       },
       nak: (delayMs?: number) => {
@@ -96,8 +99,28 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     };
   }
 
+  /**
+   * An ack is sent once the current run of callbacks is over (setImmediate) instead of at once: the client writes
+   * everything queued before its next flush in one socket write, so the acks of a batch handled together cost one
+   * write instead of one each. An ack was never confirmed by the server (JetStream acks are fire-and-forget unless
+   * double-acked), so the guarantee is the same: a lost ack means a redelivery, which consumers already handle.
+   */
+  private queueAck(m: JsMsg): void {
+    this.acks.push(m);
+    this.ackFlush ??= setImmediate(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    if (this.ackFlush) clearImmediate(this.ackFlush);
+    this.ackFlush = undefined;
+    const acks = this.acks;
+    this.acks = [];
+    for (const m of acks) m.ack();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.flushAcks();
     this.messages?.stop();
     this.bus.forget(this as unknown as NatsSubscription<TopicName>);
   }
