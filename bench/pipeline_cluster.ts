@@ -3,14 +3,24 @@
 // the others, as inference and training hardware are separate in an actor cluster. With 1 and 2 generator processes,
 // modes alternating: wall-clock, time to the target gold win rate, final gold reward, sample throughput, each role's
 // work share. Load averages are sampled throughout: the machine may be shared.
+// Arms: `iterative` is the paper's loop (learner.phaseStart labelled: a phase trains once it is all labelled, so the
+// training cores wait while the phase generates and the generators wait while it trains); `pipelined` is the same
+// loop with learner.phaseStart arrival (a phase's first pass trains pairs as they are labelled); `streaming`.
 // Run: node dist/bench/pipeline_cluster.js [--config FILE] [--set section.key=value ...] [--placement SPEC]
-//        [--generators 1,2] [--seeds N]
+//        [--generators 1,2] [--seeds N] [--arms iterative,streaming,pipelined]
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { flag, parseArgs } from '../src/cli/args.js';
 import { configFromArgs, startBackend } from '../src/cli/common.js';
 import type { Config } from '../src/config/index.js';
+
+const ARMS = {
+  iterative: { mode: 'iterative', phaseStart: 'labelled' },
+  pipelined: { mode: 'iterative', phaseStart: 'arrival' },
+  streaming: { mode: 'streaming', phaseStart: 'labelled' },
+} as const;
+type Arm = keyof typeof ARMS;
 import { evalEvery } from '../src/experiment/plan.js';
 import { evalPoints, secondsToTarget, workSeconds } from '../src/experiment/results.js';
 import { launchCluster, prepareArtifacts } from '../src/run/launcher.js';
@@ -50,6 +60,8 @@ async function main(): Promise<void> {
   const placement = placementText ? parsePlacement(placementText, cpus) : undefined;
   const generatorCounts = (flag(args, 'generators') ?? '1,2').split(',').map(Number);
   const seeds = Number(flag(args, 'seeds') ?? 1);
+  const arms = (flag(args, 'arms') ?? 'iterative,streaming,pipelined').split(',') as Arm[];
+  for (const a of arms) if (!Object.hasOwn(ARMS, a)) throw new Error(`--arms: unknown arm ${JSON.stringify(a)}; accepted: ${Object.keys(ARMS).join(', ')}`);
   const target = base.experiment.targetWinRate;
   await startBackend(base);
   await prepareArtifacts(base, (l) => console.error(l));
@@ -60,13 +72,20 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   for (const generators of generatorCounts) {
     for (let s = 0; s < seeds; s++) {
-      // Alternating modes, iterative first on even seeds: a drift in the machine's load hits both.
-      const modes = s % 2 === 0 ? (['iterative', 'streaming'] as const) : (['streaming', 'iterative'] as const);
-      for (const mode of modes) {
-        const run = { ...base.run, mode, dir: outDir, id: `${mode}-g${generators}-s${s}` };
+      // Arms rotate from seed to seed: a drift in the machine's load hits every arm.
+      const order = arms.map((_, i) => arms[(i + s) % arms.length]!);
+      for (const arm of order) {
+        const { mode, phaseStart } = ARMS[arm];
+        const run = { ...base.run, mode, dir: outDir, id: `${arm}-g${generators}-s${s}` };
         // As in the experiment: each mode gets experiment.evalsPerRun evaluations, which share the learner's cores.
         const everyVersions = base.experiment.evalsPerRun > 0 ? evalEvery({ ...base, run }, mode) : base.evaluator.everyVersions;
-        const cfg: Config = { ...base, run, compute: { ...base.compute, seed: base.compute.seed + s }, evaluator: { ...base.evaluator, everyVersions } };
+        const cfg: Config = {
+          ...base,
+          run,
+          compute: { ...base.compute, seed: base.compute.seed + s },
+          evaluator: { ...base.evaluator, everyVersions },
+          learner: { ...base.learner, phaseStart },
+        };
         const loads: number[] = [];
         const sampler = setInterval(() => loads.push(loadavg()[0]!), 2000);
         console.error(`-- ${cfg.run.id}`);
@@ -81,7 +100,7 @@ async function main(): Promise<void> {
         const w = workSeconds(sm.metrics);
         const last = sm.evals.at(-1);
         const row: Row = {
-          mode,
+          mode: arm,
           generators,
           seed: s,
           wall,
@@ -103,7 +122,7 @@ async function main(): Promise<void> {
         rows.push(row);
         // Kept after every run: a later run failing (e.g. the shared cache rebuilt under it) loses nothing.
         writeFileSync(join(outDir, 'rows.json'), JSON.stringify(rows, null, 2) + '\n');
-        console.error(`   ${mode}: ${f(wall)} s (run ended at ${f(row.train)} s), to win ${target}: ${row.toTarget === null ? 'not reached' : f(row.toTarget)} s, gold ${f(row.gold, 3)}, ${f(row.samplesPerS)} samples/s, load ${f(row.load, 2)}`);
+        console.error(`   ${arm}: ${f(wall)} s (run ended at ${f(row.train)} s), to win ${target}: ${row.toTarget === null ? 'not reached' : f(row.toTarget)} s, gold ${f(row.gold, 3)}, ${f(row.samplesPerS)} samples/s, load ${f(row.load, 2)}`);
       }
     }
   }
@@ -123,14 +142,18 @@ async function main(): Promise<void> {
   for (const g of generatorCounts) {
     const of = (mode: string): Row[] => rows.filter((r) => r.generators === g && r.mode === mode);
     const st = of('streaming');
-    const it = of('iterative');
-    const reachedBoth = st.every((r) => r.toTarget !== null) && it.every((r) => r.toTarget !== null);
-    const tt = reachedBoth ? f(mean(it.map((r) => r.toTarget!)) / mean(st.map((r) => r.toTarget!)), 2) + 'x' : 'n/a (not every run reached it)';
-    console.log(
-      `${g} generator process(es): streaming vs iterative wall-clock ${f(mean(it.map((r) => r.wall)) / mean(st.map((r) => r.wall)), 2)}x faster ` +
-        `(to the run's end ${f(mean(it.map((r) => r.train)) / mean(st.map((r) => r.train)), 2)}x), time to win rate ${target} ${tt}, ` +
-        `final gold ${f(mean(st.map((r) => r.gold)), 3)} vs ${f(mean(it.map((r) => r.gold)), 3)}, samples/s ${f(mean(st.map((r) => r.samplesPerS)))} vs ${f(mean(it.map((r) => r.samplesPerS)))}`,
-    );
+    if (st.length === 0) continue;
+    for (const other of arms.filter((a) => a !== 'streaming')) {
+      const it = of(other);
+      if (it.length === 0) continue;
+      const reachedBoth = st.every((r) => r.toTarget !== null) && it.every((r) => r.toTarget !== null);
+      const tt = reachedBoth ? f(mean(it.map((r) => r.toTarget!)) / mean(st.map((r) => r.toTarget!)), 2) + 'x' : 'n/a (not every run reached it)';
+      console.log(
+        `${g} generator process(es): streaming vs ${other} wall-clock ${f(mean(it.map((r) => r.wall)) / mean(st.map((r) => r.wall)), 2)}x faster ` +
+          `(to the run's end ${f(mean(it.map((r) => r.train)) / mean(st.map((r) => r.train)), 2)}x), time to win rate ${target} ${tt}, ` +
+          `final gold ${f(mean(st.map((r) => r.gold)), 3)} vs ${f(mean(it.map((r) => r.gold)), 3)}, samples/s ${f(mean(st.map((r) => r.samplesPerS)))} vs ${f(mean(it.map((r) => r.samplesPerS)))}`,
+      );
+    }
   }
 }
 

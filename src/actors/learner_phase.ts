@@ -32,6 +32,8 @@ export interface PhaseLearner {
   trainOn(entries: readonly HeldPair[]): Promise<void>;
   checkpointIfDue(): Promise<void>;
   wrapUp(): Promise<void>;
+  /** Said while the phase waits for its labels, so pairs fetched meanwhile are kept from redelivery. */
+  waitingForLabels(on: boolean): void;
 }
 
 export interface PhaseOptions {
@@ -41,15 +43,20 @@ export interface PhaseOptions {
   batchSize: number;
   /** Fail when no pair arrives for this long while the phase still expects some. */
   idleTimeoutMs: number;
+  /**
+   * The paper's loop: take no pair before the phase is labelled (`expected` resolved), so training never overlaps the
+   * phase's generation. Otherwise the first pass trains pairs as they arrive.
+   */
+  startWhenLabelled?: boolean;
 }
 
 /**
- * Trains on one phase's pairs and publishes one version at its end. Pairs are taken while the judges still label
- * (holding a whole phase unacked would not fit a bounded topic); the first pass steps on full batches in arrival order
- * and checkpoints (acking) on schedule, exactly as training after labelling would; the total is known once labelling
- * is done (`expected`). A last smaller batch is trained too, then `epochs - 1` more passes replay the phase's pairs
- * from memory. Generation is paused by the caller meanwhile. A crash mid-phase is not resumed: the phase's acked pairs
- * are gone from the stream.
+ * Trains on one phase's pairs and publishes one version at its end. With `startWhenLabelled` (the paper's loop) it
+ * waits until the phase is labelled (`expected`: the phase's pair count) while the pairs wait in the stream; otherwise
+ * pairs are taken while the judges still label. Either way the first pass steps on full batches in arrival order and
+ * checkpoints (acking) on schedule, so both train the same pairs in the same order. A last smaller batch is trained
+ * too, then `epochs - 1` more passes replay the phase's pairs from memory. Generation is paused by the caller
+ * meanwhile. A crash mid-phase is not resumed: the phase's acked pairs are gone from the stream.
  */
 export async function runPhase(l: PhaseLearner, o: PhaseOptions): Promise<PhaseResult> {
   const dropped = l.metrics.counter('learner_pairs_stale_dropped_total');
@@ -57,10 +64,19 @@ export async function runPhase(l: PhaseLearner, o: PhaseOptions): Promise<PhaseR
   const steps0 = l.step;
   let total: number | undefined;
   let expectedFailure: unknown;
-  Promise.resolve(o.expected).then(
-    (n) => (total = n),
-    (err: unknown) => (expectedFailure = err ?? new PhaseError('the phase was abandoned')),
+  const settled = Promise.resolve(o.expected).then(
+    (n) => void (total = n),
+    (err: unknown) => void (expectedFailure = err ?? new PhaseError('the phase was abandoned')),
   );
+  if (o.startWhenLabelled) {
+    l.waitingForLabels(true);
+    try {
+      // Woken by the labels, or every 100 ms to notice a stop.
+      while (total === undefined && expectedFailure === undefined && !l.stopping) await Promise.race([settled, l.clock.sleep(100)]);
+    } finally {
+      l.waitingForLabels(false);
+    }
+  }
   const phase: HeldPair[] = [];
   let lastArrival = l.clock.now();
   let seen = 0;
