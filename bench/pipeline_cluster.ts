@@ -7,7 +7,11 @@
 // training cores wait while the phase generates and the generators wait while it trains); `pipelined` is the same
 // loop with learner.phaseStart arrival (a phase's first pass trains pairs as they are labelled); `streaming`.
 // Run: node dist/bench/pipeline_cluster.js [--config FILE] [--set section.key=value ...] [--placement SPEC]
-//        [--generators 1,2] [--seeds N] [--arms iterative,streaming,pipelined]
+//        [--generators 1,2] [--seeds N] [--arms iterative,streaming,pipelined] [--eval after|during]
+// --eval after (default): no evaluator process during the run; once it ended, the versions it published are scored from
+// its NATS server as the evaluator would have scored them, timed at their publication (bench/posthoc_eval.ts). So the
+// training cores hold only the learner and judge (and the source), as in a cluster with separate evaluation hardware.
+// --eval during: the evaluator process runs beside the learner and judge on their cores, evaluating as versions come.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +29,8 @@ import { evalEvery } from '../src/experiment/plan.js';
 import { evalPoints, secondsToTarget, workSeconds } from '../src/experiment/results.js';
 import { launchCluster, prepareArtifacts } from '../src/run/launcher.js';
 import { parsePlacement } from '../src/run/placement.js';
+import { startNatsServer } from '../src/streams/nats/server.js';
+import { evaluateAfterRun } from './posthoc_eval.js';
 
 const mean = (xs: number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -49,6 +55,8 @@ interface Row {
   learn: number;
   evaluate: number;
   load: number;
+  /** Seconds in bus calls summed over the actor processes / wall-clock. */
+  busShare: number;
   placement: string;
 }
 
@@ -60,6 +68,8 @@ async function main(): Promise<void> {
   const placement = placementText ? parsePlacement(placementText, cpus) : undefined;
   const generatorCounts = (flag(args, 'generators') ?? '1,2').split(',').map(Number);
   const seeds = Number(flag(args, 'seeds') ?? 1);
+  const evalWhen = flag(args, 'eval') ?? 'after';
+  if (evalWhen !== 'after' && evalWhen !== 'during') throw new Error(`--eval must be after or during; got ${JSON.stringify(evalWhen)}`);
   const arms = (flag(args, 'arms') ?? 'iterative,streaming,pipelined').split(',') as Arm[];
   for (const a of arms) if (!Object.hasOwn(ARMS, a)) throw new Error(`--arms: unknown arm ${JSON.stringify(a)}; accepted: ${Object.keys(ARMS).join(', ')}`);
   const target = base.experiment.targetWinRate;
@@ -90,22 +100,38 @@ async function main(): Promise<void> {
         const sampler = setInterval(() => loads.push(loadavg()[0]!), 2000);
         console.error(`-- ${cfg.run.id}`);
         let res;
+        let points;
+        // With --eval after, the run's own server outlives the run so that its versions can be scored.
+        const server = evalWhen === 'after' ? await startNatsServer({ maxPayloadBytes: cfg.bus.maxPayloadBytes }) : undefined;
         try {
-          res = await launchCluster(cfg, { generators, judges: 1, evaluator: true, statusLine: false, log: (l) => appendFileSync(join(outDir, `${cfg.run.id}.log`), l + '\n'), ...(placement ? { placement } : {}) });
+          try {
+            res = await launchCluster(cfg, {
+              generators,
+              judges: 1,
+              evaluator: evalWhen === 'during',
+              statusLine: false,
+              log: (l) => appendFileSync(join(outDir, `${cfg.run.id}.log`), l + '\n'),
+              ...(placement ? { placement } : {}),
+              ...(server ? { nats: [server.url] } : {}),
+            });
+          } finally {
+            clearInterval(sampler);
+          }
+          points = server ? await evaluateAfterRun(cfg, [server.url], res.runId, res.startedAt, everyVersions) : evalPoints(res.summary.evals, res.startedAt);
         } finally {
-          clearInterval(sampler);
+          await server?.stop();
         }
         const sm = res.summary;
         const wall = sm.wallMs / 1000;
         const w = workSeconds(sm.metrics);
-        const last = sm.evals.at(-1);
+        const last = points.at(-1);
         const row: Row = {
           mode: arm,
           generators,
           seed: s,
           wall,
           train: res.end ? (res.end.ts - res.startedAt) / 1000 : Number.NaN,
-          toTarget: secondsToTarget(evalPoints(sm.evals, res.startedAt), target),
+          toTarget: secondsToTarget(points, target),
           gold: last?.goldReward ?? Number.NaN,
           winRate: last?.winRateVsSft ?? Number.NaN,
           samplesPerS: sm.samplesGenerated / wall,
@@ -117,6 +143,7 @@ async function main(): Promise<void> {
           learn: w.learnSeconds / wall,
           evaluate: w.evalSeconds / wall,
           load: mean(loads.length > 0 ? loads : [loadavg()[0]!]),
+          busShare: res.headline.busCallShare ?? Number.NaN,
           placement: res.placement.describe,
         };
         rows.push(row);
@@ -130,12 +157,16 @@ async function main(): Promise<void> {
   console.log(`\ndisaggregated pipeline bench ${id} (${outDir}); ${cpus} cores; ${seeds} seed(s) per mode and generator count, alternating`);
   console.log(rows[0]?.placement ?? 'no runs');
   console.log(`load average: at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`);
-  console.log('\nwall s: launch to every process gone (final evaluation included); train s: launch to the learner ending the run');
-  console.log(`gens  mode        wall s  train s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load`);
+  console.log(
+    evalWhen === 'after'
+      ? '\nwall s: launch to every process gone; train s: launch to the learner ending the run; evaluations scored after the run, timed at each version\'s publication'
+      : '\nwall s: launch to every process gone (final evaluation included); train s: launch to the learner ending the run',
+  );
+  console.log(`gens  mode        wall s  train s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load  bus calls`);
   for (const r of rows) {
     console.log(
       `${String(r.generators).padStart(4)}  ${r.mode.padEnd(10)} ${f(r.wall).padStart(7)} ${f(r.train).padStart(8)} ${(r.toTarget === null ? 'not reached' : f(r.toTarget)).padStart(14)}  ${f(r.gold, 3).padStart(6)} ${f(r.winRate, 2).padStart(5)} ` +
-        `${f(r.samplesPerS).padStart(10)} ${String(r.steps).padStart(6)} ${String(r.prompts).padStart(8)} ${f(r.generate, 2).padStart(9)} ${f(r.judge, 2).padStart(6)} ${f(r.learn, 2).padStart(6)} ${f(r.evaluate, 2).padStart(9)} ${f(r.load, 1).padStart(5)}`,
+        `${f(r.samplesPerS).padStart(10)} ${String(r.steps).padStart(6)} ${String(r.prompts).padStart(8)} ${f(r.generate, 2).padStart(9)} ${f(r.judge, 2).padStart(6)} ${f(r.learn, 2).padStart(6)} ${f(r.evaluate, 2).padStart(9)} ${f(r.load, 1).padStart(5)} ${(f(100 * r.busShare, 1) + '%').padStart(10)}`,
     );
   }
   console.log('');

@@ -10,6 +10,7 @@ import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { startRole, type Running } from './roles.js';
+import { TimedBus } from '../streams/timed_bus.js';
 
 export class ActorProcessError extends Error {
   override name = 'ActorProcessError';
@@ -64,7 +65,8 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     log: (l) => log(l),
   });
   // Actors see weight-store calls that ride out a server restart; a failure there would otherwise stop the actor.
-  const actorBus = withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed });
+  // Timed as in one-process runs: the record carries the seconds this process spent in bus calls.
+  const actorBus = new TimedBus(withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed }));
   const startedAt = Date.now();
   let running: Running | undefined;
   let reporter: MetricsReporter | undefined;
@@ -108,7 +110,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       startedAt,
       exit: end ? 'end' : 'signal',
       ...(end ? { end } : {}),
-      metrics: registry.snapshot(),
+      metrics: { ...registry.snapshot(), bus_call_seconds_total: actorBus.callSeconds, bus_calls_total: actorBus.calls },
       ...running.record(),
     });
   } finally {

@@ -46,5 +46,7 @@ export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], s
     evals,
     wallMs,
     metrics,
+    // Summed over the actor processes, as the one-process run sums over its actors (records before it lack the field).
+    ...(records.some((r) => r.metrics.bus_call_seconds_total !== undefined) ? { busCallSeconds: sumBy(records, 'bus_call_seconds_total') } : {}),
   };
 }
