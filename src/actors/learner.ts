@@ -1,5 +1,6 @@
 // Learner: consume -> admit -> step -> publish -> checkpoint/ack. It acks a pair only once a checkpoint covers it;
 // admission is decided in admission.ts, the phase-driven modes (iterative, offline) in learner_phase.ts.
+import { availableParallelism } from 'node:os';
 import type { Config } from '../config/index.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg } from '../streams/topics.js';
@@ -314,6 +315,16 @@ export class Learner {
   }
 
   /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
+  /** learner.phaseThreads GEMM threads (0 = every core) for a phase of the paper's loop; resolves to the undo. */
+  async widenThreads(): Promise<() => Promise<void>> {
+    const port = this.deps.port;
+    if (!port.setThreads) return async () => undefined;
+    const before = await port.setThreads(this.cfg.phaseThreads || availableParallelism());
+    return async () => {
+      if (before > 0) await port.setThreads!(before);
+    };
+  }
+
   /** The phase driver's wait for labels (runPhase with startWhenLabelled). */
   waitingForLabels(on: boolean): void {
     this.awaitingLabels = on;

@@ -34,6 +34,8 @@ export interface PhaseLearner {
   wrapUp(): Promise<void>;
   /** Said while the phase waits for its labels, so pairs fetched meanwhile are kept from redelivery. */
   waitingForLabels(on: boolean): void;
+  /** Gives the phase's training the cores generation left free; resolves to what puts the thread count back. */
+  widenThreads(): Promise<() => Promise<void>>;
 }
 
 export interface PhaseOptions {
@@ -59,34 +61,55 @@ export interface PhaseOptions {
  * meanwhile. A crash mid-phase is not resumed: the phase's acked pairs are gone from the stream.
  */
 export async function runPhase(l: PhaseLearner, o: PhaseOptions): Promise<PhaseResult> {
-  const dropped = l.metrics.counter('learner_pairs_stale_dropped_total');
-  const dropped0 = dropped.value;
-  const steps0 = l.step;
-  let total: number | undefined;
-  let expectedFailure: unknown;
-  const settled = Promise.resolve(o.expected).then(
-    (n) => void (total = n),
-    (err: unknown) => void (expectedFailure = err ?? new PhaseError('the phase was abandoned')),
-  );
+  const labels = phaseLabels(o.expected);
   if (o.startWhenLabelled) {
     l.waitingForLabels(true);
     try {
       // Woken by the labels, or every 100 ms to notice a stop.
-      while (total === undefined && expectedFailure === undefined && !l.stopping) await Promise.race([settled, l.clock.sleep(100)]);
+      while (labels.total === undefined && labels.failure === undefined && !l.stopping) await Promise.race([labels.settled, l.clock.sleep(100)]);
     } finally {
       l.waitingForLabels(false);
     }
   }
+  // The paper's loop trains while nothing else runs: the step takes the free cores, and gives them back at the end.
+  const narrow = o.startWhenLabelled && labels.total !== undefined && !l.stopping ? await l.widenThreads() : undefined;
+  try {
+    return await trainPhase(l, o, labels);
+  } finally {
+    await narrow?.();
+  }
+}
+
+/** The phase's pair count once labelling is done, or why it never will be. */
+interface PhaseLabels {
+  total?: number;
+  failure?: unknown;
+  settled: Promise<void>;
+}
+
+function phaseLabels(expected: Promise<number> | number): PhaseLabels {
+  const labels: PhaseLabels = { settled: Promise.resolve() };
+  labels.settled = Promise.resolve(expected).then(
+    (n) => void (labels.total = n),
+    (err: unknown) => void (labels.failure = err ?? new PhaseError('the phase was abandoned')),
+  );
+  return labels;
+}
+
+async function trainPhase(l: PhaseLearner, o: PhaseOptions, labels: PhaseLabels): Promise<PhaseResult> {
+  const dropped = l.metrics.counter('learner_pairs_stale_dropped_total');
+  const dropped0 = dropped.value;
+  const steps0 = l.step;
   const phase: HeldPair[] = [];
   let lastArrival = l.clock.now();
   let seen = 0;
-  while (total === undefined || seen < total) {
-    if (expectedFailure !== undefined) throw expectedFailure;
+  while (labels.total === undefined || seen < labels.total) {
+    if (labels.failure !== undefined) throw labels.failure;
     if (l.stopping) break;
     const d = await l.nextWithin(100);
     if (!d) {
-      if (total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
-        throw new PhaseError(`phase expected ${total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
+      if (labels.total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
+        throw new PhaseError(`phase expected ${labels.total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
       }
       continue;
     }

@@ -143,8 +143,15 @@ test('a phase whose last step falls on a checkpoint step records the version it 
 test("learner.phaseStart labelled takes no pair before the phase's count is known; arrival trains as pairs come", async () => {
   for (const phaseStart of ['labelled', 'arrival'] as const) {
     const bus = makeBus('test');
-    const port = new FakeLearnerPort();
-    const cfg = learnerCfg({ checkpointEvery: 100, maxPolicyLag: 100, phaseStart });
+    // GEMM threads the phase sets: the paper's loop takes phaseThreads while it trains, then puts the count back.
+    const threads: number[] = [];
+    const port = Object.assign(new FakeLearnerPort(), {
+      setThreads: async (n: number) => {
+        threads.push(n);
+        return threads.length === 1 ? 1 : 3;
+      },
+    });
+    const cfg = learnerCfg({ checkpointEvery: 100, maxPolicyLag: 100, phaseStart, phaseThreads: 3 });
     const learner = new Learner({ bus, port, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: `ck-phase-start-${phaseStart}` });
     for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`s${i}`, 0), { msgId: `s${i}` });
     let labelled!: (n: number) => void;
@@ -156,6 +163,7 @@ test("learner.phaseStart labelled takes no pair before the phase's count is know
     const r = await training;
     assert.deepEqual([r.pairs, r.steps], [4, 2]);
     assert.deepEqual(port.trained.flatMap((s) => s.pairIds), ['s0', 's1', 's2', 's3'], 'the same pairs in the same order either way');
+    assert.deepEqual(threads, phaseStart === 'labelled' ? [3, 1] : [], 'three GEMM threads while the labelled phase trained, then one again');
     await learner.stop();
     await bus.close();
   }
