@@ -12,7 +12,7 @@
 // its NATS server as the evaluator would have scored them, timed at their publication (bench/posthoc_eval.ts). So the
 // training cores hold only the learner and judge (and the source), as in a cluster with separate evaluation hardware.
 // --eval during: the evaluator process runs beside the learner and judge on their cores, evaluating as versions come.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { flag, parseArgs } from '../src/cli/args.js';
@@ -32,6 +32,18 @@ import { parsePlacement } from '../src/run/placement.js';
 import { startNatsServer } from '../src/streams/nats/server.js';
 import { evaluateAfterRun } from './posthoc_eval.js';
 
+/** When the last actor process of the run became ready (its models loaded), from the records the processes wrote. */
+function lastReady(runDir: string, since: number): number {
+  const dir = join(runDir, 'actors');
+  if (!existsSync(dir)) return Number.NaN;
+  const ready = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { startedAt: number; readyAt?: number })
+    .filter((r) => r.startedAt >= since && r.readyAt !== undefined)
+    .map((r) => r.readyAt!);
+  return ready.length > 0 ? Math.max(...ready) : Number.NaN;
+}
+
 const mean = (xs: number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
@@ -42,6 +54,8 @@ interface Row {
   wall: number;
   /** Launch to the learner's end of the run: without the final evaluation and the processes' exit. */
   train: number;
+  /** Every actor ready (models loaded) to the learner's end of the run: the online loop without process start-up. */
+  loop: number;
   toTarget: number | null;
   gold: number;
   winRate: number;
@@ -131,6 +145,7 @@ async function main(): Promise<void> {
           seed: s,
           wall,
           train: res.end ? (res.end.ts - res.startedAt) / 1000 : Number.NaN,
+          loop: res.end ? (res.end.ts - lastReady(res.runDir, res.startedAt)) / 1000 : Number.NaN,
           toTarget: secondsToTarget(points, target),
           gold: last?.goldReward ?? Number.NaN,
           winRate: last?.winRateVsSft ?? Number.NaN,
@@ -159,13 +174,13 @@ async function main(): Promise<void> {
   console.log(`load average: at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(
     evalWhen === 'after'
-      ? '\nwall s: launch to every process gone; train s: launch to the learner ending the run; evaluations scored after the run, timed at each version\'s publication'
-      : '\nwall s: launch to every process gone (final evaluation included); train s: launch to the learner ending the run',
+      ? '\nwall s: launch to every process gone; train s: launch to the learner ending the run; loop s: every actor ready to that end; evaluations scored after the run, timed at each version\'s publication'
+      : '\nwall s: launch to every process gone (final evaluation included); train s: launch to the learner ending the run; loop s: every actor ready to that end',
   );
-  console.log(`gens  mode        wall s  train s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load  bus calls`);
+  console.log(`gens  mode        wall s  train s  loop s  to win>=${target} s  gold    win   samples/s  steps  prompts  generate  judge  learn  evaluate  load  bus calls`);
   for (const r of rows) {
     console.log(
-      `${String(r.generators).padStart(4)}  ${r.mode.padEnd(10)} ${f(r.wall).padStart(7)} ${f(r.train).padStart(8)} ${(r.toTarget === null ? 'not reached' : f(r.toTarget)).padStart(14)}  ${f(r.gold, 3).padStart(6)} ${f(r.winRate, 2).padStart(5)} ` +
+      `${String(r.generators).padStart(4)}  ${r.mode.padEnd(10)} ${f(r.wall).padStart(7)} ${f(r.train).padStart(8)} ${f(r.loop).padStart(7)} ${(r.toTarget === null ? 'not reached' : f(r.toTarget)).padStart(14)}  ${f(r.gold, 3).padStart(6)} ${f(r.winRate, 2).padStart(5)} ` +
         `${f(r.samplesPerS).padStart(10)} ${String(r.steps).padStart(6)} ${String(r.prompts).padStart(8)} ${f(r.generate, 2).padStart(9)} ${f(r.judge, 2).padStart(6)} ${f(r.learn, 2).padStart(6)} ${f(r.evaluate, 2).padStart(9)} ${f(r.load, 1).padStart(5)} ${(f(100 * r.busShare, 1) + '%').padStart(10)}`,
     );
   }
@@ -181,7 +196,7 @@ async function main(): Promise<void> {
       const tt = reachedBoth ? f(mean(it.map((r) => r.toTarget!)) / mean(st.map((r) => r.toTarget!)), 2) + 'x' : 'n/a (not every run reached it)';
       console.log(
         `${g} generator process(es): streaming vs ${other} wall-clock ${f(mean(it.map((r) => r.wall)) / mean(st.map((r) => r.wall)), 2)}x faster ` +
-          `(to the run's end ${f(mean(it.map((r) => r.train)) / mean(st.map((r) => r.train)), 2)}x), time to win rate ${target} ${tt}, ` +
+          `(to the run's end ${f(mean(it.map((r) => r.train)) / mean(st.map((r) => r.train)), 2)}x, online loop without start-up ${f(mean(it.map((r) => r.loop)) / mean(st.map((r) => r.loop)), 2)}x), time to win rate ${target} ${tt}, ` +
           `final gold ${f(mean(st.map((r) => r.gold)), 3)} vs ${f(mean(it.map((r) => r.gold)), 3)}, samples/s ${f(mean(st.map((r) => r.samplesPerS)))} vs ${f(mean(it.map((r) => r.samplesPerS)))}`,
       );
     }

@@ -37,6 +37,8 @@ export interface ActorRecord {
   pid: number;
   runId: string;
   startedAt: number;
+  /** When its role was built (models loaded) and it began its work; absent when it never got there. */
+  readyAt?: number;
   endedAt: number;
   /** 'end': the run ended; 'signal': stopped from outside (the run may go on without it). */
   exit: 'end' | 'signal';
@@ -79,6 +81,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       return finalRecord(runDir, { actorId: o.actorId, role: o.role, runId: o.runId, startedAt, exit: 'end', end: ended, metrics: {} });
     }
     running = await startRole(cfg, o, { bus: actorBus, nats: bus, control, registry, artifacts, tok, runDir, log });
+    const readyAt = Date.now();
     const r = running;
     reporter = new MetricsReporter(actorBus, registry, { actorId: o.actorId, role: roleName(o.role), intervalMs: cfg.monitor.intervalMs, state: () => r.state() });
     reporter.start();
@@ -108,6 +111,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       role: o.role,
       runId: o.runId,
       startedAt,
+      readyAt,
       exit: end ? 'end' : 'signal',
       ...(end ? { end } : {}),
       metrics: { ...registry.snapshot(), bus_call_seconds_total: actorBus.callSeconds, bus_calls_total: actorBus.calls },
