@@ -69,7 +69,7 @@ interface Row {
   learn: number;
   evaluate: number;
   load: number;
-  /** Seconds in bus calls summed over the actor processes / wall-clock. */
+  /** Share of wall-clock with a bus call in flight, in the busiest actor process. */
   busShare: number;
   placement: string;
 }

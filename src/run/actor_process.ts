@@ -114,7 +114,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       readyAt,
       exit: end ? 'end' : 'signal',
       ...(end ? { end } : {}),
-      metrics: { ...registry.snapshot(), bus_call_seconds_total: actorBus.callSeconds, bus_calls_total: actorBus.calls },
+      metrics: { ...registry.snapshot(), bus_busy_seconds_total: actorBus.busySeconds, bus_call_seconds_total: actorBus.callSeconds, bus_calls_total: actorBus.calls },
       ...running.record(),
     });
   } finally {

@@ -46,7 +46,7 @@ export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], s
     evals,
     wallMs,
     metrics,
-    // Summed over the actor processes, as the one-process run sums over its actors (records before it lack the field).
-    ...(records.some((r) => r.metrics.bus_call_seconds_total !== undefined) ? { busCallSeconds: sumBy(records, 'bus_call_seconds_total') } : {}),
+    // The busiest process: its wall-clock with a bus call in flight (records written before the field lack it).
+    ...(records.some((r) => r.metrics.bus_busy_seconds_total !== undefined) ? { busCallSeconds: Math.max(...records.map((r) => r.metrics.bus_busy_seconds_total ?? 0)) } : {}),
   };
 }
