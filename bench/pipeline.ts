@@ -39,8 +39,9 @@ interface ModeFigures {
 
 /** The bus-call share an arm's summary.json reports (NaN when absent). */
 function busShare(experimentDir: string, r: ArmRun): number {
-  const file = join(experimentDir, r.dir, 'summary.json');
-  if (!existsSync(file)) return Number.NaN;
+  // An arm's folder is relative to its task's folder, which is the experiment's own when it has one task.
+  const file = [join(experimentDir, r.dir, 'summary.json'), join(experimentDir, r.task ?? '', r.dir, 'summary.json')].find((f) => existsSync(f));
+  if (!file) return Number.NaN;
   const s = JSON.parse(readFileSync(file, 'utf8')) as { headline?: { busCallShare?: number } };
   return s.headline?.busCallShare ?? Number.NaN;
 }
