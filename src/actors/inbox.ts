@@ -8,6 +8,8 @@ export interface InboxHeartbeat<T> {
   ms: number;
   /** The deliveries the actor holds in work (taken, not yet acked). */
   held: () => Iterable<Delivery<T>>;
+  /** True while the actor deliberately leaves fetched messages queued (a phase waiting for its labels): keep them too. */
+  keepQueued?: () => boolean;
 }
 
 export class Inbox<T> {
@@ -24,7 +26,7 @@ export class Inbox<T> {
     heartbeat?: InboxHeartbeat<T>,
   ) {
     this.pump = this.run();
-    if (heartbeat) this.stopBeat = every(clock, heartbeat.ms, () => this.beat(heartbeat.held()));
+    if (heartbeat) this.stopBeat = every(clock, heartbeat.ms, () => this.beat(heartbeat.held(), heartbeat.keepQueued?.() ?? false));
   }
 
   /**
@@ -32,8 +34,8 @@ export class Inbox<T> {
    * (that waits behind the work in progress). An actor holding nothing, or one that failed and let go of its work,
    * extends nothing, so its messages go back to the stream after the ack wait.
    */
-  private beat(held: Iterable<Delivery<T>>): void {
-    let holding = false;
+  private beat(held: Iterable<Delivery<T>>, keepQueued: boolean): void {
+    let holding = keepQueued;
     for (const d of held) {
       holding = true;
       d.working();
@@ -160,12 +162,19 @@ export interface ActorConsumeOptions {
 }
 
 /** Opens `topic` for a consuming actor: the durable consumer, read through an Inbox that heartbeats what `held` returns. */
-export function openInbox<K extends TopicName>(bus: Bus, topic: K, o: ActorConsumeOptions, clock: Clock, held: () => Iterable<Delivery<Topics[K]>>): Inbox<Topics[K]> {
+export function openInbox<K extends TopicName>(
+  bus: Bus,
+  topic: K,
+  o: ActorConsumeOptions,
+  clock: Clock,
+  held: () => Iterable<Delivery<Topics[K]>>,
+  keepQueued?: () => boolean,
+): Inbox<Topics[K]> {
   const consume: ConsumeOptions = {
     durable: o.durable,
     maxAckPending: o.maxAckPending,
     ...(o.pullBatch ? { pullBatch: o.pullBatch } : {}),
     ...(o.ackWaitMs ? { ackWaitMs: o.ackWaitMs } : {}),
   };
-  return new Inbox(bus.consume(topic, consume), clock, { ms: heartbeatInterval(o), held });
+  return new Inbox(bus.consume(topic, consume), clock, { ms: heartbeatInterval(o), held, ...(keepQueued ? { keepQueued } : {}) });
 }

@@ -1,5 +1,6 @@
 // Learner: consume -> admit -> step -> publish -> checkpoint/ack. It acks a pair only once a checkpoint covers it;
 // admission is decided in admission.ts, the phase-driven modes (iterative, offline) in learner_phase.ts.
+import { availableParallelism } from 'node:os';
 import type { Config } from '../config/index.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg } from '../streams/topics.js';
@@ -57,6 +58,8 @@ export class Learner {
   /** The version the last checkpoint recorded: a publish after it (the run's final one) makes that checkpoint out of date. */
   private lastCheckpointVersion = 0;
   private inbox: Inbox<PairMsg> | undefined;
+  /** A phase waits for its labels: the pairs fetched meanwhile stay queued, and the heartbeat keeps them. */
+  private awaitingLabels = false;
   private initialised: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
   private readonly abort = new AbortController();
@@ -143,6 +146,7 @@ export class Learner {
       { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => [...this.trained.values(), ...this.batch.values()].flatMap((e) => e.deliveries),
+      () => this.awaitingLabels,
     );
   }
 
@@ -311,11 +315,32 @@ export class Learner {
   }
 
   /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
+  /** learner.phaseThreads GEMM threads (0 = every core) for a phase of the paper's loop; resolves to the undo. */
+  async widenThreads(): Promise<() => Promise<void>> {
+    const port = this.deps.port;
+    if (!port.setThreads) return async () => undefined;
+    const before = await port.setThreads(this.cfg.phaseThreads || availableParallelism());
+    return async () => {
+      if (before > 0) await port.setThreads!(before);
+    };
+  }
+
+  /** The phase driver's wait for labels (runPhase with startWhenLabelled). */
+  waitingForLabels(on: boolean): void {
+    this.awaitingLabels = on;
+  }
+
   async trainPhase(expected: Promise<number> | number, epochs: number): Promise<PhaseResult> {
     if (this.loop) throw new LearnerError('trainPhase cannot run while the streaming loop runs');
     await this.init();
     this.stateName = 'training';
-    const result = await runPhase(this, { expected, epochs, batchSize: this.cfg.batchSize, idleTimeoutMs: this.opts.phaseIdleTimeoutMs ?? 60_000 });
+    const result = await runPhase(this, {
+      expected,
+      epochs,
+      batchSize: this.cfg.batchSize,
+      idleTimeoutMs: this.opts.phaseIdleTimeoutMs ?? 60_000,
+      startWhenLabelled: this.cfg.phaseStart === 'labelled',
+    });
     this.stateName = 'idle';
     return result;
   }

@@ -32,6 +32,10 @@ export interface PhaseLearner {
   trainOn(entries: readonly HeldPair[]): Promise<void>;
   checkpointIfDue(): Promise<void>;
   wrapUp(): Promise<void>;
+  /** Said while the phase waits for its labels, so pairs fetched meanwhile are kept from redelivery. */
+  waitingForLabels(on: boolean): void;
+  /** Gives the phase's training the cores generation left free; resolves to what puts the thread count back. */
+  widenThreads(): Promise<() => Promise<void>>;
 }
 
 export interface PhaseOptions {
@@ -41,36 +45,71 @@ export interface PhaseOptions {
   batchSize: number;
   /** Fail when no pair arrives for this long while the phase still expects some. */
   idleTimeoutMs: number;
+  /**
+   * The paper's loop: take no pair before the phase is labelled (`expected` resolved), so training never overlaps the
+   * phase's generation. Otherwise the first pass trains pairs as they arrive.
+   */
+  startWhenLabelled?: boolean;
 }
 
 /**
- * Trains on one phase's pairs and publishes one version at its end. Pairs are taken while the judges still label
- * (holding a whole phase unacked would not fit a bounded topic); the first pass steps on full batches in arrival order
- * and checkpoints (acking) on schedule, exactly as training after labelling would; the total is known once labelling
- * is done (`expected`). A last smaller batch is trained too, then `epochs - 1` more passes replay the phase's pairs
- * from memory. Generation is paused by the caller meanwhile. A crash mid-phase is not resumed: the phase's acked pairs
- * are gone from the stream.
+ * Trains on one phase's pairs and publishes one version at its end. With `startWhenLabelled` (the paper's loop) it
+ * waits until the phase is labelled (`expected`: the phase's pair count) while the pairs wait in the stream; otherwise
+ * pairs are taken while the judges still label. Either way the first pass steps on full batches in arrival order and
+ * checkpoints (acking) on schedule, so both train the same pairs in the same order. A last smaller batch is trained
+ * too, then `epochs - 1` more passes replay the phase's pairs from memory. Generation is paused by the caller
+ * meanwhile. A crash mid-phase is not resumed: the phase's acked pairs are gone from the stream.
  */
 export async function runPhase(l: PhaseLearner, o: PhaseOptions): Promise<PhaseResult> {
+  const labels = phaseLabels(o.expected);
+  if (o.startWhenLabelled) {
+    l.waitingForLabels(true);
+    try {
+      // Woken by the labels, or every 100 ms to notice a stop.
+      while (labels.total === undefined && labels.failure === undefined && !l.stopping) await Promise.race([labels.settled, l.clock.sleep(100)]);
+    } finally {
+      l.waitingForLabels(false);
+    }
+  }
+  // The paper's loop trains while nothing else runs: the step takes the free cores, and gives them back at the end.
+  const narrow = o.startWhenLabelled && labels.total !== undefined && !l.stopping ? await l.widenThreads() : undefined;
+  try {
+    return await trainPhase(l, o, labels);
+  } finally {
+    await narrow?.();
+  }
+}
+
+/** The phase's pair count once labelling is done, or why it never will be. */
+interface PhaseLabels {
+  total?: number;
+  failure?: unknown;
+  settled: Promise<void>;
+}
+
+function phaseLabels(expected: Promise<number> | number): PhaseLabels {
+  const labels: PhaseLabels = { settled: Promise.resolve() };
+  labels.settled = Promise.resolve(expected).then(
+    (n) => void (labels.total = n),
+    (err: unknown) => void (labels.failure = err ?? new PhaseError('the phase was abandoned')),
+  );
+  return labels;
+}
+
+async function trainPhase(l: PhaseLearner, o: PhaseOptions, labels: PhaseLabels): Promise<PhaseResult> {
   const dropped = l.metrics.counter('learner_pairs_stale_dropped_total');
   const dropped0 = dropped.value;
   const steps0 = l.step;
-  let total: number | undefined;
-  let expectedFailure: unknown;
-  Promise.resolve(o.expected).then(
-    (n) => (total = n),
-    (err: unknown) => (expectedFailure = err ?? new PhaseError('the phase was abandoned')),
-  );
   const phase: HeldPair[] = [];
   let lastArrival = l.clock.now();
   let seen = 0;
-  while (total === undefined || seen < total) {
-    if (expectedFailure !== undefined) throw expectedFailure;
+  while (labels.total === undefined || seen < labels.total) {
+    if (labels.failure !== undefined) throw labels.failure;
     if (l.stopping) break;
     const d = await l.nextWithin(100);
     if (!d) {
-      if (total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
-        throw new PhaseError(`phase expected ${total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
+      if (labels.total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
+        throw new PhaseError(`phase expected ${labels.total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
       }
       continue;
     }

@@ -98,5 +98,7 @@ export interface LearnerPort {
   saveCheckpoint(dir: string, state: Record<string, unknown>): Promise<void>;
   /** Restores model and optimizer and returns the saved `state`, or undefined when `dir` holds no checkpoint. */
   loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined>;
+  /** Sets the step's GEMM threads; resolves to the count replaced (0: no native GEMM, nothing changed). */
+  setThreads?(threads: number): Promise<number>;
   close(): Promise<void>;
 }

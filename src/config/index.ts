@@ -79,7 +79,26 @@ export function parseConfig(raw: unknown): Config {
     throw new ConfigError(`model.positional rotary needs an even head size; got dModel/heads = ${cfg.model.dModel / cfg.model.heads}`);
   }
   checkScorer(cfg);
+  checkPhaseStart(cfg);
   return cfg;
+}
+
+/**
+ * learner.phaseStart labelled keeps a whole phase's pairs (one per prompt at most) in the pairs topic until the phase
+ * is labelled, and the topic holds at most bus.maxPending unacked messages: a larger phase could never finish
+ * labelling. Checked when the config is read and again by the phase drivers (the experiment sets run.mode per arm).
+ */
+export function checkPhaseStart(cfg: Config): void {
+  if (cfg.run.mode === 'streaming' || cfg.learner.phaseStart !== 'labelled') return;
+  const phases = cfg.run.mode === 'offline' ? 1 : cfg.run.iterations;
+  const largest = cfg.run.prompts - Math.floor(cfg.run.prompts / phases) * (phases - 1);
+  if (largest > cfg.bus.maxPending) {
+    throw new ConfigError(
+      `learner.phaseStart labelled keeps a whole phase's pairs in the pairs topic, which holds at most bus.maxPending ${cfg.bus.maxPending}; ` +
+        `run.mode ${cfg.run.mode} makes phases of up to ${largest} prompts (run.prompts ${cfg.run.prompts}${cfg.run.mode === 'iterative' ? `, run.iterations ${phases}` : ''}). ` +
+        `Raise bus.maxPending to at least ${largest}, or set learner.phaseStart=arrival`,
+    );
+  }
 }
 
 /** The cross-field rules of judge.scorer: what each scorer needs from its sections. */

@@ -10,6 +10,7 @@ import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { startRole, type Running } from './roles.js';
+import { TimedBus } from '../streams/timed_bus.js';
 
 export class ActorProcessError extends Error {
   override name = 'ActorProcessError';
@@ -36,6 +37,8 @@ export interface ActorRecord {
   pid: number;
   runId: string;
   startedAt: number;
+  /** When its role was built (models loaded) and it began its work; absent when it never got there. */
+  readyAt?: number;
   endedAt: number;
   /** 'end': the run ended; 'signal': stopped from outside (the run may go on without it). */
   exit: 'end' | 'signal';
@@ -64,7 +67,8 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     log: (l) => log(l),
   });
   // Actors see weight-store calls that ride out a server restart; a failure there would otherwise stop the actor.
-  const actorBus = withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed });
+  // Timed as in one-process runs: the record carries the seconds this process spent in bus calls.
+  const actorBus = new TimedBus(withRetryingWeights(bus, { deadlineMs: WEIGHTS_RETRY_MS, log, closed: () => bus.isClosed }));
   const startedAt = Date.now();
   let running: Running | undefined;
   let reporter: MetricsReporter | undefined;
@@ -77,6 +81,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       return finalRecord(runDir, { actorId: o.actorId, role: o.role, runId: o.runId, startedAt, exit: 'end', end: ended, metrics: {} });
     }
     running = await startRole(cfg, o, { bus: actorBus, nats: bus, control, registry, artifacts, tok, runDir, log });
+    const readyAt = Date.now();
     const r = running;
     reporter = new MetricsReporter(actorBus, registry, { actorId: o.actorId, role: roleName(o.role), intervalMs: cfg.monitor.intervalMs, state: () => r.state() });
     reporter.start();
@@ -106,9 +111,10 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
       role: o.role,
       runId: o.runId,
       startedAt,
+      readyAt,
       exit: end ? 'end' : 'signal',
       ...(end ? { end } : {}),
-      metrics: registry.snapshot(),
+      metrics: { ...registry.snapshot(), bus_busy_seconds_total: actorBus.busySeconds, bus_call_seconds_total: actorBus.callSeconds, bus_calls_total: actorBus.calls },
       ...running.record(),
     });
   } finally {

@@ -1,5 +1,5 @@
 // Wires every actor in one process over one bus, and runs the three modes (streaming, iterative, offline) on equal budgets.
-import type { Config } from '../config/index.js';
+import { checkPhaseStart, type Config } from '../config/index.js';
 import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from '../clock.js';
 import { Evaluator, type EvalReport, type EvalResponse, type GoldScorer } from '../actors/evaluator.js';
@@ -54,6 +54,7 @@ export interface ClusterSummary {
   /** Each actor's final metrics snapshot, by actor id. */
   metrics: Record<string, Record<string, number>>;
   /** Seconds the actors spent in bus calls, summed over calls, and how many (when the bus was timed). */
+  /** Wall-clock seconds with a bus call in flight (concurrent calls once), in the busiest process of the run. */
   busCallSeconds?: number;
   busCalls?: number;
 }
@@ -181,6 +182,7 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   };
 
   const runPhases = async (): Promise<void> => {
+    checkPhaseStart(cfg);
     const phases = phasePrompts(cfg);
     const iterations = phases.length;
     for (let t = 0; t < iterations && !stopping.signal.aborted; t++) {
@@ -188,8 +190,9 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
       const pairs0 = pairsPublished();
       let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
       const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
-      // The learner takes the phase's pairs as they are labelled (a bounded pairs topic could not hold them all) and
-      // publishes the phase's single version at the end; the generators sample the whole phase with the previous one.
+      // The learner trains the phase's pairs once they are all labelled (learner.phaseStart labelled) or as they are
+      // (arrival), and publishes the phase's single version at the end; the generators sample the whole phase with
+      // the previous one.
       const training = learner.trainPhase(expected, cfg.learner.epochsPerPhase);
       training.catch(() => undefined);
       try {

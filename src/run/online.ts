@@ -53,7 +53,7 @@ export interface Headline {
   kl?: number;
   klK3?: number;
   responseTokens?: number;
-  /** Seconds in bus calls (summed over actors) / wall-clock; the monitor's own reads are not counted. */
+  /** Share of wall-clock with a bus call in flight (concurrent calls once), in the run's busiest process; the monitor's own reads are not counted. */
   busCallShare?: number;
 }
 
@@ -138,7 +138,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
       void cluster.stop();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const summary = { ...(await cluster.done), busCallSeconds: bus.callSeconds, busCalls: bus.calls };
+    const summary = { ...(await cluster.done), busCallSeconds: bus.busySeconds, busCalls: bus.calls };
     opts.signal?.removeEventListener('abort', onAbort);
     const headline = headlineOf(summary);
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, headline, summary }, null, 2));

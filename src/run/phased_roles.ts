@@ -3,7 +3,7 @@
 import { systemClock } from '../clock.js';
 import type { Learner } from '../actors/learner.js';
 import type { PromptSource } from '../actors/prompt_source.js';
-import type { Config } from '../config/index.js';
+import { checkPhaseStart, type Config } from '../config/index.js';
 import { phasePrompts } from './actor_options.js';
 import type { RunControl } from './run_control.js';
 
@@ -78,6 +78,7 @@ export interface PhaseDriverContext extends PhaseContext {
  * (60 s); that case is not handled.
  */
 export async function drivePhases(cfg: Config, l: Learner, c: PhaseDriverContext): Promise<void> {
+  checkPhaseStart(cfg);
   const ends = phaseEnds(cfg);
   const iterations = ends.length;
   const prev = await c.control.phase();

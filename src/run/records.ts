@@ -46,5 +46,7 @@ export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], s
     evals,
     wallMs,
     metrics,
+    // The busiest process: its wall-clock with a bus call in flight (records written before the field lack it).
+    ...(records.some((r) => r.metrics.bus_busy_seconds_total !== undefined) ? { busCallSeconds: Math.max(...records.map((r) => r.metrics.bus_busy_seconds_total ?? 0)) } : {}),
   };
 }

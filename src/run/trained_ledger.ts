@@ -82,6 +82,10 @@ export class LedgeredLearnerPort implements LearnerPort {
     return this.inner.exportWeights();
   }
 
+  setThreads(threads: number): Promise<number> {
+    return this.inner.setThreads ? this.inner.setThreads(threads) : Promise.resolve(0);
+  }
+
   async saveCheckpoint(dir: string, state: Record<string, unknown>): Promise<void> {
     const ids = Array.isArray(state.ackedAfterCheckpoint) ? (state.ackedAfterCheckpoint as string[]) : [];
     const pairs = ids.map((id) => {

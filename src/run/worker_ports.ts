@@ -86,6 +86,7 @@ export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: st
     exportWeights: () => t.call<Uint8Array>('exportWeights'),
     saveCheckpoint: (dir: string, state: Record<string, unknown>) => t.call<void>('saveCheckpoint', dir, state),
     loadCheckpoint: (dir: string) => t.call<Record<string, unknown> | undefined>('loadCheckpoint', dir),
+    setThreads: (threads: number) => t.call<number>('setThreads', threads),
     close: async () => {},
   };
   return { port, close: () => t.close() };

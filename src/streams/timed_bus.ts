@@ -8,6 +8,10 @@ export class TimedBus implements Bus {
   callSeconds = 0;
   /** Bus calls timed. */
   calls = 0;
+  /** Calls in flight now, and since when at least one has been. */
+  private open = 0;
+  private openSince = 0;
+  private busyClosed = 0;
   readonly weights: WeightStore;
 
   constructor(private readonly inner: Bus) {
@@ -28,13 +32,26 @@ export class TimedBus implements Bus {
     return this.inner.runId;
   }
 
+  /** Wall-clock seconds during which at least one bus call was in flight (concurrent calls count once). */
+  get busySeconds(): number {
+    return (this.busyClosed + (this.open > 0 ? performance.now() - this.openSince : 0)) / 1000;
+  }
+
+  private begin(): number {
+    const t0 = performance.now();
+    if (this.open++ === 0) this.openSince = t0;
+    return t0;
+  }
+
   private add(t0: number): void {
-    this.callSeconds += (performance.now() - t0) / 1000;
+    const now = performance.now();
+    this.callSeconds += (now - t0) / 1000;
     this.calls++;
+    if (--this.open === 0) this.busyClosed += now - this.openSince;
   }
 
   private async timed<T>(f: () => Promise<T>): Promise<T> {
-    const t0 = performance.now();
+    const t0 = this.begin();
     try {
       return await f();
     } finally {
@@ -43,7 +60,7 @@ export class TimedBus implements Bus {
   }
 
   private timedSync(f: () => void): void {
-    const t0 = performance.now();
+    const t0 = this.begin();
     try {
       f();
     } finally {

@@ -139,3 +139,55 @@ test('a phase whose last step falls on a checkpoint step records the version it 
   await learner.stop();
   await bus.close();
 });
+
+test("learner.phaseStart labelled takes no pair before the phase's count is known; arrival trains as pairs come", async () => {
+  for (const phaseStart of ['labelled', 'arrival'] as const) {
+    const bus = makeBus('test');
+    // GEMM threads the phase sets: the paper's loop takes phaseThreads while it trains, then puts the count back.
+    const threads: number[] = [];
+    const port = Object.assign(new FakeLearnerPort(), {
+      setThreads: async (n: number) => {
+        threads.push(n);
+        return threads.length === 1 ? 1 : 3;
+      },
+    });
+    const cfg = learnerCfg({ checkpointEvery: 100, maxPolicyLag: 100, phaseStart, phaseThreads: 3 });
+    const learner = new Learner({ bus, port, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: `ck-phase-start-${phaseStart}` });
+    for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`s${i}`, 0), { msgId: `s${i}` });
+    let labelled!: (n: number) => void;
+    const training = learner.trainPhase(new Promise<number>((r) => (labelled = r)), 1);
+    await new Promise((r) => setTimeout(r, 300));
+    if (phaseStart === 'labelled') assert.equal(learner.step, 0, 'no step while the phase is still being labelled');
+    else assert.equal(learner.step, 2, 'two full batches trained before the labels were all in');
+    labelled(4);
+    const r = await training;
+    assert.deepEqual([r.pairs, r.steps], [4, 2]);
+    assert.deepEqual(port.trained.flatMap((s) => s.pairIds), ['s0', 's1', 's2', 's3'], 'the same pairs in the same order either way');
+    assert.deepEqual(threads, phaseStart === 'labelled' ? [3, 1] : [], 'three GEMM threads while the labelled phase trained, then one again');
+    await learner.stop();
+    await bus.close();
+  }
+});
+
+test('pairs fetched while a phase waits for its labels are kept past the ack wait, not redelivered', async () => {
+  const clock = new FakeClock();
+  const bus = makeBus('test', { ackWaitMs: 150 }, clock);
+  const port = new FakeLearnerPort();
+  const metrics = new MetricsRegistry();
+  const cfg = learnerCfg({ checkpointEvery: 100, maxPolicyLag: 100, phaseStart: 'labelled' });
+  const learner = new Learner({ bus, port, clock, metrics }, { learnerId: 'l', config: cfg, checkpointDir: 'ck-phase-wait', heartbeatMs: 50 });
+  for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`w${i}`, 0), { msgId: `w${i}` });
+  let labelled!: (n: number) => void;
+  const training = learner.trainPhase(new Promise<number>((r) => (labelled = r)), 1);
+  // Ten ack waits pass while the phase is labelled.
+  for (let i = 0; i < 30; i++) await clock.advance(50);
+  assert.equal(learner.step, 0);
+  labelled(4);
+  await untilFake(clock, () => learner.step === 2, 'the phase trained');
+  const r = await training;
+  assert.equal(r.pairs, 4);
+  assert.equal(bus.counters().delivered.pairs, 4, 'each pair delivered once');
+  assert.equal(metrics.snapshot().learner_pairs_duplicate_total ?? 0, 0);
+  await learner.stop();
+  await bus.close();
+});

@@ -67,6 +67,10 @@ describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
     assert.equal(summary.summary.version, 6);
     assert.ok(summary.summary.samplesGenerated > 0 && summary.summary.pairs > 0);
     assert.ok(summary.summary.evals.length >= 1, 'the evaluator process reported');
+    // Every actor process times its bus calls; the headline gives their sum over the wall-clock.
+    const share = summary.headline.busCallShare;
+    assert.ok(typeof share === 'number' && share > 0 && share < 5, `busCallShare ${share}`);
+    assert.ok(Object.values(summary.summary.metrics as Record<string, Record<string, number>>).every((m) => m.bus_calls_total! > 0), 'each process counted its bus calls');
     assert.ok(existsSync(join(runDir, 'report.md')), 'the attached monitor wrote its report');
 
     // Seven processes, each wrote its record on exit after the end of the run.

@@ -43,3 +43,14 @@ test('file, environment and --set overrides apply in that order', () => {
   assert.equal(cfg.monitor.dashboard, true);
   assert.throws(() => loadConfig({ file: join(dir, 'missing.yaml') }), /cannot read config file/);
 });
+
+test("learner.phaseStart labelled refuses a phase larger than the pairs topic holds, naming both fields and the way out", () => {
+  assert.throws(
+    () => parseConfig({ run: { mode: 'iterative', prompts: 9000, iterations: 2 }, bus: { maxPending: 4096 } }),
+    (e: unknown) => e instanceof ConfigError && /bus\.maxPending 4096/.test(e.message) && /up to 4500 prompts/.test(e.message) && /learner\.phaseStart=arrival/.test(e.message),
+  );
+  // The same phases fit once the topic holds them, or when the learner trains as pairs arrive; streaming has no phases.
+  assert.equal(parseConfig({ run: { mode: 'iterative', prompts: 9000, iterations: 2 }, bus: { maxPending: 4500 } }).learner.phaseStart, 'labelled');
+  assert.equal(parseConfig({ run: { mode: 'offline', prompts: 9000 }, learner: { phaseStart: 'arrival' } }).learner.phaseStart, 'arrival');
+  assert.equal(parseConfig({ run: { mode: 'streaming', prompts: 9000 } }).run.prompts, 9000);
+});

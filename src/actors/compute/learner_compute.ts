@@ -8,6 +8,7 @@ import { forwardLogits, gptParamShapes, setWeights, type GptModel } from '../../
 import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
 import { preferenceLoss } from '../../kernels/losses.js';
 import { deriveSeed } from '../../kernels/rng.js';
+import { setGemmThreads } from '../../kernels/native/index.js';
 import { cosineWithWarmup } from '../../kernels/schedule.js';
 import { weightsRecord } from '../../train/model_io.js';
 import { optimizeStepAccumulated, type LossOutput } from '../../train/optimize.js';
@@ -113,6 +114,10 @@ export class DpoLearner implements LearnerPort {
         pairKl: tf.mul(tf.mean(tf.sub(lp, tf.tensor1d([...idx.map((i) => ref.chosen[i]!), ...idx.map((i) => ref.rejected[i]!)]))), share) as tf.Scalar,
       },
     };
+  }
+
+  async setThreads(threads: number): Promise<number> {
+    return setGemmThreads(threads);
   }
 
   async exportWeights(): Promise<Uint8Array> {

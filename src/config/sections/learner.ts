@@ -17,5 +17,7 @@ export const learner = {
   reference: oneOf(['sft', 'previous'] as const, 'sft', 'reference model: the SFT model (the paper) or the previous published version'),
   publishEvery: int(5, 1, 1_000_000, 'steps between weight publications'),
   checkpointEvery: int(20, 1, 1_000_000, 'steps between checkpoints'),
+  phaseStart: oneOf(['labelled', 'arrival'] as const, 'labelled', "iterative/offline modes: when a phase's training starts. labelled = once every pair of the phase is labelled (the paper's loop: training waits while the phase generates, generation waits while it trains); arrival = the first pass trains pairs as they are labelled (the same pairs in the same order, sooner)"),
+  phaseThreads: int(0, 0, 256, "GEMM threads of the learner while a phase of the paper's loop trains (learner.phaseStart labelled: generation waits meanwhile, so its cores are free); 0 = every core the process may use. Streaming, and phases that start on arrival, keep compute.nativeThreads"),
   epochsPerPhase: int(1, 1, 100, 'iterative/offline modes: passes over each phase\'s new pairs (the paper: 2); streaming uses each pair once'),
 };

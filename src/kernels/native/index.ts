@@ -146,6 +146,18 @@ export function disableNativeKernels(): NativeKernelStatus {
 }
 
 /**
+ * Sets the GEMM thread count (when the native kernels are active) and returns the count it replaced (0 when inactive).
+ * Process-wide for OpenBLAS: for a role that runs while the others wait, such as a phase of the paper's loop training.
+ */
+export function setGemmThreads(threads: number): number {
+  const addon = status.active ? loadAddon().addon : undefined;
+  if (!addon) return 0;
+  const before = status.threads;
+  status = { ...status, threads: addon.setThreads(threads) };
+  return before;
+}
+
+/**
  * Runs f with the GEMM on `threads` threads (when the native kernels are active), then puts the count back. The count is
  * process-wide: use it for stages that run alone, such as SFT and reward-model training.
  */

@@ -32,8 +32,10 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     const key = `${this.topic}/${this.opts.durable}`;
     for await (const m of this.messages) {
       if (this.stopped) break;
-      this.bus.setPending(key, m.info.pending);
-      const deliveries = m.info.deliveryCount;
+      // m.info parses the reply subject on every read: once per message.
+      const info = m.info;
+      this.bus.setPending(key, info.pending);
+      const deliveries = info.deliveryCount;
       if (deliveries > this.maxDeliver) {
         await this.deadLetter(m, `not acked within ackWaitMs after ${this.maxDeliver} deliveries (maxDeliver ${this.maxDeliver})`, this.maxDeliver);
         continue;
