@@ -258,8 +258,14 @@ export class Evaluator {
   async evaluateVersion(version: number): Promise<EvalReport> {
     let step = 0;
     if (version > 0) {
-      const blob = await this.deps.bus.weights.get(version);
-      if (!blob) throw new EvaluatorError(`weights version ${version} is not in the weight store`);
+      let blob = await this.deps.bus.weights.get(version);
+      // The store keeps only recent versions: one dropped while this evaluator was busy is replaced by the newest.
+      if (!blob) {
+        const latest = await this.deps.bus.weights.get();
+        if (!latest || latest.meta.version < version) throw new EvaluatorError(`weights version ${version} is not in the weight store`);
+        blob = latest;
+        version = latest.meta.version;
+      }
       step = blob.meta.step;
       if (this.loaded !== version) {
         await this.deps.policy.loadWeights(version, blob.bytes);

@@ -1,7 +1,7 @@
 // Generator: takes prompts, samples K responses each with the current policy, publishes one sample group per prompt.
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
-import type { Bus, Delivery } from '../streams/bus.js';
+import type { Bus, Delivery, WeightBlob } from '../streams/bus.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
 import type { Clock } from '../clock.js';
 import { drainConsumer, openInbox, type Inbox } from './inbox.js';
@@ -132,15 +132,24 @@ export class Generator {
     const target = this.announced;
     if (!target || target.version <= this.version) return this.version;
     const t0 = this.deps.clock.now();
-    const blob = await this.deps.bus.weights.get(target.version);
-    if (!blob) throw new GeneratorError(`weights version ${target.version} was announced but the store does not hold it`);
-    await this.deps.policy.loadWeights(target.version, blob.bytes);
-    this.version = target.version;
+    const blob = await this.fetchWeights(target.version);
+    await this.deps.policy.loadWeights(blob.meta.version, blob.bytes);
+    this.version = blob.meta.version;
     const m = this.deps.metrics;
     m.counter('generator_weight_loads_total').inc();
     m.histogram('generator_weight_load_seconds').observe((this.deps.clock.now() - t0) / 1000);
     m.gauge('generator_policy_version').set(this.version);
     return this.version;
+  }
+
+  /** The bytes of `version`, or of the latest when the store has since dropped it (it keeps only recent versions). */
+  private async fetchWeights(version: number): Promise<WeightBlob> {
+    const blob = await this.deps.bus.weights.get(version);
+    if (blob) return blob;
+    const latest = await this.deps.bus.weights.get();
+    if (!latest || latest.meta.version < version) throw new GeneratorError(`weights version ${version} was announced but the store does not hold it`);
+    this.announced = latest.meta;
+    return latest;
   }
 
   private validate(p: PromptMsg): string | undefined {

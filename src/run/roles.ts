@@ -16,6 +16,7 @@ import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOption
 import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
 import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
+import { workerLearner } from './worker_ports.js';
 import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
 import { drivePhases, releasePhases } from './phased_roles.js';
 import { ledgerFile } from './run_dir.js';
@@ -158,7 +159,8 @@ async function startJudge(cfg: Config, o: ActorProcessOptions, c: RoleContext): 
 }
 
 async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext): Promise<Running> {
-  const owned = await learnerPort(cfg, c.artifacts);
+  // In a worker thread, a 100M+ model's step (tens of seconds) leaves this thread free for metrics, acks and the drain check.
+  const owned = cfg.compute.roleThreads ? await workerLearner(cfg, c.artifacts, c.log) : await learnerPort(cfg, c.artifacts);
   // Steps run only after start(), by when `l` exists.
   const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version);
   const bus = skipTrainedPairs(c.bus, port.trained, (p) => {

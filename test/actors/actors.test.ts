@@ -6,6 +6,8 @@ import { Generator } from '../../src/actors/generator.js';
 import { Judge, pairIdOf } from '../../src/actors/judge.js';
 import { MetricsRegistry, MetricsReporter, MetricsError } from '../../src/actors/metrics.js';
 import { epochOrder, PromptSource } from '../../src/actors/prompt_source.js';
+import { overrideBus } from '../../src/run/resilient_bus.js';
+import type { WeightStore } from '../../src/streams/bus.js';
 import type { PairMsg, SampleGroupMsg } from '../../src/streams/topics.js';
 import { bus as makeBus, config, decode, FakePolicy, FakeScorer, prompts, until } from './fakes.js';
 
@@ -98,6 +100,22 @@ test('generator: swaps weights between batches only, and stamps the version that
   assert.equal(versions[0], 0);
   assert.equal(versions.at(-1), 2);
   assert.ok(policy.loads.includes(2));
+  await bus.close();
+});
+
+test('generator: a version the store dropped before it was fetched is replaced by the latest', async () => {
+  const bus = makeBus('test', { weightsKept: 2 });
+  const first = await bus.weights.put(1, 5, new Uint8Array([1]));
+  await bus.weights.put(2, 10, new Uint8Array([2]));
+  await bus.weights.put(3, 15, new Uint8Array([3]));
+  // The announcement of v1 was read before v2 and v3 were stored (and v1 dropped).
+  const weights: WeightStore = { put: (...a) => bus.weights.put(...a), get: (v) => bus.weights.get(v), latest: async () => first, watch: (s) => bus.weights.watch(s) };
+  const stale = overrideBus(bus, { weights });
+  const policy = new FakePolicy(60);
+  const cfg = config({ generator: { samplesPerPrompt: 2, promptsPerBatch: 1, maxNewTokens: 3 } }).generator;
+  const gen = new Generator({ bus: stale, policy, decode, clock: systemClock, metrics: new MetricsRegistry() }, { generatorId: 'g0', config: cfg, seed: 1, lingerMs: 0 });
+  assert.equal(await gen.syncWeights(true), 3);
+  assert.deepEqual(policy.loads, [3]);
   await bus.close();
 });
 

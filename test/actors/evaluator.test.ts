@@ -57,6 +57,20 @@ test('evaluates version 0 and then every everyVersions versions, with win rate, 
   await bus.close();
 });
 
+test('a version the store dropped before it was evaluated is replaced by the newest', async () => {
+  const bus = makeBus('test', { weightsKept: 2 });
+  const ev = new Evaluator(
+    { bus, policy: new FakePolicy(), reference: new FakePolicy(), scorer: new FakeScorer(), gold: async (items) => items.map((x) => x.tokens.length), decode, clock: systemClock, metrics: new MetricsRegistry() },
+    { evaluatorId: 'ev', config: config({ evaluator: { everyVersions: 1, prompts: 4, maxNewTokens: 3 } }).evaluator, prompts: prompts(4), topK: 0, topP: 1 },
+  );
+  for (let v = 1; v <= 3; v++) await bus.weights.put(v, v * 10, new Uint8Array([v]));
+  const r = await ev.evaluateVersion(1);
+  assert.equal(r.version, 3);
+  assert.equal(r.step, 30);
+  await assert.rejects(ev.evaluateVersion(7), /weights version 7 is not in the weight store/);
+  await bus.close();
+});
+
 test('klTerms: the log-ratio and the summed k3 of one response; k3 is never negative', () => {
   const lp = [-1, -2, -0.5];
   const lr = [-1.5, -1, -0.5];

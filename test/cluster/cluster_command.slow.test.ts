@@ -1,7 +1,7 @@
 // `rlhf-stream cluster` on the tiny config: its own nats-server, each actor a process, the learner to totalSteps.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -51,10 +51,15 @@ describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
     const url = /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/.exec(err)![1]!;
     assert.match(err, /^generator-1 \| generator generator-1 running in run cl/m);
     assert.match(err, /^learner \| learner: run done \(totalSteps\) at step 12, version 6/m);
+    // The step runs in a worker thread, so a long one does not stop the learner process's metrics, acks and drain check.
+    assert.match(err, /^learner \| learner worker thread: backend/m);
     assert.match(out, /run cl ended \(totalSteps\)/);
     assert.match(out, /restarts after crashes: none/);
     assert.match(out, /mode streaming: 12 learner steps, policy version 6/);
     assert.equal(await portOpen(url), false, 'the launcher stopped its nats-server');
+
+    // Only the newest bus.weightsKept (3) versions' same-host files are left.
+    assert.deepEqual(readdirSync(join(runDir, 'weights')).sort(), ['cl-v4.bin', 'cl-v5.bin', 'cl-v6.bin']);
 
     const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));
     assert.equal(summary.end.reason, 'totalSteps');

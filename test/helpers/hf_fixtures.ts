@@ -29,6 +29,8 @@ export interface FixtureSpec {
   vocab?: number;
   /** Extra config.json fields (e.g. to make a config the loader must refuse). */
   extraConfig?: Record<string, unknown>;
+  /** Another tokenizer.json (its end token `eos`, its begin token `bos` or else eos) instead of the built-in one. */
+  tokenizer?: { json: string; size: number; eos: string; bos?: string };
 }
 
 export const CHATML_TEMPLATE =
@@ -128,7 +130,7 @@ export function safetensorsBytes(tensors: Record<string, { shape: number[]; data
 }
 
 /** HF tensor names and shapes of a tiny model of the spec's type. */
-function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab'>>, vocab: number): [string, number[], 'w' | 'norm' | 'bias'][] {
+function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab' | 'tokenizer'>>, vocab: number): [string, number[], 'w' | 'norm' | 'bias'][] {
   const { d, ff, layers } = s;
   const out: [string, number[], 'w' | 'norm' | 'bias'][] = [];
   if (s.type === 'gpt2') {
@@ -173,7 +175,7 @@ function hfTensorShapes(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraCon
   return out;
 }
 
-function hfConfig(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab'>>, vocab: number, eosId: number, bosId: number): Record<string, unknown> {
+function hfConfig(s: Required<Omit<FixtureSpec, 'chatTemplate' | 'extraConfig' | 'shards' | 'vocab' | 'tokenizer'>>, vocab: number, eosId: number, bosId: number): Record<string, unknown> {
   if (s.type === 'gpt2') {
     return {
       model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: vocab, n_positions: s.ctx, n_embd: s.d, n_layer: s.layers, n_head: s.heads,
@@ -197,11 +199,12 @@ export function writeHfFixture(dir: string, spec: FixtureSpec): { vocab: number 
     tied: spec.tied ?? spec.type === 'gpt2', dtype: spec.dtype ?? 'F32', seed: spec.seed ?? 1, std: spec.std ?? 0.1,
   };
   mkdirSync(dir, { recursive: true });
-  const tok = s.type === 'gpt2' || s.type === 'qwen2' ? byteLevelTokenizer() : llamaStyleTokenizer();
+  const tok = spec.tokenizer ?? (s.type === 'gpt2' || s.type === 'qwen2' ? byteLevelTokenizer() : llamaStyleTokenizer());
   const vocab = Math.max(spec.vocab ?? 0, Math.ceil(tok.size / 32) * 32);
-  const ids = JSON.parse(tok.json).model.vocab as Record<string, number>;
+  const parsed = JSON.parse(tok.json) as { model: { vocab: Record<string, number> }; added_tokens?: { id: number; content: string }[] };
+  const ids: Record<string, number> = { ...parsed.model.vocab, ...Object.fromEntries((parsed.added_tokens ?? []).map((t) => [t.content, t.id])) };
   const eosId = ids[tok.eos]!;
-  const bosId = s.type === 'gpt2' || s.type === 'qwen2' ? eosId : ids['<s>']!;
+  const bosId = spec.tokenizer ? ids[spec.tokenizer.bos ?? tok.eos]! : s.type === 'gpt2' || s.type === 'qwen2' ? eosId : ids['<s>']!;
   const rng = new Rng(s.seed);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, shape, kind] of hfTensorShapes(s, vocab)) {
@@ -225,7 +228,8 @@ export function writeHfFixture(dir: string, spec: FixtureSpec): { vocab: number 
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hfConfig(s, vocab, eosId, bosId), ...spec.extraConfig }, null, 2));
   writeFileSync(join(dir, 'tokenizer.json'), tok.json);
   const tokConfig: Record<string, unknown> = { tokenizer_class: 'PreTrainedTokenizerFast', eos_token: tok.eos, model_max_length: s.ctx };
-  if (s.type !== 'gpt2' && s.type !== 'qwen2') Object.assign(tokConfig, { bos_token: '<s>', unk_token: '<unk>' });
+  if (spec.tokenizer) tokConfig['bos_token'] = spec.tokenizer.bos ?? tok.eos;
+  else if (s.type !== 'gpt2' && s.type !== 'qwen2') Object.assign(tokConfig, { bos_token: '<s>', unk_token: '<unk>' });
   if (spec.chatTemplate !== undefined) tokConfig['chat_template'] = spec.chatTemplate;
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokConfig, null, 2));
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: bosId, eos_token_id: eosId }));

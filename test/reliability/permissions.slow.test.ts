@@ -93,6 +93,15 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
     const l = await as('learner');
     const meta = await l.weights.put(2, 2, new Uint8Array([4, 5]));
     assert.equal((await admin.weights.latest())!.version, meta.version);
+    // Storing v4 deletes v1 (bus.weightsKept 3): the learner's permissions cover the deletion too.
+    const lines: string[] = [];
+    const u = users.find((x) => x.actorId === 'learner')!;
+    const l2 = await NatsBus.connect(config({ bus: { kind: 'nats', servers: [server.url], user: u.actorId, pass: u.password } }).bus, RUN, { log: (line) => lines.push(line) });
+    buses.set('learner-2', l2);
+    for (const v of [3, 4]) await l2.weights.put(v, v, new Uint8Array([v]));
+    assert.deepEqual(lines, []);
+    assert.equal(await admin.weights.get(1), undefined);
+    assert.deepEqual([...(await admin.weights.get(2))!.bytes], [4, 5]);
     await refused('learner publishes a pair', l.publish('pairs', pair('y', 0, 0, RUN)));
     await refused('learner publishes samples', l.publish('samples', group('y')));
   });

@@ -300,5 +300,19 @@ export function busContract(name: string, factory: BusFactory): void {
       assert.deepEqual(latest?.bytes, bytes2);
       assert.equal(await bus.weights.get(99), undefined);
     });
+
+    it('keeps the newest bus.weightsKept versions; an older one reads as undefined, a kept one as stored', async () => {
+      const bus = await make({ weightsKept: 2 });
+      const bytes = (v: number): Uint8Array => new Uint8Array(200_000 + v).map((_, i) => (i * v) & 255);
+      for (let v = 1; v <= 5; v++) await bus.weights.put(v, v * 10, bytes(v));
+      for (const v of [1, 2, 3]) assert.equal(await bus.weights.get(v), undefined, `v${v} was dropped`);
+      for (const v of [4, 5]) {
+        const got = await bus.weights.get(v);
+        assert.deepEqual(got?.bytes, bytes(v), `v${v} is kept`);
+        assert.equal(got?.meta.step, v * 10);
+      }
+      assert.equal((await bus.weights.get())?.meta.version, 5);
+      assert.equal((await bus.weights.latest())?.version, 5);
+    });
   });
 }

@@ -28,7 +28,7 @@ export class InProcessBus extends WireBus implements Bus {
     super(cfg.maxPayloadBytes, opts.schema);
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => console.error(line));
-    this.weights = new MemoryWeightStore(this);
+    this.weights = new MemoryWeightStore(this, cfg.weightsKept);
   }
 
   private topic(name: TopicName): TopicLog {

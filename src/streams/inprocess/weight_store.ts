@@ -9,7 +9,11 @@ export class MemoryWeightStore implements WeightStore {
   private readonly blobs = new Map<number, WeightBlob>();
   private readonly latest$ = new BehaviorSubject<WeightsMsg | undefined>(undefined);
 
-  constructor(private readonly bus: InProcessBus) {}
+  /** `kept`: versions held; storing one drops those older than the newest `kept` (bus.weightsKept). */
+  constructor(
+    private readonly bus: InProcessBus,
+    private readonly kept: number,
+  ) {}
 
   async put(version: number, step: number, bytes: Uint8Array): Promise<WeightsMsg> {
     if (this.bus.closed) throw new BusError('bus is closed');
@@ -25,6 +29,8 @@ export class MemoryWeightStore implements WeightStore {
     };
     // A copy, so a learner reusing its buffer cannot change published weights.
     this.blobs.set(version, { meta, bytes: new Uint8Array(bytes) });
+    // A 124M model's version is 500 MB: a long run must not hold every one. Readers ask for recent versions only.
+    for (const v of this.blobs.keys()) if (v <= version - this.kept) this.blobs.delete(v);
     await this.bus.publish('weights', meta);
     this.latest$.next(meta);
     return meta;

@@ -1,6 +1,6 @@
 // Policy weights on NATS: bytes in the object store, announcements in KV (`latest`, `v<version>`), an optional same-host file.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StorageType, type KV, type ObjectStore } from 'nats';
@@ -8,6 +8,32 @@ import { BusError, type WeightBlob, type WeightStore } from '../bus.js';
 import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
 import type { NatsBus } from './bus.js';
 import { natsNames } from './names.js';
+
+/** Fixed part of a weights put's timeout: the server's answer to the last chunk and the metadata. */
+const PUT_TIMEOUT_BASE_MS = 30_000;
+
+/**
+ * How long storing `bytes` in the object store may take. nats.js publishes every chunk of a blob at once, each with this
+ * timeout, so it must cover the whole upload: the JetStream default (5 s) is less than a 500 MB upload takes on an
+ * idle machine.
+ */
+export function weightsPutTimeoutMs(bytes: number, msPerMiB: number): number {
+  return PUT_TIMEOUT_BASE_MS + Math.ceil((bytes / 2 ** 20) * msPerMiB);
+}
+
+/** A weights put that failed; `code` is the NATS client's (a TIMEOUT is retried by the resilient bus). */
+export class WeightPutError extends BusError {
+  override name = 'WeightPutError';
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const MIB = 2 ** 20;
 
 export class NatsWeightStore implements WeightStore {
   private kv!: KV;
@@ -22,7 +48,7 @@ export class NatsWeightStore implements WeightStore {
   ) {}
 
   async open(): Promise<void> {
-    const bucket = natsNames(this.busPrefix(), this.bus.runId).weightsBucket;
+    const bucket = this.bucket();
     const replicas = this.bus.cfg.replicas;
     this.kv = await this.bus.js.views.kv(bucket, { history: 1, replicas, storage: StorageType.File });
     this.os = await this.bus.js.views.os(bucket, { replicas, storage: StorageType.File });
@@ -43,21 +69,82 @@ export class NatsWeightStore implements WeightStore {
   async put(version: number, step: number, bytes: Uint8Array): Promise<WeightsMsg> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const meta: WeightsMsg = { type: 'weights', v: SCHEMA_VERSION, runId: this.bus.runId, version, step, sha256, size: bytes.length, createdAt: Date.now() };
+    const t0 = Date.now();
     if (this.weightsDir) {
       // Absolute: a reader started in another working directory (or by another command) finds the same file.
-      const file = resolve(this.weightsDir, `${this.bus.runId}-v${version}.bin`);
+      const file = this.fileOf(version);
       const tmp = `${file}.${process.pid}.tmp`;
       // Write then rename: a reader never sees a half-written file under the final name.
       writeFileSync(tmp, bytes);
       renameSync(tmp, file);
       meta.file = file;
     }
-    await this.os.putBlob({ name: `v${version}` }, bytes);
+    const t1 = Date.now();
+    await this.putObject(version, bytes);
     const encoded = this.bus.encode(meta);
     await this.kv.put(`v${version}`, encoded);
     await this.kv.put('latest', encoded);
     await this.bus.publish('weights', meta, { msgId: `weights-v${version}` });
+    const t2 = Date.now();
+    // The version is stored and announced whatever happens here: a failed deletion is said and tried again next time.
+    await this.prune(version).catch((err: unknown) => this.bus.logLine(`bus: deleting weights older than the newest ${this.bus.cfg.weightsKept} failed: ${(err as Error).message}; tried again at the next version`));
+    if (t2 - t0 >= 2000) {
+      const file = this.weightsDir ? `file ${((t1 - t0) / 1000).toFixed(1)} s, ` : '';
+      this.bus.logLine(`bus: weights v${version} (${(bytes.length / MIB).toFixed(0)} MiB) stored in ${((t2 - t0) / 1000).toFixed(1)} s (${file}object store ${((t2 - t1) / 1000).toFixed(1)} s)`);
+    }
     return meta;
+  }
+
+  private fileOf(version: number): string {
+    return resolve(this.weightsDir!, `${this.bus.runId}-v${version}.bin`);
+  }
+
+  /** The bytes as object `v<version>`, with a timeout that covers the whole upload; a failure names the size and the setting. */
+  private async putObject(version: number, bytes: Uint8Array): Promise<void> {
+    const timeout = weightsPutTimeoutMs(bytes.length, this.bus.cfg.weightsPutMsPerMiB);
+    const t0 = Date.now();
+    try {
+      await this.os.putBlob({ name: `v${version}` }, bytes, { timeout });
+    } catch (err) {
+      const e = err as { code?: unknown; message?: string; api_error?: { description?: string } };
+      const said = e.api_error?.description;
+      // A store out of space answers 503 as an absent server does, but waiting will not help: not retried.
+      const full = said !== undefined && /maximum (bytes|messages) exceeded|insufficient (resources|storage)/i.test(said);
+      const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+      throw new WeightPutError(
+        `storing weights v${version} (${(bytes.length / MIB).toFixed(1)} MiB) in object store ${this.bucket()} failed after ${s(Date.now() - t0)} ` +
+          `(allowed ${s(timeout)} = 30 s + bus.weightsPutMsPerMiB ${this.bus.cfg.weightsPutMsPerMiB} ms per MiB): ${e.message}${said && said !== e.message ? ` (${said})` : ''}`,
+        typeof e.code === 'string' && !full ? e.code : undefined,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Deletes the versions older than the newest `bus.weightsKept`: their announcement (KV `v<n>`), object and same-host
+   * file. Readers ask for a version they have just seen announced, so a few recent ones are enough; one that asks for a
+   * deleted version gets undefined and moves on to the latest.
+   */
+  private async prune(version: number): Promise<void> {
+    const oldest = version - this.bus.cfg.weightsKept + 1;
+    const stale = (name: string, re: RegExp): boolean => {
+      const m = re.exec(name);
+      return m !== null && Number(m[1]) < oldest;
+    };
+    for (const info of await this.os.list()) {
+      if (!stale(info.name, /^v(\d+)$/)) continue;
+      await this.kv.delete(info.name);
+      await this.os.delete(info.name);
+    }
+    if (!this.weightsDir) return;
+    const prefix = `${this.bus.runId}-v`;
+    for (const f of readdirSync(this.weightsDir)) {
+      if (f.startsWith(prefix) && stale(f.slice(prefix.length), /^(\d+)\.bin$/)) rmSync(resolve(this.weightsDir, f), { force: true });
+    }
+  }
+
+  private bucket(): string {
+    return natsNames(this.busPrefix(), this.bus.runId).weightsBucket;
   }
 
   /**
@@ -84,17 +171,25 @@ export class NatsWeightStore implements WeightStore {
   async get(version?: number): Promise<WeightBlob | undefined> {
     const meta = await this.meta(version);
     if (!meta) return undefined;
+    // Deleted by the writer's pruning after its announcement was read: a named version is no longer held; the latest
+    // has moved on, so read the new latest.
+    const pruned = async (): Promise<boolean> => (await this.meta(meta.version)) === undefined;
     const matches = (b: Uint8Array): boolean => b.length === meta.size && createHash('sha256').update(b).digest('hex') === meta.sha256;
     if (meta.file) {
-      const why = existsSync(meta.file) ? undefined : 'is not on this host';
-      if (!why) {
-        const b = new Uint8Array(await readFile(meta.file));
-        if (matches(b)) return { meta, bytes: b };
-      }
-      this.sayFallback(meta, why ?? 'does not match the announced size and sha256');
+      const b = await readFile(meta.file).then(
+        (buf) => new Uint8Array(buf),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        },
+      );
+      if (b && matches(b)) return { meta, bytes: b };
+      if (!b && (await pruned())) return version === undefined ? this.get() : undefined;
+      this.sayFallback(meta, b ? 'does not match the announced size and sha256' : 'is not on this host');
     }
     const blob = await this.os.getBlob(`v${meta.version}`);
-    if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${natsNames(this.busPrefix(), this.bus.runId).weightsBucket}`);
+    if (!blob && (await pruned())) return version === undefined ? this.get() : undefined;
+    if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
     // A plain Uint8Array view (the client hands back a Buffer), like the in-process store returns.
     const bytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.length);
     if (!matches(bytes)) {
