@@ -109,6 +109,8 @@ async function main(): Promise<void> {
           compute: { ...base.compute, seed: base.compute.seed + s },
           evaluator: { ...base.evaluator, everyVersions },
           learner: { ...base.learner, phaseStart },
+          // Scored after the run, every version must still be stored then.
+          ...(evalWhen === 'after' ? { bus: { ...base.bus, weightsKept: 1000 } } : {}),
         };
         const loads: number[] = [];
         const sampler = setInterval(() => loads.push(loadavg()[0]!), 2000);
