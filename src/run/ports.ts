@@ -16,7 +16,7 @@ import { loadModel } from '../train/model_io.js';
 import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.js';
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
-import { workerLearner, workerScorer } from './worker_ports.js';
+import { workerGold, workerLearner, workerScorer } from './worker_ports.js';
 
 /** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
 export interface Owned<T> {
@@ -144,8 +144,9 @@ export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Pr
   };
 }
 
-/** The task's gold judge, batched, for the evaluator. */
-export async function goldScorer(cfg: Config): Promise<Owned<GoldScorer>> {
+/** The task's gold judge, batched, for the evaluator: in its own worker thread with compute.roleThreads, else here. */
+export async function goldScorer(cfg: Config, log: (line: string) => void = () => undefined): Promise<Owned<GoldScorer>> {
+  if (cfg.compute.roleThreads) return workerGold(cfg, log);
   const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir });
   const score: GoldScorer = async (items) => (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt.text, response: x.text })))).map((g) => g.score);
   return { port: score, close: () => judge.close() };
@@ -181,7 +182,7 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
     owned.push({ port: rm, close: rm.close });
     proxy = () => rm.scorer();
   }
-  const gold = own(await goldScorer(cfg));
+  const gold = own(await goldScorer(cfg, log));
   const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
   const ports: ClusterPorts = {
     policy: async (role, index) => {

@@ -1,12 +1,14 @@
-// Piscina worker holding one compute-heavy role's port (the DPO learner or the proxy scorer) off the actors' event loop:
-// the main thread only moves messages. Each worker thread has its own tfjs engine, initialised here once.
+// Piscina worker holding one compute-heavy role's port (the DPO learner, the proxy scorer or the evaluator's gold judge)
+// off the actors' event loop: the main thread only moves messages. Each model thread has its own tfjs engine,
+// initialised here once; the gold judge (a language model, a spell checker and harper.js) needs none.
 import type { LearnerPort, ScorerPort } from '../actors/ports.js';
 import type { Config } from '../config/index.js';
+import { createGoldJudge, type GoldJudge } from '../gold/index.js';
 import { describeBackend, initBackend } from '../kernels/backend.js';
 import type { ModelDirs } from './artifacts.js';
 import { learnerPort, proxyModel, type Owned } from './ports.js';
 
-export type WorkerRole = 'learner' | 'scorer';
+export type WorkerRole = 'learner' | 'scorer' | 'gold';
 
 export interface RoleInit {
   role: WorkerRole;
@@ -14,10 +16,15 @@ export interface RoleInit {
   dirs: ModelDirs;
 }
 
-let held: Owned<LearnerPort> | Owned<ScorerPort> | undefined;
+let held: Owned<LearnerPort> | Owned<ScorerPort> | Owned<GoldJudge> | undefined;
 
 /** Builds the role's port; returns the backend line and, for a scorer, the id it stamps on pairs. */
 export async function init(t: RoleInit): Promise<{ line: string; modelId?: string }> {
+  if (t.role === 'gold') {
+    const judge = await createGoldJudge(t.cfg.data.task, { cacheDir: t.cfg.run.cacheDir });
+    held = { port: judge, close: () => judge.close() };
+    return { line: `gold judge ${judge.task}` };
+  }
   const info = await initBackend(t.cfg.compute.backend, { native: t.cfg.compute.nativeKernels, nativeThreads: t.cfg.compute.nativeThreads });
   if (t.role === 'learner') {
     held = await learnerPort(t.cfg, t.dirs);

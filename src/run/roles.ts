@@ -247,7 +247,7 @@ async function startEvaluator(cfg: Config, o: ActorProcessOptions, c: RoleContex
   const policy = await workerPolicy(cfg, c.artifacts, c.log);
   const reference = await localPolicy(c.artifacts);
   const scorer = await scorerPort(c.artifacts);
-  const gold = await goldScorer(cfg);
+  const gold = await goldScorer(cfg, c.log);
   const ev: Evaluator = new Evaluator(
     { bus: c.bus, policy: policy.port, reference: reference.port, scorer: scorer.port, gold: gold.port, decode: policy.decode, clock: systemClock, metrics: c.registry, onResponses: responsesWriter(responsesFile(c.runDir)) },
     evaluatorOptions(cfg, o.actorId, evalPrompts(cfg, c.artifacts.data.prompts.eval, c.tok)),

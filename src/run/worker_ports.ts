@@ -1,7 +1,10 @@
-// Main-thread ports whose compute runs in a worker thread (src/run/role_worker.ts): the DPO learner and the proxy scorer.
+// Main-thread ports whose compute runs in a worker thread (src/run/role_worker.ts): the DPO learner, the proxy scorer
+// and the gold judge.
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import type { GoldScorer } from '../actors/evaluator.js';
 import type { LearnerPort, ScoreRequest, ScorerPort, StepStats } from '../actors/ports.js';
+import type { GoldScore } from '../gold/index.js';
 import type { PairMsg } from '../streams/topics.js';
 import type { Config } from '../config/index.js';
 import type { ModelDirs } from './artifacts.js';
@@ -47,7 +50,7 @@ class RoleThread {
     readonly modelId: string | undefined,
   ) {}
 
-  static async start(role: WorkerRole, cfg: Config, dirs: ModelDirs): Promise<RoleThread> {
+  static async start(role: WorkerRole, cfg: Config, dirs: Pick<ModelDirs, 'sftDir' | 'rmDir'> = { sftDir: '', rmDir: '' }): Promise<RoleThread> {
     const filename = fileURLToPath(new URL('./role_worker.js', import.meta.url));
     const pool = new Piscina({ filename, minThreads: 1, maxThreads: 1, idleTimeout: Number.POSITIVE_INFINITY });
     try {
@@ -106,4 +109,18 @@ export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: str
     close: async () => {},
   };
   return { port, close: () => t.close() };
+}
+
+/**
+ * The evaluator's gold judge in its own worker thread: scoring an evaluation's responses (harper.js linting most of
+ * it) would otherwise hold the main thread, which moves every actor's messages, for seconds at a time.
+ */
+export async function workerGold(cfg: Config, log: (line: string) => void): Promise<Owned<GoldScorer>> {
+  const t = await RoleThread.start('gold', cfg);
+  log(`gold judge worker thread: ${t.line}`);
+  const score: GoldScorer = async (items) => {
+    const scores = await t.call<GoldScore[]>('scoreBatch', items.map((x) => ({ prompt: x.prompt.text, response: x.text })));
+    return scores.map((g) => g.score);
+  };
+  return { port: score, close: () => t.close() };
 }
