@@ -61,7 +61,15 @@ describe('a 3-node NATS cluster', { skip: natsSkip(), timeout: 180_000 }, () => 
       assert.ok(victim, `the pairs stream has a leader among n1..n3; got ${leader}`);
       victim.kill9();
       const stepAtKill = cluster.learner.step;
-      const s = await cluster.done;
+      // A run that stops making progress after the kill fails here with what it logged, instead of hanging the file.
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the run did not finish within 120 s of the kill (learner at step ${cluster.learner.step}, ${stepAtKill} at the kill):\n${lines.slice(-40).join('\n')}`)),
+          120_000,
+        );
+      });
+      const s = await Promise.race([cluster.done, stalled]).finally(() => clearTimeout(timer));
       assert.equal(s.steps, 16);
       assert.ok(s.steps > stepAtKill);
       const newLeader = (await bus.jsm.streams.info(names.stream('pairs'))).cluster?.leader;
