@@ -84,6 +84,11 @@ export class Inbox<T> {
     return this.queue.length;
   }
 
+  /** The subscription ended and everything it delivered was taken: next() returns undefined at once from now on. */
+  get exhausted(): boolean {
+    return this.ended && this.queue.length === 0;
+  }
+
   /** The next delivery; undefined when the subscription ended (or `signal` aborted) with nothing queued. */
   async next(signal?: AbortSignal): Promise<Delivery<T> | undefined> {
     for (;;) {

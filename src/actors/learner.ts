@@ -182,6 +182,8 @@ export class Learner {
       if (!d) {
         if (this.abort.signal.aborted) break;
         if (this.trained.size > 0) await this.checkpoint();
+        // An ended subscription answers at once: waiting again would spin and starve the event loop.
+        if (this.inbox!.exhausted) throw new LearnerError('the pairs subscription ended while the learner still expected pairs');
         continue;
       }
       if (!(await this.admit(d))) continue;

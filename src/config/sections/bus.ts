@@ -22,6 +22,6 @@ export const bus = {
   publishInFlight: int(256, 1, 65_536, 'publishes awaiting their acknowledgement at once, per bus'),
   duplicateWindowMs: int(120_000, 1000, 86_400_000, 'a publish repeating a msgId within this window is stored once'),
   weightsKept: int(3, 2, 1000, 'policy versions the weight store keeps (NATS object store, same-host files, in-process store); storing one deletes those older than the newest weightsKept'),
-  weightsPutMsPerMiB: int(1000, 1, 600_000, 'NATS: storing weights times out after 30 s plus this many ms per MiB (500 MB: about 8.5 min); the object store writes about 80 MiB/s on an idle 2-core machine, far less on a loaded one'),
+  weightsPutMsPerMiB: int(1000, 1, 600_000, 'NATS: storing weights times out after 5 s plus this many ms per MiB (500 MB: about 8 min); the object store writes about 80 MiB/s on an idle 2-core machine, far less on a loaded one'),
   retainMessages: int(100_000, 100, 100_000_000, 'messages kept on broadcast topics (metrics, weights, dead); the oldest are dropped'),
 };

@@ -5,6 +5,8 @@ import type { TopicName, Topics } from '../topics.js';
 import type { NatsBus } from './bus.js';
 import { ACTOR_ID } from './names.js';
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 export class NatsSubscription<K extends TopicName> implements Subscription<Topics[K]> {
   private messages: ConsumerMessages | undefined;
   private stopped = false;
@@ -23,39 +25,57 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
 
   private async *run(): AsyncGenerator<Delivery<Topics[K]>> {
     await this.bus.ensureConsumer(this.topic, this.opts);
-    if (this.stopped) return;
-    const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
     // Pull in batches no larger than what may be unacked at once, so one slow process does not hoard messages.
     const batch = Math.max(1, Math.min(this.opts.pullBatch ?? 256, this.opts.maxAckPending ?? 256, 256));
-    this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
-    if (this.stopped) this.messages.stop();
     const key = `${this.topic}/${this.opts.durable}`;
-    for await (const m of this.messages) {
-      if (this.stopped) break;
-      // m.info parses the reply subject on every read: once per message.
-      const info = m.info;
-      this.bus.setPending(key, info.pending);
-      const deliveries = info.deliveryCount;
-      if (deliveries > this.maxDeliver) {
-        await this.deadLetter(m, `not acked within ackWaitMs after ${this.maxDeliver} deliveries (maxDeliver ${this.maxDeliver})`, this.maxDeliver);
+    let backoff = 100;
+    while (!this.stopped) {
+      try {
+        const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
+        this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
+      } catch (err) {
+        // A cluster electing a new leader for the stream answers nothing for a while: try again, not end.
+        if (this.stopped || this.bus.isClosed) return;
+        this.bus.logLine(`bus: ${key}: consumer lookup failed (${(err as Error).message}); retrying in ${backoff} ms`);
+        await sleep(backoff);
+        backoff = Math.min(5000, backoff * 2);
         continue;
       }
-      const decoded = this.bus.decodeFor(this.topic, m.data);
-      if (!decoded.ok) {
-        await this.deadLetter(m, decoded.reason, deliveries);
-        continue;
-      }
-      if (this.topic === 'metrics') {
-        // An actor speaks for itself only: the id in the message must be the one its subject (and so its user) carries.
-        const actorId = (decoded.value as Topics['metrics']).actorId;
-        const expected = ACTOR_ID.test(actorId) ? this.bus.subjectFor('metrics', actorId) : undefined;
-        if (m.subject !== expected) {
-          await this.deadLetter(m, `metrics.actorId ${JSON.stringify(actorId)} does not match the subject ${m.subject} it was published on; an actor publishes metrics only under its own id`, deliveries);
+      if (this.stopped) this.messages.stop();
+      for await (const m of this.messages) {
+        if (this.stopped) break;
+        // m.info parses the reply subject on every read: once per message.
+        const info = m.info;
+        this.bus.setPending(key, info.pending);
+        const deliveries = info.deliveryCount;
+        if (deliveries > this.maxDeliver) {
+          await this.deadLetter(m, `not acked within ackWaitMs after ${this.maxDeliver} deliveries (maxDeliver ${this.maxDeliver})`, this.maxDeliver);
           continue;
         }
+        const decoded = this.bus.decodeFor(this.topic, m.data);
+        if (!decoded.ok) {
+          await this.deadLetter(m, decoded.reason, deliveries);
+          continue;
+        }
+        if (this.topic === 'metrics') {
+          // An actor speaks for itself only: the id in the message must be the one its subject (and so its user) carries.
+          const actorId = (decoded.value as Topics['metrics']).actorId;
+          const expected = ACTOR_ID.test(actorId) ? this.bus.subjectFor('metrics', actorId) : undefined;
+          if (m.subject !== expected) {
+            await this.deadLetter(m, `metrics.actorId ${JSON.stringify(actorId)} does not match the subject ${m.subject} it was published on; an actor publishes metrics only under its own id`, deliveries);
+            continue;
+          }
+        }
+        this.bus.count('delivered', this.topic);
+        backoff = 100;
+        yield this.delivery(m, decoded.value as Topics[K], deliveries);
       }
-      this.bus.count('delivered', this.topic);
-      yield this.delivery(m, decoded.value as Topics[K], deliveries);
+      // The client ends a pull on its own after a failure it cannot ride out (missed heartbeats, the consumer's leader
+      // gone with its node): pull again instead of ending the subscription, which its actor would take for the end.
+      if (this.stopped || this.bus.isClosed) return;
+      this.bus.logLine(`bus: ${key}: the pull ended; pulling again in ${backoff} ms`);
+      await sleep(backoff);
+      backoff = Math.min(5000, backoff * 2);
     }
   }
 

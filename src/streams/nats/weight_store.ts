@@ -9,8 +9,11 @@ import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
 import type { NatsBus } from './bus.js';
 import { natsNames } from './names.js';
 
-/** Fixed part of a weights put's timeout: the server's answer to the last chunk and the metadata. */
-const PUT_TIMEOUT_BASE_MS = 30_000;
+/**
+ * Fixed part of a weights put's timeout: the JetStream default. Longer would hold the learner on a dead stream leader
+ * (after a node of a cluster dies) well past the election, where a failed put is retried on the new leader.
+ */
+const PUT_TIMEOUT_BASE_MS = 5_000;
 
 /**
  * How long storing `bytes` in the object store may take. nats.js publishes every chunk of a blob at once, each with this
@@ -113,7 +116,7 @@ export class NatsWeightStore implements WeightStore {
       const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
       throw new WeightPutError(
         `storing weights v${version} (${(bytes.length / MIB).toFixed(1)} MiB) in object store ${this.bucket()} failed after ${s(Date.now() - t0)} ` +
-          `(allowed ${s(timeout)} = 30 s + bus.weightsPutMsPerMiB ${this.bus.cfg.weightsPutMsPerMiB} ms per MiB): ${e.message}${said && said !== e.message ? ` (${said})` : ''}`,
+          `(allowed ${s(timeout)} = 5 s + bus.weightsPutMsPerMiB ${this.bus.cfg.weightsPutMsPerMiB} ms per MiB): ${e.message}${said && said !== e.message ? ` (${said})` : ''}`,
         typeof e.code === 'string' && !full ? e.code : undefined,
         { cause: err },
       );
