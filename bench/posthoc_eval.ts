@@ -5,7 +5,7 @@ import { systemClock } from '../src/clock.js';
 import { Evaluator, type EvalReport } from '../src/actors/evaluator.js';
 import { MetricsRegistry } from '../src/actors/metrics.js';
 import type { Config } from '../src/config/index.js';
-import type { EvalPoint } from '../src/experiment/results.js';
+import { evalPoints, type EvalPoint } from '../src/experiment/results.js';
 import { evaluatorOptions } from '../src/run/actor_options.js';
 import { evalPrompts, findArtifacts, loadTokenizer } from '../src/run/artifacts.js';
 import { closeAll, goldScorer, localPolicy, scorerPort, workerPolicy } from '../src/run/ports.js';
@@ -44,17 +44,8 @@ export async function evaluateAfterRun(cfg: Config, servers: string[], runId: st
       const meta = (await bus.weights.get(v))?.meta;
       if (!meta) throw new Error(`version ${v} of run ${runId} is no longer in the weight store`);
       const r: EvalReport = await ev.evaluateVersion(v);
-      points.push({
-        seconds: (meta.createdAt - startedAt) / 1000,
-        version: v,
-        step: r.step,
-        goldReward: r.goldReward,
-        winRateVsSft: r.winRateVsSft,
-        proxyReward: r.proxyReward,
-        kl: r.kl ?? null,
-        klK3: r.klK3 ?? null,
-        responseTokens: r.responseTokens,
-      });
+      // Timed at the version's publication, not at this evaluation.
+      points.push(...evalPoints([{ ...r, ts: meta.createdAt }], startedAt));
     }
     return points;
   } finally {
