@@ -1,7 +1,7 @@
 // Evaluator: every N policy versions, samples on held-out prompts and reports gold reward, proxy reward, win rate vs SFT, length and KL.
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
-import type { Bus } from '../streams/bus.js';
+import { weightsAtLeast, type Bus } from '../streams/bus.js';
 import type { Clock } from '../clock.js';
 import type { MetricsRegistry } from './metrics.js';
 import type { GenerateOptions, PolicyPort, ScorerPort } from './ports.js';
@@ -258,14 +258,10 @@ export class Evaluator {
   async evaluateVersion(version: number): Promise<EvalReport> {
     let step = 0;
     if (version > 0) {
-      let blob = await this.deps.bus.weights.get(version);
       // The store keeps only recent versions: one dropped while this evaluator was busy is replaced by the newest.
-      if (!blob) {
-        const latest = await this.deps.bus.weights.get();
-        if (!latest || latest.meta.version < version) throw new EvaluatorError(`weights version ${version} is not in the weight store`);
-        blob = latest;
-        version = latest.meta.version;
-      }
+      const blob = await weightsAtLeast(this.deps.bus.weights, version);
+      if (!blob) throw new EvaluatorError(`weights version ${version} is not in the weight store`);
+      version = blob.meta.version;
       step = blob.meta.step;
       if (this.loaded !== version) {
         await this.deps.policy.loadWeights(version, blob.bytes);

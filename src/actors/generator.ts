@@ -1,7 +1,7 @@
 // Generator: takes prompts, samples K responses each with the current policy, publishes one sample group per prompt.
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
-import type { Bus, Delivery, WeightBlob } from '../streams/bus.js';
+import { weightsAtLeast, type Bus, type Delivery, type WeightBlob } from '../streams/bus.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
 import type { Clock } from '../clock.js';
 import { drainConsumer, openInbox, type Inbox } from './inbox.js';
@@ -144,12 +144,10 @@ export class Generator {
 
   /** The bytes of `version`, or of the latest when the store has since dropped it (it keeps only recent versions). */
   private async fetchWeights(version: number): Promise<WeightBlob> {
-    const blob = await this.deps.bus.weights.get(version);
-    if (blob) return blob;
-    const latest = await this.deps.bus.weights.get();
-    if (!latest || latest.meta.version < version) throw new GeneratorError(`weights version ${version} was announced but the store does not hold it`);
-    this.announced = latest.meta;
-    return latest;
+    const blob = await weightsAtLeast(this.deps.bus.weights, version);
+    if (!blob) throw new GeneratorError(`weights version ${version} was announced but the store does not hold it`);
+    if (blob.meta.version > version) this.announced = blob.meta;
+    return blob;
   }
 
   private validate(p: PromptMsg): string | undefined {

@@ -316,7 +316,6 @@ export class Learner {
     if (this.lastCheckpointStep !== this.stepCount || this.lastCheckpointVersion !== this.versionNow || this.trained.size > 0) await this.checkpoint();
   }
 
-  /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
   /** learner.phaseThreads GEMM threads (0 = every core) for a phase of the paper's loop; resolves to the undo. */
   async widenThreads(): Promise<() => Promise<void>> {
     const port = this.deps.port;
@@ -332,6 +331,7 @@ export class Learner {
     this.awaitingLabels = on;
   }
 
+  /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
   async trainPhase(expected: Promise<number> | number, epochs: number): Promise<PhaseResult> {
     if (this.loop) throw new LearnerError('trainPhase cannot run while the streaming loop runs');
     await this.init();

@@ -83,6 +83,13 @@ export function parseConfig(raw: unknown): Config {
   return cfg;
 }
 
+/** Prompts per phase of a phase-driven run: offline is one phase; iterative splits the budget evenly, the last phase taking the remainder. */
+export function phasePrompts(cfg: Config): number[] {
+  const phases = cfg.run.mode === 'offline' ? 1 : cfg.run.iterations;
+  const base = Math.floor(cfg.run.prompts / phases);
+  return Array.from({ length: phases }, (_, t) => (t === phases - 1 ? cfg.run.prompts - base * (phases - 1) : base));
+}
+
 /**
  * learner.phaseStart labelled keeps a whole phase's pairs (one per prompt at most) in the pairs topic until the phase
  * is labelled, and the topic holds at most bus.maxPending unacked messages: a larger phase could never finish
@@ -90,12 +97,11 @@ export function parseConfig(raw: unknown): Config {
  */
 export function checkPhaseStart(cfg: Config): void {
   if (cfg.run.mode === 'streaming' || cfg.learner.phaseStart !== 'labelled') return;
-  const phases = cfg.run.mode === 'offline' ? 1 : cfg.run.iterations;
-  const largest = cfg.run.prompts - Math.floor(cfg.run.prompts / phases) * (phases - 1);
+  const largest = Math.max(...phasePrompts(cfg));
   if (largest > cfg.bus.maxPending) {
     throw new ConfigError(
       `learner.phaseStart labelled keeps a whole phase's pairs in the pairs topic, which holds at most bus.maxPending ${cfg.bus.maxPending}; ` +
-        `run.mode ${cfg.run.mode} makes phases of up to ${largest} prompts (run.prompts ${cfg.run.prompts}${cfg.run.mode === 'iterative' ? `, run.iterations ${phases}` : ''}). ` +
+        `run.mode ${cfg.run.mode} makes phases of up to ${largest} prompts (run.prompts ${cfg.run.prompts}${cfg.run.mode === 'iterative' ? `, run.iterations ${cfg.run.iterations}` : ''}). ` +
         `Raise bus.maxPending to at least ${largest}, or set learner.phaseStart=arrival`,
     );
   }

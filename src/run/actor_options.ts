@@ -18,12 +18,8 @@ export function backlogLimit(cfg: Config): number {
 /** Phase-driven modes (iterative, offline) run the pipeline in lock-step; streaming lets every actor run free. */
 export const isPhased = (cfg: Config): boolean => cfg.run.mode !== 'streaming';
 
-/** Prompts per phase of a phase-driven run: offline is one phase; iterative splits the budget evenly, the last phase taking the remainder. */
-export function phasePrompts(cfg: Config): number[] {
-  const phases = cfg.run.mode === 'offline' ? 1 : cfg.run.iterations;
-  const base = Math.floor(cfg.run.prompts / phases);
-  return Array.from({ length: phases }, (_, t) => (t === phases - 1 ? cfg.run.prompts - base * (phases - 1) : base));
-}
+// Defined with the config, whose checks use it too.
+export { phasePrompts } from '../config/index.js';
 
 export function sourceOptions(cfg: Config, prompts: readonly PromptItem[], startAt = 0): PromptSourceOptions {
   return {

@@ -53,7 +53,6 @@ export interface ClusterSummary {
   wallMs: number;
   /** Each actor's final metrics snapshot, by actor id. */
   metrics: Record<string, Record<string, number>>;
-  /** Seconds the actors spent in bus calls, summed over calls, and how many (when the bus was timed). */
   /** Wall-clock seconds with a bus call in flight (concurrent calls once), in the busiest process of the run. */
   busCallSeconds?: number;
   busCalls?: number;

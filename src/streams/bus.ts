@@ -67,6 +67,17 @@ export interface WeightStore {
   watch(signal?: AbortSignal): AsyncIterable<WeightsMsg>;
 }
 
+/**
+ * The bytes of `version`, or of the latest when the store has since dropped it (it keeps only bus.weightsKept
+ * versions); undefined when it holds neither that version nor a newer one.
+ */
+export async function weightsAtLeast(store: WeightStore, version: number): Promise<WeightBlob | undefined> {
+  const blob = await store.get(version);
+  if (blob) return blob;
+  const latest = await store.get();
+  return latest && latest.meta.version >= version ? latest : undefined;
+}
+
 export interface BusCounters {
   published: Record<string, number>;
   delivered: Record<string, number>;

@@ -162,14 +162,12 @@ export function setGemmThreads(threads: number): number {
  * process-wide: use it for stages that run alone, such as SFT and reward-model training.
  */
 export async function withGemmThreads<T>(threads: number, f: () => Promise<T>): Promise<T> {
-  const addon = status.active ? loadAddon().addon : undefined;
-  if (!addon) return f();
-  const before = status.threads;
-  status = { ...status, threads: addon.setThreads(threads) };
+  const before = setGemmThreads(threads);
+  if (before === 0) return f();
   try {
     return await f();
   } finally {
-    status = { ...status, threads: addon.setThreads(before) };
+    setGemmThreads(before);
   }
 }
 

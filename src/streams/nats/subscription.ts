@@ -29,16 +29,21 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     const batch = Math.max(1, Math.min(this.opts.pullBatch ?? 256, this.opts.maxAckPending ?? 256, 256));
     const key = `${this.topic}/${this.opts.durable}`;
     let backoff = 100;
+    // Says why, waits, and doubles the next wait (up to 5 s); false when the subscription was stopped meanwhile.
+    const again = async (why: string): Promise<boolean> => {
+      if (this.stopped || this.bus.isClosed) return false;
+      this.bus.logLine(`bus: ${key}: ${why}; pulling again in ${backoff} ms`);
+      await sleep(backoff);
+      backoff = Math.min(5000, backoff * 2);
+      return true;
+    };
     while (!this.stopped) {
       try {
         const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
         this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
       } catch (err) {
         // A cluster electing a new leader for the stream answers nothing for a while: try again, not end.
-        if (this.stopped || this.bus.isClosed) return;
-        this.bus.logLine(`bus: ${key}: consumer lookup failed (${(err as Error).message}); retrying in ${backoff} ms`);
-        await sleep(backoff);
-        backoff = Math.min(5000, backoff * 2);
+        if (!(await again(`consumer lookup failed (${(err as Error).message})`))) return;
         continue;
       }
       if (this.stopped) this.messages.stop();
@@ -72,10 +77,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
       }
       // The client ends a pull on its own after a failure it cannot ride out (missed heartbeats, the consumer's leader
       // gone with its node): pull again instead of ending the subscription, which its actor would take for the end.
-      if (this.stopped || this.bus.isClosed) return;
-      this.bus.logLine(`bus: ${key}: the pull ended; pulling again in ${backoff} ms`);
-      await sleep(backoff);
-      backoff = Math.min(5000, backoff * 2);
+      if (!(await again('the pull ended'))) return;
     }
   }
 

@@ -15,13 +15,15 @@ import { natsNames } from './names.js';
  */
 const PUT_TIMEOUT_BASE_MS = 5_000;
 
+const MIB = 2 ** 20;
+
 /**
  * How long storing `bytes` in the object store may take. nats.js publishes every chunk of a blob at once, each with this
  * timeout, so it must cover the whole upload: the JetStream default (5 s) is less than a 500 MB upload takes on an
  * idle machine.
  */
 export function weightsPutTimeoutMs(bytes: number, msPerMiB: number): number {
-  return PUT_TIMEOUT_BASE_MS + Math.ceil((bytes / 2 ** 20) * msPerMiB);
+  return PUT_TIMEOUT_BASE_MS + Math.ceil((bytes / MIB) * msPerMiB);
 }
 
 /** A weights put that failed; `code` is the NATS client's (a TIMEOUT is retried by the resilient bus). */
@@ -35,8 +37,6 @@ export class WeightPutError extends BusError {
     super(message, options);
   }
 }
-
-const MIB = 2 ** 20;
 
 export class NatsWeightStore implements WeightStore {
   private kv!: KV;
