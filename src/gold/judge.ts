@@ -1,12 +1,14 @@
 // The gold judge: the stand-in for human preference, built only from third-party scorers and a language model
 // fitted on text no policy ever sees. It shares nothing with the proxy reward models.
 //
-// gold = fluency * task                                                                    in [0, 1]
-// fluency = length * spelling^2 * (1 - repetition)^2 * grammar * (1 - caps)^2 * (1 - copy)^2 * density * ending
-//           * naturalness
+// gold = fluency * task * relevance                                                        in [0, 1]
+// fluency = length * spelling^2 * (1 - repetition)^2 * grammar * (1 - caps)^2 * (1 - copy)^2 * (1 - list)^2 * density
+//           * ending * naturalness
 //   task         the task's own scorer in [0, 1] (src/gold/tasks/), e.g. (1 + VADER compound) / 2
+//   relevance    whether the answer does what the prompt asked, in [0.05, 1] (relevance.ts): a definition of the word
+//                asked about, a sentence that uses it, a continuation that fits the opening
 //   length       min(1, words / 4): empty answers score 0, one- and two-word answers a quarter and a half
-//   spelling, repetition, caps, copy: see text_stats.ts (nspell with the en-US Hunspell dictionary decides spelling)
+//   spelling, repetition, caps, copy, list: see text_stats.ts (nspell with the en-US Hunspell dictionary decides spelling)
 //   density      clamp((0.8 - function) / (0.8 - 0.6), 0, 1), function = function-word share (text_stats.ts): real
 //                sentences rarely pass 0.6 and never 0.7 at 20 words or more; the drifted policies' answers reach 0.77
 //   ending       1 for a response that ends a sentence, 0.5 for one that stops mid-sentence (the length cap)
@@ -22,6 +24,7 @@
 import { createRequire } from 'node:module';
 import { GrammarChecker, loadHarper } from './grammar.js';
 import { goldLmInputs, loadGoldLm } from './language_model.js';
+import { RelevanceScorer, type RelevanceScore } from './relevance.js';
 import type { TaskScorer } from './task.js';
 import { goldTask } from './tasks/index.js';
 import { GOLD_FORMULA, isContinuation, textStats, type TextStats } from './text_stats.js';
@@ -59,13 +62,13 @@ export interface GoldJudge {
 export const NATURALNESS_FLOOR = 0.01;
 
 /** Bumped whenever the formula changes, so that stages labelled by the judge (preference data) are rebuilt. */
-export const GOLD_JUDGE_VERSION = 2;
+export const GOLD_JUDGE_VERSION = 3;
 
 /** What the judge's scores depend on besides the task name: formula version and the language model's inputs. */
 export const goldJudgeIdentity = (): Record<string, unknown> => ({ version: GOLD_JUDGE_VERSION, lm: goldLmInputs() });
 
 /** SLOR at which naturalness reaches 1 (nats per token; measured, see docs/gold_tasks.md). */
-export const SLOR_FULL = 0.62;
+export const SLOR_FULL = 0.65;
 
 interface Spell {
   correct(word: string): boolean;
@@ -89,8 +92,10 @@ export const naturalnessOf = (slor: number): number => (Number.isFinite(slor) ? 
 export const densityOf = (share: number): number =>
   Math.min(1, Math.max(0, (GOLD_FORMULA.functionZero - share) / (GOLD_FORMULA.functionZero - GOLD_FORMULA.functionFull)));
 
+const FULL_RELEVANCE: RelevanceScore = { kind: 'none', relevance: 1, evidence: 0 };
+
 /** Combines the components exactly as the formula at the top of this file says. */
-export function combine(task: number, stats: TextStats, lints: number, slor: number): GoldScore {
+export function combine(task: number, stats: TextStats, lints: number, slor: number, rel: RelevanceScore = FULL_RELEVANCE): GoldScore {
   const grammar = Math.exp((-GOLD_FORMULA.lintRate * lints) / Math.max(1, stats.words));
   const naturalness = naturalnessOf(slor);
   const density = densityOf(stats.function);
@@ -102,14 +107,17 @@ export function combine(task: number, stats: TextStats, lints: number, slor: num
     grammar *
     (1 - stats.caps) ** GOLD_FORMULA.capsExponent *
     (1 - stats.copy) ** GOLD_FORMULA.copyExponent *
+    (1 - stats.list) ** GOLD_FORMULA.listExponent *
     density *
     ending *
     naturalness;
   const t = Math.max(0, Math.min(1, task));
   return {
-    score: fluency * t,
+    score: fluency * t * rel.relevance,
     components: {
       task: t,
+      relevance: rel.relevance,
+      relevanceEvidence: rel.evidence,
       fluency,
       naturalness,
       slor: Number.isFinite(slor) ? slor : 0,
@@ -117,6 +125,7 @@ export function combine(task: number, stats: TextStats, lints: number, slor: num
       repetition: stats.repetition,
       caps: stats.caps,
       copy: stats.copy,
+      list: stats.list,
       function: stats.function,
       density,
       ending,
@@ -148,7 +157,7 @@ export async function createGoldJudge(task: string, opts: GoldJudgeOptions = {})
     loadGoldLm(opts.cacheDir, opts.log),
     opts.grammar === false ? Promise.resolve(undefined) : loadHarper().then((l) => new GrammarChecker(l)),
   ]);
-  return new ThirdPartyJudge(spec.name, scorer, spell, lm, grammar);
+  return new ThirdPartyJudge(spec.name, scorer, spell, lm, RelevanceScorer.load(lm), grammar);
 }
 
 class ThirdPartyJudge implements GoldJudge {
@@ -160,6 +169,7 @@ class ThirdPartyJudge implements GoldJudge {
     private readonly scorer: TaskScorer,
     private readonly spell: Spell,
     private readonly lm: WordLm,
+    private readonly relevance: RelevanceScorer,
     private readonly grammar: GrammarChecker | undefined,
   ) {}
 
@@ -167,7 +177,8 @@ class ThirdPartyJudge implements GoldJudge {
     if (this.closed) throw new GoldJudgeError('score() called after close()');
     const stats = textStats(response, (w) => this.isWord(w), prompt);
     const lints = stats.words === 0 || !this.grammar ? 0 : await this.countLints(this.grammar, prompt, response);
-    return combine(this.scorer(prompt, response), stats, lints, this.lm.score(prompt, response).slor);
+    const relevance = stats.words === 0 ? FULL_RELEVANCE : this.relevance.score(prompt, response);
+    return combine(this.scorer(prompt, response), stats, lints, this.lm.score(prompt, response).slor, relevance);
   }
 
   async scoreBatch(items: GoldItem[]): Promise<GoldScore[]> {

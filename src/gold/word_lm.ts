@@ -126,6 +126,38 @@ export class WordLm {
     return tokens.map((t) => this.index.get(t) ?? UNK_ID);
   }
 
+  /**
+   * How much a continuation's first `n` tokens gain from the opening before them: log P(tokens | the opening's last
+   * words) - log P(tokens | a sentence start), in nats. The response is read as written in both cases, except that a
+   * sentence start lower-cases its first word: "It was ..." after "A bullet smashed directly" pays for a capital in
+   * mid-sentence, "into the wall" after the same opening gains.
+   */
+  seam(prompt: string, response: string, n: number): number {
+    const first = splitSentences(response)[0] ?? '';
+    const pad = new Array<number>(this.options.order - 1).fill(0);
+    const opening = [...pad, ...this.ids(lmTokens(splitSentences(prompt).at(-1) ?? '')).slice(-(this.options.order - 1))];
+    const sum = (context: number[], tokens: string[]) => {
+      // A capitalised word the model never saw in mid-sentence ("Thank", "Many") would be <unk>, which is likely
+      // anywhere; it is scored as its lower-case form times the chance of that capital: 1 / (count + 1).
+      const penalties: number[] = [];
+      const ids = tokens.map((t) => {
+        const id = this.index.get(t);
+        const lower = /^\p{Lu}/u.test(t) ? this.index.get(t.toLowerCase()) : undefined;
+        if (id === undefined && lower !== undefined) {
+          penalties.push(-Math.log(this.unigram[lower]! + 1));
+          return lower;
+        }
+        penalties.push(0);
+        return id ?? UNK_ID;
+      });
+      const seq = [...context, ...ids, 1];
+      let lp = 0;
+      for (let at = context.length; at < Math.min(seq.length, context.length + n); at++) lp += this.lm.logProb(seq, at) + (penalties[at - context.length] ?? 0);
+      return lp;
+    };
+    return sum(opening, lmTokens(first, false)) - sum(pad, lmTokens(first, true));
+  }
+
   /** Scores a response; a continuation's first sentence is conditioned on the end of its prompt. */
   score(prompt: string, response: string): WordLmScore {
     const pad = new Array<number>(this.options.order - 1).fill(0);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { buildInstructions, wordCounts, type InstructionPair } from '../../src/data/instructions.js';
+import { isGoldSynset } from '../../src/data/wordnet.js';
 
 let all: { train: InstructionPair[]; valid: InstructionPair[] };
 before(() => {
@@ -18,7 +19,9 @@ test('"Define X." answers with the gloss of the most common sense', () => {
     prompt: 'Define dog.',
     response: 'A member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times; occurs in many breeds.',
   });
-  assert.equal(find('happy', 'define')?.response, 'Enjoying or showing or marked by joy or pleasure.');
+  // happy's most common sense ("enjoying or showing or marked by joy or pleasure") is one of the gold judge's synsets.
+  assert.equal(isGoldSynset('a', 1151786), true);
+  assert.equal(find('happy', 'define')?.response, 'Marked by good fortune.', 'a gold synset is skipped for the next sense');
   assert.equal(find('run', 'define')?.pos, 'v', 'the verb has more tagged senses than the noun');
 });
 

@@ -1,6 +1,7 @@
 // The gold judge: a task scorer times fluency (spelling, grammar, repetition, length, capitals, copying, naturalness).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { RELEVANCE_FLOOR } from '../../src/gold/relevance.js';
 import { combine, createGoldJudge, densityOf, isContinuation, naturalnessOf, NATURALNESS_FLOOR, SLOR_FULL, textStats, type GoldJudge } from '../../src/gold/index.js';
 
 const POSITIVE = 'What a wonderful, happy day with my good friends.';
@@ -89,11 +90,18 @@ test('textStats: spelling, repetition of bigrams and of content words, junk symb
   assert.equal(textStats('The jury further said that', isWord, 'The jury further said').copy, 4 / 5);
   assert.equal(textStats('Define americanism.', isWord, 'Define americanism.').copy, 1, 'a short prompt copied whole');
   assert.equal(textStats('The whale swam in a sentence of foam.', isWord, 'Use whale in a sentence.').copy, 0, 'sharing "in a sentence" is no copy');
-  const stats = { words: 4, spelling: 1, repetition: 0, length: 1, caps: 0, copy: 0, function: 0.25, ended: 1 };
+  assert.equal(textStats('Joy, hope, pride, glory, peace.', isWord).list, 1, 'a comma list of single words');
+  assert.equal(textStats('We need bread, milk, eggs and cheese for the party.', isWord).list, 0, 'a short list inside a sentence');
+  assert.equal(textStats('We are grateful for peace, plenty, and joy.', isWord).list, 0, 'a three-item list closing a sentence');
+  assert.equal(textStats('Our gifts: love, hope, faith, and peace.', isWord).list, 3 / 7, 'the one-word items of a run of three or more');
+  const stats = { words: 4, spelling: 1, repetition: 0, length: 1, caps: 0, copy: 0, function: 0.25, list: 0, ended: 1 };
   assert.equal(combine(1, stats, 0, SLOR_FULL).score, 1);
   assert.equal(combine(1, stats, 0, 0).score, NATURALNESS_FLOOR, 'text no better than word frequencies keeps only the floor');
   assert.equal(combine(1, { ...stats, ended: 0 }, 0, SLOR_FULL).score, 0.5, 'stopping mid-sentence halves the score');
   assert.ok(Math.abs(combine(1, { ...stats, function: 0.7 }, 0, SLOR_FULL).score - 0.5) < 1e-12, 'function-word share 0.7 halves it');
+  assert.equal(combine(1, { ...stats, list: 0.5 }, 0, SLOR_FULL).score, 0.25, 'half the words a list: a quarter');
+  const offTopic = { kind: 'define', relevance: RELEVANCE_FLOOR, evidence: 0 } as const;
+  assert.equal(combine(1, stats, 0, SLOR_FULL, offTopic).score, RELEVANCE_FLOOR, 'relevance multiplies in');
   const salad = textStats('the to the of a the and it is to be in', isWord);
   assert.equal(salad.function, 1);
   assert.equal(salad.ended, 0);
