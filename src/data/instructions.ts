@@ -37,6 +37,13 @@ export interface BuildInstructionOptions {
  */
 export function buildInstructions(opts: BuildInstructionOptions): { train: InstructionPair[]; valid: InstructionPair[] } {
   const wordnet = WordNet.load((lemma) => PLAIN_WORD.test(lemma));
+  // WordNet repeats some glosses and examples across synsets: a text a gold synset holds is never used either.
+  const gold = new Set<string>();
+  for (const s of wordnet.allSynsets()) {
+    if (!isGoldSynset(s.pos, s.offset)) continue;
+    gold.add(asSentence(s.definition));
+    for (const e of s.examples) gold.add(asSentence(e));
+  }
   const out = { train: [] as InstructionPair[], valid: [] as InstructionPair[] };
   for (const word of [...wordnet.index.keys()].sort()) {
     if (opts.minCount > 0 && (opts.corpusCounts.get(word) ?? 0) < opts.minCount) continue;
@@ -47,22 +54,22 @@ export function buildInstructions(opts: BuildInstructionOptions): { train: Instr
     const offset = main.offsets.find((o) => !isGoldSynset(main.pos, o));
     const sense = offset === undefined ? undefined : wordnet.synset(main.pos, offset);
     const split = splitOf(`instruction/${word}`, opts.validFraction, 0) === 'train' ? 'train' : 'valid';
-    if (sense && sense.definition.length > 0) {
+    if (sense && sense.definition.length > 0 && !gold.has(asSentence(sense.definition))) {
       out[split].push({ word, pos: main.pos, kind: 'define', prompt: `Define ${word}.`, response: asSentence(sense.definition) });
     }
-    const example = findExample(word, ranked, wordnet);
+    const example = findExample(word, ranked, wordnet, gold);
     if (example) out[split].push({ word, pos: example.pos, kind: 'use', prompt: `Use ${word} in a sentence.`, response: asSentence(example.text) });
   }
   return out;
 }
 
 /** The first example, over senses in frequency order (main part of speech first), that uses the word in a full sentence. */
-function findExample(word: string, ranked: IndexEntry[], wordnet: WordNet): { pos: string; text: string } | undefined {
+function findExample(word: string, ranked: IndexEntry[], wordnet: WordNet, gold: Set<string>): { pos: string; text: string } | undefined {
   for (const entry of ranked) {
     for (const offset of entry.offsets) {
       if (isGoldSynset(entry.pos, offset)) continue;
       for (const ex of wordnet.synset(entry.pos, offset).examples) {
-        if (ex.split(/\s+/).length >= MIN_EXAMPLE_WORDS && usesWord(ex, word)) return { pos: entry.pos, text: ex };
+        if (ex.split(/\s+/).length >= MIN_EXAMPLE_WORDS && usesWord(ex, word) && !gold.has(asSentence(ex))) return { pos: entry.pos, text: ex };
       }
     }
   }

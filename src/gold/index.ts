@@ -4,3 +4,4 @@ export { GOLD_TASK_NAMES, goldTask, GoldTaskError } from './tasks/index.js';
 export type { GoldTask, TaskScorer } from './task.js';
 export { GOLD_FORMULA, isContinuation, textStats, type TextStats } from './text_stats.js';
 export { loadGoldLm, GOLD_LM_OPTIONS } from './language_model.js';
+export * from './human_agreement.js';

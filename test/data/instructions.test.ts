@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { buildInstructions, wordCounts, type InstructionPair } from '../../src/data/instructions.js';
 import { isGoldSynset } from '../../src/data/wordnet.js';
+import { goldGlosses } from '../../src/gold/language_model.js';
 
 let all: { train: InstructionPair[]; valid: InstructionPair[] };
 before(() => {
@@ -48,4 +49,11 @@ test('the corpus-count filter keeps only words the corpus uses', () => {
   const some = buildInstructions({ corpusCounts: counts, minCount: 2, validFraction: 0 });
   assert.deepEqual([...new Set(some.train.map((p) => p.word))].sort(), ['dog', 'happy', 'the', 'whale'].filter((w) => find(w, 'define')));
   assert.equal(some.valid.length, 0);
+});
+
+test('no instruction pair uses the text of a gold synset (those glosses fit the gold judge\'s language model)', () => {
+  const gold = new Set(goldGlosses());
+  const used = [...all.train, ...all.valid].filter((p) => gold.has(p.response));
+  // WordNet repeats some glosses across synsets: a repeated one is left out too.
+  assert.ok(used.length === 0, `${used.length} pairs use gold text: ${used.slice(0, 5).map((p) => p.response).join(' | ')}`);
 });
