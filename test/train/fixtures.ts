@@ -55,13 +55,13 @@ export function tinyConfig(overrides: Record<string, Record<string, unknown>> = 
  * Real corpus sentences scored by the real gold judge, split by sentence into a train and a held-out pool, and
  * pairs within each pool whose gold scores differ clearly, labelled by gold: an easy but genuine preference task.
  */
-export async function goldSentencePairs(nTrain: number, nHeldOut: number): Promise<{
+export async function goldSentencePairs(nTrain: number, nHeldOut: number, docs = 12): Promise<{
   tokenizer: BpeTokenizer;
   train: PreferencePair[];
   heldOut: PreferencePair[];
 }> {
-  const docs = loadCorpus({ sources: ['sotu'], maxDocsPerSource: 12 });
-  const sentences = sentencesOf(docs).filter((s) => {
+  const corpus = loadCorpus({ sources: ['sotu'], maxDocsPerSource: docs });
+  const sentences = sentencesOf(corpus).filter((s) => {
     const n = s.split(/\s+/).length;
     return n >= 5 && n <= 14;
   });
