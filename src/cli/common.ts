@@ -1,7 +1,7 @@
 // Helpers shared by subcommands: config loading from --config/--set, backend start-up with a log line.
 import { resolve } from 'node:path';
 import { loadConfig, type Config } from '../config/index.js';
-import { describeBackend, initBackend, type BackendInfo } from '../kernels/backend.js';
+import { describeBackend, initBackend, sayBackend, type BackendInfo } from '../kernels/backend.js';
 import { flag, type ParsedArgs } from './args.js';
 
 /** --model DIR is short for --set model.source=DIR: start from a local Hugging Face model folder. */
@@ -15,6 +15,6 @@ export function configFromArgs(args: ParsedArgs): Config {
 
 export async function startBackend(cfg: Config, log: (line: string) => void = (l) => console.error(l)): Promise<BackendInfo> {
   const info = await initBackend(cfg.compute.backend, { native: cfg.compute.nativeKernels, nativeThreads: cfg.compute.nativeThreads });
-  log(describeBackend(info));
+  sayBackend(describeBackend(info), log);
   return info;
 }

@@ -126,6 +126,20 @@ export async function initBackend(requested: BackendChoice = 'auto', opts: InitO
   );
 }
 
+let processLine: string | undefined;
+
+/** Says the process's own backend line, in full, once; worker threads then say only how theirs differs. */
+export function sayBackend(line: string, log: (line: string) => void): void {
+  processLine = line;
+  log(line);
+}
+
+/** A worker thread's backend line without what the process already said: undefined when it is the same backend. */
+export function workerBackendNote(line: string): string | undefined {
+  const bare = line.replace(`; ${PORTABLE_ADVICE}`, '');
+  return bare === processLine?.replace(`; ${PORTABLE_ADVICE}`, '') ? undefined : bare;
+}
+
 /** One line for logs: `backend: wasm (@tensorflow/tfjs-backend-wasm, requested auto)`. */
 export function describeBackend(info: BackendInfo): string {
   const n = info.native;

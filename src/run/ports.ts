@@ -1,5 +1,6 @@
 // Port factories: the actors' compute (policy, judge scorer, DPO learner, gold judge) built from the cached checkpoints.
 // Each actor process builds only its role's ports; the one-process cluster builds them all and shares what it can.
+import { workerBackendNote } from '../kernels/backend.js';
 import { DpoLearner } from '../actors/compute/learner_compute.js';
 import { ComputeError, encodeWeights, LocalPolicy, type SpecialTokens } from '../actors/compute/local_policy.js';
 import { BtScorer, PairwiseScorer, tokenizerCodec } from '../actors/compute/scorer.js';
@@ -50,7 +51,8 @@ export interface PolicyWeights {
 /** A sampling policy in its own worker thread, so a long batch never blocks the process's I/O. */
 export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<PolicyPort>> {
   const port = await WorkerPolicy.create({ gpt: w.gpt, weights: w.weights, special: w.special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
-  log(`${label}: ${port.backendLine}`);
+  const note = workerBackendNote(port.backendLine);
+  if (note !== undefined) log(`${label}: ${note}`);
   return { port, close: () => port.close() };
 }
 

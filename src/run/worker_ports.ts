@@ -1,5 +1,6 @@
 // Main-thread ports whose compute runs in a worker thread (src/run/role_worker.ts): the DPO learner, the proxy scorer
 // and the gold judge.
+import { workerBackendNote } from '../kernels/backend.js';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { GoldScorer } from '../actors/evaluator.js';
@@ -83,7 +84,8 @@ class RoleThread {
 /** The DPO learner (policy, reference, optimizer) in its own worker thread. */
 export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<LearnerPort>> {
   const t = await RoleThread.start('learner', cfg, dirs);
-  log(`learner worker thread: ${t.line}`);
+  const note = workerBackendNote(t.line);
+  if (note !== undefined) log(`learner worker thread: ${note}`);
   const port: LearnerPort = {
     step: (pairs: PairMsg[], weights: number[]) => t.call<StepStats>('step', pairs, weights),
     exportWeights: () => t.call<Uint8Array>('exportWeights'),
@@ -98,7 +100,8 @@ export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: st
 /** The proxy preference model in its own worker thread; every judge of the process shares it. */
 export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<ScorerPort>> {
   const t = await RoleThread.start('scorer', cfg, dirs);
-  log(`scorer worker thread: ${t.line}`);
+  const note = workerBackendNote(t.line);
+  if (note !== undefined) log(`scorer worker thread: ${note}`);
   const port: ScorerPort = {
     modelId: t.modelId ?? 'unknown',
     get comparisons() {
@@ -117,7 +120,8 @@ export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: str
  */
 export async function workerGold(cfg: Config, log: (line: string) => void): Promise<Owned<GoldScorer>> {
   const t = await RoleThread.start('gold', cfg);
-  log(`gold judge worker thread: ${t.line}`);
+  const note = workerBackendNote(t.line);
+  if (note !== undefined) log(`gold judge worker thread: ${note}`);
   const score: GoldScorer = async (items) => {
     const scores = await t.call<GoldScore[]>('scoreBatch', items.map((x) => ({ prompt: x.prompt.text, response: x.text })));
     return scores.map((g) => g.score);
