@@ -134,7 +134,7 @@ export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Pr
     config: cfg.learner,
     padId: policy.tokenizer.special.pad,
     seed: deriveSeed(cfg.compute.seed, 'learner'),
-    weightDecay: cfg.sft.weightDecay,
+    weightDecay: cfg.learner.weightDecay,
   });
   return {
     port,

@@ -12,6 +12,7 @@ export const learner = {
   batchSize: int(8, 1, 4096, 'pairs per step'),
   microBatch: int(0, 0, 4096, 'pairs per forward/backward within a step, gradients summed (bounds memory for 100M+ models); 0 = the whole batch at once'),
   gradClip: float(1, 0, 1e6, 'global gradient-norm clip; 0 disables'),
+  weightDecay: float(0.01, 0, 1, 'AdamW decoupled weight decay of the policy'),
   maxPolicyLag: int(4, 0, 1_000_000, 'pairs whose samples are more than this many versions old are stale'),
   stalePairs: oneOf(['drop', 'downweight'] as const, 'drop', 'what happens to stale pairs'),
   reference: oneOf(['sft', 'previous'] as const, 'sft', 'reference model: the SFT model (the paper) or the previous published version'),
