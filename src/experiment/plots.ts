@@ -1,7 +1,5 @@
 // SVG charts of the experiment: curves over wall-clock per run, per-arm intervals (mean, min-max, each seed), scatter.
-import { formatTick, niceTicks, PALETTE } from '../monitor/svg_chart.js';
-
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+import { esc, formatTick, frameParts, niceTicks, PALETTE } from '../monitor/svg_chart.js';
 
 interface Axes {
   parts: string[];
@@ -30,13 +28,7 @@ function axes(o: { title: string; xLabel: string; yLabel: string; width: number;
   const [x0, x1] = o.xs ? [xt[0]!, xt.at(-1)!] : [0, 1];
   const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * plotW;
   const sy = (y: number): number => top + plotH - ((y - y0) / (y1 - y0 || 1)) * plotH;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${o.width}" height="${o.height}" fill="#fff"/>`,
-    `<text x="${o.width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(o.title)}</text>`,
-    `<text x="${left + plotW / 2}" y="${o.height - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`,
-    `<text transform="translate(14 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
-  ];
+  const parts = frameParts({ width: o.width, height: o.height, left, right, top, bottom: o.bottom }, o.title, o.xLabel, o.yLabel);
   for (const y of yt) {
     parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);

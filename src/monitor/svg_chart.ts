@@ -18,7 +18,8 @@ export interface LineChartOptions {
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf'];
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** Text made safe inside SVG/XML. */
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Round tick values (1, 2, 5 x 10^k steps) covering [min, max]. */
 export function niceTicks(min: number, max: number, count = 5): number[] {
@@ -50,7 +51,8 @@ export function formatTick(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
-interface Frame {
+/** A chart's size and the margins around its plot area. */
+export interface Frame {
   width: number;
   height: number;
   left: number;
@@ -59,7 +61,8 @@ interface Frame {
   bottom: number;
 }
 
-function frameParts(f: Frame, title: string, xLabel: string, yLabel: string | undefined): string[] {
+/** The opening of a chart: the svg element, background, title and axis labels. */
+export function frameParts(f: Frame, title: string, xLabel: string, yLabel: string | undefined): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${f.width}" height="${f.height}" viewBox="0 0 ${f.width} ${f.height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${f.width}" height="${f.height}" fill="#fff"/>`,
