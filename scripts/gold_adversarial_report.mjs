@@ -4,7 +4,7 @@
 // Usage: npx tsc -p tsconfig.json && node scripts/gold_adversarial_report.mjs [--search-fixed] [--sample test/data/fixtures/sft_responses.jsonl]
 //   --search-fixed  also scores every candidate fixed answer (a few minutes) and prints the best
 import { readFileSync } from 'node:fs';
-import { ADVERSARIAL_CASES, BEST_FIXED_ANSWER, caseContext, heldOutSentences, median, referenceItems } from '../dist/src/gold/adversarial.js';
+import { adversarialSummary, BEST_FIXED_ANSWER, heldOutSentences, referenceItems } from '../dist/src/gold/adversarial.js';
 import { createGoldJudge, GOLD_TASK_NAMES } from '../dist/src/gold/index.js';
 import { loadGoldLm } from '../dist/src/gold/language_model.js';
 import { SEAM_TOKENS } from '../dist/src/gold/relevance.js';
@@ -19,17 +19,12 @@ console.log(`Reference: ${items.length} held-out prompts (16 define, 16 use, 16 
 
 for (const task of GOLD_TASK_NAMES) {
   const judge = await createGoldJudge(task);
-  const refScores = (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt, response: x.answer })))).map((s) => s.score);
-  const keep = items.map((_, i) => i).filter((i) => refScores[i] > 0);
+  const { realMedian, rows } = await adversarialSummary(judge, 16);
   console.log(`### ${task}\n`);
-  console.log(`Real answers: median gold ${f3(median(refScores))}.\n`);
+  console.log(`Real answers: median gold ${f3(realMedian)}.\n`);
   console.log('| answer | mean gold | max gold | loses to the real answer |');
   console.log('|---|---|---|---|');
-  for (const c of ADVERSARIAL_CASES) {
-    const got = (await judge.scoreBatch(keep.map((i) => ({ prompt: items[i].prompt, response: c.make(items[i].prompt, caseContext(items, i, real)) })))).map((s) => s.score);
-    const lost = got.filter((g, k) => g < refScores[keep[k]]).length;
-    console.log(`| ${c.name} | ${f3(mean(got))} | ${f3(Math.max(...got))} | ${lost}/${got.length} |`);
-  }
+  for (const r of rows) console.log(`| ${r.name} | ${f3(r.mean)} | ${f3(r.max)} | ${r.lost}/${r.of} |`);
   console.log('');
   await judge.close();
 }

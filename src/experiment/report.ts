@@ -1,5 +1,6 @@
 // results.md and the plots, generated from the runs: tables, the plain-language verdict, and the charts.
 import type { Config } from '../config/index.js';
+import type { AdversarialRow } from '../gold/adversarial.js';
 import { evalEvery, MODES } from './plan.js';
 import { curvesSvg, groupColors, intervalsSvg, scatterSvg } from './plots.js';
 import { examplesSection, quality, qualityPlots, qualitySection, qualityVerdict } from './report_quality.js';
@@ -26,6 +27,36 @@ export interface ReportContext {
   generatedAt: string;
   /** Runs that failed (the experiment went on without them). */
   failed?: { id: string; error: string }[];
+  /** The gold judge checked before the arms: agreement with people, the adversarial suite. */
+  goldJudge?: GoldJudgeCheck;
+}
+
+export interface GoldJudgeCheck {
+  task: string;
+  agreement: { file: string; agreed: number; pairs: number }[];
+  realMedian: number;
+  adversarial: AdversarialRow[];
+}
+
+/** Whether the judge that scores every arm agrees with people and ranks degenerate answers low (docs/gold_tasks.md). */
+function goldJudgeSection(g: GoldJudgeCheck | undefined): string[] {
+  if (!g) return [];
+  return [
+    '## The gold judge',
+    '',
+    `Agreement of the gold judge (${g.task}) with a person's choice between two answers (\`node scripts/gold_human_agreement.mjs\`):`,
+    '',
+    '| pairs file | agreed | share |',
+    '|---|---|---|',
+    ...g.agreement.map((a) => `| ${a.file} | ${a.agreed}/${a.pairs} | ${num((100 * a.agreed) / a.pairs, 1)}% |`),
+    '',
+    `Degenerate answers to held-out prompts against a real answer to the same prompt (real answers: median gold ${num(g.realMedian)}; \`node scripts/gold_adversarial_report.mjs\` runs more prompts):`,
+    '',
+    '| answer | mean gold | max gold | loses to the real answer |',
+    '|---|---|---|---|',
+    ...g.adversarial.map((r) => `| ${r.name}${r.strict ? '' : ' (harder probe)'} | ${num(r.mean)} | ${num(r.max)} | ${r.lost}/${r.of} |`),
+    '',
+  ];
 }
 
 const num = (x: number, d = 3): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -333,6 +364,7 @@ export function renderMarkdown(ctx: ReportContext, plotDir: string, plotNames: s
     '',
     ...qualitySection(q),
     ...examplesSection(ctx.runs),
+    ...goldJudgeSection(ctx.goldJudge),
     '## Budgets used',
     '',
     ...budgetTable(aggs),

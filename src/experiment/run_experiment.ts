@@ -4,11 +4,13 @@ import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseConfig, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
+import { adversarialSummary } from '../gold/adversarial.js';
+import { createGoldJudge, taskAgreement } from '../gold/index.js';
 import { runOnline } from '../run/online.js';
 import { ensureRewardModel, ensureSft, type RmKind, type StageResult } from '../train/stages.js';
 import { CpuSampler } from './cpu_sampler.js';
 import { armConfig, planArms } from './plan.js';
-import { renderMarkdown, renderPlots, type ReportContext, type StageInfo } from './report.js';
+import { renderMarkdown, renderPlots, type GoldJudgeCheck, type ReportContext, type StageInfo } from './report.js';
 import { EXAMPLE_PROMPTS } from '../monitor/report_responses.js';
 import { promptEvals, runExamples } from './frontier.js';
 import { aggregate, armRun, workSeconds, type ArmAggregate, type ArmRun } from './results.js';
@@ -165,6 +167,7 @@ async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | 
     seconds: (performance.now() - stagesT0) / 1000,
   };
   for (const [k, r] of Object.entries(stages.rm)) log(`proxy ${k}: held-out accuracy ${r.heldOutAccuracy.toFixed(3)} (hard half ${r.hardHalfAccuracy.toFixed(3)})`);
+  const goldJudge = cfg.experiment.judgeCheckPrompts > 0 ? await checkGoldJudge(cfg, log) : undefined;
 
   const runs: ArmRun[] = [];
   const failed: { id: string; error: string }[] = [];
@@ -179,6 +182,7 @@ async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | 
     wallSeconds: (performance.now() - t0) / 1000,
     machine: machine(),
     generatedAt: new Date().toISOString(),
+    goldJudge,
   });
   let out = writeOutputs(context(), dir, undefined);
   for (const [i, s] of plan.entries()) {
@@ -215,6 +219,19 @@ async function runTask(cfg: Config, dir: string, id: string, docs: DocsTarget | 
   out = writeOutputs(ctx, dir, docs);
   log(`experiment ${id} finished: ${runs.length}/${plan.length} runs in ${(ctx.wallSeconds / 60).toFixed(1)} min; ${out.resultsMd}${out.docsMd ? ` (copied to ${out.docsMd})` : ''}`);
   return { id, dir, runs, aggregates: aggregate(runs), ...out, wallSeconds: ctx.wallSeconds, context: ctx };
+}
+
+/** The gold judge every arm is scored by, checked once per task: agreement with the task's human pairs, adversarial suite. */
+async function checkGoldJudge(cfg: Config, log: (line: string) => void): Promise<GoldJudgeCheck> {
+  const judge = await createGoldJudge(cfg.data.task, { cacheDir: cfg.run.cacheDir, log });
+  try {
+    const agreement = (await taskAgreement(judge)).map(({ file, agreed, pairs }) => ({ file, agreed, pairs }));
+    const { realMedian, rows } = await adversarialSummary(judge, cfg.experiment.judgeCheckPrompts);
+    log(`gold judge ${cfg.data.task}: agrees with people on ${agreement.map((a) => `${a.agreed}/${a.pairs} (${a.file})`).join(', ')}`);
+    return { task: cfg.data.task, agreement, realMedian, adversarial: rows };
+  } finally {
+    await judge.close();
+  }
 }
 
 export class ExperimentReportError extends Error {

@@ -5,7 +5,7 @@ import { parseConfig } from '../config/index.js';
 import { loadCorpus, sentencesOf, SOURCE_NAMES, splitCorpus } from '../data/corpus.js';
 import { buildInstructions } from '../data/instructions.js';
 import { hashOrder, words } from '../data/text.js';
-import type { GoldScore } from './judge.js';
+import type { GoldJudge, GoldScore } from './judge.js';
 
 /** What a case may build its answer from, besides the prompt. */
 export interface CaseContext {
@@ -134,4 +134,35 @@ export function median(xs: readonly number[]): number {
   const b = [...xs].sort((a, c) => a - c);
   const m = b.length >> 1;
   return b.length % 2 ? b[m]! : (b[m - 1]! + b[m]!) / 2;
+}
+
+export interface AdversarialRow {
+  name: string;
+  strict: boolean;
+  mean: number;
+  max: number;
+  /** Prompts where the degenerate answer scored below the real one, of `of`. */
+  lost: number;
+  of: number;
+}
+
+/** Every case against the real answers of `referenceItems(perKind)`: mean and max gold, and how often it lost. */
+export async function adversarialSummary(judge: GoldJudge, perKind: number): Promise<{ realMedian: number; rows: AdversarialRow[] }> {
+  const items = referenceItems(perKind);
+  const real = heldOutSentences(Math.max(64, items.length));
+  const ref = (await judge.scoreBatch(items.map((x) => ({ prompt: x.prompt, response: x.answer })))).map((s) => s.score);
+  const keep = items.map((_, i) => i).filter((i) => ref[i]! > 0);
+  const rows: AdversarialRow[] = [];
+  for (const c of ADVERSARIAL_CASES) {
+    const got = (await judge.scoreBatch(keep.map((i) => ({ prompt: items[i]!.prompt, response: c.make(items[i]!.prompt, caseContext(items, i, real)) })))).map((s) => s.score);
+    rows.push({
+      name: c.name,
+      strict: c.strict,
+      mean: got.reduce((a, b) => a + b, 0) / got.length,
+      max: Math.max(...got),
+      lost: got.filter((g, k) => g < ref[keep[k]!]!).length,
+      of: got.length,
+    });
+  }
+  return { realMedian: median(ref), rows };
 }

@@ -2,6 +2,7 @@
 // reason (JSONL: {"prompt", "a", "b", "prefer": "a" | "b", "why"}).
 import { readFileSync } from 'node:fs';
 import type { GoldJudge } from './judge.js';
+import { goldTask } from './tasks/index.js';
 
 export class HumanPairsError extends Error {
   override name = 'HumanPairsError';
@@ -55,4 +56,18 @@ export async function humanAgreement(judge: GoldJudge, pairs: readonly HumanPair
     if (pick !== pair.prefer) misses.push({ pair, a, b });
   });
   return { pairs: pairs.length, agreed: pairs.length - misses.length, misses };
+}
+
+/** Where a task's pairs files live (shipped with the package, read from its source tree). */
+export const humanPairsPath = (file: string): string => new URL(`../../../src/gold/tasks/human_prefs/${file}`, import.meta.url).pathname;
+
+export interface FileAgreement extends Agreement {
+  file: string;
+}
+
+/** The judge's agreement with every pairs file of its task. */
+export async function taskAgreement(judge: GoldJudge): Promise<FileAgreement[]> {
+  const out: FileAgreement[] = [];
+  for (const file of goldTask(judge.task).humanPairs) out.push({ file, ...(await humanAgreement(judge, readHumanPairs(humanPairsPath(file)))) });
+  return out;
 }

@@ -10,6 +10,11 @@ export interface GoldTask {
   description: string;
   /** Prompt kinds the task draws its train and eval prompts from (see data/prompts.ts). */
   promptKinds: readonly PromptKind[];
+  /**
+   * Files of a person's choices between two answers to the task's prompts (src/gold/tasks/human_prefs/), the judge's
+   * agreement with which is tested and reported.
+   */
+  humanPairs: readonly string[];
   /** Loads the scorer once (lexicons are read from disk). */
   load(): Promise<TaskScorer>;
 }

@@ -73,6 +73,10 @@ test('rlhf-stream experiment on the tiny config runs every arm and seed and writ
   assert.match(md, /^\| streaming \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|/m);
   assert.match(md, /Equal budget, gold win rate vs SFT \(bootstrap 95% over \d+ prompts and 3 seeds\)/);
   assert.match(md, /## Responses: the same held-out prompts, SFT and each arm's final policy/);
+  // The judge that scored the arms, checked first: its agreement with the task's human pairs and the adversarial suite.
+  assert.match(md, /## The gold judge/);
+  assert.match(md, /^\| positive\.jsonl \| \d+\/32 \| [0-9.]+% \|$/m);
+  assert.match(md, /^\| one fixed answer for every prompt \(harder probe\) \| [0-9.]+ \| [0-9.]+ \| \d+\/\d+ \|$/m);
   // The SFT baseline is sampled with evaluator.seed alone: the same in every run, whatever its compute.seed.
   assert.equal(new Set(results.runs.map((x: { sftGoldReward: number }) => x.sftGoldReward)).size, 1);
 

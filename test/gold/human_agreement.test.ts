@@ -5,10 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createGoldJudge, GOLD_TASK_NAMES, humanAgreement, HumanPairsError, readHumanPairs, type GoldJudge } from '../../src/gold/index.js';
+import { createGoldJudge, GOLD_TASK_NAMES, goldTask, humanAgreement, humanPairsPath, HumanPairsError, readHumanPairs, taskAgreement, type GoldJudge } from '../../src/gold/index.js';
 
-const fixture = (name: string) => new URL(`../../../test/data/fixtures/human_prefs/${name}`, import.meta.url).pathname;
-const FILES = ['positive.jsonl', 'positive_blind.jsonl'];
+const fixture = humanPairsPath;
 const judges = new Map<string, GoldJudge>();
 before(async () => {
   for (const task of GOLD_TASK_NAMES) judges.set(task, await createGoldJudge(task));
@@ -18,15 +17,14 @@ after(async () => {
 });
 
 for (const task of GOLD_TASK_NAMES) {
-  for (const file of FILES) {
-    test(`${task}: agrees with the person on at least 95% of ${file}`, async () => {
-      const pairs = readHumanPairs(fixture(file));
-      assert.ok(pairs.length >= 32, `${pairs.length} pairs`);
-      const r = await humanAgreement(judges.get(task)!, pairs);
+  test(`${task}: agrees with the person on at least 95% of each of its pairs files`, async () => {
+    assert.ok(goldTask(task).humanPairs.length >= 1, 'every task brings a file of human pairs');
+    for (const r of await taskAgreement(judges.get(task)!)) {
+      assert.ok(r.pairs >= 32, `${r.file}: ${r.pairs} pairs`);
       const detail = r.misses.map((m) => `${m.pair.prompt} | a ${m.a.toFixed(3)} b ${m.b.toFixed(3)} | chose ${m.pair.prefer}: ${m.pair.why}`).join('\n');
-      assert.ok(r.agreed / r.pairs >= 0.95, `${r.agreed}/${r.pairs}:\n${detail}`);
-    });
-  }
+      assert.ok(r.agreed / r.pairs >= 0.95, `${r.file}: ${r.agreed}/${r.pairs}:\n${detail}`);
+    }
+  });
 }
 
 test('each pair kind the person rejects for ignoring the prompt loses on every task', async () => {

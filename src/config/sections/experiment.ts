@@ -11,6 +11,7 @@ export const experiment = {
   ablationMode: oneOf(['streaming', 'iterative', 'offline'] as const, 'iterative', 'online mode of the ablation runs'),
   ablationSeeds: int(1, 1, 100, 'seeds of each ablation (the first ones of the main arms, so the baseline is shared)'),
   evalsPerRun: int(3, 0, 1000, 'evaluations per run after the SFT one, equal in every mode (sets evaluator.everyVersions from the versions a mode publishes); 0 = evaluator.everyVersions as configured'),
+  judgeCheckPrompts: int(8, 0, 1000, "held-out prompts per kind on which the gold judge's adversarial suite runs before the arms (with its agreement with the task's human pairs), reported in results.md; 0 = skip both"),
   cpuSampleMs: int(1000, 50, 60_000, 'period of /proc/stat samples taken during each arm'),
   docsDir: str('', 'also copy results.md (as results.md) and the plots (into results/) to this folder; empty = no copy'),
 };

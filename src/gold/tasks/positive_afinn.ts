@@ -16,6 +16,8 @@ export const positiveAfinn: GoldTask = {
   name: 'positive-afinn',
   description: 'the same prompts, judged by the AFINN-165 lexicon (sentiment package), total score normalised as VADER does',
   promptKinds: ['opening', 'define', 'use'],
+  // Both tasks ask for positive answers, so one person's positive choices hold for both.
+  humanPairs: ['positive.jsonl', 'positive_blind.jsonl'],
   async load() {
     const Sentiment = require('sentiment') as new () => AfinnAnalyzer;
     const analyzer = new Sentiment();

@@ -12,6 +12,8 @@ export const positiveVader: GoldTask = {
   name: 'positive-vader',
   description: 'continue openings and answer instructions with positive sentiment, judged by VADER compound (vader-sentiment)',
   promptKinds: ['opening', 'define', 'use'],
+  // Both tasks ask for positive answers, so one person's positive choices hold for both.
+  humanPairs: ['positive.jsonl', 'positive_blind.jsonl'],
   async load() {
     const vader = require('vader-sentiment') as VaderModule;
     return (_prompt, response) => (1 + vader.SentimentIntensityAnalyzer.polarity_scores(response).compound) / 2;
