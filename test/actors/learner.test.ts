@@ -152,14 +152,23 @@ test("learner.phaseStart labelled takes no pair before the phase's count is know
       },
     });
     const cfg = learnerCfg({ checkpointEvery: 100, maxPolicyLag: 100, phaseStart, phaseThreads: 3 });
-    const learner = new Learner({ bus, port, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: `ck-phase-start-${phaseStart}` });
+    const clock = new FakeClock();
+    const learner = new Learner({ bus, port, clock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: `ck-phase-start-${phaseStart}` });
     for (let i = 0; i < 4; i++) await bus.publish('pairs', pair(`s${i}`, 0), { msgId: `s${i}` });
     let labelled!: (n: number) => void;
     const training = learner.trainPhase(new Promise<number>((r) => (labelled = r)), 1);
-    await new Promise((r) => setTimeout(r, 300));
-    if (phaseStart === 'labelled') assert.equal(learner.step, 0, 'no step while the phase is still being labelled');
-    else assert.equal(learner.step, 2, 'two full batches trained before the labels were all in');
+    if (phaseStart === 'labelled') {
+      // Three fake seconds with every pair stored: time enough for two steps, were any allowed.
+      for (let t = 0; t < 3000; t += 10) await clock.advance(10);
+      assert.equal(learner.step, 0, 'no step while the phase is still being labelled');
+    } else {
+      await untilFake(clock, () => learner.step === 2, 'two steps');
+      assert.equal(learner.step, 2, 'two full batches trained before the labels were all in');
+    }
     labelled(4);
+    let done = false;
+    void training.then(() => (done = true));
+    await untilFake(clock, () => done, 'the phase to finish');
     const r = await training;
     assert.deepEqual([r.pairs, r.steps], [4, 2]);
     assert.deepEqual(port.trained.flatMap((s) => s.pairIds), ['s0', 's1', 's2', 's3'], 'the same pairs in the same order either way');
