@@ -38,6 +38,12 @@ export interface JudgeOptions {
 
 export const JUDGE_DURABLE = 'judges';
 
+/** Sample groups one judge call takes. */
+export const judgeGroupsPerCall = (c: Config['judge'], samplesPerPrompt: number): number => Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
+
+/** Sample groups the judges' durable lets out unacked: two calls per judge. */
+export const judgesMaxAckPending = (c: Config['judge'], samplesPerPrompt: number): number => judgeGroupsPerCall(c, samplesPerPrompt) * 2 * c.count;
+
 export function pairIdOf(groupId: string): string {
   return `p:${groupId}`;
 }
@@ -115,7 +121,7 @@ export class Judge {
   }
 
   private get groupsPerCall(): number {
-    return Math.max(1, Math.floor(this.opts.config.batchSize / this.opts.samplesPerPrompt));
+    return judgeGroupsPerCall(this.opts.config, this.opts.samplesPerPrompt);
   }
 
   start(): void {
@@ -123,7 +129,7 @@ export class Judge {
     this.inbox = openInbox(
       this.deps.bus,
       'samples',
-      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: JUDGE_DURABLE, maxAckPending: judgesMaxAckPending(this.opts.config, this.opts.samplesPerPrompt), pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );

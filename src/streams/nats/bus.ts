@@ -11,6 +11,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
+  type ConsumerConfig,
   type StreamConfig,
 } from 'nats';
 import type { BusConfig } from '../../config/index.js';
@@ -20,7 +21,7 @@ import { encodeDeadLetter } from '../dead_letter.js';
 import { TOPIC_RETENTION } from '../policy.js';
 import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
 import { WireBus } from '../wire_bus.js';
-import { connectError, connectionOptions, isNatsError, retryable } from './errors.js';
+import { connectError, connectionOptions, isNatsError, permissionRefused, retryable } from './errors.js';
 import { ACTOR_ID, natsNames } from './names.js';
 import { Semaphore } from './semaphore.js';
 import { NatsSubscription } from './subscription.js';
@@ -229,12 +230,23 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       // One delivery beyond maxDeliver: it arrives only to be dead-lettered (a message that kept timing out).
       max_deliver: (opts.maxDeliver ?? this.cfg.maxDeliver) + 1,
     };
+    let have: ConsumerConfig | undefined;
     try {
-      await this.jsm.consumers.info(stream, opts.durable);
-      await this.jsm.consumers.update(stream, opts.durable, settings);
-      return;
+      have = (await this.jsm.consumers.info(stream, opts.durable)).config;
     } catch (err) {
       if (!isNatsError(err) || err.api_error?.err_code !== 10014) throw err;
+    }
+    if (have) {
+      const same = have.max_ack_pending === settings.max_ack_pending && have.ack_wait === settings.ack_wait && have.max_deliver === settings.max_deliver;
+      if (same) return;
+      try {
+        await this.jsm.consumers.update(stream, opts.durable, settings);
+      } catch (err) {
+        if (!permissionRefused(err)) throw err;
+        // Per-role users bind to the durables the admin made and change none (permissions.ts): said once, then used.
+        this.log(`bus: using durable ${opts.durable} on ${stream} as the run's admin created it (max_ack_pending ${have.max_ack_pending}, ack_wait ${(have.ack_wait ?? 0) / 1e6} ms, max_deliver ${have.max_deliver}); this user may not change it`);
+      }
+      return;
     }
     try {
       await this.jsm.consumers.add(stream, {
@@ -250,6 +262,9 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       }
       if (isNatsError(err) && /multiple non-filtered consumers not allowed on workqueue stream/.test(err.message)) {
         throw new BusError(`${topic} is a work topic: one consumer group (durable) reads it; ${JSON.stringify(opts.durable)} is a second one`);
+      }
+      if (permissionRefused(err)) {
+        throw new BusError(`durable ${opts.durable} on stream ${stream} does not exist, and this NATS user may not create it: the run's admin creates the durables (rlhf-stream cluster does, before it starts the actors)`);
       }
       throw err;
     }

@@ -53,7 +53,8 @@ export class NatsWeightStore implements WeightStore {
   async open(): Promise<void> {
     const bucket = this.bucket();
     const replicas = this.bus.cfg.replicas;
-    this.kv = await this.bus.js.views.kv(bucket, { history: 1, replicas, storage: StorageType.File });
+    // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
+    this.kv = await this.bus.js.views.kv(bucket, { history: 1, replicas, storage: StorageType.File, allow_direct: false });
     this.os = await this.bus.js.views.os(bucket, { replicas, storage: StorageType.File });
     if (this.weightsDir) mkdirSync(this.weightsDir, { recursive: true });
   }
@@ -130,20 +131,50 @@ export class NatsWeightStore implements WeightStore {
    */
   private async prune(version: number): Promise<void> {
     const oldest = version - this.bus.cfg.weightsKept + 1;
-    const stale = (name: string, re: RegExp): boolean => {
-      const m = re.exec(name);
-      return m !== null && Number(m[1]) < oldest;
-    };
-    for (const info of await this.os.list()) {
-      if (!stale(info.name, /^v(\d+)$/)) continue;
-      await this.kv.delete(info.name);
-      await this.os.delete(info.name);
+    // Newest stale version first, down to one already deleted: no listing (a listing needs a consumer, which per-role
+    // users may not create), and a deletion that failed last time is done now.
+    for (let v = oldest - 1; v >= 1; v--) {
+      const info = await this.os.info(`v${v}`);
+      if (!info || info.deleted) break;
+      await this.kv.delete(`v${v}`);
+      await this.os.delete(`v${v}`);
     }
     if (!this.weightsDir) return;
     const prefix = `${this.bus.runId}-v`;
     for (const f of readdirSync(this.weightsDir)) {
-      if (f.startsWith(prefix) && stale(f.slice(prefix.length), /^(\d+)\.bin$/)) rmSync(resolve(this.weightsDir, f), { force: true });
+      const m = f.startsWith(prefix) ? /^(\d+)\.bin$/.exec(f.slice(prefix.length)) : null;
+      if (m && Number(m[1]) < oldest) rmSync(resolve(this.weightsDir, f), { force: true });
     }
+  }
+
+  /**
+   * The bytes of object `name`, read chunk by chunk with stream message gets (the client's own reader needs an ordered
+   * consumer, which per-role users may not create); undefined when it is absent or deleted.
+   */
+  private async readObject(name: string): Promise<Uint8Array | undefined> {
+    const info = await this.os.info(name);
+    if (!info || info.deleted) return undefined;
+    const out = new Uint8Array(info.size);
+    const subject = `$O.${this.bucket()}.C.${info.nuid}`;
+    const stream = `OBJ_${this.bucket()}`;
+    let at = 0;
+    let seq = 1;
+    for (let i = 0; i < info.chunks; i++) {
+      let m;
+      try {
+        m = await this.bus.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number });
+      } catch (err) {
+        // Deleted meanwhile (pruned by the writer): the caller reads the newest version instead.
+        if ((err as { code?: string }).code === '404') return undefined;
+        throw err;
+      }
+      if (at + m.data.length > out.length) throw new BusError(`weights object ${name} in ${stream} holds more than its ${info.size} announced bytes`);
+      out.set(m.data, at);
+      at += m.data.length;
+      seq = m.seq + 1;
+    }
+    if (at !== out.length) throw new BusError(`weights object ${name} in ${stream} holds ${at} bytes of its ${info.size}`);
+    return out;
   }
 
   private bucket(): string {
@@ -190,11 +221,9 @@ export class NatsWeightStore implements WeightStore {
       if (!b && (await pruned())) return version === undefined ? this.get() : undefined;
       this.sayFallback(meta, b ? 'does not match the announced size and sha256' : 'is not on this host');
     }
-    const blob = await this.os.getBlob(`v${meta.version}`);
-    if (!blob && (await pruned())) return version === undefined ? this.get() : undefined;
-    if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
-    // A plain Uint8Array view (the client hands back a Buffer), like the in-process store returns.
-    const bytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.length);
+    const bytes = await this.readObject(`v${meta.version}`);
+    if (!bytes && (await pruned())) return version === undefined ? this.get() : undefined;
+    if (!bytes) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
     if (!matches(bytes)) {
       const sha = createHash('sha256').update(bytes).digest('hex');
       throw new BusError(`weights v${meta.version} are corrupt: sha256 ${sha} (${bytes.length} bytes), announced ${meta.sha256} (${meta.size} bytes)`);
@@ -206,21 +235,35 @@ export class NatsWeightStore implements WeightStore {
     return this.meta();
   }
 
-  async *watch(signal?: AbortSignal): AsyncIterable<WeightsMsg> {
-    const iter = await this.kv.watch({ key: 'latest' });
-    const onAbort = (): void => iter.stop();
-    signal?.addEventListener('abort', onAbort);
-    try {
-      if (signal?.aborted) return;
-      for await (const e of iter) {
-        if (e.operation !== 'PUT' || e.value.length === 0) continue;
-        const meta = await this.decodeMeta(e.key, e.revision, e.value);
-        if (meta) yield meta;
-        if (signal?.aborted) return;
+  /**
+   * Each new valid announcement of `latest`, read by polling: a KV watch needs a consumer, which per-role users may not
+   * create, and a poll simply fails and retries while the server restarts.
+   */
+  async *watch(signal?: AbortSignal, everyMs = 200): AsyncIterable<WeightsMsg> {
+    let seen = 0;
+    while (!signal?.aborted) {
+      let e: Awaited<ReturnType<KV['get']>> = null;
+      try {
+        e = await this.kv.get('latest');
+      } catch (err) {
+        // An unreachable server (restarting): the client reconnects by itself; the next poll tries again.
+        if (this.bus.isClosed || !/timeout|disconnect|connection|no responders/i.test((err as Error).message)) throw err;
       }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      iter.stop();
+      if (e && e.revision !== seen) {
+        seen = e.revision;
+        const meta = e.operation === 'PUT' && e.value.length > 0 ? await this.decodeMeta(e.key, e.revision, e.value) : undefined;
+        if (meta) yield meta;
+      }
+      if (signal?.aborted) return;
+      await new Promise<void>((done) => {
+        const t = setTimeout(finish, everyMs);
+        function finish(): void {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', finish);
+          done();
+        }
+        signal?.addEventListener('abort', finish, { once: true });
+      });
     }
   }
 }
