@@ -54,6 +54,9 @@ export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string
   return `g:${prompt.promptId}:${prompt.epoch}`;
 }
 
+/** Another valid group for the same prompt (a redelivered prompt sampled again) does this group's work. */
+const sameGroup = (stored: SampleGroupMsg, g: SampleGroupMsg): boolean => stored.groupId === g.groupId && stored.promptId === g.promptId && stored.runId === g.runId;
+
 /** Checks a port's answer has the [P][K] shape asked for. */
 function checkResult(r: GenerateResult, p: number, k: number): void {
   if (r.tokens.length !== p || r.finished.length !== p) throw new GeneratorError(`policy returned ${r.tokens.length} groups for ${p} prompts`);
@@ -204,7 +207,7 @@ export class Generator {
       done.add(i);
       const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
       publishedAt[i] = this.deps.clock.now();
-      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId }).then(async () => {
+      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg, g) }).then(async () => {
         stored.add(i);
         await batch[i]!.ack();
       }));

@@ -38,6 +38,9 @@ export interface JudgeOptions {
 
 export const JUDGE_DURABLE = 'judges';
 
+/** Another valid pair of the same group (a redelivered group paired again) does this pair's work. */
+const samePair = (stored: PairMsg, p: PairMsg): boolean => stored.pairId === p.pairId && stored.groupId === p.groupId && stored.runId === p.runId;
+
 /** Sample groups one judge call takes. */
 export const judgeGroupsPerCall = (c: Config['judge'], samplesPerPrompt: number): number => Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
 
@@ -249,7 +252,7 @@ export class Judge {
       if (pair) pairs.push(pair);
       else ties++;
     });
-    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId })));
+    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg, p) })));
     await Promise.all(scored.map(({ d }) => d.ack()));
     this.groupsSettled += scored.length;
     this.pairsPublished += pairs.length;

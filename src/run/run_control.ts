@@ -112,8 +112,8 @@ const KEY_END = 'end';
 const KEY_PHASE = 'phase';
 
 export class RunControl {
-  /** Revisions already said to be refused, so a poll does not repeat the line. */
-  private readonly refused = new Set<string>();
+  /** Per key: the last refused revision and how many were refused. */
+  private readonly refused = new Map<string, { revision: number; count: number }>();
 
   private constructor(
     private readonly bus: NatsBus,
@@ -148,10 +148,15 @@ export class RunControl {
       problem = `is not UTF-8 JSON (${(err as Error).message})`;
     }
     if (problem === undefined) return value as T;
-    const said = `${key}@${e.revision}`;
-    if (!this.refused.has(said)) {
-      this.refused.add(said);
-      this.bus.logLine(`run control: refused control key ${key} of run ${this.bus.runId} (revision ${e.revision}, ${e.value.length} bytes): it ${problem}`);
+    // Said at the first refused revision of a key, then at every tenfold count: a flood of bad writes is no log flood.
+    const seen = this.refused.get(key) ?? { revision: 0, count: 0 };
+    if (seen.revision !== e.revision) {
+      seen.revision = e.revision;
+      seen.count++;
+      this.refused.set(key, seen);
+      if (Number.isInteger(Math.log10(seen.count))) {
+        this.bus.logLine(`run control: refused control key ${key} of run ${this.bus.runId} (revision ${e.revision}, ${e.value.length} bytes; ${seen.count} refused so far): it ${problem}`);
+      }
     }
     return undefined;
   }

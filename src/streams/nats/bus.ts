@@ -34,6 +34,8 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly weights: WeightStore;
   /** Connection events seen so far, by type (disconnect, reconnect, ...). */
   readonly connectionEvents: Record<string, number> = {};
+  /** Publishes stored again under a fresh msgId, by topic: their msgId was held by another message (see PublishOptions.sameWork). */
+  readonly republished: Record<string, number> = {};
   private closed = false;
   private readonly names: ReturnType<typeof natsNames>;
   private readonly inFlight: Semaphore;
@@ -184,7 +186,17 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       let backoff = 10;
       for (;;) {
         try {
-          await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
+          const ack = await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
+          if (ack.duplicate && opts.sameWork) {
+            const why = await this.notOurs(topic, ack.seq, bytes, opts.sameWork);
+            if (why) {
+              // Another message holds this msgId (pre-empted, or consumed already): store the work under a fresh one.
+              const fresh = `${msgID}~${randomUUID().slice(0, 8)}`;
+              this.republished[topic] = (this.republished[topic] ?? 0) + 1;
+              this.log(`bus: a publish to ${subject} under msgId ${msgID} was answered "duplicate", but the stored message (seq ${ack.seq}) ${why}; publishing it again under msgId ${fresh}`);
+              await this.js.publish(subject, bytes, { msgID: fresh, timeout: 5000 });
+            }
+          }
           this.count('published', topic);
           return;
         } catch (err) {
@@ -201,6 +213,21 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     } finally {
       this.inFlight.release();
     }
+  }
+
+  /** Why the message stored at `seq` is not this publish (undefined when it is, or when it is the same work). */
+  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown) => boolean): Promise<string | undefined> {
+    let stored: Uint8Array;
+    try {
+      stored = (await this.jsm.streams.getMessage(this.names.stream(topic), { seq })).data;
+    } catch (err) {
+      if ((err as { code?: string }).code === '404' || /no message found/i.test((err as Error).message)) return 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
+      throw err;
+    }
+    if (stored.length === bytes.length && stored.every((b, i) => b === bytes[i])) return undefined;
+    const decoded = this.decodeFor(topic, stored);
+    if (!decoded.ok) return `is invalid (${decoded.reason})`;
+    return sameWork(decoded.value) ? undefined : 'is other work under the same msgId';
   }
 
   async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {

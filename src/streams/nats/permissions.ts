@@ -93,10 +93,13 @@ export function rolePermissions(prefix: string, runId: string, user: PermissionU
       break;
     case 'generator':
       pub.add(n.subject('samples'));
+      // A publish answered "duplicate" is checked against the message stored under its msgId (bus.ts, notOurs).
+      pub.add(`${api}.STREAM.MSG.GET.${stream('samples')}`);
       readWeights();
       break;
     case 'judge':
       pub.add(n.subject('pairs'));
+      pub.add(`${api}.STREAM.MSG.GET.${stream('pairs')}`);
       break;
     case 'learner':
       readWeights();

@@ -137,6 +137,8 @@ export class NatsWeightStore implements WeightStore {
       const info = await this.os.info(`v${v}`);
       if (!info || info.deleted) break;
       await this.kv.delete(`v${v}`);
+      // An entry that is not an object's record (overwritten by something else) has no chunks to delete.
+      if (typeof info.nuid !== 'string' || info.nuid === '') break;
       await this.os.delete(`v${v}`);
     }
     if (!this.weightsDir) return;
