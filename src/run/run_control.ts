@@ -3,6 +3,7 @@ import type { KV } from 'nats';
 import { systemClock } from '../clock.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
 import type { NatsBus } from '../streams/nats/bus.js';
+import { MAX_TS_MS } from '../streams/schemas.js';
 import { natsNames } from '../streams/nats/names.js';
 import { KEY_INFO, KEY_TOKENIZER, type RunInfo } from './run_info.js';
 
@@ -71,8 +72,6 @@ export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivere
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Latest time a record may carry (ms since the epoch, year 2100): beyond it a `ts` is a mistake or an attack. */
-export const MAX_TS_MS = 4_102_444_800_000;
 
 type FieldCheck = (v: unknown) => boolean;
 const count: FieldCheck = (v) => Number.isSafeInteger(v) && (v as number) >= 0;

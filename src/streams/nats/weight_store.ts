@@ -188,7 +188,8 @@ export class NatsWeightStore implements WeightStore {
    * is dead-lettered once per revision and skipped, so readers keep the version they have until a valid one comes.
    */
   private async decodeMeta(key: string, revision: number, bytes: Uint8Array): Promise<WeightsMsg | undefined> {
-    const r = this.bus.decodeFor('weights', bytes);
+    const d = this.bus.decodeFor('weights', bytes);
+    const r = d.ok && (d.value as WeightsMsg).runId !== this.bus.runId ? { ok: false as const, reason: `weights.runId must be this run's, ${JSON.stringify(this.bus.runId)}; got ${JSON.stringify((d.value as WeightsMsg).runId)}` } : d;
     if (r.ok) return r.value as WeightsMsg;
     if (!this.reported.has(revision)) {
       this.reported.add(revision);
