@@ -9,6 +9,7 @@ import { Generator } from '../../src/actors/generator.js';
 import { Judge } from '../../src/actors/judge.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
+import { attachMonitor } from '../../src/monitor/index.js';
 import type { ScorerPort } from '../../src/actors/ports.js';
 import { PromptSource } from '../../src/actors/prompt_source.js';
 import { systemClock } from '../../src/clock.js';
@@ -174,6 +175,28 @@ describe('hostile participants with their own role credentials', { skip: natsSki
     assert.equal(jb.republished.pairs, PROMPTS, 'each pre-empted pair was stored again under a fresh msgId');
     assert.ok(lines.some((l) => /answered "duplicate", but the stored message/.test(l)));
     await Promise.all([source.stop(), generator.stop(), judge.stop(), learner.stop()]);
+  });
+
+  it("no role's metrics pass for another's: other roles' names, a role its id does not name and out-of-range values are refused and counted", async () => {
+    const mb = await busAs('monitor');
+    const session = await attachMonitor(mb, cfg, { durable: 'monitor-cli', log: (l) => lines.push(`monitor: ${l}`) });
+    const g = await busAs('generator-1');
+    const m = (role: string, values: Record<string, number>): MetricsMsg => ({ type: 'metrics', v: 1, runId: RUN, actorId: 'generator-1', role, ts: Date.now(), values });
+    await assert.rejects(g.publish('metrics', { ...m('learner', { learner_steps_total: 1 }), actorId: 'learner' }), /permissions violation/i, 'under the learner\'s id');
+    await g.publish('metrics', m('generator', { learner_pairs_trained_total: 1e12 }));
+    await g.publish('metrics', m('learner', { learner_pairs_trained_total: 1 }));
+    await g.publish('metrics', m('generator', { generator_samples_total: -5 }));
+    await g.publish('metrics', m('generator', { generator_samples_total: 3 }));
+    const t0 = Date.now();
+    while (session.aggregator.refused + session.aggregator.snapshot().actors.length < 4 && Date.now() - t0 < 10_000) await sleep(50);
+    const snap = session.aggregator.snapshot();
+    assert.equal(session.aggregator.refused, 3);
+    assert.deepEqual(snap.actors.map((a) => a.actorId), ['generator-1'], 'only the honest message reached the aggregate');
+    const reasons = (await stored('dead')).map((x) => admin.decodeFor('dead', x.data)).filter((d) => d.ok).map((d) => (d.value as { reason: string }).reason);
+    for (const why of [/learner_pairs_trained_total is not a generator metric/, /reports as role learner; its id makes it a generator/, /generator_samples_total = -5 is outside \[0, 1000000000000\]/]) {
+      assert.ok(reasons.some((r) => why.test(r)), `a dead letter says ${why}`);
+    }
+    await session.stop();
   });
 
   it('the reply trick, from every role through every call it may make into every stream and key, writes nothing that passes for a record', async () => {

@@ -7,6 +7,7 @@ import { StorageType, type KV, type ObjectStore } from 'nats';
 import { BusError, type WeightBlob, type WeightStore } from '../bus.js';
 import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
 import type { NatsBus } from './bus.js';
+import { permissionRefused } from './errors.js';
 import { natsNames } from './names.js';
 
 /**
@@ -239,10 +240,36 @@ export class NatsWeightStore implements WeightStore {
   }
 
   /**
-   * Each new valid announcement of `latest`, read by polling: a KV watch needs a consumer, which per-role users may not
-   * create, and a poll simply fails and retries while the server restarts.
+   * Each new valid announcement of `latest`. A KV watch where this user may create its consumer; per-role users may not
+   * (src/streams/nats/permissions.ts), and poll instead.
    */
-  async *watch(signal?: AbortSignal, everyMs = 200): AsyncIterable<WeightsMsg> {
+  async *watch(signal?: AbortSignal): AsyncIterable<WeightsMsg> {
+    let iter: Awaited<ReturnType<KV['watch']>>;
+    try {
+      iter = await this.kv.watch({ key: 'latest' });
+    } catch (err) {
+      if (!permissionRefused(err)) throw err;
+      yield* this.poll(signal);
+      return;
+    }
+    const onAbort = (): void => iter.stop();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      if (signal?.aborted) return;
+      for await (const e of iter) {
+        if (e.operation !== 'PUT' || e.value.length === 0) continue;
+        const meta = await this.decodeMeta(e.key, e.revision, e.value);
+        if (meta) yield meta;
+        if (signal?.aborted) return;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      iter.stop();
+    }
+  }
+
+  /** `latest` read every `everyMs`: a poll simply fails and retries while the server restarts. */
+  private async *poll(signal?: AbortSignal, everyMs = 200): AsyncIterable<WeightsMsg> {
     let seen = 0;
     while (!signal?.aborted) {
       let e: Awaited<ReturnType<KV['get']>> = null;
