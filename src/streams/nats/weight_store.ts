@@ -45,6 +45,8 @@ export class NatsWeightStore implements WeightStore {
   /** KV revisions already dead-lettered as invalid announcements. */
   private readonly reported = new Set<number>();
   private fallbackSaid = '';
+  /** Objects are read chunk by chunk: this user may not create the consumer the client's reader needs. */
+  private chunkReads = false;
 
   constructor(
     private readonly bus: NatsBus,
@@ -151,6 +153,25 @@ export class NatsWeightStore implements WeightStore {
   }
 
   /**
+   * The bytes of object `name`: the client's streaming reader where this user may create its ordered consumer, else
+   * chunk by chunk (per-role users; said once). Undefined when the object is absent or deleted.
+   */
+  private async objectBytes(name: string): Promise<Uint8Array | undefined> {
+    if (!this.chunkReads) {
+      try {
+        const blob = await this.os.getBlob(name);
+        // A plain Uint8Array view (the client hands back a Buffer), like the in-process store returns.
+        return blob ? new Uint8Array(blob.buffer, blob.byteOffset, blob.length) : undefined;
+      } catch (err) {
+        if (!permissionRefused(err)) throw err;
+        this.chunkReads = true;
+        this.bus.logLine('bus: this NATS user may not create consumers; weights objects are read chunk by chunk (said once)');
+      }
+    }
+    return this.readObject(name);
+  }
+
+  /**
    * The bytes of object `name`, read chunk by chunk with stream message gets (the client's own reader needs an ordered
    * consumer, which per-role users may not create); undefined when it is absent or deleted.
    */
@@ -225,7 +246,7 @@ export class NatsWeightStore implements WeightStore {
       if (!b && (await pruned())) return version === undefined ? this.get() : undefined;
       this.sayFallback(meta, b ? 'does not match the announced size and sha256' : 'is not on this host');
     }
-    const bytes = await this.readObject(`v${meta.version}`);
+    const bytes = await this.objectBytes(`v${meta.version}`);
     if (!bytes && (await pruned())) return version === undefined ? this.get() : undefined;
     if (!bytes) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
     if (!matches(bytes)) {
