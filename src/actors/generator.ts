@@ -54,8 +54,13 @@ export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string
   return `g:${prompt.promptId}:${prompt.epoch}`;
 }
 
-/** Another valid group for the same prompt (a redelivered prompt sampled again) does this group's work. */
-const sameGroup = (stored: SampleGroupMsg, g: SampleGroupMsg): boolean => stored.groupId === g.groupId && stored.promptId === g.promptId && stored.runId === g.runId;
+/**
+ * Another valid group for the same prompt (a redelivered prompt sampled again) does this group's work. One already
+ * consumed is taken for it only when the prompt was delivered before: a first delivery's msgId held by a message this
+ * process cannot see was pre-empted, and the group is stored again (NatsBus, PublishOptions.sameWork).
+ */
+const sameGroup = (stored: SampleGroupMsg | undefined, g: SampleGroupMsg, deliveries: number): boolean =>
+  stored === undefined ? deliveries > 1 : stored.groupId === g.groupId && stored.promptId === g.promptId && stored.runId === g.runId;
 
 /** Checks a port's answer has the [P][K] shape asked for. */
 function checkResult(r: GenerateResult, p: number, k: number): void {
@@ -207,7 +212,7 @@ export class Generator {
       done.add(i);
       const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
       publishedAt[i] = this.deps.clock.now();
-      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg, g) }).then(async () => {
+      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg | undefined, g, batch[i]!.deliveries) }).then(async () => {
         stored.add(i);
         await batch[i]!.ack();
       }));

@@ -38,8 +38,12 @@ export interface JudgeOptions {
 
 export const JUDGE_DURABLE = 'judges';
 
-/** Another valid pair of the same group (a redelivered group paired again) does this pair's work. */
-const samePair = (stored: PairMsg, p: PairMsg): boolean => stored.pairId === p.pairId && stored.groupId === p.groupId && stored.runId === p.runId;
+/**
+ * Another valid pair of the same group (a redelivered group paired again) does this pair's work. One already consumed
+ * is taken for it only when the group was delivered before (see the generator's sameGroup).
+ */
+const samePair = (stored: PairMsg | undefined, p: PairMsg, deliveries: number): boolean =>
+  stored === undefined ? deliveries > 1 : stored.pairId === p.pairId && stored.groupId === p.groupId && stored.runId === p.runId;
 
 /** Sample groups one judge call takes. */
 export const judgeGroupsPerCall = (c: Config['judge'], samplesPerPrompt: number): number => Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
@@ -252,7 +256,8 @@ export class Judge {
       if (pair) pairs.push(pair);
       else ties++;
     });
-    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg, p) })));
+    const deliveries = new Map(scored.map(({ d }) => [d.data.groupId, d.deliveries]));
+    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg | undefined, p, deliveries.get(p.groupId) ?? 1) })));
     await Promise.all(scored.map(({ d }) => d.ack()));
     this.groupsSettled += scored.length;
     this.pairsPublished += pairs.length;

@@ -216,12 +216,14 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   }
 
   /** Why the message stored at `seq` is not this publish (undefined when it is, or when it is the same work). */
-  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown) => boolean): Promise<string | undefined> {
+  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown | undefined) => boolean): Promise<string | undefined> {
     let stored: Uint8Array;
     try {
       stored = (await this.jsm.streams.getMessage(this.names.stream(topic), { seq })).data;
     } catch (err) {
-      if ((err as { code?: string }).code === '404' || /no message found/i.test((err as Error).message)) return 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
+      if ((err as { code?: string }).code === '404' || /no message found/i.test((err as Error).message)) {
+        return sameWork(undefined) ? undefined : 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
+      }
       throw err;
     }
     if (stored.length === bytes.length && stored.every((b, i) => b === bytes[i])) return undefined;
