@@ -184,11 +184,13 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     await this.inFlight.acquire();
     try {
       let backoff = 10;
+      let attempts = 0;
       for (;;) {
         try {
+          attempts++;
           const ack = await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
           if (ack.duplicate && opts.sameWork) {
-            const why = await this.notOurs(topic, ack.seq, bytes, opts.sameWork);
+            const why = await this.notOurs(topic, ack.seq, bytes, opts.sameWork, attempts > 1);
             if (why) {
               // Another message holds this msgId (pre-empted, or consumed already): store the work under a fresh one.
               const fresh = `${msgID}~${randomUUID().slice(0, 8)}`;
@@ -215,14 +217,17 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     }
   }
 
-  /** Why the message stored at `seq` is not this publish (undefined when it is, or when it is the same work). */
-  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown | undefined) => boolean): Promise<string | undefined> {
+  /**
+   * Why the message stored at `seq` is not this publish (undefined when it is, or when it is the same work). `retried`:
+   * an earlier attempt of this publish may have been stored (its acknowledgement lost), and consumed since.
+   */
+  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown | undefined) => boolean, retried: boolean): Promise<string | undefined> {
     let stored: Uint8Array;
     try {
       stored = (await this.jsm.streams.getMessage(this.names.stream(topic), { seq })).data;
     } catch (err) {
       if ((err as { code?: string }).code === '404' || /no message found/i.test((err as Error).message)) {
-        return sameWork(undefined) ? undefined : 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
+        return retried || sameWork(undefined) ? undefined : 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
       }
       throw err;
     }
