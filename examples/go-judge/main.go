@@ -160,7 +160,8 @@ func main() {
 	}
 	opts := []nats.Option{nats.Name("go-judge/" + *runID), nats.MaxReconnects(-1)}
 	if *user != "" {
-		opts = append(opts, nats.UserInfo(*user, *pass))
+		// Per-role users read replies only on their own inbox prefix (docs/protocol.md, Permissions).
+		opts = append(opts, nats.UserInfo(*user, *pass), nats.CustomInboxPrefix("_INBOX_"+*user))
 	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {

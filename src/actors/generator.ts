@@ -46,10 +46,21 @@ export interface GeneratorOptions {
 
 export const GENERATOR_DURABLE = 'generators';
 
+/** Prompts the generators' durable lets out unacked: two batches per generator. */
+export const generatorsMaxAckPending = (c: Config['generator']): number => c.promptsPerBatch * 2 * c.count;
+
 /** Group and sample ids derive from the prompt message, so a regenerated redelivery publishes under the same ids. */
 export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string {
   return `g:${prompt.promptId}:${prompt.epoch}`;
 }
+
+/**
+ * Another valid group for the same prompt (a redelivered prompt sampled again) does this group's work. One already
+ * consumed is taken for it only when the prompt was delivered before: a first delivery's msgId held by a message this
+ * process cannot see was pre-empted, and the group is stored again (NatsBus, PublishOptions.sameWork).
+ */
+const sameGroup = (stored: SampleGroupMsg | undefined, g: SampleGroupMsg, deliveries: number): boolean =>
+  stored === undefined ? deliveries > 1 : stored.groupId === g.groupId && stored.promptId === g.promptId && stored.runId === g.runId;
 
 /** Checks a port's answer has the [P][K] shape asked for. */
 function checkResult(r: GenerateResult, p: number, k: number): void {
@@ -100,7 +111,7 @@ export class Generator {
     this.inbox = openInbox(
       this.deps.bus,
       'prompts',
-      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: GENERATOR_DURABLE, maxAckPending: generatorsMaxAckPending(c), pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );
@@ -201,7 +212,7 @@ export class Generator {
       done.add(i);
       const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
       publishedAt[i] = this.deps.clock.now();
-      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId }).then(async () => {
+      settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg | undefined, g, batch[i]!.deliveries) }).then(async () => {
         stored.add(i);
         await batch[i]!.ack();
       }));

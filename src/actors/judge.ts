@@ -38,6 +38,19 @@ export interface JudgeOptions {
 
 export const JUDGE_DURABLE = 'judges';
 
+/**
+ * Another valid pair of the same group (a redelivered group paired again) does this pair's work. One already consumed
+ * is taken for it only when the group was delivered before (see the generator's sameGroup).
+ */
+const samePair = (stored: PairMsg | undefined, p: PairMsg, deliveries: number): boolean =>
+  stored === undefined ? deliveries > 1 : stored.pairId === p.pairId && stored.groupId === p.groupId && stored.runId === p.runId;
+
+/** Sample groups one judge call takes. */
+export const judgeGroupsPerCall = (c: Config['judge'], samplesPerPrompt: number): number => Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
+
+/** Sample groups the judges' durable lets out unacked: two calls per judge. */
+export const judgesMaxAckPending = (c: Config['judge'], samplesPerPrompt: number): number => judgeGroupsPerCall(c, samplesPerPrompt) * 2 * c.count;
+
 export function pairIdOf(groupId: string): string {
   return `p:${groupId}`;
 }
@@ -115,7 +128,7 @@ export class Judge {
   }
 
   private get groupsPerCall(): number {
-    return Math.max(1, Math.floor(this.opts.config.batchSize / this.opts.samplesPerPrompt));
+    return judgeGroupsPerCall(this.opts.config, this.opts.samplesPerPrompt);
   }
 
   start(): void {
@@ -123,7 +136,7 @@ export class Judge {
     this.inbox = openInbox(
       this.deps.bus,
       'samples',
-      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: JUDGE_DURABLE, maxAckPending: judgesMaxAckPending(this.opts.config, this.opts.samplesPerPrompt), pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );
@@ -243,7 +256,8 @@ export class Judge {
       if (pair) pairs.push(pair);
       else ties++;
     });
-    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId })));
+    const deliveries = new Map(scored.map(({ d }) => [d.data.groupId, d.deliveries]));
+    await Promise.all(pairs.map((p) => this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg | undefined, p, deliveries.get(p.groupId) ?? 1) })));
     await Promise.all(scored.map(({ d }) => d.ack()));
     this.groupsSettled += scored.length;
     this.pairsPublished += pairs.length;

@@ -42,6 +42,9 @@ export interface LearnerOptions {
 
 export const LEARNER_DURABLE = 'learner';
 
+/** Pairs the learner's durable lets out unacked: it acks at checkpoints, so all it may hold until the next one. */
+export const learnerMaxAckPending = (c: Config['learner']): number => c.batchSize * (c.checkpointEvery + 2);
+
 /** A pair the learner holds unacked, with every delivery of it. */
 export interface HeldPair {
   pair: PairMsg;
@@ -143,7 +146,7 @@ export class Learner {
     this.inbox = openInbox(
       this.deps.bus,
       'pairs',
-      { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: LEARNER_DURABLE, maxAckPending: learnerMaxAckPending(c), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => [...this.trained.values(), ...this.batch.values()].flatMap((e) => e.deliveries),
       () => this.awaitingLabels,

@@ -28,6 +28,30 @@ type Schema = typeof SCHEMA;
 export type Config = { [K in keyof Schema]: Infer<Schema[K]> };
 export type BusConfig = Config['bus'];
 
+/** Config fields that hold secrets, with the environment variable that carries each to a process instead of a file. */
+export const SECRET_FIELDS = [
+  { path: 'bus.token', env: 'RLHF_STREAM_NATS_TOKEN' },
+  { path: 'bus.pass', env: 'RLHF_STREAM_NATS_PASS' },
+] as const;
+
+/**
+ * The config as a run record may hold it: every secret emptied. `redacted` names the fields that held one and `env` the
+ * variables that carry them to child processes (a record is copied to other hosts; a secret must not travel with it).
+ */
+export function redactSecrets(cfg: Config): { cfg: Config; redacted: string[]; env: Record<string, string> } {
+  const bus = { ...cfg.bus };
+  const redacted: string[] = [];
+  const env: Record<string, string> = {};
+  for (const { path, env: name } of SECRET_FIELDS) {
+    const key = path.slice('bus.'.length) as 'token' | 'pass';
+    if (!bus[key]) continue;
+    env[name] = bus[key];
+    bus[key] = '';
+    redacted.push(path);
+  }
+  return { cfg: { ...cfg, bus }, redacted, env };
+}
+
 /** Environment variables the project reads, all of them, here and nowhere else. */
 export const ENV_VARS = {
   RLHF_STREAM_BACKEND: 'compute.backend',

@@ -2,7 +2,7 @@
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseConfig, type Config } from '../config/index.js';
+import { parseConfig, redactSecrets, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { adversarialSummary } from '../gold/adversarial.js';
 import { createGoldJudge, taskAgreement } from '../gold/index.js';
@@ -94,7 +94,7 @@ function writeOutputs(ctx: ReportContext, dir: string, docs: DocsTarget | undefi
   writeFileSync(resultsMd, renderMarkdown(ctx, PLOTS_DIR, names));
   const resultsJson = join(dir, RESULTS_JSON);
   const { cfg, ...rest } = ctx;
-  writeFileSync(resultsJson, JSON.stringify({ ...rest, config: cfg, aggregates: aggregate(ctx.runs) }, null, 2));
+  writeFileSync(resultsJson, JSON.stringify({ ...rest, config: redactSecrets(cfg).cfg, aggregates: aggregate(ctx.runs) }, null, 2));
   let docsMd: string | undefined;
   if (docs) {
     const docsPlots = join(docs.dir, docs.plots);

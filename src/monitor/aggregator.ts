@@ -70,6 +70,8 @@ export class MetricsAggregator {
   private startedAt: number | null = null;
   /** Messages dropped: another run's, or older than what the actor already reported (redeliveries). */
   ignored = 0;
+  /** Messages refused (metric_names.ts, metricsProblem): another role's names, a role its id does not name, a value out of range. */
+  refused = 0;
 
   constructor(opts: AggregatorOptions) {
     if (!(opts.intervalMs > 0)) throw new RangeError(`intervalMs must be a positive number of milliseconds; got ${opts.intervalMs}`);

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Bus, Subscription } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
 import { MetricsAggregator } from './aggregator.js';
+import { metricsProblem } from './metric_names.js';
 import { serveDashboard, serveMetricsOnly, type DashboardServer } from './dashboard.js';
 import { PrometheusExporter } from './prometheus.js';
 import { writeReport } from './report.js';
@@ -57,6 +58,13 @@ export type MonitorConfig = Pick<Config, 'monitor'>;
 
 async function consumeLoop(sub: Subscription<MetricsMsg>, agg: MetricsAggregator, log: RunLog | undefined): Promise<void> {
   for await (const d of sub) {
+    const problem = metricsProblem(d.data);
+    if (problem !== undefined) {
+      // Counted, and kept out of the aggregate and the run log: the dead letter holds it with the reason.
+      agg.refused++;
+      await d.deadLetter(`metrics from ${d.data.actorId} refused: ${problem}`);
+      continue;
+    }
     agg.ingest(d.data);
     log?.appendMetrics(d.data);
     await d.ack();

@@ -60,3 +60,48 @@ export function isCounterName(name: string, bases: Set<string>): boolean {
   }
   return false;
 }
+
+/** The metric name prefix each role reports under (`actor_noun_unit`): a role reports no other role's names. */
+export const ROLE_METRIC_PREFIX: Readonly<Record<string, string>> = {
+  generator: 'generator_',
+  judge: 'judge_',
+  learner: 'learner_',
+  prompt_source: 'source_',
+  evaluator: 'evaluator_',
+  monitor: 'monitor_',
+};
+
+/** The role an actor id names by its form (`generator-0`, `learner`, ...), or undefined for another id (a foreign client's). */
+export function roleOfActorId(actorId: string): string | undefined {
+  const m = /^(generator|judge|learner|source|evaluator|monitor)(-[0-9]+)?$/.exec(actorId);
+  if (!m) return undefined;
+  return m[1] === 'source' ? 'prompt_source' : m[1];
+}
+
+/** The range a value may take, by the name's unit: counts and times are never negative, ratios lie in [0, 1]. */
+function boundsOf(name: string, bases: Set<string>): [number, number] | undefined {
+  if (parseBucketName(name) || isCounterName(name, bases)) return [0, 1e12];
+  if (name.endsWith('_seconds')) return [0, 1e9];
+  if (name.endsWith('_ratio') || name.endsWith('_accuracy') || name.endsWith('_win_rate')) return [0, 1];
+  if (name.endsWith('_version')) return [0, 1e9];
+  return undefined;
+}
+
+/**
+ * Why the monitor refuses a metrics message, or undefined: its role must be a known one and the one its actor id
+ * names, every value must carry that role's prefix, and each value must lie in its unit's range. A process can then
+ * speak only for itself, and no count reaches the run record that no actor could have made.
+ */
+export function metricsProblem(msg: { actorId: string; role: string; values: Record<string, number> }): string | undefined {
+  const prefix = ROLE_METRIC_PREFIX[msg.role];
+  if (prefix === undefined) return `role ${JSON.stringify(msg.role)} is not one of ${Object.keys(ROLE_METRIC_PREFIX).join(', ')}`;
+  const idRole = roleOfActorId(msg.actorId);
+  if (idRole !== undefined && idRole !== msg.role) return `actor ${msg.actorId} reports as role ${msg.role}; its id makes it a ${idRole}`;
+  const bases = histogramBases(msg.values);
+  for (const [name, v] of Object.entries(msg.values)) {
+    if (!name.startsWith(prefix)) return `value ${name} is not a ${msg.role} metric (names start with ${prefix})`;
+    const b = boundsOf(name, bases);
+    if (b && (v < b[0] || v > b[1])) return `value ${name} = ${v} is outside [${b[0]}, ${b[1]}]`;
+  }
+  return undefined;
+}

@@ -4,7 +4,7 @@ import { loadTokenizer, policyVocabSize } from './artifacts.js';
 import { join, resolve } from 'node:path';
 import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
 import type { ClusterSummary } from './local_cluster.js';
-import type { Config } from '../config/index.js';
+import { redactSecrets, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
 import { NatsBus } from '../streams/nats/bus.js';
@@ -16,6 +16,7 @@ import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
 import { runInfo } from './run_info.js';
+import { ensureRunConsumers } from './run_consumers.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
 import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
 import { ACTOR_ROLES, type ActorRole } from './actor_process.js';
@@ -95,7 +96,10 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     judge: { ...cfg.judge, count: opts.judges },
   };
   const configFile = join(runDir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(childCfg, null, 2) + '\n');
+  // Secrets stay out of the record (it is copied to other hosts): the actor processes get them in their environment.
+  const record = redactSecrets(childCfg);
+  writeFileSync(configFile, JSON.stringify(record.cfg, null, 2) + '\n');
+  if (record.redacted.length > 0) log(`config.json: ${record.redacted.join(', ')} left out (secrets); actor processes get them through ${Object.keys(record.env).join(', ')}`);
 
   const t0 = Date.now();
   let bus: NatsBus | undefined;
@@ -112,6 +116,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const tokJson = readFileSync(tokFile, 'utf8');
     const tok = loadTokenizer({ sftDir });
     await control.setInfo(runInfo(childCfg, runId, { vocabSize: tok.vocabSize, special: tok.special, json: tokJson, file: tokFile }), tokJson);
+    await ensureRunConsumers(bus, childCfg);
 
     // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.
     const statusLine = opts.statusLine === false ? false : process.stderr;
@@ -173,7 +178,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     for (const spec of specs) {
       const p = plan.byRole[spec.role];
       const placed = { prefix: plan.prefix(spec.role), args: p.nativeThreads === cfg.compute.nativeThreads ? [] : ['--set', `compute.nativeThreads=${p.nativeThreads}`] };
-      const c = new Supervised(spec, args, say, onExit, placed);
+      const c = new Supervised(spec, args, say, onExit, placed, record.env);
       children.push(c);
       c.start();
     }

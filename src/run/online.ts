@@ -1,7 +1,7 @@
 // The online stage as a library call: cached artifacts -> bus -> actors -> monitor -> summary. Used by `run` and `experiment`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/index.js';
+import { redactSecrets, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
 import { attachMonitor, startMonitor } from '../monitor/index.js';
 import { responsesFile, responsesWriter } from '../monitor/responses_log.js';
@@ -108,7 +108,10 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   const runId = cfg.run.id || defaultRunId();
   const runDir = join(cfg.run.dir, runId);
   mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+  // Secrets stay out of the record: the process already holds them.
+  const record = redactSecrets(cfg);
+  writeFileSync(join(runDir, 'config.json'), JSON.stringify(record.cfg, null, 2));
+  if (record.redacted.length > 0) log(`config.json: ${record.redacted.join(', ')} left out (secrets)`);
   log(`online stage: mode ${cfg.run.mode}, run ${runId}, bus ${cfg.bus.kind}, outputs in ${runDir}`);
 
   // The actors' bus calls are timed: the headline reports the share of wall-clock they took.

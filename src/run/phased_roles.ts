@@ -101,6 +101,8 @@ export async function drivePhases(cfg: Config, l: Learner, c: PhaseDriverContext
     try {
       let quiet = 0;
       const labelled = await pollUntil('learner', c, c.signal, c.pollMs ?? 250, async () => {
+        // The record that releases this phase's prompts is written again if anything replaced it: the source waits on it.
+        if ((await c.control.phase())?.completed !== t) await c.control.setPhase({ completed: t, iterations, version: l.version, ts: Date.now() });
         const src = await c.control.source();
         const out = src !== undefined && (src.published >= ends[t]! || src.exhausted);
         const b = out ? await c.control.backlog() : undefined;

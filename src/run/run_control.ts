@@ -3,6 +3,7 @@ import type { KV } from 'nats';
 import { systemClock } from '../clock.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
 import type { NatsBus } from '../streams/nats/bus.js';
+import { MAX_TS_MS } from '../streams/schemas.js';
 import { natsNames } from '../streams/nats/names.js';
 import { KEY_INFO, KEY_TOKENIZER, type RunInfo } from './run_info.js';
 
@@ -69,12 +70,50 @@ export function pipelineDrained(source: SourceProgress | undefined, backlog: Bac
 export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivered;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+
+type FieldCheck = (v: unknown) => boolean;
+const count: FieldCheck = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const time: FieldCheck = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_TS_MS;
+const bool: FieldCheck = (v) => typeof v === 'boolean';
+const idString: FieldCheck = (v) => typeof v === 'string' && v.length > 0 && v.length <= 256;
+const oneOf =
+  (...xs: string[]): FieldCheck =>
+  (v) => typeof v === 'string' && xs.includes(v);
+
+/** The fields each control record holds, and what each accepts: nothing else is taken for the record. */
+const RECORDS: Record<string, { fields: Record<string, FieldCheck>; accepts: string }> = {
+  source: { fields: { published: count, budget: count, exhausted: bool, ts: time }, accepts: '{published: int >= 0, budget: int >= 0, exhausted: bool, ts: ms}' },
+  end: {
+    fields: { state: oneOf('done'), reason: oneOf('totalSteps', 'drained', 'phases'), steps: count, version: count, learnerId: idString, ts: time },
+    accepts: '{state: "done", reason: "totalSteps" | "drained" | "phases", steps: int >= 0, version: int >= 0, learnerId: str, ts: ms}',
+  },
+  phase: { fields: { completed: count, iterations: count, version: count, ts: time }, accepts: '{completed: int >= 0, iterations: int >= 0, version: int >= 0, ts: ms}' },
+};
+
+/**
+ * Why a control record is not what its key holds, or undefined when it is. Every key is checked strictly: the server can
+ * be made to write a JetStream answer into any key (permissions.ts), and such an answer must never pass for the run's
+ * end or its progress.
+ */
+export function controlRecordProblem(key: string, value: unknown): string | undefined {
+  const rec = RECORDS[key];
+  if (!rec) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `is not a JSON object; accepted: ${rec.accepts}`;
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!(k in rec.fields)) return `has unknown field ${JSON.stringify(k)}; accepted: ${rec.accepts}`;
+  for (const [k, ok] of Object.entries(rec.fields)) if (!ok(v[k])) return `field ${k} is ${JSON.stringify(v[k]) ?? 'missing'}; accepted: ${rec.accepts}`;
+  return undefined;
+}
 const KEY_SOURCE = 'source';
 const KEY_END = 'end';
 const KEY_PHASE = 'phase';
 
 export class RunControl {
+  /** Per key: the last refused revision and how many were refused. */
+  private readonly refused = new Map<string, { revision: number; count: number }>();
+
   private constructor(
     private readonly bus: NatsBus,
     private readonly kv: KV,
@@ -86,18 +125,39 @@ export class RunControl {
   }
 
   static async open(bus: NatsBus): Promise<RunControl> {
-    const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas });
+    // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
+    const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
     return new RunControl(bus, kv);
   }
 
+  /**
+   * The record under `key`. A progress or end record that is not valid UTF-8 JSON of its shape is refused (said once per
+   * revision) and read as absent: the run goes on as if it had not been written.
+   */
   private async read<T>(key: string): Promise<T | undefined> {
     const e = await this.kv.get(key);
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
+    let value: unknown;
+    let problem: string | undefined;
     try {
-      return JSON.parse(decoder.decode(e.value)) as T;
+      value = JSON.parse(decoder.decode(e.value));
+      problem = controlRecordProblem(key, value);
     } catch (err) {
-      throw new RunControlError(`control key ${key} of run ${this.bus.runId} is not JSON: ${(err as Error).message}`);
+      if (!(key in RECORDS)) throw new RunControlError(`control key ${key} of run ${this.bus.runId} is not UTF-8 JSON: ${(err as Error).message}`);
+      problem = `is not UTF-8 JSON (${(err as Error).message})`;
     }
+    if (problem === undefined) return value as T;
+    // Said at the first refused revision of a key, then at every tenfold count: a flood of bad writes is no log flood.
+    const seen = this.refused.get(key) ?? { revision: 0, count: 0 };
+    if (seen.revision !== e.revision) {
+      seen.revision = e.revision;
+      seen.count++;
+      this.refused.set(key, seen);
+      if (Number.isInteger(Math.log10(seen.count))) {
+        this.bus.logLine(`run control: refused control key ${key} of run ${this.bus.runId} (revision ${e.revision}, ${e.value.length} bytes; ${seen.count} refused so far): it ${problem}`);
+      }
+    }
+    return undefined;
   }
 
   private async write(key: string, value: unknown): Promise<void> {

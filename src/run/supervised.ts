@@ -38,13 +38,15 @@ export class Supervised {
     private readonly onExit: (s: Supervised, code: number | null, signal: NodeJS.Signals | null) => Promise<void>,
     /** How this process is placed: a command in front (taskset -c ...) and arguments after (--set compute.nativeThreads=N). */
     private readonly placed: { prefix: string[]; args: string[] } = { prefix: [], args: [] },
+    /** Variables added to the process's environment: the secrets its config file leaves out. */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   start(): void {
     const argv = [process.execPath, CLI_MAIN, 'actor', this.spec.role, ...this.args, ...this.placed.args, '--id', this.spec.id];
     const [cmd, ...rest] = [...this.placed.prefix, ...argv];
     // taskset execs the command: the pid is the actor's own.
-    const proc = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.proc = proc;
     const prefix = `${this.spec.id} |`;
     for (const stream of [proc.stdout, proc.stderr]) {

@@ -8,6 +8,14 @@ export class BusError extends Error {
 export interface PublishOptions {
   /** Idempotency key: a retried publish with the same id is stored once (JetStream Nats-Msg-Id). */
   msgId?: string;
+  /**
+   * For work that several producers may publish under one msgId: whether a message the server already holds under it
+   * (decoded and valid) does this publish's work, or, called with undefined, whether one that is no longer stored
+   * (consumed already) may be taken for it. When the server answers "duplicate" and the answer is no, the NATS bus
+   * publishes again under a fresh msgId instead of taking the answer for a stored message. Without it, a duplicate
+   * answer is trusted (a topic only one user may publish on).
+   */
+  sameWork?: (stored: unknown | undefined) => boolean;
 }
 
 export interface ConsumeOptions {

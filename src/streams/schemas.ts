@@ -26,6 +26,15 @@ export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = {
 /** Largest magnitude a metric value may have (about 2^50: integer counters stay exact below it). */
 export const MAX_METRIC_MAGNITUDE = 1e15;
 
+/** Latest time a message may carry (ms since the epoch, 2100-01-01): a later or negative one is a fault or an attack. */
+export const MAX_TS_MS = 4_102_444_800_000;
+
+/** Largest score or margin a pair may carry (the same bound as a metric value). */
+export const MAX_SCORE_MAGNITUDE = MAX_METRIC_MAGNITUDE;
+
+/** A string decoded from invalid UTF-8 holds U+FFFD where the bad bytes were; a JS string may hold a lone surrogate. */
+const NOT_UTF8 = /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 class Invalid extends Error {
   override name = 'Invalid';
 }
@@ -50,6 +59,28 @@ class Reader {
     const v = o[key];
     if (typeof v !== 'string') throw new Invalid(`${path}.${key} must be a string; got ${show(v)}`);
     if (v.length > maxLen) throw new Invalid(`${path}.${key} must be at most ${maxLen} characters; got ${v.length}`);
+    return v;
+  }
+  /**
+   * An id or name: a string of at most 256 characters of valid UTF-8. Invalid bytes would decode to U+FFFD and the
+   * message be handled under a mangled id, so the replacement character itself is refused too.
+   */
+  id(o: Record<string, unknown>, key: string, path: string): string {
+    const v = this.str(o, key, path, 256);
+    const bad = NOT_UTF8.exec(v);
+    if (bad) throw new Invalid(`${path}.${key} must be valid UTF-8 without U+FFFD; got ${show(v)} (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at ${bad.index})`);
+    return v;
+  }
+  /** A time in ms since the epoch, in [0, MAX_TS_MS]. */
+  time(o: Record<string, unknown>, key: string, path: string): number {
+    const v = this.num(o, key, path);
+    if (v < 0 || v > MAX_TS_MS) throw new Invalid(`${path}.${key} must be a time in ms since the epoch, in [0, ${MAX_TS_MS}] (before 2100); got ${v}`);
+    return v;
+  }
+  /** A finite number within [min, max]. */
+  bounded(o: Record<string, unknown>, key: string, path: string, min: number, max: number): number {
+    const v = this.num(o, key, path);
+    if (v < min || v > max) throw new Invalid(`${path}.${key} must be within [${min}, ${max}]; got ${v}`);
     return v;
   }
   optStr(o: Record<string, unknown>, key: string, path: string, maxLen = 4096): void {
@@ -90,29 +121,29 @@ class Reader {
   header(o: Record<string, unknown>, type: string, path: string): void {
     if (o.type !== type) throw new Invalid(`${path}.type must be ${JSON.stringify(type)}; got ${show(o.type)}`);
     if (o.v !== SCHEMA_VERSION) throw new Invalid(`${path}.v must be ${SCHEMA_VERSION} (this build's schema version); got ${show(o.v)}`);
-    this.str(o, 'runId', path);
+    this.id(o, 'runId', path);
   }
 }
 
 function prompt(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
   r.header(o, 'prompt', p);
-  r.str(o, 'promptId', p);
+  r.id(o, 'promptId', p);
   r.int(o, 'epoch', p);
   r.text(o, 'text', p);
   r.tokens(o, 'tokens', p);
-  r.num(o, 'createdAt', p);
+  r.time(o, 'createdAt', p);
 }
 
 function sample(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
-  r.str(o, 'runId', p);
-  r.str(o, 'sampleId', p);
-  r.str(o, 'promptId', p);
+  r.id(o, 'runId', p);
+  r.id(o, 'sampleId', p);
+  r.id(o, 'promptId', p);
   r.int(o, 'policyVersion', p);
-  r.str(o, 'generatorId', p);
-  r.num(o, 'startedAt', p);
-  r.num(o, 'createdAt', p);
+  r.id(o, 'generatorId', p);
+  r.time(o, 'startedAt', p);
+  r.time(o, 'createdAt', p);
   r.tokens(o, 'promptTokens', p);
   r.tokens(o, 'responseTokens', p);
   r.text(o, 'text', p);
@@ -122,10 +153,10 @@ function sample(r: Reader, v: unknown, p: string): void {
 function samples(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
   r.header(o, 'samples', p);
-  r.str(o, 'groupId', p);
-  r.str(o, 'promptId', p);
+  r.id(o, 'groupId', p);
+  r.id(o, 'promptId', p);
   r.int(o, 'policyVersion', p);
-  r.str(o, 'generatorId', p);
+  r.id(o, 'generatorId', p);
   const list = o.samples;
   if (!Array.isArray(list)) throw new Invalid(`${p}.samples must be an array; got ${show(list)}`);
   if (list.length === 0 || list.length > r.limits.maxSamples) {
@@ -136,26 +167,26 @@ function samples(r: Reader, v: unknown, p: string): void {
 
 function pairSide(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
-  r.str(o, 'sampleId', p);
+  r.id(o, 'sampleId', p);
   r.tokens(o, 'responseTokens', p);
   r.text(o, 'text', p);
-  r.num(o, 'score', p);
+  r.bounded(o, 'score', p, -MAX_SCORE_MAGNITUDE, MAX_SCORE_MAGNITUDE);
   r.int(o, 'policyVersion', p);
 }
 
 function pair(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
   r.header(o, 'pair', p);
-  r.str(o, 'pairId', p);
-  r.str(o, 'promptId', p);
-  r.str(o, 'groupId', p);
+  r.id(o, 'pairId', p);
+  r.id(o, 'promptId', p);
+  r.id(o, 'groupId', p);
   r.tokens(o, 'promptTokens', p);
   pairSide(r, o.chosen, `${p}.chosen`);
   pairSide(r, o.rejected, `${p}.rejected`);
-  r.str(o, 'judgeId', p);
-  r.str(o, 'judgeModel', p);
-  r.num(o, 'margin', p);
-  r.num(o, 'createdAt', p);
+  r.id(o, 'judgeId', p);
+  r.id(o, 'judgeModel', p);
+  r.bounded(o, 'margin', p, 0, MAX_SCORE_MAGNITUDE);
+  r.time(o, 'createdAt', p);
 }
 
 function weights(r: Reader, v: unknown, p: string): void {
@@ -166,7 +197,7 @@ function weights(r: Reader, v: unknown, p: string): void {
   const sha = r.str(o, 'sha256', p);
   if (!/^[0-9a-f]{64}$/.test(sha)) throw new Invalid(`${p}.sha256 must be 64 lowercase hex digits; got ${show(sha)}`);
   r.int(o, 'size', p);
-  r.num(o, 'createdAt', p);
+  r.time(o, 'createdAt', p);
   r.optStr(o, 'file', p);
   if (typeof o.file === 'string' && !o.file.startsWith('/')) throw new Invalid(`${p}.file must be an absolute path; got ${show(o.file)}`);
 }
@@ -174,9 +205,9 @@ function weights(r: Reader, v: unknown, p: string): void {
 function metrics(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
   r.header(o, 'metrics', p);
-  r.str(o, 'actorId', p);
-  r.str(o, 'role', p);
-  r.num(o, 'ts', p);
+  r.id(o, 'actorId', p);
+  r.id(o, 'role', p);
+  r.time(o, 'ts', p);
   const values = r.obj(o.values, `${p}.values`);
   const keys = Object.keys(values);
   if (keys.length > r.limits.maxMetricValues) throw new Invalid(`${p}.values must hold at most ${r.limits.maxMetricValues} entries; got ${keys.length}`);
@@ -185,7 +216,7 @@ function metrics(r: Reader, v: unknown, p: string): void {
     // No counter, gauge or timing of a run comes near this; a larger value is a fault or an attack on the run record.
     if (Math.abs(x) > MAX_METRIC_MAGNITUDE) throw new Invalid(`${p}.values.${k} must be within +-${MAX_METRIC_MAGNITUDE}; got ${x}`);
   }
-  r.optStr(o, 'state', p, 256);
+  if (o.state !== undefined && o.state !== null) r.id(o, 'state', p);
 }
 
 const TOPIC_SET = new Set<string>(['prompts', 'samples', 'pairs', 'weights', 'metrics', 'dead']);
@@ -198,7 +229,7 @@ function dead(r: Reader, v: unknown, p: string): void {
   r.str(o, 'reason', p, 4096);
   r.int(o, 'deliveries', p);
   if (!(o.payload instanceof Uint8Array)) throw new Invalid(`${p}.payload must be bytes; got ${show(o.payload)}`);
-  r.num(o, 'ts', p);
+  r.time(o, 'ts', p);
 }
 
 const CHECKS: Record<TopicName, (r: Reader, v: unknown, p: string) => void> = { prompts: prompt, samples, pairs: pair, weights, metrics, dead };

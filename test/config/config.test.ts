@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig, parseConfig, redactSecrets } from '../../src/config/index.js';
 
 test('defaults follow the paper where it gives a number', () => {
   const cfg = parseConfig({});
@@ -53,4 +53,17 @@ test("learner.phaseStart labelled refuses a phase larger than the pairs topic ho
   assert.equal(parseConfig({ run: { mode: 'iterative', prompts: 9000, iterations: 2 }, bus: { maxPending: 4500 } }).learner.phaseStart, 'labelled');
   assert.equal(parseConfig({ run: { mode: 'offline', prompts: 9000 }, learner: { phaseStart: 'arrival' } }).learner.phaseStart, 'arrival');
   assert.equal(parseConfig({ run: { mode: 'streaming', prompts: 9000 } }).run.prompts, 9000);
+});
+
+test('a run record holds no secret: bus.pass and bus.token are emptied, and named with the variables that carry them', () => {
+  const cfg = parseConfig({ bus: { kind: 'nats', user: 'admin', pass: 's3cret-pass', token: 's3cret-token' } });
+  const r = redactSecrets(cfg);
+  assert.doesNotMatch(JSON.stringify(r.cfg), /s3cret/);
+  assert.equal(r.cfg.bus.user, 'admin');
+  assert.deepEqual(r.redacted, ['bus.token', 'bus.pass']);
+  assert.deepEqual(r.env, { RLHF_STREAM_NATS_TOKEN: 's3cret-token', RLHF_STREAM_NATS_PASS: 's3cret-pass' });
+  assert.equal(cfg.bus.pass, 's3cret-pass', 'the config in use keeps its secrets');
+  // What a process started from the record reads, with the variables set: the same config.
+  assert.deepEqual(loadConfig({ overrides: [], env: r.env, file: undefined }).bus.pass, 's3cret-pass');
+  assert.deepEqual(redactSecrets(parseConfig({})).redacted, []);
 });

@@ -1,7 +1,8 @@
 // Each topic's validator accepts well-formed payloads and names the field and value of a bad one.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { validate } from '../../src/streams/schemas.js';
+import { MAX_TS_MS, validate } from '../../src/streams/schemas.js';
+import { Wire } from '../../src/streams/wire.js';
 import { pair, prompt, sampleGroup } from './contract.js';
 
 const reason = (r: { ok: boolean; reason?: string }): string => (r.ok ? 'ok' : r.reason!);
@@ -33,5 +34,33 @@ describe('schemas', () => {
     assert.equal(reason(validate('metrics', { type: 'metrics', v: 1, runId: 'r', actorId: 'a', role: 'j', ts: 1, values: { x: Number.NaN } })), 'metrics.values.x must be a finite number; got NaN');
     assert.equal(reason(validate('weights', { type: 'weights', v: 1, runId: 'r', version: 1, step: 1, sha256: 'zz', size: 1, createdAt: 1 })), 'weights.sha256 must be 64 lowercase hex digits; got "zz"');
     assert.equal(reason(validate('pairs', null)), 'pairs must be a map; got null');
+  });
+
+  it('refuses ids that are not valid UTF-8 on the wire, naming the field', () => {
+    const wire = new Wire(1 << 20);
+    const bytes = wire.encode({ ...prompt('r', 1), promptId: 'QQ' });
+    // Turn the id's two bytes into an invalid UTF-8 sequence (0xff 0xfe); the decoder would read it as U+FFFD.
+    const at = Buffer.from(bytes).indexOf(Buffer.from([0xa2, 0x51, 0x51]));
+    assert.ok(at >= 0);
+    bytes[at + 1] = 0xff;
+    bytes[at + 2] = 0xfe;
+    const r = wire.decodeFor('prompts', bytes);
+    assert.equal(r.ok, false);
+    assert.match(reason(r), /^prompts\.promptId must be valid UTF-8 without U\+FFFD; got "\uFFFD\uFFFD" \(U\+FFFD at 0\)$/);
+    assert.match(reason(validate('samples', { ...sampleGroup('r', 1), generatorId: 'g\uD800' })), /samples\.generatorId must be valid UTF-8 without U\+FFFD; got .* \(U\+D800 at 1\)/);
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), promptId: 'caf\u00e9-\u{1F600}' })), 'ok', 'any valid UTF-8 id is accepted');
+  });
+
+  it('refuses times and margins outside sane bounds', () => {
+    assert.equal(reason(validate('prompts', { ...prompt('r', 1), createdAt: -1 })), `prompts.createdAt must be a time in ms since the epoch, in [0, ${MAX_TS_MS}] (before 2100); got -1`);
+    assert.equal(reason(validate('metrics', { type: 'metrics', v: 1, runId: 'r', actorId: 'a', role: 'j', ts: -1, values: {} })), `metrics.ts must be a time in ms since the epoch, in [0, ${MAX_TS_MS}] (before 2100); got -1`);
+    assert.equal(reason(validate('pairs', { ...pair('r', 1), createdAt: 1e300 })), `pairs.createdAt must be a time in ms since the epoch, in [0, ${MAX_TS_MS}] (before 2100); got 1e+300`);
+    assert.equal(reason(validate('pairs', { ...pair('r', 1), margin: -1 })), 'pairs.margin must be within [0, 1000000000000000]; got -1');
+    assert.equal(reason(validate('pairs', { ...pair('r', 1), margin: 1e300 })), 'pairs.margin must be within [0, 1000000000000000]; got 1e+300');
+    const w = { type: 'weights', v: 1, runId: 'r', version: 3, step: 30, sha256: 'a'.repeat(64), size: 10, createdAt: -5 };
+    assert.match(reason(validate('weights', w)), /^weights\.createdAt must be a time/);
+    const s = sampleGroup('r', 1);
+    s.samples[0]!.startedAt = Number.MAX_SAFE_INTEGER;
+    assert.match(reason(validate('samples', s)), /^samples\.samples\[0\]\.startedAt must be a time/);
   });
 });

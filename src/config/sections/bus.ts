@@ -15,6 +15,7 @@ export const bus = {
   pass: str('', 'NATS password (or set RLHF_STREAM_NATS_PASS)'),
   credsFile: str('', 'path of a NATS .creds file (JWT + nkey)'),
   nkeySeedFile: str('', 'path of a file holding an nkey seed'),
+  inboxPrefix: str('', 'subject prefix of this process\'s replies; empty: _INBOX_<bus.user> with a user, _INBOX otherwise (per-role users may read only their own)', /^$|^[A-Za-z0-9_-]+$/),
   tlsCaFile: str('', 'CA certificate for TLS'),
   tlsCertFile: str('', 'client certificate for TLS'),
   tlsKeyFile: str('', 'client key for TLS'),

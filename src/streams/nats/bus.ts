@@ -11,6 +11,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
+  type ConsumerConfig,
   type StreamConfig,
 } from 'nats';
 import type { BusConfig } from '../../config/index.js';
@@ -20,7 +21,7 @@ import { encodeDeadLetter } from '../dead_letter.js';
 import { TOPIC_RETENTION } from '../policy.js';
 import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
 import { WireBus } from '../wire_bus.js';
-import { connectError, connectionOptions, isNatsError, retryable } from './errors.js';
+import { connectError, connectionOptions, isNatsError, permissionRefused, retryable } from './errors.js';
 import { ACTOR_ID, natsNames } from './names.js';
 import { Semaphore } from './semaphore.js';
 import { NatsSubscription } from './subscription.js';
@@ -33,6 +34,8 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly weights: WeightStore;
   /** Connection events seen so far, by type (disconnect, reconnect, ...). */
   readonly connectionEvents: Record<string, number> = {};
+  /** Publishes stored again under a fresh msgId, by topic: their msgId was held by another message (see PublishOptions.sameWork). */
+  readonly republished: Record<string, number> = {};
   private closed = false;
   private readonly names: ReturnType<typeof natsNames>;
   private readonly inFlight: Semaphore;
@@ -181,9 +184,21 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     await this.inFlight.acquire();
     try {
       let backoff = 10;
+      let attempts = 0;
       for (;;) {
         try {
-          await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
+          attempts++;
+          const ack = await this.js.publish(subject, bytes, { msgID, timeout: 5000 });
+          if (ack.duplicate && opts.sameWork) {
+            const why = await this.notOurs(topic, ack.seq, bytes, opts.sameWork, attempts > 1);
+            if (why) {
+              // Another message holds this msgId (pre-empted, or consumed already): store the work under a fresh one.
+              const fresh = `${msgID}~${randomUUID().slice(0, 8)}`;
+              this.republished[topic] = (this.republished[topic] ?? 0) + 1;
+              this.log(`bus: a publish to ${subject} under msgId ${msgID} was answered "duplicate", but the stored message (seq ${ack.seq}) ${why}; publishing it again under msgId ${fresh}`);
+              await this.js.publish(subject, bytes, { msgID: fresh, timeout: 5000 });
+            }
+          }
           this.count('published', topic);
           return;
         } catch (err) {
@@ -200,6 +215,26 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     } finally {
       this.inFlight.release();
     }
+  }
+
+  /**
+   * Why the message stored at `seq` is not this publish (undefined when it is, or when it is the same work). `retried`:
+   * an earlier attempt of this publish may have been stored (its acknowledgement lost), and consumed since.
+   */
+  private async notOurs(topic: TopicName, seq: number, bytes: Uint8Array, sameWork: (stored: unknown | undefined) => boolean, retried: boolean): Promise<string | undefined> {
+    let stored: Uint8Array;
+    try {
+      stored = (await this.jsm.streams.getMessage(this.names.stream(topic), { seq })).data;
+    } catch (err) {
+      if ((err as { code?: string }).code === '404' || /no message found/i.test((err as Error).message)) {
+        return retried || sameWork(undefined) ? undefined : 'is no longer stored (consumed or removed), so it cannot be shown to be this work';
+      }
+      throw err;
+    }
+    if (stored.length === bytes.length && stored.every((b, i) => b === bytes[i])) return undefined;
+    const decoded = this.decodeFor(topic, stored);
+    if (!decoded.ok) return `is invalid (${decoded.reason})`;
+    return sameWork(decoded.value) ? undefined : 'is other work under the same msgId';
   }
 
   async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
@@ -229,12 +264,23 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       // One delivery beyond maxDeliver: it arrives only to be dead-lettered (a message that kept timing out).
       max_deliver: (opts.maxDeliver ?? this.cfg.maxDeliver) + 1,
     };
+    let have: ConsumerConfig | undefined;
     try {
-      await this.jsm.consumers.info(stream, opts.durable);
-      await this.jsm.consumers.update(stream, opts.durable, settings);
-      return;
+      have = (await this.jsm.consumers.info(stream, opts.durable)).config;
     } catch (err) {
       if (!isNatsError(err) || err.api_error?.err_code !== 10014) throw err;
+    }
+    if (have) {
+      const same = have.max_ack_pending === settings.max_ack_pending && have.ack_wait === settings.ack_wait && have.max_deliver === settings.max_deliver;
+      if (same) return;
+      try {
+        await this.jsm.consumers.update(stream, opts.durable, settings);
+      } catch (err) {
+        if (!permissionRefused(err)) throw err;
+        // Per-role users bind to the durables the admin made and change none (permissions.ts): said once, then used.
+        this.log(`bus: using durable ${opts.durable} on ${stream} as the run's admin created it (max_ack_pending ${have.max_ack_pending}, ack_wait ${(have.ack_wait ?? 0) / 1e6} ms, max_deliver ${have.max_deliver}); this user may not change it`);
+      }
+      return;
     }
     try {
       await this.jsm.consumers.add(stream, {
@@ -250,6 +296,9 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       }
       if (isNatsError(err) && /multiple non-filtered consumers not allowed on workqueue stream/.test(err.message)) {
         throw new BusError(`${topic} is a work topic: one consumer group (durable) reads it; ${JSON.stringify(opts.durable)} is a second one`);
+      }
+      if (permissionRefused(err)) {
+        throw new BusError(`durable ${opts.durable} on stream ${stream} does not exist, and this NATS user may not create it: the run's admin creates the durables (rlhf-stream cluster does, before it starts the actors)`);
       }
       throw err;
     }

@@ -3,12 +3,18 @@ import { readFileSync } from 'node:fs';
 import { credsAuthenticator, ErrorCode, nkeyAuthenticator, type ConnectionOptions, type NatsError } from 'nats';
 import type { BusConfig } from '../../config/index.js';
 import { BusError } from '../bus.js';
+import { inboxPrefixOf } from './permissions.js';
 
 /** JetStream API error: the stream is at max_msgs with discard=new (a full work topic). */
 const ERR_STREAM_FULL = 10077;
 
 export function isNatsError(err: unknown): err is NatsError {
   return err instanceof Error && typeof (err as NatsError).code === 'string';
+}
+
+/** The server refused the subject for this user's permissions. */
+export function permissionRefused(err: unknown): boolean {
+  return isNatsError(err) && (err.code === ErrorCode.PermissionsViolation || /permissions violation/i.test(err.message));
 }
 
 /** Errors after which the same publish (same msgId) is safely retried. */
@@ -40,6 +46,9 @@ export function connectionOptions(cfg: BusConfig, runId: string): ConnectionOpti
     reconnectJitter: 250,
     pingInterval: 10_000,
   };
+  // Per-role users may subscribe only to their own inbox (src/streams/nats/permissions.ts): replies come back there.
+  const inbox = cfg.inboxPrefix || (cfg.user ? inboxPrefixOf(cfg.user) : '');
+  if (inbox) o.inboxPrefix = inbox;
   if (cfg.token) o.token = cfg.token;
   if (cfg.user) {
     o.user = cfg.user;

@@ -1,4 +1,4 @@
-// Per-role NATS permissions for one run: each actor gets a user allowed only the subjects its role needs.
+// Per-role NATS permissions for one run: each actor gets a user allowed only the subjects and JetStream calls its role needs.
 import { natsNames } from './names.js';
 import { TOPIC_NAMES, type TopicName } from '../topics.js';
 
@@ -20,8 +20,8 @@ export interface Permissions {
   subscribe: string[];
 }
 
-/** Durable consumer each consuming role reads its work topic with (src/actors: GENERATOR_DURABLE, JUDGE_DURABLE, ...). */
-const CONSUMES: Partial<Record<PermissionRole, { topic: TopicName; durables: string[] }>> = {
+/** Durable consumers each consuming role binds to (src/actors: GENERATOR_DURABLE, JUDGE_DURABLE, ...); the admin creates them. */
+export const ROLE_DURABLES: Partial<Record<PermissionRole, { topic: TopicName; durables: string[] }>> = {
   generator: { topic: 'prompts', durables: ['generators'] },
   judge: { topic: 'samples', durables: ['judges'] },
   learner: { topic: 'pairs', durables: ['learner'] },
@@ -29,62 +29,62 @@ const CONSUMES: Partial<Record<PermissionRole, { topic: TopicName; durables: str
 };
 
 /**
+ * The inbox prefix of a user: its replies come back on `<prefix>.>`, and it may subscribe to nothing else, so no actor
+ * reads another's replies (the client sets it with nats.js's `inboxPrefix`, src/streams/nats/errors.ts).
+ */
+export const inboxPrefixOf = (user: string): string => `_INBOX_${user.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+/** The control bucket of a run: `<PREFIX>_<run>_CONTROL`, beside its weights bucket. */
+export const controlBucketOf = (prefix: string, runId: string): string => natsNames(prefix, runId).weightsBucket.replace(/_WEIGHTS$/, '_CONTROL');
+
+/**
  * The subjects a role may publish and subscribe to. Everything not listed is refused by the server: a generator
- * cannot publish pairs or weights, no one but the learner writes weights or the run's end, and each actor publishes
- * metrics only on `<prefix>.<runId>.metrics.<its own id>`. `admin` (the launcher or an operator) creates the streams
- * and buckets of the run; the other roles only use what exists.
+ * cannot publish pairs or weights, no one but the learner writes weights, the run's end or its phase, and each actor
+ * publishes metrics only on `<prefix>.<runId>.metrics.<its own id>`.
+ *
+ * The server sends a JetStream answer (a stored message, a pull's delivery, a publish acknowledgement) to whatever
+ * reply subject the request names, and does not check it against the requester's permissions. So the JetStream calls
+ * are few and none can copy a valid record: reads go through `STREAM.MSG.GET`, whose answer is a JSON envelope
+ * (never the raw record; direct gets, which answer with the raw record, are not allowed), and no role creates,
+ * changes or deletes a consumer (a consumer's deliver subject is any subject): the admin creates the run's durables
+ * and the roles bind to them. What a reply can still carry (JSON envelopes, acknowledgements, an empty message, the
+ * role's own work) is refused where it lands by strict decoding; docs/reliability.md lists the attacks.
  */
 export function rolePermissions(prefix: string, runId: string, user: PermissionUser): Permissions {
+  if (user.role === 'admin') return { publish: ['>'], subscribe: ['>'] };
   const n = natsNames(prefix, runId);
   const stream = (t: TopicName): string => n.stream(t);
   const weights = n.weightsBucket;
-  const control = weights.replace(/_WEIGHTS$/, '_CONTROL');
+  const control = controlBucketOf(prefix, runId);
   const api = '$JS.API';
-  if (user.role === 'admin') return { publish: ['>'], subscribe: ['>'] };
 
   const pub = new Set<string>([
-    // Replies and the account / stream lookups every process makes at start (info only: creating is the admin's).
+    // The lookups every process makes at start: the account, and the run's streams and buckets (info only).
     `${api}.INFO`,
-    `${api}.STREAM.NAMES`,
     ...TOPIC_NAMES.map((t) => `${api}.STREAM.INFO.${stream(t)}`),
     `${api}.STREAM.INFO.KV_${weights}`,
     `${api}.STREAM.INFO.KV_${control}`,
     `${api}.STREAM.INFO.OBJ_${weights}`,
-    // The run's control state (source progress, end) is readable by every actor.
-    `${api}.DIRECT.GET.KV_${control}.>`,
+    // The run's control state (info, source progress, phase, end) is readable by every actor.
     `${api}.STREAM.MSG.GET.KV_${control}`,
     // Any consumer may dead-letter what it cannot use; metrics only under its own id.
     n.subject('dead'),
     n.metricsSubject(user.actorId),
   ]);
-  const sub = new Set<string>(['_INBOX.>']);
 
   const readWeights = (): void => {
-    for (const s of [`KV_${weights}`, `OBJ_${weights}`]) {
-      pub.add(`${api}.DIRECT.GET.${s}.>`);
-      pub.add(`${api}.DIRECT.GET.${s}`);
-      pub.add(`${api}.STREAM.MSG.GET.${s}`);
-      // Watches and object reads use short-lived ordered consumers.
-      pub.add(`${api}.CONSUMER.CREATE.${s}`);
-      pub.add(`${api}.CONSUMER.CREATE.${s}.>`);
-      pub.add(`${api}.CONSUMER.DELETE.${s}.>`);
-      pub.add(`${api}.CONSUMER.INFO.${s}.>`);
-      pub.add(`$JS.FC.${s}.>`);
-    }
+    pub.add(`${api}.STREAM.MSG.GET.KV_${weights}`);
+    pub.add(`${api}.STREAM.MSG.GET.OBJ_${weights}`);
   };
-  const consume = (topic: TopicName, durables: string[]): void => {
-    const s = stream(topic);
-    for (const d of durables) {
+  const c = ROLE_DURABLES[user.role];
+  if (c) {
+    const s = stream(c.topic);
+    for (const d of c.durables) {
       pub.add(`${api}.CONSUMER.INFO.${s}.${d}`);
-      pub.add(`${api}.CONSUMER.CREATE.${s}.${d}`);
-      pub.add(`${api}.CONSUMER.CREATE.${s}.${d}.>`);
-      pub.add(`${api}.CONSUMER.DURABLE.CREATE.${s}.${d}`);
       pub.add(`${api}.CONSUMER.MSG.NEXT.${s}.${d}`);
       pub.add(`$JS.ACK.${s}.${d}.>`);
     }
-  };
-  const c = CONSUMES[user.role];
-  if (c) consume(c.topic, c.durables);
+  }
 
   switch (user.role) {
     case 'source':
@@ -93,31 +93,33 @@ export function rolePermissions(prefix: string, runId: string, user: PermissionU
       break;
     case 'generator':
       pub.add(n.subject('samples'));
+      // A publish answered "duplicate" is checked against the message stored under its msgId (bus.ts, notOurs).
+      pub.add(`${api}.STREAM.MSG.GET.${stream('samples')}`);
       readWeights();
       break;
     case 'judge':
       pub.add(n.subject('pairs'));
+      pub.add(`${api}.STREAM.MSG.GET.${stream('pairs')}`);
       break;
     case 'learner':
       readWeights();
-      // Only the learner announces and stores weights, and ends the run.
+      // Only the learner announces and stores weights, and drives the run's phases and end.
       pub.add(n.subject('weights'));
       pub.add(`$KV.${weights}.>`);
       pub.add(`$O.${weights}.>`);
       pub.add(`${api}.STREAM.PURGE.OBJ_${weights}`);
       pub.add(`$KV.${control}.end`);
-      // The drain check reads the pipeline's backlog.
-      pub.add(`${api}.CONSUMER.INFO.${stream('pairs')}.>`);
+      pub.add(`$KV.${control}.phase`);
       break;
     case 'evaluator':
       readWeights();
       break;
     case 'monitor':
-      // Queue depths per consumer for the dashboard.
-      for (const t of ['prompts', 'samples', 'pairs'] as const) pub.add(`${api}.CONSUMER.INFO.${stream(t)}.>`);
+      // Queue depths per consumer for the dashboard (read-only).
+      for (const t of ['prompts', 'samples', 'pairs'] as const) for (const d of ROLE_DURABLES[t === 'prompts' ? 'generator' : t === 'samples' ? 'judge' : 'learner']!.durables) pub.add(`${api}.CONSUMER.INFO.${stream(t)}.${d}`);
       break;
   }
-  return { publish: [...pub], subscribe: [...sub] };
+  return { publish: [...pub], subscribe: [`${inboxPrefixOf(user.actorId)}.>`] };
 }
 
 const q = (s: string): string => JSON.stringify(s);

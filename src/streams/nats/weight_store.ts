@@ -7,6 +7,7 @@ import { StorageType, type KV, type ObjectStore } from 'nats';
 import { BusError, type WeightBlob, type WeightStore } from '../bus.js';
 import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
 import type { NatsBus } from './bus.js';
+import { permissionRefused } from './errors.js';
 import { natsNames } from './names.js';
 
 /**
@@ -44,6 +45,8 @@ export class NatsWeightStore implements WeightStore {
   /** KV revisions already dead-lettered as invalid announcements. */
   private readonly reported = new Set<number>();
   private fallbackSaid = '';
+  /** Objects are read chunk by chunk: this user may not create the consumer the client's reader needs. */
+  private chunkReads = false;
 
   constructor(
     private readonly bus: NatsBus,
@@ -53,7 +56,8 @@ export class NatsWeightStore implements WeightStore {
   async open(): Promise<void> {
     const bucket = this.bucket();
     const replicas = this.bus.cfg.replicas;
-    this.kv = await this.bus.js.views.kv(bucket, { history: 1, replicas, storage: StorageType.File });
+    // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
+    this.kv = await this.bus.js.views.kv(bucket, { history: 1, replicas, storage: StorageType.File, allow_direct: false });
     this.os = await this.bus.js.views.os(bucket, { replicas, storage: StorageType.File });
     if (this.weightsDir) mkdirSync(this.weightsDir, { recursive: true });
   }
@@ -130,20 +134,71 @@ export class NatsWeightStore implements WeightStore {
    */
   private async prune(version: number): Promise<void> {
     const oldest = version - this.bus.cfg.weightsKept + 1;
-    const stale = (name: string, re: RegExp): boolean => {
-      const m = re.exec(name);
-      return m !== null && Number(m[1]) < oldest;
-    };
-    for (const info of await this.os.list()) {
-      if (!stale(info.name, /^v(\d+)$/)) continue;
-      await this.kv.delete(info.name);
-      await this.os.delete(info.name);
+    // Newest stale version first, down to one already deleted: no listing (a listing needs a consumer, which per-role
+    // users may not create), and a deletion that failed last time is done now.
+    for (let v = oldest - 1; v >= 1; v--) {
+      const info = await this.os.info(`v${v}`);
+      if (!info || info.deleted) break;
+      await this.kv.delete(`v${v}`);
+      // An entry that is not an object's record (overwritten by something else) has no chunks to delete.
+      if (typeof info.nuid !== 'string' || info.nuid === '') break;
+      await this.os.delete(`v${v}`);
     }
     if (!this.weightsDir) return;
     const prefix = `${this.bus.runId}-v`;
     for (const f of readdirSync(this.weightsDir)) {
-      if (f.startsWith(prefix) && stale(f.slice(prefix.length), /^(\d+)\.bin$/)) rmSync(resolve(this.weightsDir, f), { force: true });
+      const m = f.startsWith(prefix) ? /^(\d+)\.bin$/.exec(f.slice(prefix.length)) : null;
+      if (m && Number(m[1]) < oldest) rmSync(resolve(this.weightsDir, f), { force: true });
     }
+  }
+
+  /**
+   * The bytes of object `name`: the client's streaming reader where this user may create its ordered consumer, else
+   * chunk by chunk (per-role users; said once). Undefined when the object is absent or deleted.
+   */
+  private async objectBytes(name: string): Promise<Uint8Array | undefined> {
+    if (!this.chunkReads) {
+      try {
+        const blob = await this.os.getBlob(name);
+        // A plain Uint8Array view (the client hands back a Buffer), like the in-process store returns.
+        return blob ? new Uint8Array(blob.buffer, blob.byteOffset, blob.length) : undefined;
+      } catch (err) {
+        if (!permissionRefused(err)) throw err;
+        this.chunkReads = true;
+        this.bus.logLine('bus: this NATS user may not create consumers; weights objects are read chunk by chunk (said once)');
+      }
+    }
+    return this.readObject(name);
+  }
+
+  /**
+   * The bytes of object `name`, read chunk by chunk with stream message gets (the client's own reader needs an ordered
+   * consumer, which per-role users may not create); undefined when it is absent or deleted.
+   */
+  private async readObject(name: string): Promise<Uint8Array | undefined> {
+    const info = await this.os.info(name);
+    if (!info || info.deleted) return undefined;
+    const out = new Uint8Array(info.size);
+    const subject = `$O.${this.bucket()}.C.${info.nuid}`;
+    const stream = `OBJ_${this.bucket()}`;
+    let at = 0;
+    let seq = 1;
+    for (let i = 0; i < info.chunks; i++) {
+      let m;
+      try {
+        m = await this.bus.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number });
+      } catch (err) {
+        // Deleted meanwhile (pruned by the writer): the caller reads the newest version instead.
+        if ((err as { code?: string }).code === '404') return undefined;
+        throw err;
+      }
+      if (at + m.data.length > out.length) throw new BusError(`weights object ${name} in ${stream} holds more than its ${info.size} announced bytes`);
+      out.set(m.data, at);
+      at += m.data.length;
+      seq = m.seq + 1;
+    }
+    if (at !== out.length) throw new BusError(`weights object ${name} in ${stream} holds ${at} bytes of its ${info.size}`);
+    return out;
   }
 
   private bucket(): string {
@@ -155,7 +210,8 @@ export class NatsWeightStore implements WeightStore {
    * is dead-lettered once per revision and skipped, so readers keep the version they have until a valid one comes.
    */
   private async decodeMeta(key: string, revision: number, bytes: Uint8Array): Promise<WeightsMsg | undefined> {
-    const r = this.bus.decodeFor('weights', bytes);
+    const d = this.bus.decodeFor('weights', bytes);
+    const r = d.ok && (d.value as WeightsMsg).runId !== this.bus.runId ? { ok: false as const, reason: `weights.runId must be this run's, ${JSON.stringify(this.bus.runId)}; got ${JSON.stringify((d.value as WeightsMsg).runId)}` } : d;
     if (r.ok) return r.value as WeightsMsg;
     if (!this.reported.has(revision)) {
       this.reported.add(revision);
@@ -190,11 +246,9 @@ export class NatsWeightStore implements WeightStore {
       if (!b && (await pruned())) return version === undefined ? this.get() : undefined;
       this.sayFallback(meta, b ? 'does not match the announced size and sha256' : 'is not on this host');
     }
-    const blob = await this.os.getBlob(`v${meta.version}`);
-    if (!blob && (await pruned())) return version === undefined ? this.get() : undefined;
-    if (!blob) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
-    // A plain Uint8Array view (the client hands back a Buffer), like the in-process store returns.
-    const bytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.length);
+    const bytes = await this.objectBytes(`v${meta.version}`);
+    if (!bytes && (await pruned())) return version === undefined ? this.get() : undefined;
+    if (!bytes) throw new BusError(`weights v${meta.version} are announced but missing from object store ${this.bucket()}`);
     if (!matches(bytes)) {
       const sha = createHash('sha256').update(bytes).digest('hex');
       throw new BusError(`weights v${meta.version} are corrupt: sha256 ${sha} (${bytes.length} bytes), announced ${meta.sha256} (${meta.size} bytes)`);
@@ -206,8 +260,19 @@ export class NatsWeightStore implements WeightStore {
     return this.meta();
   }
 
+  /**
+   * Each new valid announcement of `latest`. A KV watch where this user may create its consumer; per-role users may not
+   * (src/streams/nats/permissions.ts), and poll instead.
+   */
   async *watch(signal?: AbortSignal): AsyncIterable<WeightsMsg> {
-    const iter = await this.kv.watch({ key: 'latest' });
+    let iter: Awaited<ReturnType<KV['watch']>>;
+    try {
+      iter = await this.kv.watch({ key: 'latest' });
+    } catch (err) {
+      if (!permissionRefused(err)) throw err;
+      yield* this.poll(signal);
+      return;
+    }
     const onAbort = (): void => iter.stop();
     signal?.addEventListener('abort', onAbort);
     try {
@@ -221,6 +286,35 @@ export class NatsWeightStore implements WeightStore {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       iter.stop();
+    }
+  }
+
+  /** `latest` read every `everyMs`: a poll simply fails and retries while the server restarts. */
+  private async *poll(signal?: AbortSignal, everyMs = 200): AsyncIterable<WeightsMsg> {
+    let seen = 0;
+    while (!signal?.aborted) {
+      let e: Awaited<ReturnType<KV['get']>> = null;
+      try {
+        e = await this.kv.get('latest');
+      } catch (err) {
+        // An unreachable server (restarting): the client reconnects by itself; the next poll tries again.
+        if (this.bus.isClosed || !/timeout|disconnect|connection|no responders/i.test((err as Error).message)) throw err;
+      }
+      if (e && e.revision !== seen) {
+        seen = e.revision;
+        const meta = e.operation === 'PUT' && e.value.length > 0 ? await this.decodeMeta(e.key, e.revision, e.value) : undefined;
+        if (meta) yield meta;
+      }
+      if (signal?.aborted) return;
+      await new Promise<void>((done) => {
+        const t = setTimeout(finish, everyMs);
+        function finish(): void {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', finish);
+          done();
+        }
+        signal?.addEventListener('abort', finish, { once: true });
+      });
     }
   }
 }
