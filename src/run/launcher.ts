@@ -179,6 +179,12 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     }
     writeProcesses();
     say(`launched ${children.length} actor processes for run ${runId} (${opts.generators} generators, ${opts.judges} judges); outputs in ${runDir}`);
+    if (opts.judges === 0) {
+      say(
+        `no judge processes: the run waits for judges to join, e.g. \`rlhf-stream actor judge --config ${configFile} --nats ${servers.join(',')} --run ${runId}\` ` +
+          'or a client of docs/protocol.md; samples wait in their stream until then',
+      );
+    }
 
     const onAbort = (): void => wake.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
