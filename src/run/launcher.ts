@@ -6,12 +6,13 @@ import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
 import type { ClusterSummary } from './local_cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
-import { attachMonitor, startMonitor } from '../monitor/index.js';
+import { attachMonitor, startMonitor, type MetricsAggregator } from '../monitor/index.js';
 import { NatsBus } from '../streams/nats/bus.js';
 import { startNatsServer, type NatsServerHandle } from '../streams/nats/server.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
 import { summarizeRecords } from './records.js';
-import { runDirOf } from './run_dir.js';
+import { ledgerFile, runDirOf } from './run_dir.js';
+import { readLedger } from './trained_ledger.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
@@ -98,8 +99,10 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
   writeFileSync(configFile, JSON.stringify(childCfg, null, 2) + '\n');
 
   const t0 = Date.now();
+  // A continued run: the steps its earlier launches checkpointed do not count towards this launch's rate.
+  const stepsAtLaunch = readLedger(ledgerFile(runDir)).at(-1)?.step ?? 0;
   let bus: NatsBus | undefined;
-  let monitor: { stop(): Promise<void> } | undefined;
+  let monitor: { stop(): Promise<void>; aggregator: MetricsAggregator } | undefined;
   let placement: PlacementPlan | undefined;
   const children: Supervised[] = [];
   try {
@@ -200,8 +203,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     if (fatal) throw fatal;
 
     await monitor.stop();
+    const streamed = monitor.aggregator.counterTotals();
     monitor = undefined;
-    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended);
+    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended, { streamed, stepsAtLaunch });
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
     const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };
