@@ -46,6 +46,11 @@ export interface GeneratorOptions {
 
 export const GENERATOR_DURABLE = 'generators';
 
+/** max_ack_pending of the generators' durable: two batches in flight per generator (the run-info record says it too). */
+export function generatorsMaxAckPending(c: { promptsPerBatch: number; count: number }): number {
+  return c.promptsPerBatch * 2 * c.count;
+}
+
 /** Group and sample ids derive from the prompt message, so a regenerated redelivery publishes under the same ids. */
 export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string {
   return `g:${prompt.promptId}:${prompt.epoch}`;
@@ -100,7 +105,7 @@ export class Generator {
     this.inbox = openInbox(
       this.deps.bus,
       'prompts',
-      { durable: GENERATOR_DURABLE, maxAckPending: c.promptsPerBatch * 2 * c.count, pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: GENERATOR_DURABLE, maxAckPending: generatorsMaxAckPending(c), pullBatch: c.promptsPerBatch, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );

@@ -38,6 +38,19 @@ export interface JudgeOptions {
 
 export const JUDGE_DURABLE = 'judges';
 
+/** Sample groups one scorer call takes: judge.batchSize samples, whole groups. */
+function groupsPerCall(batchSize: number, samplesPerPrompt: number): number {
+  return Math.max(1, Math.floor(batchSize / samplesPerPrompt));
+}
+
+/**
+ * max_ack_pending of the judges' durable: two calls in flight per judge process (at least one: with judge.count 0 the
+ * judges come from outside). The run-info record says it too.
+ */
+export function judgesMaxAckPending(c: { batchSize: number; count: number }, samplesPerPrompt: number): number {
+  return groupsPerCall(c.batchSize, samplesPerPrompt) * 2 * Math.max(1, c.count);
+}
+
 export function pairIdOf(groupId: string): string {
   return `p:${groupId}`;
 }
@@ -115,7 +128,7 @@ export class Judge {
   }
 
   private get groupsPerCall(): number {
-    return Math.max(1, Math.floor(this.opts.config.batchSize / this.opts.samplesPerPrompt));
+    return groupsPerCall(this.opts.config.batchSize, this.opts.samplesPerPrompt);
   }
 
   start(): void {
@@ -123,7 +136,7 @@ export class Judge {
     this.inbox = openInbox(
       this.deps.bus,
       'samples',
-      { durable: JUDGE_DURABLE, maxAckPending: this.groupsPerCall * 2 * this.opts.config.count, pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: JUDGE_DURABLE, maxAckPending: judgesMaxAckPending(this.opts.config, this.opts.samplesPerPrompt), pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => this.inWork,
     );

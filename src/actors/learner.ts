@@ -42,6 +42,11 @@ export interface LearnerOptions {
 
 export const LEARNER_DURABLE = 'learner';
 
+/** max_ack_pending of the learner's durable: the pairs trained but not yet checkpointed, plus two batches. */
+export function learnerMaxAckPending(c: { batchSize: number; checkpointEvery: number }): number {
+  return c.batchSize * (c.checkpointEvery + 2);
+}
+
 /** A pair the learner holds unacked, with every delivery of it. */
 export interface HeldPair {
   pair: PairMsg;
@@ -143,7 +148,7 @@ export class Learner {
     this.inbox = openInbox(
       this.deps.bus,
       'pairs',
-      { durable: LEARNER_DURABLE, maxAckPending: c.batchSize * (c.checkpointEvery + 2), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
+      { durable: LEARNER_DURABLE, maxAckPending: learnerMaxAckPending(c), ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
       () => [...this.trained.values(), ...this.batch.values()].flatMap((e) => e.deliveries),
       () => this.awaitingLabels,

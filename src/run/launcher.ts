@@ -1,8 +1,7 @@
 // Launches a multi-process run: prepares the artifacts, starts nats-server if needed, supervises one process per actor.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadTokenizer, policyVocabSize } from './artifacts.js';
-import { join, resolve } from 'node:path';
-import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { policyVocabSize } from './artifacts.js';
+import { join } from 'node:path';
 import type { ClusterSummary } from './local_cluster.js';
 import type { Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
@@ -16,7 +15,7 @@ import { readLedger } from './trained_ledger.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
-import { runInfo } from './run_info.js';
+import { publishRunInfo } from './run_info.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
 import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
 import { ACTOR_ROLES, type ActorRole } from './actor_process.js';
@@ -111,10 +110,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const before = await control.end();
     if (before) throw new LauncherError(`run ${runId} already ended (${before.reason}, ${before.steps} steps); choose another run.id`);
     // What a client in another language reads to join: vocabulary, special ids, tokenizer, limits (docs/protocol.md).
-    const tokFile = resolve(sftDir, CHECKPOINT_FILES.tokenizer);
-    const tokJson = readFileSync(tokFile, 'utf8');
-    const tok = loadTokenizer({ sftDir });
-    await control.setInfo(runInfo(childCfg, runId, { vocabSize: tok.vocabSize, special: tok.special, json: tokJson, file: tokFile }), tokJson);
+    await publishRunInfo(control, childCfg, runId, sftDir);
 
     // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.
     const statusLine = opts.statusLine === false ? false : process.stderr;
