@@ -197,6 +197,9 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     await stopAll(children, opts.stopGraceMs ?? 30_000, say);
     writeProcesses();
     if (fatal) throw fatal;
+    // Actors this launcher did not start (judges from outside) poll `end` themselves: the server they talk to stays up
+    // until each says it stopped or goes quiet, for at most the grace period.
+    if (ended) await waitForOutsiders(monitor.aggregator, new Set(children.map((c) => c.spec.id)), opts.stopGraceMs ?? 30_000, say);
 
     await monitor.stop();
     const streamed = monitor.aggregator.counterTotals();
@@ -222,4 +225,16 @@ function natsAuth(cfg: Config): { token?: string; user?: string; pass?: string }
   if (cfg.bus.token) return { token: cfg.bus.token };
   if (cfg.bus.user) return { user: cfg.bus.user, pass: cfg.bus.pass };
   return undefined;
+}
+
+/** Waits while an actor seen on the metrics stream, not one of `ours`, still reports (alive or stale) and has not said `stopped`. */
+async function waitForOutsiders(aggregator: MetricsAggregator, ours: ReadonlySet<string>, graceMs: number, say: (line: string) => void): Promise<void> {
+  const outsiders = (): string[] => aggregator.snapshot().actors.filter((a) => !ours.has(a.actorId) && (a.liveness === 'alive' || a.liveness === 'stale')).map((a) => a.actorId);
+  const deadline = Date.now() + graceMs;
+  let told = false;
+  for (let left = outsiders(); left.length > 0 && Date.now() < deadline; left = outsiders()) {
+    if (!told) say(`waiting for ${left.join(', ')} (not started here) to see the end of the run`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -34,7 +34,7 @@ describe('Ctrl-C on a cluster run', { skip: natsSkip() }, () => {
       const statusStep = (): number => Math.max(0, ...[...err.matchAll(/^\[\d+s\] .*\| step (\d+) \|/gm)].map((m) => Number(m[1])));
       await until('a step past the checkpoint', () => statusStep() > atSignal, 60_000);
       process.kill(-child.pid!, 'SIGINT');
-      const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 120_000))]);
+      const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 120_000).unref())]);
       assert.equal(code, 0, `launcher exit ${code}:\n${err.slice(-4000)}`);
       assert.ok(atSignal >= 1);
     } finally {

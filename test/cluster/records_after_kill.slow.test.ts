@@ -31,7 +31,7 @@ describe('run records after SIGKILL', { skip: natsSkip() }, () => {
       // Both die without writing their records: the judge after it paired groups, the learner after it trained.
       process.kill(table['judge-0']!.pid, 'SIGKILL');
       process.kill(table.learner!.pid, 'SIGKILL');
-      const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 240_000))]);
+      const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 240_000).unref())]);
       assert.equal(code, 0, err.slice(-4000));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
