@@ -22,8 +22,11 @@ export function encodeDeadLetter(
   letter: { runId: string; topic: TopicName; reason: string; deliveries: number; payload: Uint8Array; ts: number },
   publishLimit: { bytes: number; name: string } = { bytes: codec.maxPayloadBytes, name: 'bus.maxPayloadBytes' },
 ): Uint8Array {
+  // A Buffer view (no copy): msgpackr writes a Buffer as msgpack bin, a plain Uint8Array as its typed-array extension,
+  // which other languages cannot read as bytes.
+  const payload = Buffer.from(letter.payload.buffer, letter.payload.byteOffset, letter.payload.byteLength);
   const reason = letter.reason.length > MAX_REASON_CHARS ? `${letter.reason.slice(0, MAX_REASON_CHARS - 3)}...` : letter.reason;
-  const msg: DeadLetterMsg = { type: 'dead_letter', v: SCHEMA_VERSION, runId: letter.runId, topic: letter.topic, reason, deliveries: letter.deliveries, payload: letter.payload, ts: letter.ts };
+  const msg: DeadLetterMsg = { type: 'dead_letter', v: SCHEMA_VERSION, runId: letter.runId, topic: letter.topic, reason, deliveries: letter.deliveries, payload, ts: letter.ts };
   const limit = Math.max(0, Math.min(codec.maxPayloadBytes, publishLimit.bytes) - DEAD_LETTER_HEADER_RESERVE);
   try {
     const whole = codec.encode(msg);
@@ -36,5 +39,5 @@ export function encodeDeadLetter(
   // The envelope without payload bytes, plus msgpack's bin32 header, bounds what the payload may still take.
   const envelope = codec.encode({ ...msg, reason: shortReason + note.replace('%d', String(letter.payload.length)), payload: new Uint8Array(0) }).length + 8;
   const keep = Math.max(0, limit - envelope);
-  return codec.encode({ ...msg, reason: shortReason + note.replace('%d', String(keep)), payload: letter.payload.subarray(0, keep) });
+  return codec.encode({ ...msg, reason: shortReason + note.replace('%d', String(keep)), payload: payload.subarray(0, keep) });
 }
