@@ -204,7 +204,8 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     await monitor.stop();
     const streamed = monitor.aggregator.counterTotals();
     monitor = undefined;
-    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended, { streamed, stepsAtLaunch });
+    const pairsStored = await bus.messagesStored('pairs');
+    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended, { streamed, stepsAtLaunch, pairsStored });
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
     const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };

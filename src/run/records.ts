@@ -17,6 +17,8 @@ export interface DurableRecords {
   streamed?: StreamedCounters;
   /** The learner step the ledger held when this launch began (a continued run's earlier steps). */
   stepsAtLaunch?: number;
+  /** Pairs the run's pairs stream stored (every judge's, a repeated pair id once), over the whole run. */
+  pairsStored?: number;
 }
 
 /**
@@ -62,7 +64,8 @@ export function summarizeRecords(runDir: string, mode: ClusterSummary['mode'], s
     promptsPublished: sum('source_prompts_total'),
     samplesGenerated: sum('generator_samples_total'),
     samplesScored: sum('judge_samples_scored_total'),
-    pairs: sum('judge_pairs_total'),
+    // A judge killed between two metrics reports made pairs no counter shows; the stream stored every one.
+    pairs: durable.pairsStored ?? sum('judge_pairs_total'),
     ties: sum('judge_ties_total'),
     pairsTrained: ledger.reduce((s, e) => s + e.pairs.length, 0),
     pairsDroppedStale: sum('learner_pairs_stale_dropped_total'),

@@ -41,4 +41,6 @@ test('a continued run with a killed learner and a foreign judge: counts from the
   assert.deepEqual(Object.keys(s.metrics).sort(), ['judge-0', 'learner', 'py-judge']);
   // The rate is over this launch's 6 steps and its 12 s, not the whole run's 16.
   assert.equal(headlineOf(s).stepsPerSecond, 6 / 12);
+  // Where the pairs stream's count is known, it is the pairs made: a judge killed between reports made more than it said.
+  assert.equal(summarizeRecords(runDir, 'streaming', since, 12_000, undefined, { streamed, stepsAtLaunch: 10, pairsStored: 70 }).pairs, 70);
 });

@@ -171,7 +171,12 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
 
   /** Every dead letter the run's dead stream received, from any process (its last sequence: trimming does not lower it). */
   async deadLettersStored(): Promise<number> {
-    return (await this.jsm.streams.info(this.names.stream('dead'))).state.last_seq;
+    return this.messagesStored('dead');
+  }
+
+  /** Every message a topic's stream stored in the run, from any process (a repeated msgId once; acks do not lower it). */
+  async messagesStored(topic: TopicName): Promise<number> {
+    return (await this.jsm.streams.info(this.names.stream(topic))).state.last_seq;
   }
 
   /**
