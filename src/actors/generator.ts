@@ -46,8 +46,10 @@ export interface GeneratorOptions {
 
 export const GENERATOR_DURABLE = 'generators';
 
-/** Prompts the generators' durable lets out unacked: two batches per generator. */
-export const generatorsMaxAckPending = (c: Config['generator']): number => c.promptsPerBatch * 2 * c.count;
+/** max_ack_pending of the generators' durable: two batches in flight per generator (the run-info record says it too). */
+export function generatorsMaxAckPending(c: { promptsPerBatch: number; count: number }): number {
+  return c.promptsPerBatch * 2 * c.count;
+}
 
 /** Group and sample ids derive from the prompt message, so a regenerated redelivery publishes under the same ids. */
 export function groupIdOf(prompt: Pick<PromptMsg, 'promptId' | 'epoch'>): string {

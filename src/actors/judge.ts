@@ -45,11 +45,18 @@ export const JUDGE_DURABLE = 'judges';
 const samePair = (stored: PairMsg | undefined, p: PairMsg, deliveries: number): boolean =>
   stored === undefined ? deliveries > 1 : stored.pairId === p.pairId && stored.groupId === p.groupId && stored.runId === p.runId;
 
-/** Sample groups one judge call takes. */
-export const judgeGroupsPerCall = (c: Config['judge'], samplesPerPrompt: number): number => Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
+/** Sample groups one scorer call takes: judge.batchSize samples, whole groups. */
+export function judgeGroupsPerCall(c: { batchSize: number }, samplesPerPrompt: number): number {
+  return Math.max(1, Math.floor(c.batchSize / samplesPerPrompt));
+}
 
-/** Sample groups the judges' durable lets out unacked: two calls per judge. */
-export const judgesMaxAckPending = (c: Config['judge'], samplesPerPrompt: number): number => judgeGroupsPerCall(c, samplesPerPrompt) * 2 * c.count;
+/**
+ * max_ack_pending of the judges' durable: two calls in flight per judge process (at least one: with judge.count 0 the
+ * judges come from outside). The run-info record says it too.
+ */
+export function judgesMaxAckPending(c: { batchSize: number; count: number }, samplesPerPrompt: number): number {
+  return judgeGroupsPerCall(c, samplesPerPrompt) * 2 * Math.max(1, c.count);
+}
 
 export function pairIdOf(groupId: string): string {
   return `p:${groupId}`;

@@ -42,8 +42,10 @@ export interface LearnerOptions {
 
 export const LEARNER_DURABLE = 'learner';
 
-/** Pairs the learner's durable lets out unacked: it acks at checkpoints, so all it may hold until the next one. */
-export const learnerMaxAckPending = (c: Config['learner']): number => c.batchSize * (c.checkpointEvery + 2);
+/** max_ack_pending of the learner's durable: the pairs trained but not yet checkpointed, plus two batches. */
+export function learnerMaxAckPending(c: { batchSize: number; checkpointEvery: number }): number {
+  return c.batchSize * (c.checkpointEvery + 2);
+}
 
 /** A pair the learner holds unacked, with every delivery of it. */
 export interface HeldPair {

@@ -159,6 +159,18 @@ export class MetricsAggregator {
     return r;
   }
 
+  /**
+   * Each actor's counters as received, by actor id: totals over its restarts (a counter that went down started again
+   * from zero). Actors that never wrote a record (killed, or written in another language) are here too.
+   */
+  counterTotals(): Record<string, { role: string; counters: Record<string, number> }> {
+    const out: Record<string, { role: string; counters: Record<string, number> }> = {};
+    for (const rec of this.actors.values()) {
+      out[rec.actorId] = { role: rec.role, counters: Object.fromEntries([...rec.counters].map(([name, t]) => [name, t.total])) };
+    }
+    return out;
+  }
+
   private totalOf(name: string): number {
     let s = 0;
     for (const rec of this.actors.values()) s += rec.counters.get(name)?.total ?? 0;

@@ -9,6 +9,7 @@ import { findArtifacts, loadTokenizer, policyVocabSize } from './artifacts.js';
 import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';
 import { RunControl, type RunEnd } from './run_control.js';
+import { publishRunInfo } from './run_info.js';
 import { startRole, type Running } from './roles.js';
 import { TimedBus } from '../streams/timed_bus.js';
 
@@ -79,6 +80,11 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     if (ended) {
       log(`run ${o.runId} already ended (${ended.reason}, ${ended.steps} steps); nothing to do`);
       return finalRecord(runDir, { actorId: o.actorId, role: o.role, runId: o.runId, startedAt, exit: 'end', end: ended, metrics: {} });
+    }
+    // A run whose actors were started by hand has no launcher: the first actor writes what a foreign client reads.
+    // Under per-role permissions only admin may write it: the actor then goes on without, saying so.
+    if (!(await control.info())) {
+      await publishRunInfo(control, cfg, o.runId, artifacts.sftDir).catch((err: unknown) => log(`cannot write the run-info record: ${(err as Error).message}`));
     }
     running = await startRole(cfg, o, { bus: actorBus, nats: bus, control, registry, artifacts, tok, runDir, log });
     const readyAt = Date.now();

@@ -1,21 +1,21 @@
 // Launches a multi-process run: prepares the artifacts, starts nats-server if needed, supervises one process per actor.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadTokenizer, policyVocabSize } from './artifacts.js';
-import { join, resolve } from 'node:path';
-import { CHECKPOINT_FILES } from '../checkpoint/checkpoint.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { policyVocabSize } from './artifacts.js';
+import { join } from 'node:path';
 import type { ClusterSummary } from './local_cluster.js';
 import { redactSecrets, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
-import { attachMonitor, startMonitor } from '../monitor/index.js';
+import { attachMonitor, startMonitor, type MetricsAggregator } from '../monitor/index.js';
 import { NatsBus } from '../streams/nats/bus.js';
 import { startNatsServer, type NatsServerHandle } from '../streams/nats/server.js';
 import { ensureRewardModel, ensureSft } from '../train/stages.js';
 import { summarizeRecords } from './records.js';
-import { runDirOf } from './run_dir.js';
+import { ledgerFile, runDirOf } from './run_dir.js';
+import { readLedger } from './trained_ledger.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
 import { RunControl, type RunEnd } from './run_control.js';
-import { runInfo } from './run_info.js';
+import { publishRunInfo } from './run_info.js';
 import { ensureRunConsumers } from './run_consumers.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
 import { planPlacement, tasksetAvailable, type PlacementPlan, type PlacementSpec } from './placement.js';
@@ -102,8 +102,10 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
   if (record.redacted.length > 0) log(`config.json: ${record.redacted.join(', ')} left out (secrets); actor processes get them through ${Object.keys(record.env).join(', ')}`);
 
   const t0 = Date.now();
+  // A continued run: the steps its earlier launches checkpointed do not count towards this launch's rate.
+  const stepsAtLaunch = readLedger(ledgerFile(runDir)).at(-1)?.step ?? 0;
   let bus: NatsBus | undefined;
-  let monitor: { stop(): Promise<void> } | undefined;
+  let monitor: { stop(): Promise<void>; aggregator: MetricsAggregator } | undefined;
   let placement: PlacementPlan | undefined;
   const children: Supervised[] = [];
   try {
@@ -112,10 +114,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     const before = await control.end();
     if (before) throw new LauncherError(`run ${runId} already ended (${before.reason}, ${before.steps} steps); choose another run.id`);
     // What a client in another language reads to join: vocabulary, special ids, tokenizer, limits (docs/protocol.md).
-    const tokFile = resolve(sftDir, CHECKPOINT_FILES.tokenizer);
-    const tokJson = readFileSync(tokFile, 'utf8');
-    const tok = loadTokenizer({ sftDir });
-    await control.setInfo(runInfo(childCfg, runId, { vocabSize: tok.vocabSize, special: tok.special, json: tokJson, file: tokFile }), tokJson);
+    await publishRunInfo(control, childCfg, runId, sftDir);
     await ensureRunConsumers(bus, childCfg);
 
     // On by default, as for `run`: redrawn in place on a terminal, a plain line every monitor.statusEveryMs otherwise.
@@ -184,6 +183,12 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     }
     writeProcesses();
     say(`launched ${children.length} actor processes for run ${runId} (${opts.generators} generators, ${opts.judges} judges); outputs in ${runDir}`);
+    if (opts.judges === 0) {
+      say(
+        `no judge processes: the run waits for judges to join, e.g. \`rlhf-stream actor judge --config ${configFile} --nats ${servers.join(',')} --run ${runId}\` ` +
+          'or a client of docs/protocol.md; samples wait in their stream until then',
+      );
+    }
 
     const onAbort = (): void => wake.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -197,10 +202,15 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
     await stopAll(children, opts.stopGraceMs ?? 30_000, say);
     writeProcesses();
     if (fatal) throw fatal;
+    // Actors this launcher did not start (judges from outside) poll `end` themselves: the server they talk to stays up
+    // until each says it stopped or goes quiet, for at most the grace period.
+    if (ended) await waitForOutsiders(monitor.aggregator, new Set(children.map((c) => c.spec.id)), opts.stopGraceMs ?? 30_000, say);
 
     await monitor.stop();
+    const streamed = monitor.aggregator.counterTotals();
     monitor = undefined;
-    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended);
+    const pairsStored = await bus.messagesStored('pairs');
+    const summary = summarizeRecords(runDir, cfg.run.mode, t0, Date.now() - t0, ended, { streamed, stepsAtLaunch, pairsStored });
     const headline = headlineOf(summary);
     const restarts = Object.fromEntries(children.filter((c) => c.restarts > 0).map((c) => [c.spec.id, c.restarts]));
     const placementRecord = { pinned: placement.pinned, describe: placement.describe, byRole: placement.byRole };
@@ -221,4 +231,16 @@ function natsAuth(cfg: Config): { token?: string; user?: string; pass?: string }
   if (cfg.bus.token) return { token: cfg.bus.token };
   if (cfg.bus.user) return { user: cfg.bus.user, pass: cfg.bus.pass };
   return undefined;
+}
+
+/** Waits while an actor seen on the metrics stream, not one of `ours`, still reports (alive or stale) and has not said `stopped`. */
+async function waitForOutsiders(aggregator: MetricsAggregator, ours: ReadonlySet<string>, graceMs: number, say: (line: string) => void): Promise<void> {
+  const outsiders = (): string[] => aggregator.snapshot().actors.filter((a) => !ours.has(a.actorId) && (a.liveness === 'alive' || a.liveness === 'stale')).map((a) => a.actorId);
+  const deadline = Date.now() + graceMs;
+  let told = false;
+  for (let left = outsiders(); left.length > 0 && Date.now() < deadline; left = outsiders()) {
+    if (!told) say(`waiting for ${left.join(', ')} (not started here) to see the end of the run`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

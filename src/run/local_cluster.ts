@@ -39,6 +39,8 @@ export interface ClusterInputs {
 export interface ClusterSummary {
   mode: Config['run']['mode'];
   steps: number;
+  /** Steps made in this launch (a continued run's earlier ones excluded): the rate is over these. Absent: all of them. */
+  stepsThisLaunch?: number;
   version: number;
   promptsPublished: number;
   samplesGenerated: number;

@@ -69,7 +69,7 @@ export function headlineOf(s: ClusterSummary): Headline {
     wallSeconds: secs,
     samplesPerSecond: s.samplesGenerated / secs,
     pairsPerSecond: s.pairs / secs,
-    stepsPerSecond: s.steps / secs,
+    stepsPerSecond: (s.stepsThisLaunch ?? s.steps) / secs,
     steps: s.steps,
     version: s.version,
     sftGoldReward: last?.sftGoldReward,

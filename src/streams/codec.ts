@@ -14,14 +14,16 @@ export interface Codec {
 }
 
 /**
- * Keys refused anywhere in a decoded message. msgpackr already renames `__proto__` to `__proto_` while decoding,
+ * Keys refused anywhere in a decoded message. msgpackr renames `__proto__` to `__proto_` while decoding to objects,
  * so both spellings are listed: either one in a payload means a crafted message, not a bug worth tolerating.
+ * The reason is written from a second decode to Maps, which keep each key as it was sent.
  */
 const FORBIDDEN_KEYS = new Set(['__proto__', '__proto_', 'constructor', 'prototype']);
 
 /** Nesting deeper than any payload in topics.ts needs; bounds the walk below against crafted input. */
 const MAX_DEPTH = 16;
 
+/** Walks a message decoded with msgpack maps as Maps (keys as sent) and throws a CodecError naming the first fault. */
 function checkDecoded(value: unknown, path: string, depth: number): void {
   if (value === null || typeof value !== 'object') return;
   if (depth > MAX_DEPTH) throw new CodecError(`message nests deeper than ${MAX_DEPTH} levels at ${path}`);
@@ -30,13 +32,14 @@ function checkDecoded(value: unknown, path: string, depth: number): void {
     for (let i = 0; i < value.length; i++) checkDecoded(value[i], `${path}[${i}]`, depth + 1);
     return;
   }
-  // Extensions (Map, Set, Date, RegExp, Error) decode to class instances; no payload uses them, so they are refused.
-  if (Object.getPrototypeOf(value) !== Object.prototype) {
+  // Extensions (Set, Date, RegExp, Error) decode to class instances; no payload uses them, so they are refused.
+  if (!(value instanceof Map)) {
     throw new CodecError(`message holds a ${(value as object).constructor?.name ?? 'non-plain'} object at ${path}; only maps, arrays, typed arrays and scalars are accepted`);
   }
-  for (const key of Object.keys(value)) {
+  for (const [k, v] of value) {
+    const key = String(k);
     if (FORBIDDEN_KEYS.has(key)) throw new CodecError(`message has forbidden key ${JSON.stringify(key)} at ${path}`);
-    checkDecoded((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+    checkDecoded(v, `${path}.${key}`, depth + 1);
   }
 }
 
@@ -74,6 +77,7 @@ export function createCodec(opts: { maxPayloadBytes: number }): Codec {
   // (msgpackr implements 'auto'; its typings list only 'bigint' | 'number' | 'string'.)
   const options = { moreTypes: true, useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'auto' };
   const packr = new Packr(options as unknown as Options);
+  const mapPackr = new Packr({ ...options, mapsAsObjects: false } as unknown as Options);
   return {
     maxPayloadBytes,
     encode(msg) {
@@ -94,7 +98,10 @@ export function createCodec(opts: { maxPayloadBytes: number }): Codec {
       } catch (err) {
         throw new CodecError(`message is not valid msgpack: ${(err as Error).message}`);
       }
-      if (!decodedOk(value, 0)) checkDecoded(value, '$', 0); // throws, naming the offending path
+      if (!decodedOk(value, 0)) {
+        checkDecoded(mapPackr.unpack(bytes), '$', 0); // throws, naming the offending path and key as sent
+        throw new CodecError('message was refused by the decoded-value checks');
+      }
       return value;
     },
   };

@@ -90,7 +90,7 @@ export function hostileMessages(runId: string, vocabSize: number): Hostile[] {
     add(topic, 'a scalar instead of a map', 42, new RegExp(`^${topic} must be a map; got 42`));
     add(topic, 'schema version 2', { ...base, v: 2 }, new RegExp(`${topic}\\.v must be 1 .*got 2`));
     add(topic, 'runId of the wrong type', { ...base, runId: 7 }, new RegExp(`${topic}\\.runId must be a string; got 7`));
-    add(topic, 'top-level __proto__ key', withKey(base, '__proto__', { polluted: true }), /forbidden key "__proto_?_?"/);
+    add(topic, 'top-level __proto__ key', withKey(base, '__proto__', { polluted: true }), /forbidden key "__proto__"/);
     add(topic, 'top-level constructor key', withKey(base, 'constructor', { prototype: { polluted: true } }), /forbidden key "constructor"/);
   }
   const prompt = validPrompt(runId);
@@ -105,7 +105,7 @@ export function hostileMessages(runId: string, vocabSize: number): Hostile[] {
   add('samples', 'no samples', { ...group, samples: [] }, /samples\.samples must hold 1 to \d+ samples; got 0/);
   add('samples', 'sample startedAt NaN', { ...group, samples: [{ ...group.samples[0]!, startedAt: NaN }, group.samples[1]] }, /samples\.samples\[0\]\.startedAt must be a finite number; got NaN/);
   add('samples', 'response token out of vocabulary', { ...group, samples: [group.samples[0], { ...group.samples[1]!, responseTokens: [vocabSize + 1000] }] }, /samples\.samples\[1\]\.responseTokens\[0\] must be an integer in/);
-  add('samples', 'nested __proto__ in a sample', { ...group, samples: [withKey(group.samples[0]!, '__proto__', { isAdmin: true }), group.samples[1]] }, /forbidden key "__proto_?_?" at \$\.samples\[0\]/);
+  add('samples', 'nested __proto__ in a sample', { ...group, samples: [withKey(group.samples[0]!, '__proto__', { isAdmin: true }), group.samples[1]] }, /forbidden key "__proto__" at \$\.samples\[0\]/);
 
   const pair = validPair(runId);
   add('pairs', 'chosen score NaN', { ...pair, chosen: { ...pair.chosen, score: NaN } }, /pairs\.chosen\.score must be a finite number; got NaN/);
@@ -126,7 +126,7 @@ export function hostileMessages(runId: string, vocabSize: number): Hostile[] {
   add('metrics', 'values as an array', { ...m, values: [1, 2] }, /metrics\.values must be a map; got an array of 2/);
   add('metrics', 'metric value NaN', { ...m, values: { generator_samples_total: NaN } }, /metrics\.values\.generator_samples_total must be a finite number; got NaN/);
   add('metrics', 'metric value a string', { ...m, values: { x: 'fast' } }, /metrics\.values\.x must be a finite number; got "fast"/);
-  add('metrics', '__proto__ inside values', { ...m, values: withKey({ a: 1 }, '__proto__', { polluted: true }) }, /forbidden key "__proto_?_?" at \$\.values/);
+  add('metrics', '__proto__ inside values', { ...m, values: withKey({ a: 1 }, '__proto__', { polluted: true }) }, /forbidden key "__proto__" at \$\.values/);
   add('metrics', 'constructor inside values', { ...m, values: { constructor: 1 } }, /forbidden key "constructor" at \$\.values/);
   return out;
 }

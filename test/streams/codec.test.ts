@@ -26,11 +26,13 @@ describe('codec', () => {
     assert.throws(() => codec.encode({ s: 'x'.repeat(5000) }), CodecError);
   });
 
-  it('refuses prototype keys at any depth (msgpackr renames __proto__ to __proto_; both are refused)', () => {
+  it('refuses prototype keys at any depth, naming the key as it was sent', () => {
     const raw = new Packr({ useRecords: false });
     // Built by hand: a literal {__proto__: ...} would set the prototype instead of an own key.
     const poisoned = JSON.parse('{"a": {"__proto__": {"polluted": true}}}');
-    assert.throws(() => codec.decode(raw.pack(poisoned)), /forbidden key "__proto_" at \$\.a/);
+    // msgpackr renames __proto__ to __proto_ while decoding; the reason still names what the sender wrote.
+    assert.throws(() => codec.decode(raw.pack(poisoned)), /forbidden key "__proto__" at \$\.a$/);
+    assert.throws(() => codec.decode(raw.pack({ a: { __proto_: 1 } })), /forbidden key "__proto_" at \$\.a$/);
     assert.throws(() => codec.decode(raw.pack({ list: [{ constructor: { prototype: 1 } }] })), /forbidden key "constructor" at \$\.list\[0\]/);
     assert.throws(() => codec.decode(raw.pack({ prototype: 1 })), /forbidden key "prototype"/);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);

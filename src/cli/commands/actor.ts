@@ -21,13 +21,23 @@ export function natsConfig(args: ParsedArgs, command: string): { cfg: Config; ru
   return { cfg, runId };
 }
 
-/** SIGTERM / SIGINT drain the actor; a second one exits at once. */
+/**
+ * SIGTERM / SIGINT drain the actor; the same signal a second time exits at once. A different one does not: Ctrl-C in a
+ * terminal sends SIGINT to the launcher and every actor, and the launcher then asks each actor to stop with SIGTERM;
+ * taking that as a second request would skip the learner's checkpoint.
+ */
 export function stopSignal(): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
+  const seen = new Set<NodeJS.Signals>();
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (ac.signal.aborted) {
+    if (seen.has(sig)) {
       console.error(`${sig} again: exiting without draining`);
       process.exit(130);
+    }
+    seen.add(sig);
+    if (ac.signal.aborted) {
+      console.error(`${sig}: already draining (send ${sig} again to exit at once)`);
+      return;
     }
     console.error(`${sig}: draining (send it again to exit at once)`);
     ac.abort();

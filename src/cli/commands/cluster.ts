@@ -26,7 +26,8 @@ export const clusterCommand: Command = {
     '  --nats           NATS server URL(s), comma-separated; without it a nats-server is started for the run',
     '                   (JetStream storage in <run.dir>/<run id>/nats) and stopped at the end',
     '  --generators     generator processes (default generator.count)',
-    '  --judges         judge processes (default judge.count)',
+    '  --judges         judge processes (default judge.count); 0: the run waits for judges started by hand or\n' +
+    '                   written in another language (docs/protocol.md)',
     '  --run            run id (default run.id, else derived from the time)',
     '  --no-evaluator   no evaluator process',
     '  --dashboard      serve the live dashboard (monitor.host:monitor.port)',
@@ -57,7 +58,7 @@ export const clusterCommand: Command = {
       .map((s) => s.trim())
       .filter(Boolean);
     const generators = count(args, 'generators', cfg.generator.count, 1);
-    const judges = count(args, 'judges', cfg.judge.count, 1);
+    const judges = count(args, 'judges', cfg.judge.count, 0);
     const maxRestarts = count(args, 'max-restarts', 3, 0);
     let placement: PlacementSpec | undefined;
     const placementText = flag(args, 'placement');

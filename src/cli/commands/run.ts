@@ -1,4 +1,5 @@
 // `rlhf-stream run`: the whole cluster in one process (in-process bus by default), with a live status line.
+import { UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
 import { formatHeadline, runOnline } from '../../run/online.js';
@@ -18,6 +19,9 @@ export const runCommand: Command = {
     const mode = args.flags.get('mode')?.at(-1);
     if (mode) args.flags.set('set', [...(args.flags.get('set') ?? []), `run.mode=${mode}`]);
     const cfg = configFromArgs(args);
+    if (cfg.judge.count === 0 && cfg.bus.kind === 'inprocess') {
+      throw new UsageError('judge.count 0 needs bus.kind=nats, where judges from outside this process can join; with the in-process bus set judge.count to at least 1');
+    }
     await startBackend(cfg);
     const ac = new AbortController();
     const onSigint = (): void => ac.abort();

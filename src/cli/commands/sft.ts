@@ -3,15 +3,21 @@ import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
 import { ensureSft } from '../../train/stages.js';
 
+/** A figure from the manifest: a loss with no validation window was NaN, which JSON stores as null. */
+function figure(x: number | null, digits: number): string {
+  return typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+}
+
 /** The SFT figures as lines for the terminal. */
 export function describeSft(dir: string, reused: boolean, summary: Record<string, unknown>): string {
-  const pre = summary.pretrain as { steps: number; msPerStep: number; validLoss: number; validPerplexity: number } | undefined;
-  const ft = summary.finetune as { steps: number; msPerStep: number; epochs: { validLoss: number; validPerplexity: number }[] } | undefined;
+  type Loss = { validLoss: number | null; validPerplexity: number | null };
+  const pre = summary.pretrain as ({ steps: number; msPerStep: number } & Loss) | undefined;
+  const ft = summary.finetune as { steps: number; msPerStep: number; epochs: Loss[] } | undefined;
   const lines = [`sft checkpoint in ${dir} (${reused ? 'reused: inputs unchanged' : 'trained now'})`];
-  if (pre) lines.push(`  pre-training: ${pre.steps} steps, ${pre.msPerStep.toFixed(0)} ms/step, corpus valid loss ${pre.validLoss.toFixed(3)}, perplexity ${pre.validPerplexity.toFixed(1)}`);
+  if (pre) lines.push(`  pre-training: ${pre.steps} steps, ${figure(pre.msPerStep, 0)} ms/step, corpus valid loss ${figure(pre.validLoss, 3)}, perplexity ${figure(pre.validPerplexity, 1)}`);
   if (ft) {
-    ft.epochs.forEach((e, i) => lines.push(`  tuning epoch ${i + 1}: valid loss ${e.validLoss.toFixed(3)}, perplexity ${e.validPerplexity.toFixed(2)}`));
-    lines.push(`  tuning: ${ft.steps} steps, ${ft.msPerStep.toFixed(0)} ms/step`);
+    ft.epochs.forEach((e, i) => lines.push(`  tuning epoch ${i + 1}: valid loss ${figure(e.validLoss, 3)}, perplexity ${figure(e.validPerplexity, 2)}`));
+    lines.push(`  tuning: ${ft.steps} steps, ${figure(ft.msPerStep, 0)} ms/step`);
   }
   if (typeof summary.seconds === 'number') lines.push(`  time: ${(summary.seconds / 60).toFixed(1)} min`);
   return lines.join('\n');

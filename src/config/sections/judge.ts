@@ -8,7 +8,7 @@ export const PAIRING_RULES = ['max_min', 'max_random', 'random'] as const;
 export type PairingRule = (typeof PAIRING_RULES)[number];
 
 export const judge = {
-  count: int(1, 1, 256, 'judge actors'),
+  count: int(1, 0, 256, 'judge actors; 0 (NATS only): the run waits for judges started by hand or written in another language'),
   scorer: oneOf(SCORER_NAMES, 'proxy', 'proxy: the trained proxy model of rm.kind; bt, pairwise: that proxy model (rm.kind must match); http-reward, llm-judge, module: a judge you bring (docs/scorers.md)'),
   url: str('', 'http-reward: the POST URL; llm-judge: the server (base, /v1 or full /chat/completions URL)'),
   apiKeyEnv: str('', 'name of the environment variable holding the API key, sent as a Bearer token; empty sends none', /^([A-Za-z_][A-Za-z0-9_]*)?$/),

@@ -71,6 +71,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       throw connectError(err, cfg);
     }
     try {
+      checkServerLimit(nc, cfg);
       const jsm = await nc.jetstreamManager();
       const bus = new NatsBus(cfg, runId, nc, nc.jetstream(), jsm, opts);
       bus.statusLoop = bus.watchStatus();
@@ -173,11 +174,28 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
 
   /** Every dead letter the run's dead stream received, from any process (its last sequence: trimming does not lower it). */
   async deadLettersStored(): Promise<number> {
-    return (await this.jsm.streams.info(this.names.stream('dead'))).state.last_seq;
+    return this.messagesStored('dead');
+  }
+
+  /** Every message a topic's stream stored in the run, from any process (a repeated msgId once; acks do not lower it). */
+  async messagesStored(topic: TopicName): Promise<number> {
+    return (await this.jsm.streams.info(this.names.stream(topic))).state.last_seq;
+  }
+
+  /**
+   * The largest message this bus may publish now: bus.maxPayloadBytes, or the connected server's max_payload when that is
+   * smaller (connect refuses such a server, but a reconnect may reach one started with other settings).
+   */
+  publishLimit(): { bytes: number; name: string } {
+    const server = this.nc.info?.max_payload;
+    if (server !== undefined && server < this.cfg.maxPayloadBytes) return { bytes: server, name: `the NATS server's max_payload` };
+    return { bytes: this.cfg.maxPayloadBytes, name: 'bus.maxPayloadBytes' };
   }
 
   override async publishRaw(topic: TopicName, bytes: Uint8Array, opts: PublishOptions & { actorId?: string } = {}): Promise<void> {
     if (this.closed) throw new BusError(`bus is closed; cannot publish to ${topic}`);
+    const limit = this.publishLimit();
+    if (bytes.length > limit.bytes) throw new BusError(`message for ${topic} is ${bytes.length} bytes, over ${limit.name} ${limit.bytes}`);
     // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
     const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
     const subject = this.subjectFor(topic, opts.actorId);
@@ -240,7 +258,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
     this.count('deadLettered', topic);
     this.log(`bus: dead letter on ${topic} after ${deliveries} deliveries: ${reason}`);
-    await this.publishRaw('dead', encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: Date.now() }));
+    await this.publishRaw('dead', encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: Date.now() }, this.publishLimit()));
   }
 
   /** Creates or updates the durable pull consumer once per bus; consumers with the same name share its messages. */
@@ -339,3 +357,16 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   }
 }
 
+
+/**
+ * Refuses a server that cannot carry bus.maxPayloadBytes: every actor sizes its messages (dead letters holding a whole
+ * poison message) to that limit, so a smaller max_payload would make one large message fail every publish about it.
+ */
+function checkServerLimit(nc: NatsConnection, cfg: BusConfig): void {
+  const serverMax = nc.info?.max_payload;
+  if (serverMax === undefined || serverMax >= cfg.maxPayloadBytes) return;
+  throw new BusError(
+    `NATS at ${nc.getServer()} accepts messages of at most ${serverMax} bytes (its max_payload), less than bus.maxPayloadBytes ${cfg.maxPayloadBytes}: ` +
+      `start the server with \`max_payload: ${cfg.maxPayloadBytes}\` in its config file (nats-server -c FILE), or set bus.maxPayloadBytes=${serverMax}`,
+  );
+}

@@ -86,8 +86,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   let output = '';
   const launch = async (): Promise<void> => {
     output = '';
-    const proc = spawn(binary, ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and the server must outlive the
+    // actors' drain (the learner's checkpoint acks go through it); whoever started it stops it.
+    const proc = spawn(binary, ['-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child = proc;
+    // Out of the group, it would outlive a starter that exits without stopping it (a second Ctrl-C exits at once).
+    const orphaned = (): void => void proc.kill('SIGTERM');
+    process.once('exit', orphaned);
+    proc.once('exit', () => process.off('exit', orphaned));
     const keep = (b: Buffer): void => {
       output = (output + b.toString()).slice(-4000);
     };
