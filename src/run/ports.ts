@@ -51,8 +51,7 @@ export interface PolicyWeights {
 /** A sampling policy in its own worker thread, so a long batch never blocks the process's I/O. */
 export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<PolicyPort>> {
   const port = await WorkerPolicy.create({ gpt: w.gpt, weights: w.weights, special: w.special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
-  const note = workerBackendNote(port.backendLine);
-  if (note !== undefined) log(`${label}: ${note}`);
+  log(`${label}: ${workerBackendNote(port.backendLine) ?? 'started, same backend'}`);
   return { port, close: () => port.close() };
 }
 

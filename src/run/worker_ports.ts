@@ -84,8 +84,7 @@ class RoleThread {
 /** The DPO learner (policy, reference, optimizer) in its own worker thread. */
 export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<LearnerPort>> {
   const t = await RoleThread.start('learner', cfg, dirs);
-  const note = workerBackendNote(t.line);
-  if (note !== undefined) log(`learner worker thread: ${note}`);
+  log(`learner worker thread: ${workerBackendNote(t.line) ?? 'started, same backend'}`);
   const port: LearnerPort = {
     step: (pairs: PairMsg[], weights: number[]) => t.call<StepStats>('step', pairs, weights),
     exportWeights: () => t.call<Uint8Array>('exportWeights'),
@@ -100,8 +99,7 @@ export async function workerLearner(cfg: Config, dirs: ModelDirs, log: (line: st
 /** The proxy preference model in its own worker thread; every judge of the process shares it. */
 export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: string) => void): Promise<Owned<ScorerPort>> {
   const t = await RoleThread.start('scorer', cfg, dirs);
-  const note = workerBackendNote(t.line);
-  if (note !== undefined) log(`scorer worker thread: ${note}`);
+  log(`scorer worker thread: ${workerBackendNote(t.line) ?? 'started, same backend'}`);
   const port: ScorerPort = {
     modelId: t.modelId ?? 'unknown',
     get comparisons() {
@@ -120,8 +118,7 @@ export async function workerScorer(cfg: Config, dirs: ModelDirs, log: (line: str
  */
 export async function workerGold(cfg: Config, log: (line: string) => void): Promise<Owned<GoldScorer>> {
   const t = await RoleThread.start('gold', cfg);
-  const note = workerBackendNote(t.line);
-  if (note !== undefined) log(`gold judge worker thread: ${note}`);
+  log(`gold judge worker thread: ${workerBackendNote(t.line) ?? 'started, same backend'}`);
   const score: GoldScorer = async (items) => {
     const scores = await t.call<GoldScore[]>('scoreBatch', items.map((x) => ({ prompt: x.prompt.text, response: x.text })));
     return scores.map((g) => g.score);
