@@ -183,6 +183,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   /** The prompt budget is spent and every pair already stored is in the learner's hands: nothing more will come. */
   const drained = async (): Promise<void> => {
     let quiet = 0;
+    let lastSaid = Date.now();
     while (!halt.signal.aborted) {
       await systemClock.sleep(o.drainPollMs ?? 500, halt.signal);
       if (halt.signal.aborted) return;
@@ -191,6 +192,11 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
         const b = src?.exhausted ? await c.control.backlog() : undefined;
         // Two quiet polls in a row: a pair taken between the stream read and the learner's count cannot fool one.
         quiet = pipelineDrained(src, b, l.held) ? quiet + 1 : 0;
+        // A budget spent long ago and a pipeline that never empties: say what is left, so a stall shows its cause.
+        if (b && quiet === 0 && Date.now() - lastSaid > 10_000) {
+          lastSaid = Date.now();
+          c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}`);
+        }
       } catch (err) {
         quiet = 0;
         if (c.nats.isClosed) return;
