@@ -85,9 +85,24 @@ export class RunControl {
     return natsNames(bus.cfg.prefix, bus.runId).weightsBucket.replace(/_WEIGHTS$/, '_CONTROL');
   }
 
-  static async open(bus: NatsBus): Promise<RunControl> {
+  /**
+   * Opens (or makes) the bucket and waits until it answers a read: a replicated bucket that was just made answers only
+   * once its replicas elected a leader, and until then reads time out.
+   */
+  static async open(bus: NatsBus, readyWithinMs = 30_000): Promise<RunControl> {
     const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas });
-    return new RunControl(bus, kv);
+    const deadline = Date.now() + readyWithinMs;
+    for (;;) {
+      try {
+        await kv.get(KEY_END);
+        return new RunControl(bus, kv);
+      } catch (err) {
+        if (!/timeout|no responders/i.test((err as Error).message) || Date.now() > deadline) {
+          throw new RunControlError(`control bucket ${RunControl.bucketName(bus)} of run ${bus.runId} does not answer: ${(err as Error).message}`, { cause: err });
+        }
+        await systemClock.sleep(250);
+      }
+    }
   }
 
   private async read<T>(key: string): Promise<T | undefined> {
