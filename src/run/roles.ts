@@ -195,7 +195,12 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
         // A budget spent long ago and a pipeline that never empties: say what is left, so a stall shows its cause.
         if (b && quiet === 0 && Date.now() - lastSaid > 10_000) {
           lastSaid = Date.now();
-          c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}`);
+          const removed = await c.control.removeAckedLeftovers();
+          for (const [topic, seqs] of Object.entries(removed)) {
+            c.log(`learner: removed ${seqs.length} ${topic} the server still stored after their ack (seq ${seqs.join(', ')}): a restart kept them`);
+          }
+          const pairs = await c.control.pairsConsumerState().catch((err: unknown) => `pairs consumer state unknown: ${(err as Error).message}`);
+          c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}; ${pairs}`);
         }
       } catch (err) {
         quiet = 0;

@@ -97,7 +97,14 @@ describe('learner and server faults in a multi-process run', { skip: natsSkip() 
       const c = checkEveryPairOnce(o, { auditMayMiss: true });
       assert.equal(c.remaining, 0);
       const skipped = end.metrics.learner_pairs_already_trained_total ?? 0;
-      console.log(`# nats restart: ${o.seconds.toFixed(1)} s; ${end.steps} steps; pairs seen ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}; redelivered after their checkpoint and skipped ${skipped}`);
+      // Acked messages the restarted server still stored (it saved the acks, not their removal), removed by the learner.
+      const leftovers = o.all
+        .filter((p) => p.id === 'learner')
+        .flatMap((p) => [...p.output.matchAll(/removed (\d+) (\w+) the server still stored after their ack/g)].map((m) => `${m[1]} ${m[2]}`));
+      console.log(
+        `# nats restart: ${o.seconds.toFixed(1)} s; ${end.steps} steps; pairs seen ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}; redelivered after their checkpoint and skipped ${skipped}; ` +
+          `acked leftovers removed: ${leftovers.join(', ') || 'none'}`,
+      );
     } finally {
       await server.stop();
     }
