@@ -1,12 +1,17 @@
-// A full disk under the checkpoint folder (a small tmpfs mounted by the test): the save fails with a clear error, the
-// previous checkpoint stays whole and loadable, nothing half-written is left, and a save after space is freed commits.
+// Storage limits: a full disk under the checkpoint folder (a small tmpfs mounted by the test) fails the save with a clear
+// error and keeps the previous checkpoint whole; a work stream given a byte or age limit, or discard old, is refused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DiscardPolicy } from 'nats';
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type CheckpointContents } from '../../src/checkpoint/checkpoint.js';
+import { NatsBus } from '../../src/streams/nats/bus.js';
+import { natsNames } from '../../src/streams/nats/names.js';
+import { config } from '../actors/fakes.js';
+import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 
 /** The skip reason where a tmpfs cannot be mounted (not root, or no mount permission), else false. */
 function mountSkip(): string | false {
@@ -78,4 +83,32 @@ describe('storage faults', { skip: mountSkip() }, () => {
       rmSync(mnt, { recursive: true, force: true });
     }
   });
+});
+
+describe('a work stream with a limit that drops messages', { skip: natsSkip() }, () => {
+  const server = sharedNatsServer();
+  const busCfg = () => config({ bus: { kind: 'nats', servers: [server.url], ackWaitMs: 2000 } }).bus;
+
+  for (const [what, change] of [
+    ['max_bytes', { max_bytes: 64 * 1024 }],
+    ['max_age', { max_age: 600 * 1e9 }],
+    ['discard', { discard: DiscardPolicy.Old }],
+  ] as const) {
+    it(`the samples stream given ${what} by an operator: a process joining the run refuses it, naming the limit, instead of letting samples vanish`, async () => {
+      const runId = `limit-${what}-${Date.now()}`;
+      const first = await NatsBus.connect(busCfg(), runId, { log: () => {} });
+      const stream = natsNames('rlhf', runId).stream('samples');
+      try {
+        const cfg = (await first.jsm.streams.info(stream)).config;
+        await first.jsm.streams.update(stream, { ...cfg, ...change });
+        await assert.rejects(NatsBus.connect(busCfg(), runId, { log: () => {} }), (err: Error) => {
+          assert.match(err.message, new RegExp(`stream ${stream} exists with ${what}`));
+          assert.match(err.message, /must never drop what it stores/);
+          return true;
+        });
+      } finally {
+        await first.close();
+      }
+    });
+  }
 });

@@ -141,6 +141,15 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     if (have.retention !== want.retention) refuse(`retention ${have.retention}, this process expects ${want.retention}`);
     const subjects = this.names.streamSubjects(topic);
     if (!subjects.every((x) => have.subjects?.includes(x))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${JSON.stringify(subjects)}`);
+    if (want.retention === RetentionPolicy.Workqueue) {
+      // Limits that make a full work stream drop what it holds: nats-server 2.9 with discard new and max_bytes accepts
+      // every publish and then removes the oldest messages (measured in docs/reliability.md), so a sample or pair
+      // would vanish without an error. A work stream is bounded by max_msgs (bus.maxPending) and back-pressure only.
+      const why = 'a work stream must never drop what it stores; bound it with bus.maxPending, which makes publishers wait';
+      if (have.discard !== DiscardPolicy.New) refuse(`discard ${have.discard}, which drops the oldest messages when full (${why})`);
+      if (have.max_bytes !== undefined && have.max_bytes > 0) refuse(`max_bytes ${have.max_bytes}, and nats-server 2.9 drops the oldest messages silently once it is reached (${why})`);
+      if (have.max_age !== undefined && have.max_age > 0) refuse(`max_age ${have.max_age / 1e9} s, which drops messages not consumed in time (${why})`);
+    }
     if (have.num_replicas < this.cfg.replicas) {
       refuse(`${have.num_replicas} replica(s), and bus.replicas=${this.cfg.replicas} asks for more (set bus.replicas=${have.num_replicas} to join it as it is)`);
     }
