@@ -163,7 +163,9 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const owned = cfg.compute.roleThreads ? await workerLearner(cfg, c.artifacts, c.log) : await learnerPort(cfg, c.artifacts);
   // Steps run only after start(), by when `l` exists.
   const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version);
-  const bus = skipTrainedPairs(c.bus, port.trained, (p) => {
+  const skippedSeqs: number[] = [];
+  const bus = skipTrainedPairs(c.bus, port.trained, (p, seq) => {
+    skippedSeqs.push(seq);
     c.registry.counter('learner_pairs_already_trained_total').inc();
     c.log(`learner: pair ${p.pairId} came back although checkpoint-trained (a lost ack); acked, not trained again`);
   });
@@ -214,7 +216,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const finishedRun = (async (): Promise<RunEnd> => {
     let reason: RunEnd['reason'];
     if (phased) {
-      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal });
+      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal, skippedSeqs });
       await driving;
       reason = 'phases';
     } else {
