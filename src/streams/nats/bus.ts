@@ -28,6 +28,9 @@ import { NatsWeightStore } from './weight_store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How long connect() keeps asking again when stream setup times out. */
+const SETUP_RETRY_MS = 30_000;
+
 export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly kind = 'nats' as const;
   readonly weights: WeightStore;
@@ -68,11 +71,25 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       throw connectError(err, cfg);
     }
     try {
-      const jsm = await nc.jetstreamManager();
+      // A cluster under load, or still placing the replicas of streams other processes just made, answers some setup
+      // requests only after a timeout: those are asked again (every step is idempotent) for up to SETUP_RETRY_MS.
+      const deadline = Date.now() + SETUP_RETRY_MS;
+      const settle = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+        for (;;) {
+          try {
+            return await f();
+          } catch (err) {
+            if (retryable(err) !== 'transient' || Date.now() > deadline) throw err;
+            (opts.log ?? ((l: string) => console.error(l)))(`bus: ${what} for run ${runId}: ${(err as Error).message}; asking again`);
+            await sleep(250);
+          }
+        }
+      };
+      const jsm = await settle('JetStream', () => nc.jetstreamManager());
       const bus = new NatsBus(cfg, runId, nc, nc.jetstream(), jsm, opts);
       bus.statusLoop = bus.watchStatus();
-      for (const topic of TOPIC_NAMES) await bus.ensureStream(topic);
-      await (bus.weights as NatsWeightStore).open();
+      for (const topic of TOPIC_NAMES) await settle(`stream for ${topic}`, () => bus.ensureStream(topic));
+      await settle('weight store', () => (bus.weights as NatsWeightStore).open());
       return bus;
     } catch (err) {
       await nc.close();
