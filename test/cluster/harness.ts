@@ -212,12 +212,19 @@ export async function storedMessages<T>(bus: NatsBus, topic: TopicName): Promise
   const out: T[] = [];
   if (info.state.messages === 0) return out;
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    let data: Uint8Array;
-    try {
-      data = (await bus.jsm.streams.getMessage(stream, { seq })).data;
-    } catch {
-      continue; // acked and removed (work topics keep gaps)
+    let data: Uint8Array | undefined;
+    // Only "no message" means acked and removed (work topics keep gaps); a read that times out (a cluster still
+    // settling after a fault) is asked again, never taken for a gap, or a stored message would look lost.
+    for (let attempt = 1; data === undefined; attempt++) {
+      try {
+        data = (await bus.jsm.streams.getMessage(stream, { seq })).data;
+      } catch (err) {
+        if (/no message found/i.test((err as Error).message)) break;
+        if (attempt >= 10) throw new Error(`reading ${stream} seq ${seq} failed ${attempt} times: ${(err as Error).message}`);
+        await sleep(500);
+      }
     }
+    if (data === undefined) continue;
     const r = bus.decodeFor(topic, data);
     if (!r.ok) throw new Error(`stored ${topic} message ${seq} does not decode: ${r.reason}`);
     out.push(r.value as T);
