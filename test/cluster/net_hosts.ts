@@ -70,7 +70,10 @@ function removeOrphans(): void {
     } catch {
       alive = false;
     }
-    if (!alive) killAllIn(m[1]!, 'SIGKILL'), tryRun('ip', ['netns', 'del', m[1]!]);
+    if (!alive) {
+      killAllIn(m[1]!, 'SIGKILL');
+      tryRun('ip', ['netns', 'del', m[1]!]);
+    }
   }
 }
 
