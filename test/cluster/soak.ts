@@ -26,14 +26,23 @@ async function main(): Promise<void> {
   const audit = await WireAudit.start(server.url, runId);
   const procs = startRun(server.url, runId, sets, { generators: 2, judges: 1 });
   const all = [...procs.values()];
+  const t0 = Date.now();
+  const log = (line: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}`);
+  const killed = new Set<ActorProc>();
+  // An actor that exits by itself before the stop is a finding: say so at once, with what it printed last.
+  const watch = (p: ActorProc): void => {
+    void p.exited.then(({ code, signal }) => {
+      if (!killed.has(p)) log(`${p.id} (pid ${p.proc.pid}) exited by itself (code ${code}, signal ${signal}):\n${p.output.slice(-3000)}`);
+    });
+  };
+  all.forEach(watch);
   const restart = (id: string): void => {
     const old = procs.get(id)!;
     const p = new ActorProc(old.role, id, server.url, runId, sets);
     procs.set(id, p);
     all.push(p);
+    watch(p);
   };
-  const t0 = Date.now();
-  const log = (line: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}`);
   const injected: string[] = [];
   try {
     while (Date.now() - t0 < minutes * 60_000) {
@@ -47,6 +56,7 @@ async function main(): Promise<void> {
         await server.restart();
       } else {
         const id = fault === 'kill -9 a generator' ? `generator-${Math.floor(rng.next() * 2)}` : fault === 'kill -9 the judge' ? 'judge-0' : 'learner';
+        killed.add(procs.get(id)!);
         procs.get(id)!.kill('SIGKILL');
         await procs.get(id)!.exited;
         await sleep(500);
@@ -55,7 +65,10 @@ async function main(): Promise<void> {
       log(`${fault}; learner at step ${audit.learnerStep}`);
     }
     log('stopping: SIGTERM to every actor (each drains; the learner checkpoints and acks what it trained)');
-    for (const p of procs.values()) p.kill('SIGTERM');
+    for (const p of procs.values()) {
+      killed.add(p);
+      p.kill('SIGTERM');
+    }
     await waitAllExit(procs.values(), 120_000);
     const acc = await accountPairs(server.url, runId, join(runs, runId));
     const records = actorRecords(join(runs, runId));
