@@ -337,7 +337,7 @@ export class Learner {
   }
 
   /** Phase mode (iterative / offline): trains on one phase's pairs and publishes one version at its end (learner_phase.ts). */
-  async trainPhase(expected: Promise<number> | number, epochs: number): Promise<PhaseResult> {
+  async trainPhase(expected: Promise<number> | number, epochs: number, settledElsewhere?: () => number): Promise<PhaseResult> {
     if (this.loop) throw new LearnerError('trainPhase cannot run while the streaming loop runs');
     await this.init();
     this.stateName = 'training';
@@ -347,6 +347,7 @@ export class Learner {
       batchSize: this.cfg.batchSize,
       idleTimeoutMs: this.opts.phaseIdleTimeoutMs ?? 60_000,
       startWhenLabelled: this.cfg.phaseStart === 'labelled',
+      ...(settledElsewhere ? { settledElsewhere } : {}),
     });
     this.stateName = 'idle';
     return result;

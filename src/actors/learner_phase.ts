@@ -50,6 +50,11 @@ export interface PhaseOptions {
    * phase's generation. Otherwise the first pass trains pairs as they arrive.
    */
   startWhenLabelled?: boolean;
+  /**
+   * Pairs of this phase settled before they reached the learner (a checkpoint already trained them: their ack was lost
+   * with a crash). The phase's count includes them, so they are counted here, not awaited.
+   */
+  settledElsewhere?: () => number;
 }
 
 /**
@@ -103,13 +108,14 @@ async function trainPhase(l: PhaseLearner, o: PhaseOptions, labels: PhaseLabels)
   const phase: HeldPair[] = [];
   let lastArrival = l.clock.now();
   let seen = 0;
-  while (labels.total === undefined || seen < labels.total) {
+  const elsewhere = o.settledElsewhere ?? (() => 0);
+  while (labels.total === undefined || seen + elsewhere() < labels.total) {
     if (labels.failure !== undefined) throw labels.failure;
     if (l.stopping) break;
     const d = await l.nextWithin(100);
     if (!d) {
       if (labels.total !== undefined && l.clock.now() - lastArrival > o.idleTimeoutMs) {
-        throw new PhaseError(`phase expected ${labels.total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen}`);
+        throw new PhaseError(`phase expected ${labels.total} pairs but none arrived for ${o.idleTimeoutMs} ms after ${seen} (and ${elsewhere()} already trained)`);
       }
       continue;
     }

@@ -159,6 +159,10 @@ export async function writeCheckpointTemp(dir: string, c: CheckpointContents): P
     await syncDir(tmp);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new CheckpointError(`no space left to write checkpoint ${target} (${(err as Error).message}); the previous checkpoint, if any, is kept`, { cause: err });
+    }
     throw err;
   }
   return tmp;

@@ -63,6 +63,8 @@ export interface PhaseDriverContext extends PhaseContext {
   /** Aborted when the learner is stopped from outside. */
   signal: AbortSignal;
   pollMs?: number;
+  /** Stream sequences of pairs the ledger filter acked without handing them to the learner (already checkpoint-trained). */
+  skippedSeqs?: readonly number[];
 }
 
 /**
@@ -74,8 +76,7 @@ export interface PhaseDriverContext extends PhaseContext {
  * A restarted learner resumes at the first phase not recorded as completed: pairs of that phase it had already
  * acked (checkpointed) are gone from the stream and are not counted again (`lastSeq - messages` at its start). A pair
  * whose ack a crash lost (checkpointed, then the process died before the ack reached the server) is acked by the
- * ledger filter without reaching the phase, which then counts one pair too many and fails after its idle timeout
- * (60 s); that case is not handled.
+ * ledger filter without reaching the learner; the phase counts it as settled (`skippedSeqs`) instead of waiting for it.
  */
 export async function drivePhases(cfg: Config, l: Learner, c: PhaseDriverContext): Promise<void> {
   checkPhaseStart(cfg);
@@ -96,7 +97,9 @@ export async function drivePhases(cfg: Config, l: Learner, c: PhaseDriverContext
     await c.control.setPhase({ completed: t, iterations, version: l.version, ts: Date.now() });
     let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
     const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
-    const training = l.trainPhase(expected, cfg.learner.epochsPerPhase);
+    // A pair past `base` that the ledger filter settled belongs to this phase's count though the learner never sees it.
+    const skipped = c.skippedSeqs ?? [];
+    const training = l.trainPhase(expected, cfg.learner.epochsPerPhase, () => skipped.filter((s) => s > base).length);
     training.catch(() => undefined);
     try {
       let quiet = 0;

@@ -163,7 +163,9 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const owned = cfg.compute.roleThreads ? await workerLearner(cfg, c.artifacts, c.log) : await learnerPort(cfg, c.artifacts);
   // Steps run only after start(), by when `l` exists.
   const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version);
-  const bus = skipTrainedPairs(c.bus, port.trained, (p) => {
+  const skippedSeqs: number[] = [];
+  const bus = skipTrainedPairs(c.bus, port.trained, (p, seq) => {
+    skippedSeqs.push(seq);
     c.registry.counter('learner_pairs_already_trained_total').inc();
     c.log(`learner: pair ${p.pairId} came back although checkpoint-trained (a lost ack); acked, not trained again`);
   });
@@ -183,6 +185,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   /** The prompt budget is spent and every pair already stored is in the learner's hands: nothing more will come. */
   const drained = async (): Promise<void> => {
     let quiet = 0;
+    let lastSaid = Date.now();
     while (!halt.signal.aborted) {
       await systemClock.sleep(o.drainPollMs ?? 500, halt.signal);
       if (halt.signal.aborted) return;
@@ -191,6 +194,16 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
         const b = src?.exhausted ? await c.control.backlog() : undefined;
         // Two quiet polls in a row: a pair taken between the stream read and the learner's count cannot fool one.
         quiet = pipelineDrained(src, b, l.held) ? quiet + 1 : 0;
+        // A budget spent long ago and a pipeline that never empties: say what is left, so a stall shows its cause.
+        if (b && quiet === 0 && Date.now() - lastSaid > 10_000) {
+          lastSaid = Date.now();
+          const removed = await c.control.removeAckedLeftovers();
+          for (const [topic, seqs] of Object.entries(removed)) {
+            c.log(`learner: removed ${seqs.length} ${topic} the server still stored after their ack (seq ${seqs.join(', ')}): a restart kept them`);
+          }
+          const pairs = await c.control.pairsConsumerState().catch((err: unknown) => `pairs consumer state unknown: ${(err as Error).message}`);
+          c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}; ${pairs}`);
+        }
       } catch (err) {
         quiet = 0;
         if (c.nats.isClosed) return;
@@ -203,7 +216,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const finishedRun = (async (): Promise<RunEnd> => {
     let reason: RunEnd['reason'];
     if (phased) {
-      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal });
+      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal, skippedSeqs });
       await driving;
       reason = 'phases';
     } else {

@@ -1,6 +1,8 @@
 // Run-wide control state shared by the processes of one multi-process run: source progress, the end of the run, work backlog.
 import type { KV } from 'nats';
 import { systemClock } from '../clock.js';
+import { GENERATOR_DURABLE } from '../actors/generator.js';
+import { JUDGE_DURABLE } from '../actors/judge.js';
 import { LEARNER_DURABLE } from '../actors/learner.js';
 import type { NatsBus } from '../streams/nats/bus.js';
 import { MAX_TS_MS } from '../streams/schemas.js';
@@ -69,6 +71,13 @@ export function pipelineDrained(source: SourceProgress | undefined, backlog: Bac
 /** Work waiting downstream of the generators, as the server counts it: sample groups, and pairs not yet delivered. */
 export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivered;
 
+/** Each work topic and the one durable consumer that reads it. */
+const WORK_CONSUMERS = [
+  ['prompts', GENERATOR_DURABLE],
+  ['samples', JUDGE_DURABLE],
+  ['pairs', LEARNER_DURABLE],
+] as const;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -124,10 +133,25 @@ export class RunControl {
     return natsNames(bus.cfg.prefix, bus.runId).weightsBucket.replace(/_WEIGHTS$/, '_CONTROL');
   }
 
-  static async open(bus: NatsBus): Promise<RunControl> {
+  /**
+   * Opens (or makes) the bucket and waits until it answers a read: a replicated bucket that was just made answers only
+   * once its replicas elected a leader, and until then reads time out.
+   */
+  static async open(bus: NatsBus, readyWithinMs = 30_000): Promise<RunControl> {
     // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
     const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
-    return new RunControl(bus, kv);
+    const deadline = Date.now() + readyWithinMs;
+    for (;;) {
+      try {
+        await kv.get(KEY_END);
+        return new RunControl(bus, kv);
+      } catch (err) {
+        if (!/timeout|no responders/i.test((err as Error).message) || Date.now() > deadline) {
+          throw new RunControlError(`control bucket ${RunControl.bucketName(bus)} of run ${bus.runId} does not answer: ${(err as Error).message}`, { cause: err });
+        }
+        await systemClock.sleep(250);
+      }
+    }
   }
 
   /**
@@ -223,6 +247,49 @@ export class RunControl {
     const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
     const st = (await this.bus.jsm.streams.info(names.stream('pairs'))).state;
     return { lastSeq: st.last_seq, messages: st.messages };
+  }
+
+  /**
+   * Removes messages a work stream still stores although its consumer acked them, and returns their sequence numbers
+   * by topic. nats-server 2.9 killed between saving a consumer's acks and removing the acked messages restarts with
+   * both: such a message is never delivered again and the pipeline never looks drained. A message at or below the
+   * consumer's ack floor was acked (work-queue streams have one consumer each), so removing it loses nothing.
+   */
+  async removeAckedLeftovers(): Promise<Partial<Record<'prompts' | 'samples' | 'pairs', number[]>>> {
+    const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
+    const out: Partial<Record<'prompts' | 'samples' | 'pairs', number[]>> = {};
+    for (const [topic, durable] of WORK_CONSUMERS) {
+      const stream = names.stream(topic);
+      const st = (await this.bus.jsm.streams.info(stream)).state;
+      if (st.messages === 0) continue;
+      let floor: number;
+      try {
+        floor = (await this.bus.jsm.consumers.info(stream, durable)).ack_floor.stream_seq;
+      } catch (err) {
+        if (/consumer not found/i.test((err as Error).message)) continue;
+        throw err;
+      }
+      for (let seq = st.first_seq; seq <= floor; seq++) {
+        try {
+          if (await this.bus.jsm.streams.deleteMessage(stream, seq, false)) (out[topic] ??= []).push(seq);
+        } catch (err) {
+          // Gaps: most sequences below the floor were removed on their ack, as they should be.
+          if (!/no message found|not found/i.test((err as Error).message)) throw err;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The pairs stream and the learner's consumer as the server sees them, in one line (for a learner that waits). */
+  async pairsConsumerState(): Promise<string> {
+    const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
+    const st = (await this.bus.jsm.streams.info(names.stream('pairs'))).state;
+    const ci = await this.bus.jsm.consumers.info(names.stream('pairs'), LEARNER_DURABLE);
+    return (
+      `stream seq ${st.first_seq}..${st.last_seq} (${st.messages} stored); consumer delivered up to ${ci.delivered.stream_seq}, ` +
+      `ack floor ${ci.ack_floor.stream_seq}, ack pending ${ci.num_ack_pending}, redelivered ${ci.num_redelivered}, waiting pulls ${ci.num_waiting}`
+    );
   }
 
   async backlog(): Promise<Backlog> {

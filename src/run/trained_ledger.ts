@@ -142,14 +142,14 @@ class FilteredSubscription<T> implements Subscription<T> {
  * The learner itself remembers only the last checkpoint's pairs; a server that crashes can lose acks older than that
  * (its stream and consumer state roll back to their last flush) and redeliver pairs trained long ago.
  */
-export function skipTrainedPairs(bus: Bus, trained: ReadonlySet<string>, onSkip: (pair: PairMsg) => void): Bus {
+export function skipTrainedPairs(bus: Bus, trained: ReadonlySet<string>, onSkip: (pair: PairMsg, seq: number) => void): Bus {
   const consume = <K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]> => {
     const sub = bus.consume(topic, opts);
     if (topic !== 'pairs') return sub;
     return new FilteredSubscription(sub, async (d) => {
       const pair = d.data as PairMsg;
       if (!trained.has(pair.pairId)) return false;
-      onSkip(pair);
+      onSkip(pair, d.seq);
       await d.ack();
       return true;
     });

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readLedger } from '../../src/run/trained_ledger.js';
+import { learnerStateOf } from '../../src/actors/learner_state.js';
+import { loadCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { readLedger, type LedgerEntry } from '../../src/run/trained_ledger.js';
 import { natsSkip, startNatsServer } from '../helpers/nats_server.js';
 import { checkEveryPairOnce, faultRun, prepareTinyArtifacts, sleep, until } from './harness.js';
 
@@ -11,15 +13,21 @@ describe('learner and server faults in a multi-process run', { skip: natsSkip() 
     prepareTinyArtifacts();
     const server = await startNatsServer();
     try {
-      let linesAtKill = 0;
       let stepAtKill = 0;
+      let ledgerAtKill: LedgerEntry[] = [];
+      let committedAtKill = 0;
       const o = await faultRun(server.url, `kill-learner-${Date.now()}`, { generators: 1, judges: 1 }, async (ctx) => {
-        // Killed between checkpoints (every 2 steps): the step it trained since the last one dies with the process.
+        // Aimed between checkpoints (every 2 steps). The kill can still land after a checkpoint's commit and before its
+        // ledger line: the restarted learner then writes that line from the checkpoint ('restore').
         const checkpointed = (): number => readLedger(join(ctx.runDir, 'trained_pairs.jsonl')).at(-1)?.step ?? 0;
         await until('a step past a checkpoint', () => ctx.audit.learnerStep > checkpointed() && checkpointed() > 0, 45_000);
-        ctx.procs.get('learner')!.kill('SIGKILL');
+        const victim = ctx.procs.get('learner')!;
+        victim.kill('SIGKILL');
+        // Read once the process is gone: a write it had under way when the signal came is either on disk or never.
+        await victim.exited;
         stepAtKill = ctx.audit.learnerStep;
-        linesAtKill = ctx.ledgerLines();
+        ledgerAtKill = readLedger(join(ctx.runDir, 'trained_pairs.jsonl'));
+        committedAtKill = learnerStateOf((await loadCheckpoint(join(ctx.runDir, 'checkpoints'))).state ?? {}, 'checkpoints').step;
         await sleep(500);
         await ctx.restart('learner').waitFor(/learner: restored checkpoint at step \d+/, 30_000);
       });
@@ -27,15 +35,35 @@ describe('learner and server faults in a multi-process run', { skip: natsSkip() 
       assert.equal(learners.length, 2);
       assert.equal((await learners[0]!.exited).signal, 'SIGKILL');
       const restored = Number(/restored checkpoint at step (\d+)/.exec(learners[1]!.output)![1]);
-      assert.equal(restored, o.acc.ledger[linesAtKill - 1]!.step, 'the learner resumed from the last checkpoint the ledger recorded');
-      assert.ok(stepAtKill > restored, `steps ${restored + 1}..${stepAtKill} were trained and lost with the process`);
+      assert.equal(restored, committedAtKill, 'the learner resumed from the last checkpoint committed before the kill');
+      // The ledger as it stood at the kill is a prefix of the final one.
+      assert.deepEqual(o.acc.ledger.slice(0, ledgerAtKill.length), ledgerAtKill);
+      const recordedAtKill = ledgerAtKill.at(-1)?.step ?? 0;
+      assert.ok(recordedAtKill >= 2, 'the kill came after a first checkpoint was recorded');
+      let cutOff = false;
+      if (recordedAtKill === restored) {
+        assert.notEqual(o.acc.ledger[ledgerAtKill.length]?.source, 'restore', 'no line rewritten when none was lost');
+      } else {
+        // The kill fell between a commit and its ledger line: the new learner wrote it from the checkpoint, before training.
+        cutOff = true;
+        assert.equal(restored, recordedAtKill + 2, 'at most the line of the last checkpoint can be missing');
+        const line = o.acc.ledger[ledgerAtKill.length]!;
+        assert.equal(line.source, 'restore');
+        assert.equal(line.step, restored);
+        assert.equal(line.pid, learners[1]!.proc.pid);
+      }
+      assert.ok(
+        o.acc.ledger.every((e, i) => i === 0 || e.step > o.acc.ledger[i - 1]!.step),
+        `ledger steps rise: ${o.acc.ledger.map((e) => e.step).join(', ')}`,
+      );
       const end = o.records.find((r) => r.role === 'learner' && r.exit === 'end')!;
       assert.equal(end.end?.reason, 'totalSteps');
       assert.equal(end.steps, 16);
       const c = checkEveryPairOnce(o);
       assert.equal(c.trained, 16 * 4, 'each of the 16 checkpointed steps holds 4 distinct pairs');
       console.log(
-        `# kill -9 learner: ${o.seconds.toFixed(1)} s; killed at step ${stepAtKill}, restored at step ${restored} (${(stepAtKill - restored) * 4} trained pairs lost and redelivered); ` +
+        `# kill -9 learner: ${o.seconds.toFixed(1)} s; killed near step ${stepAtKill} (metrics), restored at step ${restored}` +
+          `${cutOff ? ' (the kill cut off its ledger line; rewritten at restore)' : ''}; ` +
           `pairs made ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}, left stored ${c.remaining}; duplicates acked by the new learner ${end.metrics.learner_pairs_duplicate_total ?? 0}`,
       );
     } finally {
@@ -69,7 +97,14 @@ describe('learner and server faults in a multi-process run', { skip: natsSkip() 
       const c = checkEveryPairOnce(o, { auditMayMiss: true });
       assert.equal(c.remaining, 0);
       const skipped = end.metrics.learner_pairs_already_trained_total ?? 0;
-      console.log(`# nats restart: ${o.seconds.toFixed(1)} s; ${end.steps} steps; pairs seen ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}; redelivered after their checkpoint and skipped ${skipped}`);
+      // Acked messages the restarted server still stored (it saved the acks, not their removal), removed by the learner.
+      const leftovers = o.all
+        .filter((p) => p.id === 'learner')
+        .flatMap((p) => [...p.output.matchAll(/removed (\d+) (\w+) the server still stored after their ack/g)].map((m) => `${m[1]} ${m[2]}`));
+      console.log(
+        `# nats restart: ${o.seconds.toFixed(1)} s; ${end.steps} steps; pairs seen ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}; redelivered after their checkpoint and skipped ${skipped}; ` +
+          `acked leftovers removed: ${leftovers.join(', ') || 'none'}`,
+      );
     } finally {
       await server.stop();
     }

@@ -60,10 +60,12 @@ export class ActorProc {
     natsUrl: string,
     runId: string,
     sets: string[],
+    /** A command the process runs under, e.g. `ip netns exec <ns>` (it must exec the process, keeping its pid). */
+    under: string[] = [],
   ) {
-    this.proc = spawn(process.execPath, [CLI, 'actor', role, '--config', 'config/tiny.yaml', ...sets, '--nats', natsUrl, '--run', runId, '--id', id], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const argv = [process.execPath, CLI, 'actor', role, '--config', 'config/tiny.yaml', ...sets, '--nats', natsUrl, '--run', runId, '--id', id];
+    const [cmd, ...args] = [...under, ...argv];
+    this.proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer): void => {
       this.output += b.toString();
     };
@@ -102,10 +104,18 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
   }
 }
 
+/** Starts one actor process of a run; the default runs it on this host against `natsUrl`. */
+export type Launch = (role: string, id: string, runId: string, sets: string[]) => ActorProc;
+
+export const localLaunch =
+  (natsUrl: string): Launch =>
+  (role, id, runId, sets) =>
+    new ActorProc(role, id, natsUrl, runId, sets);
+
 /** Starts the processes of one run: learner, judges, generators, source (no evaluator: it costs seconds of start-up). */
-export function startRun(natsUrl: string, runId: string, sets: string[], n: { generators: number; judges: number }): Map<string, ActorProc> {
+export function startRun(natsUrl: string, runId: string, sets: string[], n: { generators: number; judges: number }, launch: Launch = localLaunch(natsUrl)): Map<string, ActorProc> {
   const procs = new Map<string, ActorProc>();
-  const add = (role: string, id: string): void => void procs.set(id, new ActorProc(role, id, natsUrl, runId, sets));
+  const add = (role: string, id: string): void => void procs.set(id, launch(role, id, runId, sets));
   add('learner', 'learner');
   for (let i = 0; i < n.judges; i++) add('judge', `judge-${i}`);
   for (let i = 0; i < n.generators; i++) add('generator', `generator-${i}`);
@@ -138,13 +148,18 @@ export class WireAudit {
   readonly pairs = new Map<string, number>();
   /** The learner's step as its metrics last reported it. */
   learnerStep = 0;
+  /** Metrics reports of the learner seen so far (they stop arriving while the learner's host is cut off). */
+  learnerReports = 0;
+  /** Each learner report as it arrived: when the learner sent it and its step then. */
+  readonly learnerTrace: Array<{ ts: number; step: number }> = [];
   private readonly subs: Subscription[] = [];
   private readonly codec = createCodec({ maxPayloadBytes: 64 * 1024 * 1024 });
 
   private constructor(private readonly nc: NatsConnection) {}
 
   static async start(natsUrl: string, runId: string, prefix = 'rlhf'): Promise<WireAudit> {
-    const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    // In the given order: a multi-host test names first a node it never cuts off.
+    const nc = await connect({ servers: natsUrl.split(','), noRandomize: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const a = new WireAudit(nc);
     const names = natsNames(prefix, runId);
     const watch = (topic: TopicName, onMsg: (m: unknown) => void): void => {
@@ -170,7 +185,11 @@ export class WireAudit {
     });
     watch('metrics', (m) => {
       const x = m as MetricsMsg;
-      if (x.role === 'learner' && typeof x.values.learner_step_index === 'number') a.learnerStep = x.values.learner_step_index;
+      if (x.role === 'learner' && typeof x.values.learner_step_index === 'number') {
+        a.learnerStep = x.values.learner_step_index;
+        a.learnerReports++;
+        a.learnerTrace.push({ ts: x.ts, step: x.values.learner_step_index });
+      }
     });
     await nc.flush();
     return a;
@@ -193,12 +212,19 @@ export async function storedMessages<T>(bus: NatsBus, topic: TopicName): Promise
   const out: T[] = [];
   if (info.state.messages === 0) return out;
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    let data: Uint8Array;
-    try {
-      data = (await bus.jsm.streams.getMessage(stream, { seq })).data;
-    } catch {
-      continue; // acked and removed (work topics keep gaps)
+    let data: Uint8Array | undefined;
+    // Only "no message" means acked and removed (work topics keep gaps); a read that times out (a cluster still
+    // settling after a fault) is asked again, never taken for a gap, or a stored message would look lost.
+    for (let attempt = 1; data === undefined; attempt++) {
+      try {
+        data = (await bus.jsm.streams.getMessage(stream, { seq })).data;
+      } catch (err) {
+        if (/no message found/i.test((err as Error).message)) break;
+        if (attempt >= 10) throw new Error(`reading ${stream} seq ${seq} failed ${attempt} times: ${(err as Error).message}`);
+        await sleep(500);
+      }
     }
+    if (data === undefined) continue;
     const r = bus.decodeFor(topic, data);
     if (!r.ok) throw new Error(`stored ${topic} message ${seq} does not decode: ${r.reason}`);
     out.push(r.value as T);
@@ -287,13 +313,14 @@ export async function faultRun(
   n: { generators: number; judges: number },
   inject: (ctx: FaultContext) => Promise<void>,
   extra: Record<string, string | number> = {},
+  launch: Launch = localLaunch(natsUrl),
 ): Promise<FaultOutcome> {
   const runs = tempRunsDir();
   const runDir = join(runs, runId);
   const sets = runSets(runs, { ...FAULT_SETS, ...extra });
   const audit = await WireAudit.start(natsUrl, runId);
   const t0 = Date.now();
-  const procs = startRun(natsUrl, runId, sets, n);
+  const procs = startRun(natsUrl, runId, sets, n, launch);
   const all = [...procs.values()];
   try {
     await inject({
@@ -302,7 +329,7 @@ export async function faultRun(
       runDir,
       restart(id) {
         const old = procs.get(id)!;
-        const p = new ActorProc(old.role, id, natsUrl, runId, sets);
+        const p = launch(old.role, id, runId, sets);
         procs.set(id, p);
         all.push(p);
         return p;
@@ -315,6 +342,10 @@ export async function faultRun(
     return { runDir, audit, acc, records: actorRecords(runDir), all, seconds };
   } catch (err) {
     for (const p of all) if (p.running) p.kill('SIGKILL');
+    // The fault step failed (a wait that timed out): what each process said is the way to its cause.
+    if (err instanceof Error && !/still running after/.test(err.message)) {
+      err.message += `\n${all.map((p) => `--- ${p.id} (pid ${p.proc.pid})\n${p.output.slice(-2000)}`).join('\n')}`;
+    }
     throw err;
   } finally {
     await audit.close();

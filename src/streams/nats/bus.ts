@@ -29,6 +29,9 @@ import { NatsWeightStore } from './weight_store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How long connect() keeps asking again when stream setup times out. */
+const SETUP_RETRY_MS = 30_000;
+
 export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly kind = 'nats' as const;
   readonly weights: WeightStore;
@@ -72,11 +75,25 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     }
     try {
       checkServerLimit(nc, cfg);
-      const jsm = await nc.jetstreamManager();
+      // A cluster under load, or still placing the replicas of streams other processes just made, answers some setup
+      // requests only after a timeout: those are asked again (every step is idempotent) for up to SETUP_RETRY_MS.
+      const deadline = Date.now() + SETUP_RETRY_MS;
+      const settle = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+        for (;;) {
+          try {
+            return await f();
+          } catch (err) {
+            if (retryable(err) !== 'transient' || Date.now() > deadline) throw err;
+            (opts.log ?? ((l: string) => console.error(l)))(`bus: ${what} for run ${runId}: ${(err as Error).message}; asking again`);
+            await sleep(250);
+          }
+        }
+      };
+      const jsm = await settle('JetStream', () => nc.jetstreamManager());
       const bus = new NatsBus(cfg, runId, nc, nc.jetstream(), jsm, opts);
       bus.statusLoop = bus.watchStatus();
-      for (const topic of TOPIC_NAMES) await bus.ensureStream(topic);
-      await (bus.weights as NatsWeightStore).open();
+      for (const topic of TOPIC_NAMES) await settle(`stream for ${topic}`, () => bus.ensureStream(topic));
+      await settle('weight store', () => (bus.weights as NatsWeightStore).open());
       return bus;
     } catch (err) {
       await nc.close();
@@ -145,6 +162,15 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     if (have.retention !== want.retention) refuse(`retention ${have.retention}, this process expects ${want.retention}`);
     const subjects = this.names.streamSubjects(topic);
     if (!subjects.every((x) => have.subjects?.includes(x))) refuse(`subjects ${JSON.stringify(have.subjects)}, this process expects ${JSON.stringify(subjects)}`);
+    if (want.retention === RetentionPolicy.Workqueue) {
+      // Limits that make a full work stream drop what it holds: nats-server 2.9 with discard new and max_bytes accepts
+      // every publish and then removes the oldest messages (measured in docs/reliability.md), so a sample or pair
+      // would vanish without an error. A work stream is bounded by max_msgs (bus.maxPending) and back-pressure only.
+      const why = 'a work stream must never drop what it stores; bound it with bus.maxPending, which makes publishers wait';
+      if (have.discard !== DiscardPolicy.New) refuse(`discard ${have.discard}, which drops the oldest messages when full (${why})`);
+      if (have.max_bytes !== undefined && have.max_bytes > 0) refuse(`max_bytes ${have.max_bytes}, and nats-server 2.9 drops the oldest messages silently once it is reached (${why})`);
+      if (have.max_age !== undefined && have.max_age > 0) refuse(`max_age ${have.max_age / 1e9} s, which drops messages not consumed in time (${why})`);
+    }
     if (have.num_replicas < this.cfg.replicas) {
       refuse(`${have.num_replicas} replica(s), and bus.replicas=${this.cfg.replicas} asks for more (set bus.replicas=${have.num_replicas} to join it as it is)`);
     }

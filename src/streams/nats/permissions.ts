@@ -110,6 +110,12 @@ export function rolePermissions(prefix: string, runId: string, user: PermissionU
       pub.add(`${api}.STREAM.PURGE.OBJ_${weights}`);
       pub.add(`$KV.${control}.end`);
       pub.add(`$KV.${control}.phase`);
+      // A drain that stalls: the learner removes work messages a restarted server kept below their consumer's ack floor
+      // (run_control.ts removeAckedLeftovers), so it reads every work consumer's state and may delete from the streams.
+      for (const t of ['prompts', 'samples', 'pairs'] as const) {
+        pub.add(`${api}.STREAM.MSG.DELETE.${stream(t)}`);
+        for (const d of ROLE_DURABLES[t === 'prompts' ? 'generator' : t === 'samples' ? 'judge' : 'learner']!.durables) pub.add(`${api}.CONSUMER.INFO.${stream(t)}.${d}`);
+      }
       break;
     case 'evaluator':
       readWeights();
