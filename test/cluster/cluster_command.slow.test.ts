@@ -1,12 +1,12 @@
 // `rlhf-stream cluster` on the tiny config: its own nats-server, each actor a process, the learner to totalSteps.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { natsSkip } from '../helpers/nats_server.js';
-import { actorRecords, CACHE_DIR, CLI, prepareTinyArtifacts, runSets, tempRunsDir, total, until } from './harness.js';
+import { actorRecords, CACHE_DIR, CLI, prepareTinyArtifacts, runSets, spawnCluster, tempRunsDir, total, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
 const portOpen = (url: string): Promise<boolean> =>
@@ -35,28 +35,24 @@ describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
     const runs = tempRunsDir();
     // tiny.yaml with 12 steps instead of 6: the generators run ahead by the backlog limit (batchSize * publishEvery *
     // maxPolicyLag = 16 groups), so the first steps train SFT samples and only later ones those of published versions.
-    const args = ['cluster', '--config', 'config/tiny.yaml', ...runSets(runs, { 'learner.totalSteps': 12, 'run.prompts': 96 }), '--run', 'cl', '--generators', '2', '--judges', '2'];
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    assert.equal(code, 0, err.slice(-4000));
+    const args = ['--config', 'config/tiny.yaml', ...runSets(runs, { 'learner.totalSteps': 12, 'run.prompts': 96 }), '--run', 'cl', '--generators', '2', '--judges', '2'];
+    const { output, exited } = spawnCluster(args);
+    const code = await exited;
+    assert.equal(code, 0, output.err.slice(-4000));
     const runDir = join(runs, 'cl');
 
     // The launcher prepared nothing new (the cache was ready), started a server, forwarded prefixed actor logs.
-    assert.match(err, /cached data, SFT and reward model reused/);
-    assert.match(err, /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/);
-    const url = /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/.exec(err)![1]!;
-    assert.match(err, /^generator-1 \| generator generator-1 running in run cl/m);
-    assert.match(err, /^learner \| learner: run done \(totalSteps\) at step 12, version 6/m);
-    // The step runs in a worker thread, so a long one does not stop the learner process's metrics, acks and drain check.
-    // The learner steps in a worker thread; its backend is the process's, so the line is not said again.
-    assert.match(err, /^learner \| learner worker thread: started, same backend$/m);
-    assert.match(out, /run cl ended \(totalSteps\)/);
-    assert.match(out, /restarts after crashes: none/);
-    assert.match(out, /mode streaming: 12 learner steps, policy version 6/);
+    assert.match(output.err, /cached data, SFT and reward model reused/);
+    assert.match(output.err, /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/);
+    const url = /nats-server started at (nats:\/\/127\.0\.0\.1:\d+)/.exec(output.err)![1]!;
+    assert.match(output.err, /^generator-1 \| generator generator-1 running in run cl/m);
+    assert.match(output.err, /^learner \| learner: run done \(totalSteps\) at step 12, version 6/m);
+    // The step runs in a worker thread, so a long one does not stop the learner process's metrics, acks and drain check;
+    // its backend is the process's, so the line is not said again.
+    assert.match(output.err, /^learner \| learner worker thread: started, same backend$/m);
+    assert.match(output.out, /run cl ended \(totalSteps\)/);
+    assert.match(output.out, /restarts after crashes: none/);
+    assert.match(output.out, /mode streaming: 12 learner steps, policy version 6/);
     assert.equal(await portOpen(url), false, 'the launcher stopped its nats-server');
 
     // Only the newest bus.weightsKept (3) versions' same-host files are left.
@@ -98,27 +94,20 @@ describe('rlhf-stream cluster', { skip: natsSkip() }, () => {
     const runs = tempRunsDir();
     const runDir = join(runs, 'sup');
     const sets = runSets(runs, { 'run.prompts': 400, 'run.promptsPerSecond': 6, 'learner.totalSteps': 16, 'bus.ackWaitMs': 3000 });
-    const child = spawn(process.execPath, [CLI, 'cluster', '--config', 'config/tiny.yaml', ...sets, '--run', 'sup', '--generators', '1', '--judges', '1', '--no-evaluator'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, output, exited } = spawnCluster(['--config', 'config/tiny.yaml', ...sets, '--run', 'sup', '--generators', '1', '--judges', '1', '--no-evaluator']);
     try {
       await until('a first checkpoint', () => readLedger(join(runDir, 'trained_pairs.jsonl')).length >= 1, 60_000);
       const table = JSON.parse(readFileSync(join(runDir, 'processes.json'), 'utf8')) as Record<string, { pid: number }>;
       process.kill(table.learner!.pid, 'SIGKILL');
       const code = await exited;
-      assert.equal(code, 0, err.slice(-4000));
+      assert.equal(code, 0, output.err.slice(-4000));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.match(err, /learner killed by SIGKILL; restarting it \(1\/3\)/);
-    assert.match(err, /learner \| learner: restored checkpoint at step \d+/);
-    assert.match(out, /restarts after crashes: learner 1/);
-    assert.match(out, /mode streaming: 16 learner steps/);
+    assert.match(output.err, /learner killed by SIGKILL; restarting it \(1\/3\)/);
+    assert.match(output.err, /learner \| learner: restored checkpoint at step \d+/);
+    assert.match(output.out, /restarts after crashes: learner 1/);
+    assert.match(output.out, /mode streaming: 16 learner steps/);
     const ids = readLedger(join(runDir, 'trained_pairs.jsonl')).flatMap((e) => e.pairs.map((p) => p.pairId));
     assert.equal(ids.length, 16 * 4);
     assert.equal(new Set(ids).size, ids.length, 'no pair trained twice');

@@ -93,6 +93,25 @@ export class ActorProc {
   }
 }
 
+/** What a launched CLI has written so far, updated as it writes. */
+export interface CliOutput {
+  out: string;
+  err: string;
+}
+
+/**
+ * `rlhf-stream cluster ARGS` as a child process with its output gathered as it comes; `detached` gives it a process
+ * group of its own, as a shell gives a foreground job (the group's id is its pid).
+ */
+export function spawnCluster(args: readonly string[], opts: { detached?: boolean } = {}): { child: ChildProcess; output: CliOutput; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, 'cluster', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
+  const output: CliOutput = { out: '', err: '' };
+  child.stdout!.on('data', (b: Buffer) => (output.out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (output.err += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, output, exited };
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` every 100 ms; throws with `what` after `ms`. */

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { natsSkip } from '../helpers/nats_server.js';
-import { CLI, prepareTinyArtifacts, runSets, tempRunsDir, until } from './harness.js';
+import { CLI, prepareTinyArtifacts, runSets, spawnCluster, tempRunsDir, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
 describe('a run judged only from outside', { skip: natsSkip() }, () => {
@@ -16,23 +16,16 @@ describe('a run judged only from outside', { skip: natsSkip() }, () => {
     const runs = tempRunsDir();
     const runDir = join(runs, 'outside');
     const sets = runSets(runs, { 'learner.totalSteps': 4 });
-    const child = spawn(process.execPath, [CLI, 'cluster', '--config', 'config/tiny.yaml', ...sets, '--run', 'outside', '--generators', '1', '--judges', '0', '--no-evaluator'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, output, exited } = spawnCluster(['--config', 'config/tiny.yaml', ...sets, '--run', 'outside', '--generators', '1', '--judges', '0', '--no-evaluator']);
     let judgeOut = '';
     try {
       const waits = /no judge processes: the run waits for judges to join, e\.g\. `(rlhf-stream actor judge --config (\S+) --nats (\S+) --run outside)`/;
-      await until('the launcher saying it waits for judges', () => waits.test(err) || child.exitCode !== null, 120_000);
-      assert.match(err, waits, err.slice(-3000));
-      const [, , configFile, natsUrl] = waits.exec(err)!;
+      await until('the launcher saying it waits for judges', () => waits.test(output.err) || child.exitCode !== null, 120_000);
+      assert.match(output.err, waits, output.err.slice(-3000));
+      const [, , configFile, natsUrl] = waits.exec(output.err)!;
       assert.equal(configFile, join(runDir, 'config.json'));
       // The generator fills the samples stream; with nobody judging, nothing is trained.
-      await until('a generator sampling', () => /generator-0 \| generator generator-0 running/.test(err), 60_000);
+      await until('a generator sampling', () => /generator-0 \| generator generator-0 running/.test(output.err), 60_000);
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(existsSync(join(runDir, 'trained_pairs.jsonl')) ? readLedger(join(runDir, 'trained_pairs.jsonl')).length : 0, 0);
       assert.equal(child.exitCode, null, 'the run waits instead of ending');
@@ -43,14 +36,14 @@ describe('a run judged only from outside', { skip: natsSkip() }, () => {
       judge.stderr.on('data', (b: Buffer) => (judgeOut += b.toString()));
       const judgeExit = new Promise<number | null>((resolve) => judge.once('exit', resolve));
       const code = await exited;
-      assert.equal(code, 0, err.slice(-4000));
+      assert.equal(code, 0, output.err.slice(-4000));
       assert.equal(await judgeExit, 0, judgeOut.slice(-3000));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.match(out, /run outside ended \(totalSteps\)/);
-    assert.match(out, /actors: 1 generators, 0 judges/);
-    assert.match(out, /mode streaming: 4 learner steps/);
+    assert.match(output.out, /run outside ended \(totalSteps\)/);
+    assert.match(output.out, /actors: 1 generators, 0 judges/);
+    assert.match(output.out, /mode streaming: 4 learner steps/);
     assert.equal(readLedger(join(runDir, 'trained_pairs.jsonl')).flatMap((e) => e.pairs).length, 4 * 4);
   });
 

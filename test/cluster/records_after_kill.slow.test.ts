@@ -1,12 +1,11 @@
 // The run's summary after actors were killed with SIGKILL (they never wrote their records): what it counts matches the
 // ledger of checkpoints and the metrics every actor published, by actor id.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { natsSkip } from '../helpers/nats_server.js';
-import { CLI, prepareTinyArtifacts, runSets, tempRunsDir, until } from './harness.js';
+import { prepareTinyArtifacts, runSets, spawnCluster, tempRunsDir, until } from './harness.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 
 describe('run records after SIGKILL', { skip: natsSkip() }, () => {
@@ -17,14 +16,7 @@ describe('run records after SIGKILL', { skip: natsSkip() }, () => {
     const runDir = join(runs, 'killed');
     const ledgerFile = join(runDir, 'trained_pairs.jsonl');
     const sets = runSets(runs, { 'run.prompts': 400, 'run.promptsPerSecond': 6, 'learner.totalSteps': 16, 'bus.ackWaitMs': 3000 });
-    const child = spawn(process.execPath, [CLI, 'cluster', '--config', 'config/tiny.yaml', ...sets, '--run', 'killed', '--generators', '1', '--judges', '1', '--no-evaluator'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, output, exited } = spawnCluster(['--config', 'config/tiny.yaml', ...sets, '--run', 'killed', '--generators', '1', '--judges', '1', '--no-evaluator']);
     try {
       await until('a first checkpoint', () => readLedger(ledgerFile).length >= 1 || child.exitCode !== null, 120_000);
       const table = JSON.parse(readFileSync(join(runDir, 'processes.json'), 'utf8')) as Record<string, { pid: number }>;
@@ -32,11 +24,11 @@ describe('run records after SIGKILL', { skip: natsSkip() }, () => {
       process.kill(table['judge-0']!.pid, 'SIGKILL');
       process.kill(table.learner!.pid, 'SIGKILL');
       const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 240_000).unref())]);
-      assert.equal(code, 0, err.slice(-4000));
+      assert.equal(code, 0, output.err.slice(-4000));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.match(out, /restarts after crashes: (judge-0 1, learner 1|learner 1, judge-0 1)/);
+    assert.match(output.out, /restarts after crashes: (judge-0 1, learner 1|learner 1, judge-0 1)/);
     const trained = readLedger(ledgerFile).flatMap((e) => e.pairs);
     assert.equal(trained.length, 16 * 4);
     const { summary, headline } = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));

@@ -11,7 +11,7 @@ import { NatsBus } from '../../src/streams/nats/bus.js';
 import type { DeadLetterMsg } from '../../src/streams/topics.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 import { natsSkip } from '../helpers/nats_server.js';
-import { CLI, prepareTinyArtifacts, runSets, tempRunsDir, testConfig, until } from '../cluster/harness.js';
+import { prepareTinyArtifacts, runSets, spawnCluster, tempRunsDir, testConfig, until } from '../cluster/harness.js';
 
 /** A python3 that imports msgpack: the one on PATH, else the system's (Debian's python3-msgpack installs there). */
 const PYTHON = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import msgpack']).status === 0);
@@ -28,22 +28,15 @@ describe('the Python example judge, alone in a live run', { skip: skipReason() }
     const runs = tempRunsDir();
     const runDir = join(runs, 'pyjudge');
     const sets = runSets(runs, { 'learner.totalSteps': 6 });
-    const child = spawn(process.execPath, [CLI, 'cluster', '--config', 'config/tiny.yaml', ...sets, '--run', 'pyjudge', '--generators', '1', '--judges', '0', '--no-evaluator'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, output, exited } = spawnCluster(['--config', 'config/tiny.yaml', ...sets, '--run', 'pyjudge', '--generators', '1', '--judges', '0', '--no-evaluator']);
     let judgeOut = '';
     let bus: NatsBus | undefined;
     const letters: DeadLetterMsg[] = [];
     try {
       const waits = /no judge processes: the run waits for judges to join, e\.g\. `rlhf-stream actor judge --config \S+ --nats (\S+) --run pyjudge`/;
-      await until('the launcher saying it waits for judges', () => waits.test(err) || child.exitCode !== null, 120_000);
-      const natsUrl = waits.exec(err)?.[1];
-      assert.ok(natsUrl, err.slice(-3000));
+      await until('the launcher saying it waits for judges', () => waits.test(output.err) || child.exitCode !== null, 120_000);
+      const natsUrl = waits.exec(output.err)?.[1];
+      assert.ok(natsUrl, output.err.slice(-3000));
       bus = await NatsBus.connect({ ...testConfig(runs).bus, kind: 'nats', servers: [natsUrl] }, 'pyjudge', { log: () => {} });
       // A group the Python judge must dead-letter: not msgpack at all.
       await bus.publishRaw('samples', new Uint8Array([0xc1, 0xc1]));
@@ -64,7 +57,7 @@ describe('the Python example judge, alone in a live run', { skip: skipReason() }
       await bus.close();
       bus = undefined;
       const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 240_000).unref())]);
-      assert.equal(code, 0, `launcher: ${err.slice(-3000)}\njudge: ${judgeOut.slice(-3000)}`);
+      assert.equal(code, 0, `launcher: ${output.err.slice(-3000)}\njudge: ${judgeOut.slice(-3000)}`);
       assert.equal(await judgeExit, 0, judgeOut.slice(-3000));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
@@ -77,7 +70,7 @@ describe('the Python example judge, alone in a live run', { skip: skipReason() }
     assert.match(letters[0]!.reason, /^samples: not a valid sample group: not valid msgpack/);
     assert.deepEqual([...letters[0]!.payload], [0xc1, 0xc1]);
 
-    assert.match(out, /run pyjudge ended \(totalSteps\)/);
+    assert.match(output.out, /run pyjudge ended \(totalSteps\)/);
     const trained = readLedger(join(runDir, 'trained_pairs.jsonl')).flatMap((e) => e.pairs);
     assert.equal(trained.length, 6 * 4);
     assert.equal(new Set(trained.map((p) => p.pairId)).size, trained.length, 'no pair trained twice');
