@@ -14,21 +14,7 @@ import { commitCheckpoint, loadCheckpoint, saveCheckpoint, writeCheckpointTemp, 
 import { Rng } from '../../src/kernels/rng.js';
 import type { PairMsg } from '../../src/streams/topics.js';
 import { bus as makeBus, config, pair, until } from '../actors/fakes.js';
-
-const contents = (step: number): CheckpointContents => ({
-  weights: { w: { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(step) } },
-  config: { step },
-  state: { step },
-});
-
-/** Loads and checks the checkpoint is whole: weights, config and state all say the same step. */
-async function loadedStep(dir: string): Promise<number> {
-  const ck = await loadCheckpoint(dir);
-  const step = (ck.state as { step: number }).step;
-  assert.equal((ck.config as { step: number }).step, step, 'config.json belongs to the same save as state.json');
-  for (const t of Object.values(ck.weights)) assert.ok((t.data as Float32Array).every((x) => x === step), `weights belong to step ${step}`);
-  return step;
-}
+import { loadedStep, stepContents } from '../helpers/step_checkpoint.js';
 
 /** A pid that no process has any more (a crashed saver's). */
 function deadPid(): number {
@@ -40,20 +26,20 @@ describe('checkpoint crash safety', () => {
   it('a save interrupted between its write phase and its commit leaves the previous checkpoint loadable', async () => {
     const root = mkdtempSync(join(tmpdir(), 'rel-ck-'));
     const dir = join(root, 'ck');
-    await saveCheckpoint(dir, contents(1));
-    const tmp = await writeCheckpointTemp(dir, contents(2));
+    await saveCheckpoint(dir, stepContents(1));
+    const tmp = await writeCheckpointTemp(dir, stepContents(2));
     // The process dies here: the temp folder is complete but never renamed in.
     assert.ok(existsSync(tmp));
     assert.equal(await loadedStep(dir), 1);
-    await saveCheckpoint(dir, contents(3));
+    await saveCheckpoint(dir, stepContents(3));
     assert.equal(await loadedStep(dir), 3);
   });
 
   it('a save that died between the commit\'s two renames is recovered: the previous checkpoint is put back and loads', async () => {
     const root = mkdtempSync(join(tmpdir(), 'rel-ck-'));
     const dir = join(root, 'ck');
-    await saveCheckpoint(dir, contents(4));
-    await writeCheckpointTemp(dir, contents(5));
+    await saveCheckpoint(dir, stepContents(4));
+    await writeCheckpointTemp(dir, stepContents(5));
     // What commitCheckpoint's first rename leaves when the process dies before the second: the old folder aside.
     const aside = join(root, `.ck.old-${deadPid()}-1`);
     renameSync(dir, aside);
@@ -61,16 +47,16 @@ describe('checkpoint crash safety', () => {
     assert.equal(await loadedStep(dir), 4, 'the previous checkpoint is restored, not reported missing');
     assert.equal(existsSync(aside), false);
     // The next save after such a recovery commits normally.
-    await saveCheckpoint(dir, contents(6));
+    await saveCheckpoint(dir, stepContents(6));
     assert.equal(await loadedStep(dir), 6);
   });
 
   it('a save started after a crash between the renames does not lose the previous checkpoint either', async () => {
     const root = mkdtempSync(join(tmpdir(), 'rel-ck-'));
     const dir = join(root, 'ck');
-    await saveCheckpoint(dir, contents(7));
+    await saveCheckpoint(dir, stepContents(7));
     renameSync(dir, join(root, `.ck.old-${deadPid()}-3`));
-    const tmp = await writeCheckpointTemp(dir, contents(8));
+    const tmp = await writeCheckpointTemp(dir, stepContents(8));
     // Dies again before committing: the load must still find step 7.
     assert.equal(await loadedStep(dir), 7);
     await commitCheckpoint(tmp, dir);
@@ -114,7 +100,7 @@ describe('checkpoint crash safety', () => {
     }
     t.diagnostic(`${kills} kills: ${outcome.betweenRenames} between the commit's renames (recovered), ${outcome.asideLeft} left the previous folder aside, ${outcome.tempLeft} left a temp folder, ${outcome.newerThanReported} after a commit not yet reported`);
     // Stale temp folders of the killed savers are swept by the next save.
-    await saveCheckpoint(dir, contents(step + 1));
+    await saveCheckpoint(dir, stepContents(step + 1));
     assert.deepEqual(readdirSync(root).filter((n) => n !== 'ck'), [], 'leftover folders are removed');
   });
 });

@@ -11,6 +11,7 @@ import { CheckpointError, loadCheckpoint, saveCheckpoint, type CheckpointContent
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
 import { config } from '../actors/fakes.js';
+import { loadedStep, stepContents } from '../helpers/step_checkpoint.js';
 import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 
 /** The skip reason where a tmpfs cannot be mounted (not root, or no mount permission), else false. */
@@ -22,21 +23,6 @@ function mountSkip(): string | false {
   if (r.status === 0) spawnSync('umount', [probe]);
   rmSync(probe, { recursive: true, force: true });
   return r.status === 0 ? false : `cannot mount a tmpfs here: ${(r.stderr || r.error?.message || '').trim()}`;
-}
-
-/** A checkpoint of `floats` weights, all equal to `step`, with config and state saying the same step. */
-const contents = (step: number, floats: number): CheckpointContents => ({
-  weights: { w: { dtype: 'F32', shape: [floats], data: new Float32Array(floats).fill(step) } },
-  config: { step },
-  state: { step },
-});
-
-async function loadedStep(dir: string): Promise<number> {
-  const ck = await loadCheckpoint(dir);
-  const step = (ck.state as { step: number }).step;
-  assert.equal((ck.config as { step: number }).step, step, 'config.json belongs to the same save as state.json');
-  assert.ok((ck.weights.w!.data as Float32Array).every((x) => x === step), `weights belong to step ${step}`);
-  return step;
 }
 
 /** Writes zeros into `file` until the file system is full. */
@@ -60,22 +46,22 @@ describe('storage faults', { skip: mountSkip() }, () => {
     try {
       const dir = join(mnt, 'run', 'checkpoints');
       mkdirSync(join(mnt, 'run'));
-      await saveCheckpoint(dir, contents(1, 32_768)); // 128 KiB of weights
+      await saveCheckpoint(dir, stepContents(1, 32_768)); // 128 KiB of weights
       const filler = join(mnt, 'filler');
       fillUp(filler);
       const free = statfsSync(mnt).bavail * statfsSync(mnt).bsize;
       assert.ok(free < 128 * 1024, `the disk is full (${free} bytes free)`);
       await assert.rejects(
-        saveCheckpoint(dir, contents(2, 32_768)),
+        saveCheckpoint(dir, stepContents(2, 32_768)),
         (err: Error) => err instanceof CheckpointError && /no space left to write checkpoint/.test(err.message) && err.message.includes(dir) && /ENOSPC/.test(err.message),
       );
       assert.equal(await loadedStep(dir), 1, 'the previous checkpoint loads whole');
       assert.deepEqual(readdirSync(join(mnt, 'run')).sort(), ['checkpoints'], 'no temp or aside folder left behind');
       // Full while the run goes on: every further save fails the same way and never touches the checkpoint.
-      for (let step = 3; step <= 5; step++) await assert.rejects(saveCheckpoint(dir, contents(step, 32_768)), CheckpointError);
+      for (let step = 3; step <= 5; step++) await assert.rejects(saveCheckpoint(dir, stepContents(step, 32_768)), CheckpointError);
       assert.equal(await loadedStep(dir), 1);
       rmSync(filler);
-      await saveCheckpoint(dir, contents(6, 32_768));
+      await saveCheckpoint(dir, stepContents(6, 32_768));
       assert.equal(await loadedStep(dir), 6);
       assert.deepEqual(readdirSync(join(mnt, 'run')).sort(), ['checkpoints']);
     } finally {
