@@ -38,12 +38,7 @@ export interface BuildInstructionOptions {
 export function buildInstructions(opts: BuildInstructionOptions): { train: InstructionPair[]; valid: InstructionPair[] } {
   const wordnet = WordNet.load((lemma) => PLAIN_WORD.test(lemma));
   // WordNet repeats some glosses and examples across synsets: a text a gold synset holds is never used either.
-  const gold = new Set<string>();
-  for (const s of wordnet.allSynsets()) {
-    if (!isGoldSynset(s.pos, s.offset)) continue;
-    gold.add(asSentence(s.definition));
-    for (const e of s.examples) gold.add(asSentence(e));
-  }
+  const gold = new Set(wordnet.goldTexts());
   const out = { train: [] as InstructionPair[], valid: [] as InstructionPair[] };
   for (const word of [...wordnet.index.keys()].sort()) {
     if (opts.minCount > 0 && (opts.corpusCounts.get(word) ?? 0) < opts.minCount) continue;

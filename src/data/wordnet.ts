@@ -132,6 +132,17 @@ export class WordNet {
     return s;
   }
 
+  /** Definitions and examples of the gold judge's synsets, each written as a sentence (no instruction pair uses them). */
+  goldTexts(): string[] {
+    const out: string[] = [];
+    for (const s of this.allSynsets()) {
+      if (!isGoldSynset(s.pos, s.offset)) continue;
+      if (s.definition !== '') out.push(asSentence(s.definition));
+      for (const e of s.examples) out.push(asSentence(e));
+    }
+    return out;
+  }
+
   /** Every synset of every part of speech, in file order (license header lines skipped). */
   *allSynsets(): Generator<Synset> {
     for (const [pos] of POS_FILES) {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { GOLD_FRACTION, goldDocuments, SOURCE_NAMES, sentencesOf } from '../data/corpus.js';
 import { freshManifest, hashInputs, writeManifest } from '../train/manifest.js';
-import { asSentence, isGoldSynset, WordNet } from '../data/wordnet.js';
+import { WordNet } from '../data/wordnet.js';
 import { WordLm, type WordLmJson, type WordLmOptions } from './word_lm.js';
 
 const require = createRequire(import.meta.url);
@@ -27,15 +27,7 @@ export function goldLmInputs(): Record<string, unknown> {
 }
 
 /** Definitions and examples of WordNet's gold synsets, each written as a sentence. */
-export function goldGlosses(): string[] {
-  const out: string[] = [];
-  for (const s of WordNet.load(() => false).allSynsets()) {
-    if (!isGoldSynset(s.pos, s.offset)) continue;
-    if (s.definition !== '') out.push(asSentence(s.definition));
-    for (const e of s.examples) out.push(asSentence(e));
-  }
-  return out;
-}
+export const goldGlosses = (): string[] => WordNet.load(() => false).goldTexts();
 
 /** Fits the gold judge's model from the gold split and the gold glosses (about 3-4 s on a busy 2-core machine). */
 export function fitGoldLm(): { lm: WordLm; sentences: number; seconds: number } {

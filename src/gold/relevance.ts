@@ -100,6 +100,8 @@ export interface RelevanceScore {
   evidence: number;
 }
 
+let wordnet: WordNet | undefined;
+
 /** Scores relevance with WordNet (definitions) and the gold language model (openings). */
 export class RelevanceScorer {
   private readonly bags = new Map<string, Set<string> | null>();
@@ -109,8 +111,10 @@ export class RelevanceScorer {
     private readonly lm: WordLm,
   ) {}
 
+  /** The scorer over the process's one WordNet (read once: every judge of the process shares it). */
   static load(lm: WordLm): RelevanceScorer {
-    return new RelevanceScorer(WordNet.load((lemma) => /^[a-z][a-z'-]*$/.test(lemma)), lm);
+    wordnet ??= WordNet.load((lemma) => /^[a-z][a-z'-]*$/.test(lemma));
+    return new RelevanceScorer(wordnet, lm);
   }
 
   score(prompt: string, response: string): RelevanceScore {
