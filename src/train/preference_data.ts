@@ -197,6 +197,10 @@ export function prefsInputs(cfg: Config, sftHash: string): Record<string, unknow
     noiseTemperature: r.labelNoise === 'none' ? undefined : r.noiseTemperature,
     heldOutFraction: r.heldOutFraction,
     maxNewTokens: cfg.generator.maxNewTokens,
+    // The proxy learns on samples drawn as the generators draw them; untempered sampling keeps older caches' hashes.
+    ...(cfg.generator.temperature !== 1 || cfg.generator.topP !== 1 || cfg.generator.topK !== 0
+      ? { temperature: cfg.generator.temperature, topP: cfg.generator.topP, topK: cfg.generator.topK }
+      : {}),
     seed: cfg.compute.seed,
   };
 }
@@ -232,7 +236,7 @@ export async function buildPreferenceData(
     return { dir, reused: true, hash, summary: hit.summary };
   }
   const started = performance.now();
-  log(`prefs: sampling ${cfg.rm.responsesPerPrompt} responses for each of ${src.prompts.length} prompts (temperature 1)`);
+  log(`prefs: sampling ${cfg.rm.responsesPerPrompt} responses for each of ${src.prompts.length} prompts (temperature ${cfg.generator.temperature}, top-p ${cfg.generator.topP})`);
   const groups = await sampleGroups(src, {
     k: cfg.rm.responsesPerPrompt,
     seed: cfg.compute.seed,

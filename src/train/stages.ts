@@ -87,11 +87,11 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
   return { dir, reused: false, hash, summary: freshManifest(dir, hash)!.summary };
 }
 
-/** K samples per prompt from a policy, eos stripped: the shape PreferenceSources.sample wants. */
-function policySampler(model: GptModel, tok: TextTokenizer, maxNewTokens: number) {
+/** K samples per prompt from a policy, drawn as the generators draw them, eos stripped: the shape PreferenceSources.sample wants. */
+function policySampler(model: GptModel, tok: TextTokenizer, g: Config['generator']) {
   return async (prompts: number[][], k: number, seed: number) => {
     const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
-    const out = generate(model, rows, { maxNewTokens, temperature: 1, topK: 0, topP: 1, eosId: tok.special.eos, padId: tok.special.pad, seed });
+    const out = generate(model, rows, { maxNewTokens: g.maxNewTokens, temperature: g.temperature, topK: g.topK, topP: g.topP, eosId: tok.special.eos, padId: tok.special.pad, seed });
     const tokens: number[][][] = [];
     const finished: boolean[][] = [];
     prompts.forEach((_, p) => {
@@ -127,7 +127,7 @@ export async function ensurePreferenceData(cfg: Config, opts: StageOptions = {})
         prompts,
         encodePrompt: (text) => formatPrompt(tok, text),
         decode: (ids) => tok.decode(ids),
-        sample: policySampler(model, tok, cfg.generator.maxNewTokens),
+        sample: policySampler(model, tok, cfg.generator),
         gold: async (prompt, response) => (await judge.score(prompt, response)).score,
       },
       sft.hash,

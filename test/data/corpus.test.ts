@@ -1,7 +1,9 @@
 // The corpus: Brown detokenisation, cleaning, deduplication, sentence splitting, and document splits that never overlap.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { detokenizeBrown, isGoldDocument, loadCorpus, sentencesOf, splitCorpus } from '../../src/data/corpus.js';
+import { detokenizeBrown, goldDocuments, isGoldDocument, loadCorpus, sentencesOf, splitCorpus } from '../../src/data/corpus.js';
+import { buildInstructions } from '../../src/data/instructions.js';
+import { WordNet } from '../../src/data/wordnet.js';
 import { matchKey, splitSentences } from '../../src/data/text.js';
 
 test('Brown sentences lose their tags and get natural spacing and quotes', () => {
@@ -21,7 +23,7 @@ test('the three sources load as cleaned documents with stable ids', () => {
     assert.ok(!/\/(at|nn|vbd)\b/.test(d.text), `${d.id} has no POS tags`);
   }
   assert.match(docs.find((d) => d.id === 'brown/ca01')!.text, /^The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election produced “no evidence” that/);
-  assert.throws(() => loadCorpus({ sources: ['wiki'], maxDocsPerSource: 1 }), /unknown corpus source "wiki"; accepted: sotu, moby-dick, brown/);
+  assert.throws(() => loadCorpus({ sources: ['wiki'], maxDocsPerSource: 1 }), /unknown corpus source "wiki"; accepted: sotu, moby-dick, brown, wordnet/);
 });
 
 test('long paragraphs are never repeated across the corpus', () => {
@@ -62,4 +64,27 @@ test('sentence splitting respects abbreviations and initials', () => {
   ]);
   const sentences = sentencesOf(loadCorpus({ sources: ['moby-dick'], maxDocsPerSource: 4 }));
   assert.ok(sentences.includes('Call me Ishmael.'));
+});
+
+test('WordNet as a source: glosses and examples as sentences, never a gold synset or a held-out word\'s text', () => {
+  const docs = loadCorpus({ sources: ['wordnet'], maxDocsPerSource: 0, instructionValidFraction: 0.05 });
+  assert.ok(docs.length > 1000, `${docs.length} documents`);
+  assert.ok(docs.every((d) => /^wordnet\/\d{4}$/.test(d.id) && d.source === 'wordnet'));
+  const text = new Set(sentencesOf(docs));
+  assert.ok(text.size > 100_000, `${text.size} sentences`);
+  // The definition and example of a common word's first sense are there, written as sentences.
+  assert.ok(docs[0]!.text.split('\n').every((p) => /^\p{Lu}/u.test(p) && /[.!?]$/.test(p)));
+  const gold = WordNet.load(() => false).goldTexts();
+  const leaked = gold.filter((g) => text.has(g));
+  // WordNet repeats a few glosses across synsets ("A person who..."), so a gold text may also be a kept synset's text;
+  // what must hold is that gold synsets themselves are left out: far fewer of their texts appear than are held.
+  assert.ok(leaked.length < gold.length * 0.02, `${leaked.length} of ${gold.length} gold texts appear`);
+  // No held-out instruction answer is readable in the corpus: the eval prompts' glosses and examples are absent.
+  const { valid } = buildInstructions({ corpusCounts: new Map(), minCount: 0, validFraction: 0.05 });
+  const seen = valid.filter((p) => text.has(p.response));
+  assert.ok(seen.length < valid.length * 0.02, `${seen.length} of ${valid.length} held-out answers appear in the corpus`);
+  // The same ids whatever is left out, and the gold judge's documents never come from WordNet.
+  const all = loadCorpus({ sources: ['wordnet'], maxDocsPerSource: 30 });
+  assert.deepEqual(all.map((d) => d.id).slice(0, 5), ['wordnet/0000', 'wordnet/0001', 'wordnet/0002', 'wordnet/0003', 'wordnet/0004']);
+  assert.ok(!goldDocuments().some((d) => d.source === 'wordnet'));
 });
