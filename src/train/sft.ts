@@ -227,7 +227,8 @@ function chunk<T>(xs: readonly T[], size: number): T[][] {
 export function sftInputs(cfg: Config, data: SftData): Record<string, unknown> {
   // An imported model is identified by its files, not by the tiny model's shape fields.
   const model = cfg.model.source ? { source: sourceIdentity(cfg.model.source) } : cfg.model;
-  return { stage: 'sft', model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords };
+  // continuations: 2 since their responses start with a space.
+  return { stage: 'sft', model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords, continuations: 2 };
 }
 
 /** Trains the SFT policy and writes its checkpoint (model.safetensors, config.json, tokenizer.json) and manifest; returns the folder. */

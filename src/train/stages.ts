@@ -40,7 +40,7 @@ const defaultLog: TrainLog = (l) => console.error(l);
 const MIN_REST_WORDS = 3;
 
 /**
- * Opening -> rest-of-sentence pairs from documents: the RLHF prompts are mostly such openings, so the policy is
+ * Opening -> rest-of-sentence pairs (the rest with its leading space) from documents: the RLHF prompts are mostly such openings, so the policy is
  * taught to continue them inside the prompt template. Openings are filtered as the prompt builder filters them.
  */
 export function continuationPairs(texts: readonly string[], promptWords: number): PromptResponse[] {
@@ -51,7 +51,9 @@ export function continuationPairs(texts: readonly string[], promptWords: number)
       if (w.length < promptWords + MIN_REST_WORDS) continue;
       const prompt = w.slice(0, promptWords).join(' ');
       if (!/^\p{Lu}/u.test(prompt) || /["“”()[\]]/u.test(prompt)) continue;
-      out.push({ prompt, response: w.slice(promptWords).join(' ') });
+      // The rest starts with a space, as it does inside the sentence: without it the first token would be a word piece
+      // that in running text only ends a word, and the tuned policy would begin its continuations with fragments.
+      out.push({ prompt, response: ` ${w.slice(promptWords).join(' ')}` });
     }
   }
   return out;
