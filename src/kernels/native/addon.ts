@@ -44,6 +44,15 @@ export interface NativeAddon {
   /** Its gradient: dx [n, d], dw [d], db [d] from dy, x, w and the saved mean and rstd. */
   layerNormGrad(heap: ArrayBuffer, dyOff: number, xOff: number, wOff: number, meanOff: number, rstdOff: number,
     dxOff: number, dwOff: number, dbOff: number, n: number, d: number): void;
+  /**
+   * Causal self-attention on the packed qkv [b * t, 3 * heads * hd]: y [b * t, heads * hd] and the attention weights
+   * probs [b, heads, t, t] (zero above the diagonal), scores scaled by `scale`; byte offsets into `heap`.
+   */
+  attention(heap: ArrayBuffer, qkvOff: number, yOff: number, probsOff: number, b: number, t: number, heads: number,
+    hd: number, scale: number, portable: boolean): void;
+  /** Its gradient: dqkv [b * t, 3 * heads * hd] from dy [b * t, heads * hd], qkv and the forward's probs. */
+  attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, probsOff: number, dqkvOff: number, b: number, t: number,
+    heads: number, hd: number, scale: number, portable: boolean): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;
