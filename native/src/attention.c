@@ -3,6 +3,7 @@
  * never materialised. The query rows are taken in blocks, and a block's products stop at its last visible key, which
  * skips most of the masked upper triangle. */
 #include "attention.h"
+#include "softmax_math.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,55 +12,29 @@
 /* Query rows per block: small enough to skip most of the masked triangle, large enough for the GEMM to run well. */
 #define ATTENTION_BLOCK 64
 
-/* e^x for x <= 0 (softmax arguments after the row max is subtracted): Cody-Waite range reduction and a degree-6
- * polynomial, within 2 ulp; straight-line so the row loop vectorises. Below -87 it returns 0. */
-#define DEFINE_EXP(name)                                                              \
-  static inline float name(float x) {                                                 \
-    float xc = x < -87.0f ? -87.0f : x;                                               \
-    float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);                      \
-    float r = xc - n * 0.693359375f;                                                  \
-    r = r - n * -2.12194440e-4f;                                                      \
-    float p = 1.9875691500e-4f;                                                       \
-    p = p * r + 1.3981999507e-3f;                                                     \
-    p = p * r + 8.3334519073e-3f;                                                     \
-    p = p * r + 4.1665795894e-2f;                                                     \
-    p = p * r + 1.6666665459e-1f;                                                     \
-    p = p * r + 5.0000001201e-1f;                                                     \
-    p = p * r * r + r + 1.0f;                                                         \
-    int32_t bits = ((int32_t)n + 127) << 23;                                          \
-    float scale;                                                                      \
-    memcpy(&scale, &bits, sizeof scale);                                              \
-    return x < -87.0f ? 0.0f : p * scale;                                             \
-  }
-
-/* Row i of the scores (columns 0..i visible, `cols` computed): softmax in place, zeros up to `width`. */
-#define DEFINE_SOFTMAX_ROW(name, exp_fn)                                               \
+/* Row i of the scores (columns 0..visible-1 seen by the query): softmax in place, zeros after it up to `width`. */
+#define DEFINE_SOFTMAX_ROW(name, exp_fn, max_fn, dot_fn)                               \
   static void name(float *row, size_t visible, size_t width) {                        \
-    float max = row[0];                                                               \
-    for (size_t j = 1; j < visible; j++) max = row[j] > max ? row[j] : max;           \
-    float sum = 0.0f;                                                                 \
-    for (size_t j = 0; j < visible; j++) {                                            \
-      float e = exp_fn(row[j] - max);                                                 \
-      row[j] = e;                                                                     \
-      sum += e;                                                                       \
-    }                                                                                 \
-    float inv = 1.0f / sum;                                                           \
+    float max = max_fn(row, visible);                                                 \
+    for (size_t j = 0; j < visible; j++) row[j] = exp_fn(row[j] - max);               \
+    float inv = 1.0f / dot_fn(row, NULL, visible);                                    \
     for (size_t j = 0; j < visible; j++) row[j] *= inv;                               \
     memset(row + visible, 0, (width - visible) * sizeof(float));                      \
   }
 
 /* dS = P * (dP - sum_j P dP) * scale over the visible columns, zeros after them up to `width`. */
-#define DEFINE_SOFTMAX_GRAD_ROW(name)                                                  \
+#define DEFINE_SOFTMAX_GRAD_ROW(name, dot_fn)                                          \
   static void name(const float *p, float *dp, size_t visible, size_t width, float scale) { \
-    float dot = 0.0f;                                                                 \
-    for (size_t j = 0; j < visible; j++) dot += p[j] * dp[j];                         \
+    float dot = dot_fn(p, dp, visible);                                               \
     for (size_t j = 0; j < visible; j++) dp[j] = scale * p[j] * (dp[j] - dot);        \
     memset(dp + visible, 0, (width - visible) * sizeof(float));                       \
   }
 
 DEFINE_EXP(exp_generic)
-DEFINE_SOFTMAX_ROW(softmax_row_generic, exp_generic)
-DEFINE_SOFTMAX_GRAD_ROW(softmax_grad_row_generic)
+DEFINE_ROW_MAX(row_max_generic)
+DEFINE_ROW_DOT(row_dot_generic)
+DEFINE_SOFTMAX_ROW(softmax_row_generic, exp_generic, row_max_generic, row_dot_generic)
+DEFINE_SOFTMAX_GRAD_ROW(softmax_grad_row_generic, row_dot_generic)
 
 typedef void (*softmax_row_fn)(float *, size_t, size_t);
 typedef void (*softmax_grad_row_fn)(const float *, float *, size_t, size_t, float);
@@ -68,8 +43,10 @@ typedef void (*softmax_grad_row_fn)(const float *, float *, size_t, size_t, floa
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 DEFINE_EXP(exp_avx2)
-DEFINE_SOFTMAX_ROW(softmax_row_avx2, exp_avx2)
-DEFINE_SOFTMAX_GRAD_ROW(softmax_grad_row_avx2)
+DEFINE_ROW_MAX(row_max_avx2)
+DEFINE_ROW_DOT(row_dot_avx2)
+DEFINE_SOFTMAX_ROW(softmax_row_avx2, exp_avx2, row_max_avx2, row_dot_avx2)
+DEFINE_SOFTMAX_GRAD_ROW(softmax_grad_row_avx2, row_dot_avx2)
 #pragma GCC pop_options
 
 static int has_avx2(void) {

@@ -53,6 +53,11 @@ export interface NativeAddon {
   /** Its gradient: dqkv [b * t, 3 * heads * hd] from dy [b * t, heads * hd], qkv and the forward's probs. */
   attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, probsOff: number, dqkvOff: number, b: number, t: number,
     heads: number, hd: number, scale: number, portable: boolean): void;
+  /** logp = log softmax(x)[target] and lse = log sum exp(x) per row of x [n, v], targets int32 [n]; throws on a bad target. */
+  tokenLogProbs(heap: ArrayBuffer, xOff: number, targetsOff: number, logpOff: number, lseOff: number, n: number, v: number): void;
+  /** Its gradient: dx [n, v] = dy * (onehot(target) - exp(x - lse)). */
+  tokenLogProbsGrad(heap: ArrayBuffer, xOff: number, targetsOff: number, lseOff: number, dyOff: number, dxOff: number, n: number,
+    v: number): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

@@ -1,5 +1,5 @@
-// Fused GELU (forward and gradient), LayerNorm (forward and gradient), AdamW and causal self-attention (forward and
-// gradient) as single native kernels on the wasm heap: each replaces a chain of 6-30 stock wasm kernel calls (and their
+// Fused GELU, LayerNorm, AdamW, causal self-attention and target-token log-probabilities (each forward and gradient)
+// as single native kernels on the wasm heap: each replaces a chain of 6-30 stock wasm kernel calls (and their
 // scalar uploads and intermediate tensors) with one call. Callers opt in per use.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
@@ -13,6 +13,8 @@ export const LAYER_NORM_KERNEL = 'RlhfLayerNorm';
 export const LAYER_NORM_GRAD_KERNEL = 'RlhfLayerNormGrad';
 export const ATTENTION_KERNEL = 'RlhfAttention';
 export const ATTENTION_GRAD_KERNEL = 'RlhfAttentionGrad';
+export const TOKEN_LOGPROBS_KERNEL = 'RlhfTokenLogProbs';
+export const TOKEN_LOGPROBS_GRAD_KERNEL = 'RlhfTokenLogProbsGrad';
 
 export class FusedKernelError extends Error {
   override name = 'FusedKernelError';
@@ -22,10 +24,11 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => heapOffset(backend.dataIdMap.get(t.dataId)!.memoryOffset, t);
 
-function wasmBackendOf(args: KernelArgs, kernel: string): WasmBackendLike {
+function wasmBackendOf(args: KernelArgs, kernel: string, ints: string[] = []): WasmBackendLike {
   if (!isWasmBackend(args.backend)) throw new FusedKernelError(`${kernel} runs only on the wasm backend`);
   for (const [name, t] of Object.entries(args.inputs)) {
-    if (t !== undefined && t.dtype !== 'float32') throw new FusedKernelError(`${kernel} input ${name} must be float32; got ${t.dtype}`);
+    const want = ints.includes(name) ? 'int32' : 'float32';
+    if (t !== undefined && t.dtype !== want) throw new FusedKernelError(`${kernel} input ${name} must be ${want}; got ${t.dtype}`);
   }
   return args.backend;
 }
@@ -51,7 +54,7 @@ interface AttentionAttrs {
 export function fusedKernelConfigs(
   addon: NativeAddon,
   portable = false,
-): Record<'RlhfGelu' | 'RlhfAdamW' | 'RlhfLayerNorm' | 'RlhfAttention', tf.KernelConfig[]> {
+): Record<'RlhfGelu' | 'RlhfAdamW' | 'RlhfLayerNorm' | 'RlhfAttention' | 'RlhfTokenLogProbs', tf.KernelConfig[]> {
   const gelu: tf.KernelFunc = (args) => {
     const backend = wasmBackendOf(args, GELU_KERNEL);
     const x = args.inputs['x']!;
@@ -141,7 +144,42 @@ export function fusedKernelConfigs(
       heads, hd, 1 / Math.sqrt(hd), portable);
     return out;
   };
+  const tokenLogProbs: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, TOKEN_LOGPROBS_KERNEL, ['targets']);
+    const { x, targets } = args.inputs as Record<'x' | 'targets', tf.TensorInfo>;
+    const [n, v] = logitRows(x, targets, TOKEN_LOGPROBS_KERNEL);
+    const outs = [backend.makeOutput([n], 'float32'), backend.makeOutput([n], 'float32')];
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, which may grow the memory
+      try {
+        addon.tokenLogProbs(heap, offset(backend, x), offset(backend, targets), offset(backend, outs[0]!), offset(backend, outs[1]!), n, v);
+      } catch (err) {
+        for (const o of outs) (backend as unknown as { disposeData(dataId: object): void }).disposeData(o.dataId);
+        throw err;
+      }
+    }
+    return outs;
+  };
+  const tokenLogProbsGrad: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, TOKEN_LOGPROBS_GRAD_KERNEL, ['targets']);
+    const { x, targets, lse, dy } = args.inputs as Record<'x' | 'targets' | 'lse' | 'dy', tf.TensorInfo>;
+    const [n, v] = logitRows(x, targets, TOKEN_LOGPROBS_GRAD_KERNEL);
+    if (tf.util.sizeFromShape(lse.shape) !== n || tf.util.sizeFromShape(dy.shape) !== n) {
+      throw new FusedKernelError(`${TOKEN_LOGPROBS_GRAD_KERNEL}: lse [${lse.shape}] and dy [${dy.shape}] must have one value per row of x [${x.shape}]`);
+    }
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+      addon.tokenLogProbsGrad(heap, offset(backend, x), offset(backend, targets), offset(backend, lse), offset(backend, dy),
+        offset(backend, out), n, v);
+    }
+    return out;
+  };
   return {
+    RlhfTokenLogProbs: [
+      { kernelName: TOKEN_LOGPROBS_KERNEL, backendName: 'wasm', kernelFunc: tokenLogProbs },
+      { kernelName: TOKEN_LOGPROBS_GRAD_KERNEL, backendName: 'wasm', kernelFunc: tokenLogProbsGrad },
+    ],
     RlhfAttention: [
       { kernelName: ATTENTION_KERNEL, backendName: 'wasm', kernelFunc: attention },
       { kernelName: ATTENTION_GRAD_KERNEL, backendName: 'wasm', kernelFunc: attentionGrad },
@@ -169,6 +207,14 @@ function headDimOf(qkv: tf.TensorInfo, batch: number, seq: number, heads: number
     );
   }
   return cols / (3 * heads);
+}
+
+/** [n, v] of logits x [n, v] with targets [n]. */
+function logitRows(x: tf.TensorInfo, targets: tf.TensorInfo, kernel: string): [number, number] {
+  if (x.shape.length !== 2 || x.shape[1]! < 1 || targets.shape.length !== 1 || targets.shape[0] !== x.shape[0]) {
+    throw new FusedKernelError(`${kernel}: logits must be [n, v] with v >= 1 and targets [n]; got logits [${x.shape}] and targets [${targets.shape}]`);
+  }
+  return [x.shape[0]!, x.shape[1]!];
 }
 
 /** [rows, d] of x [..., d] with weight and bias [d]. */
@@ -260,4 +306,26 @@ export function nativeAttention(qkv: tf.Tensor, batch: number, seq: number, head
     return { value: y!, gradFunc };
   });
   return f(qkv) as tf.Tensor2D;
+}
+
+/**
+ * log softmax(x)[target] per row: logits x [N, V] float32, targets int32 [N] -> [N], with its gradient
+ * dy * (onehot(target) - softmax(x)), as one native kernel each way; the forward keeps only each row's log-sum-exp for the
+ * backward, which recomputes the softmax. Undefined when the fused kernels are not enabled on the active wasm backend.
+ * A target outside [0, V) throws, naming it.
+ */
+export function nativeTokenLogProbs(x: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D | undefined {
+  if (x.dtype !== 'float32' || targets.dtype !== 'int32' || !available(TOKEN_LOGPROBS_KERNEL) || !available(TOKEN_LOGPROBS_GRAD_KERNEL)) {
+    return undefined;
+  }
+  logitRows(x, targets, 'nativeTokenLogProbs');
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [logp, lse] = tf.engine().runKernel(TOKEN_LOGPROBS_KERNEL, { x: xs, targets }) as tf.Tensor[];
+    save([xs, lse!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+      tf.engine().runKernel(TOKEN_LOGPROBS_GRAD_KERNEL, { x: saved[0]!, targets, lse: saved[1]!, dy }) as tf.Tensor;
+    return { value: logp!, gradFunc };
+  });
+  return f(x) as tf.Tensor1D;
 }

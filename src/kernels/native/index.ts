@@ -6,7 +6,7 @@ import { makeConcat, makeGather, makeIdentity, makeSum, makeTanh, makeTranspose 
 import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
-export { nativeAdamW, nativeAttention, nativeGelu, nativeLayerNorm, type AdamWScalars } from './fused.js';
+export { nativeAdamW, nativeAttention, nativeGelu, nativeLayerNorm, nativeTokenLogProbs, type AdamWScalars } from './fused.js';
 
 export class NativeKernelError extends Error {
   override name = 'NativeKernelError';
@@ -27,10 +27,10 @@ export interface NativeKernelOptions {
 
 /**
  * Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu, nativeAdamW, nativeLayerNorm,
- * nativeAttention).
+ * nativeAttention, nativeTokenLogProbs).
  */
 export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose', 'Concat', 'GatherV2', 'Identity'] as const;
-export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm', 'RlhfAttention'] as const;
+export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm', 'RlhfAttention', 'RlhfTokenLogProbs'] as const;
 export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
 type ReplacedName = (typeof REPLACED_KERNELS)[number];
