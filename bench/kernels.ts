@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const info: BackendInfo = await initBackend('wasm', { native: 'off' });
   console.log(describeBackend(info));
-  const status = use('native');
+  const status = use('fused');
   if (!status.active) {
     console.log(`native kernels unavailable (${status.reason ?? 'unknown reason'}): nothing to compare; run npm run build:native`);
     return;
