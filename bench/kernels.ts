@@ -1,30 +1,39 @@
 // Kernel benchmark, stock wasm against the native kernels in one process: matMul GFLOP/s, the AdamW training step of the
-// default model, and KV-cache sampling, each native figure as a ratio to the stock one and a fraction of the SGEMM peak.
+// default model and of a GPT-2-small-sized one (stock, native, and native with the fused attention), with a profile of
+// where the fused step's time goes, and KV-cache sampling; each figure as a ratio and a fraction of the SGEMM peak.
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism, loadavg } from 'node:os';
-import { AdamW } from '../src/kernels/adamw.js';
 import { describeBackend, initBackend, type BackendInfo } from '../src/kernels/backend.js';
-import { countParams, disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../src/kernels/gpt.js';
-import { lmLoss } from '../src/kernels/lm_loss.js';
+import { countParams, disposeModel, initGpt, type GptConfig } from '../src/kernels/gpt.js';
 import { matMul } from '../src/kernels/matmul.js';
-import { disableNativeKernels, enableNativeKernels, loadAddon, type NativeKernelStatus } from '../src/kernels/native/index.js';
+import { disableNativeKernels, enableNativeKernels, loadAddon, NATIVE_KERNELS, type NativeKernelStatus } from '../src/kernels/native/index.js';
 import { Rng } from '../src/kernels/rng.js';
-import { lmTrainingStep, median, time, type Timing } from './harness.js';
+import { lmTrainingStep, time, type Timing } from './harness.js';
 import { generate } from '../src/kernels/sampling.js';
 
 /** The default model of config/default.yaml. */
 const CFG: GptConfig = { vocabSize: 4096, contextLength: 128, layers: 4, dModel: 128, heads: 4, dropout: 0, positional: 'learned' };
 const BATCH = 16;
+/** GPT-2 small's body (12 layers, d_model 768, 12 heads) with the project's vocabulary, context 256. */
+const SMALL: GptConfig = { vocabSize: 4096, contextLength: 256, layers: 12, dModel: 768, heads: 12, dropout: 0, positional: 'learned' };
+const SMALL_BATCH = 2;
 
-type Mode = 'stock' | 'native';
+/**
+ * stock: tfjs wasm; native: the native kernels without the fused attention and log-probabilities (the unfused graph on
+ * native GEMMs); fused: every native kernel.
+ */
+type Mode = 'stock' | 'native' | 'fused';
+const FUSED_ONLY: readonly string[] = ['RlhfAttention', 'RlhfTokenLogProbs'];
 
 /** Switches the wasm backend's kernels; the native ones with one OpenBLAS thread, as the actors run them. */
 function use(mode: Mode): NativeKernelStatus {
-  return mode === 'native' ? enableNativeKernels({ threads: 1 }) : disableNativeKernels();
+  if (mode === 'stock') return disableNativeKernels();
+  const kernels = mode === 'fused' ? NATIVE_KERNELS : NATIVE_KERNELS.filter((k) => !FUSED_ONLY.includes(k));
+  return enableNativeKernels({ threads: 1, kernels });
 }
 
 /** Times f with the stock kernels, then with the native ones (the same inputs and the same process). */
-function both(reps: number, f: () => void): Record<Mode, Timing> {
+function both(reps: number, f: () => void): Record<'stock' | 'native', Timing> {
   use('stock');
   const stock = time(reps, f);
   use('native');
@@ -80,62 +89,114 @@ function randomTokens(rng: Rng, b: number, t: number, v: number): number[][] {
   return Array.from({ length: b }, () => Array.from({ length: t }, () => rng.int(v)));
 }
 
-/** One AdamW training step of the default model; returns the step and a leak count per mode. */
-function benchTraining(peak: number): void {
-  const model = initGpt(CFG, 1);
+/**
+ * AdamW training steps of `cfg` at `batch` in each mode, alternating the modes rep by rep so that a change in the
+ * machine's load hits them alike; then a profile of one fused step.
+ */
+async function benchTraining(peak: number, cfg: GptConfig, batch: number, modes: Mode[], reps: number, note = ''): Promise<void> {
+  const model = initGpt(cfg, 1);
   const params = countParams(model);
-  const { step, input, target, mask, dispose } = lmTrainingStep(model, BATCH, CFG.contextLength);
-  step(); // allocates the AdamW moments: state, not a leak
-  const leaks: Record<Mode, number> = { stock: 0, native: 0 };
-  const counted = (mode: Mode) => (): void => {
-    const before = tf.memory().numTensors;
-    step();
-    leaks[mode] += tf.memory().numTensors - before;
-  };
-  use('stock');
-  const stock = time(5, counted('stock'));
-  use('native');
-  const native = time(5, counted('native'));
-  use('stock');
-  const tokens = BATCH * CFG.contextLength;
-  // 6 N per token for the weight products (forward and backward) plus the attention scores and mixing.
-  const flop = 6 * params * tokens + 12 * CFG.layers * BATCH * CFG.contextLength ** 2 * CFG.dModel;
+  const { step, dispose } = lmTrainingStep(model, batch, cfg.contextLength);
+  const tokens = batch * cfg.contextLength;
+  // 6 N per token for the weight products (forward and backward) plus 12 L T D per token for the attention scores and
+  // mixing, the whole T x T square counted (as nanoGPT's MFU does), although the causal half is all that is needed.
+  const flop = 6 * params * tokens + 12 * cfg.layers * batch * cfg.contextLength ** 2 * cfg.dModel;
   console.log(
-    `\ntraining step, AdamW (${CFG.layers} layers, d_model ${CFG.dModel}, ${CFG.heads} heads, context ${CFG.contextLength}, ` +
-      `vocab ${CFG.vocabSize}, batch ${BATCH}, ${(params / 1e6).toFixed(2)} M params, ${(flop / 1e9).toFixed(1)} GFLOP/step; median of 5)`,
+    `\ntraining step, AdamW (${cfg.layers} layers, d_model ${cfg.dModel}, ${cfg.heads} heads, context ${cfg.contextLength}, ` +
+      `vocab ${cfg.vocabSize}, batch ${batch}, ${(params / 1e6).toFixed(2)} M params, ${(flop / 1e9).toFixed(1)} GFLOP/step; ` +
+      `median of ${reps}, modes alternating${note})`,
   );
-  console.log('                               stock      native  native/stock');
-  const row = (label: string, s: string, n: string, r: string): void => console.log(`  ${label.padEnd(26)} ${s.padStart(9)} ${n.padStart(11)} ${r.padStart(13)}`);
-  row('ms/step (CPU)', stock.cpu.toFixed(0), native.cpu.toFixed(0), ratio(stock.cpu, native.cpu));
-  row('ms/step (wall)', stock.wall.toFixed(0), native.wall.toFixed(0), ratio(stock.wall, native.wall));
-  row('tokens/s (CPU)', ((tokens / stock.cpu) * 1000).toFixed(0), ((tokens / native.cpu) * 1000).toFixed(0), ratio(stock.cpu, native.cpu));
-  const gs = flop / stock.cpu / 1e6;
-  const gn = flop / native.cpu / 1e6;
-  row('GFLOP/s achieved (CPU)', f1(gs), f1(gn), ratio(gn, gs));
-  row('of the sgemm peak', pct(gs / peak), pct(gn / peak), '');
-  row('tensors leaked (5 steps)', String(leaks.stock), String(leaks.native), '');
+  const cpu: Record<string, number[]> = {};
+  const wall: Record<string, number[]> = {};
+  const leaks: Record<string, number> = {};
+  for (const mode of modes) {
+    use(mode);
+    step(); // warm-up; the first one also allocates the AdamW moments: state, not a leak
+    cpu[mode] = [];
+    wall[mode] = [];
+    leaks[mode] = 0;
+  }
+  for (let r = 0; r < reps; r++) {
+    for (const mode of modes) {
+      use(mode);
+      const before = tf.memory().numTensors;
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      step();
+      wall[mode]!.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu[mode]!.push((c.user + c.system) / 1000);
+      leaks[mode]! += tf.memory().numTensors - before;
+    }
+  }
+  use('stock');
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const c = Object.fromEntries(modes.map((m) => [m, med(cpu[m]!)]));
+  const w = Object.fromEntries(modes.map((m) => [m, med(wall[m]!)]));
+  const last = modes[modes.length - 1]!;
+  const ratios = modes.length > 1 ? `${modes[0]}/${last}`.padStart(16) : '';
+  console.log(`                           ${modes.map((m) => m.padStart(10)).join(' ')} ${ratios}`);
+  const row = (label: string, cells: string[], r: string): void =>
+    console.log(`  ${label.padEnd(24)} ${cells.map((x) => x.padStart(10)).join(' ')} ${r.padStart(16)}`);
+  const rr = (x: number, y: number): string => (modes.length > 1 ? ratio(x, y) : '');
+  row('ms/step (CPU)', modes.map((m) => c[m]!.toFixed(0)), rr(c[modes[0]!]!, c[last]!));
+  row('ms/step (wall)', modes.map((m) => w[m]!.toFixed(0)), rr(w[modes[0]!]!, w[last]!));
+  row('tokens/s (CPU)', modes.map((m) => ((tokens / c[m]!) * 1000).toFixed(0)), rr(c[modes[0]!]!, c[last]!));
+  row('GFLOP/s achieved (CPU)', modes.map((m) => f1(flop / c[m]! / 1e6)), rr(c[modes[0]!]!, c[last]!));
+  row('of the sgemm peak', modes.map((m) => pct(flop / c[m]! / 1e6 / peak)), '');
+  row(`tensors leaked (${reps} steps)`, modes.map((m) => String(leaks[m])), '');
+  await profileStep(step, last, c[last]!);
   dispose();
   disposeModel(model);
 }
 
-async function profileNativeStep(model: GptModel, input: tf.Tensor2D, target: tf.Tensor2D, mask: tf.Tensor2D): Promise<void> {
-  use('native');
-  const info = await tf.profile(() => {
-    const r = tf.variableGrads(() => lmLoss(forwardLogits(model, input), target, mask), Object.values(model.params));
-    tf.dispose([r.value, ...Object.values(r.grads)]);
-  });
+/**
+ * Where one step's time goes, by kernel: tfjs's profiler, its kernel timer switched from wall-clock to process CPU time
+ * (on a shared machine a kernel's wall time also counts the time the process waited for a core), the optimizer included.
+ */
+async function profileStep(step: () => void, mode: Mode, stepMs: number): Promise<void> {
+  use(mode);
+  const backend = tf.backend() as unknown as { time(f: () => void): Promise<{ kernelMs: number }> };
+  const wallTimer = backend.time;
+  backend.time = async (f: () => void) => {
+    const c0 = process.cpuUsage();
+    f();
+    const c = process.cpuUsage(c0);
+    return { kernelMs: (c.user + c.system) / 1000 };
+  };
+  const c0 = process.cpuUsage();
+  let info: Awaited<ReturnType<typeof tf.profile>>;
+  try {
+    info = await tf.profile(step);
+  } finally {
+    backend.time = wallTimer;
+  }
+  const cu = process.cpuUsage(c0);
+  const profiled = (cu.user + cu.system) / 1000;
   use('stock');
   const byKernel = new Map<string, { ms: number; n: number }>();
+  let inKernels = 0;
   for (const k of info.kernels) {
     if (k.name === 'unnamed scope') continue; // custom-gradient scopes: their kernels are listed on their own
     const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
-    e.ms += Number(k.kernelTimeMs) || 0;
+    const ms = Number(k.kernelTimeMs) || 0;
+    e.ms += ms;
     e.n++;
+    inKernels += ms;
     byKernel.set(k.name, e);
   }
-  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
-  console.log(`  native forward+backward, costliest kernels (wall ms, one profiled step, ${info.kernels.length} kernel calls):`);
-  console.log(`    ${top.map(([name, e]) => `${name} ${e.ms.toFixed(0)} (${e.n})`).join(', ')}`);
+  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const gemm = ['BatchMatMul', 'RlhfAttention', 'RlhfAttentionGrad'].reduce((s, n) => s + (byKernel.get(n)?.ms ?? 0), 0);
+  console.log(
+    `  ${mode} step profiled by CPU time: ${info.kernels.length} kernel calls, ${inKernels.toFixed(0)} ms in kernels of a ` +
+      `${profiled.toFixed(0)} ms profiled step (${stepMs.toFixed(0)} ms unprofiled); GEMM-bound kernels (BatchMatMul, ` +
+      `RlhfAttention, RlhfAttentionGrad) ${gemm.toFixed(0)} ms = ${pct(gemm / profiled)} of the profiled step; the costliest (CPU ms, calls):`,
+  );
+  for (let i = 0; i < top.length && i < 14; i += 7) {
+    console.log(`    ${top.slice(i, i + 7).map(([name, e]) => `${name} ${e.ms.toFixed(0)} (${e.n})`).join(', ')}`);
+  }
+  const rest = top.slice(14).reduce((s, [, e]) => s + e.ms, 0);
+  console.log(`    ${top.length - Math.min(14, top.length)} other kernels ${rest.toFixed(0)} ms; outside kernels (tfjs bookkeeping, JS) ${(profiled - inKernels).toFixed(0)} ms`);
 }
 
 function benchSampling(): void {
@@ -161,7 +222,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const info: BackendInfo = await initBackend('wasm', { native: 'off' });
   console.log(describeBackend(info));
-  const status = use('native');
+  const status = use('fused');
   if (!status.active) {
     console.log(`native kernels unavailable (${status.reason ?? 'unknown reason'}): nothing to compare; run npm run build:native`);
     return;
@@ -176,14 +237,8 @@ async function main(): Promise<void> {
   const peak = sgemmPeak();
   console.log(`sgemm peak (the addon's raw ${loadAddon().addon!.blas} sgemm, 1024^3, 1 thread): ${f1(peak.cpu)} GFLOP/s by CPU time (${f1(peak.wall)} by wall)`);
   benchMatMul(peak.cpu);
-  benchTraining(peak.cpu);
-  {
-    const model = initGpt(CFG, 1);
-    const batch = lmTrainingStep(model, BATCH, CFG.contextLength);
-    await profileNativeStep(model, batch.input, batch.target, batch.mask);
-    batch.dispose();
-    disposeModel(model);
-  }
+  await benchTraining(peak.cpu, CFG, BATCH, ['stock', 'native', 'fused'], 5);
+  await benchTraining(peak.cpu, SMALL, SMALL_BATCH, ['native', 'fused'], 3, '; stock wasm left out, about 6x slower');
   benchSampling();
   const c = process.cpuUsage(cpu0);
   console.log(

@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "rlhf_native",
-      "sources": ["src/addon.c", "src/elementwise.c", "src/layer_norm.c", "src/sgemm_portable.c", "src/transpose.c"],
+      "sources": ["src/addon.c", "src/attention.c", "src/elementwise.c", "src/layer_norm.c", "src/sgemm_portable.c", "src/token_logprobs.c", "src/transpose.c"],
       "cflags": ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math"],
       "cflags!": ["-O2"],
       "libraries": ["-lpthread"],

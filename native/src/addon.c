@@ -1,4 +1,5 @@
-/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, transpose, concat, GELU, AdamW and LayerNorm on tensors that live in the
+/* N-API addon: single-precision GEMM (OpenBLAS when linked, else portable C), tanh, sum, transpose, concat, GELU, AdamW, LayerNorm
+ * fused causal attention and target-token log-probabilities on tensors that live in the
  * tfjs wasm backend's heap, addressed by byte offsets into the wasm memory's ArrayBuffer, so no tensor data is copied. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -6,9 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attention.h"
 #include "elementwise.h"
 #include "layer_norm.h"
 #include "sgemm_portable.h"
+#include "token_logprobs.h"
 #include "transpose.h"
 
 #ifdef RLHF_USE_OPENBLAS
@@ -512,6 +515,132 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads attention's shape arguments (b, t, heads, hd, scale, portable) from argv; 0 with an error thrown when bad. */
+static int get_attention_shape(napi_env env, napi_value *argv, const char *usage, const char *fn, int64_t *shape,
+                               double *scale, bool *portable) {
+  if (!get_ints(env, argv, 4, shape, usage)) return 0;
+  if (napi_get_value_double(env, argv[4], scale) != napi_ok || !get_bool(env, argv[5], portable)) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  for (int i = 0; i < 4; i++) {
+    if (shape[i] < 1 || shape[i] > (1 << 24)) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "%s: b, t, heads and hd must be integers in [1, 2^24]; got %lld, %lld, %lld, %lld", fn,
+               (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)shape[3]);
+      throw_range(env, msg);
+      return 0;
+    }
+  }
+  /* The largest operand (probs, b*heads*t*t, or qkv) must be addressable in floats without overflow. */
+  if ((double)shape[0] * shape[2] * shape[1] * shape[1] > (double)(INT64_MAX / 8) ||
+      (double)shape[0] * shape[1] * 3 * shape[2] * shape[3] > (double)(INT64_MAX / 8)) {
+    throw_range(env, "attention: the operands are too large");
+    return 0;
+  }
+  return 1;
+}
+
+/* attention(heap, qkvOff, yOff, probsOff, b, t, heads, hd, scale, portable): causal self-attention on the packed qkv. */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "attention(heap: ArrayBuffer, qkvOff, yOff, probsOff, b, t, heads, hd, scale, portable: boolean)";
+  char *heap;
+  size_t bytes;
+  int64_t s[4];
+  double scale;
+  bool portable;
+  if (argc < 10) return throw_range(env, "attention expects 10 arguments");
+  if (!get_heap(env, argv[0], "attention", &heap, &bytes)) return NULL;
+  if (!get_attention_shape(env, argv + 4, usage, "attention", s, &scale, &portable)) return NULL;
+  int64_t rows = s[0] * s[1], d = s[2] * s[3];
+  const int64_t elems[3] = {rows * 3 * d, rows * d, s[0] * s[2] * s[1] * s[1]};
+  float *p[3];
+  if (!get_spans(env, argv + 1, 3, elems, heap, bytes, p, usage, "attention")) return NULL;
+  attention_forward_f32(gemm, portable, p[0], p[1], p[2], (size_t)s[0], (size_t)s[1], (size_t)s[2], (size_t)s[3], (float)scale);
+  return NULL;
+}
+
+/* attentionGrad(heap, dyOff, qkvOff, probsOff, dqkvOff, b, t, heads, hd, scale, portable): dqkv from dy. */
+static napi_value js_attention_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage =
+      "attentionGrad(heap: ArrayBuffer, dyOff, qkvOff, probsOff, dqkvOff, b, t, heads, hd, scale, portable: boolean)";
+  char *heap;
+  size_t bytes;
+  int64_t s[4];
+  double scale;
+  bool portable;
+  if (argc < 11) return throw_range(env, "attentionGrad expects 11 arguments");
+  if (!get_heap(env, argv[0], "attentionGrad", &heap, &bytes)) return NULL;
+  if (!get_attention_shape(env, argv + 5, usage, "attentionGrad", s, &scale, &portable)) return NULL;
+  int64_t rows = s[0] * s[1], d = s[2] * s[3];
+  const int64_t elems[4] = {rows * d, rows * 3 * d, s[0] * s[2] * s[1] * s[1], rows * 3 * d};
+  float *p[4];
+  if (!get_spans(env, argv + 1, 4, elems, heap, bytes, p, usage, "attentionGrad")) return NULL;
+  attention_backward_f32(gemm, portable, p[0], p[1], p[2], p[3], (size_t)s[0], (size_t)s[1], (size_t)s[2], (size_t)s[3],
+                         (float)scale);
+  return NULL;
+}
+
+/* Throws a RangeError naming the row and target that lie outside the vocabulary. */
+static napi_value throw_bad_target(napi_env env, const char *fn, int64_t row, int32_t target, int64_t v) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s: target %d at row %lld is not a token id in [0, %lld]", fn, target, (long long)row,
+           (long long)(v - 1));
+  return throw_range(env, msg);
+}
+
+/* tokenLogProbs(heap, xOff, targetsOff, logpOff, lseOff, n, v): logp = log softmax(x)[target] and lse per row. */
+static napi_value js_token_logprobs(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "tokenLogProbs(heap: ArrayBuffer, xOff, targetsOff, logpOff, lseOff, n, v)";
+  char *heap;
+  size_t bytes;
+  int64_t nv[2];
+  if (argc < 7) return throw_range(env, "tokenLogProbs expects 7 arguments");
+  if (!get_heap(env, argv[0], "tokenLogProbs", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 5, 2, nv, usage)) return NULL;
+  int64_t n = nv[0], v = nv[1];
+  if (n < 0 || v < 1 || (n > 0 && v > INT64_MAX / 4 / n)) return throw_range(env, "tokenLogProbs: bad n or v");
+  const int64_t elems[4] = {n * v, n, n, n};
+  float *p[4];
+  if (!get_spans(env, argv + 1, 4, elems, heap, bytes, p, usage, "tokenLogProbs")) return NULL;
+  const int32_t *targets = (const int32_t *)p[1];
+  int64_t bad = token_logprobs_f32(p[0], targets, p[2], p[3], (size_t)n, (size_t)v);
+  if (bad >= 0) return throw_bad_target(env, "tokenLogProbs", bad, targets[bad], v);
+  return NULL;
+}
+
+/* tokenLogProbsGrad(heap, xOff, targetsOff, lseOff, dyOff, dxOff, n, v): dx = dy * (onehot(target) - softmax(x)). */
+static napi_value js_token_logprobs_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "tokenLogProbsGrad(heap: ArrayBuffer, xOff, targetsOff, lseOff, dyOff, dxOff, n, v)";
+  char *heap;
+  size_t bytes;
+  int64_t nv[2];
+  if (argc < 8) return throw_range(env, "tokenLogProbsGrad expects 8 arguments");
+  if (!get_heap(env, argv[0], "tokenLogProbsGrad", &heap, &bytes)) return NULL;
+  if (!get_ints(env, argv + 6, 2, nv, usage)) return NULL;
+  int64_t n = nv[0], v = nv[1];
+  if (n < 0 || v < 1 || (n > 0 && v > INT64_MAX / 4 / n)) return throw_range(env, "tokenLogProbsGrad: bad n or v");
+  const int64_t elems[5] = {n * v, n, n, n, n * v};
+  float *p[5];
+  if (!get_spans(env, argv + 1, 5, elems, heap, bytes, p, usage, "tokenLogProbsGrad")) return NULL;
+  const int32_t *targets = (const int32_t *)p[1];
+  int64_t bad = token_logprobs_grad_f32(p[0], targets, p[2], p[3], p[4], (size_t)n, (size_t)v);
+  if (bad >= 0) return throw_bad_target(env, "tokenLogProbsGrad", bad, targets[bad], v);
+  return NULL;
+}
+
 /* setThreads(n): the GEMM thread count, OpenBLAS's and the portable GEMM's (process-wide); returns the count in force. */
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -543,15 +672,17 @@ static napi_value js_get_threads(napi_env env, napi_callback_info info) {
 
 /* NAPI_MODULE_INIT keeps no per-process JS state, so each worker thread gets its own instance of the exports. */
 NAPI_MODULE_INIT() {
-  enum { NFN = 13 };
+  enum { NFN = 17 };
   napi_property_descriptor props[NFN + 1];
   memset(props, 0, sizeof props);
   const char *names[NFN] = {"sgemm", "batchMatMul", "setThreads", "getThreads", "tanh",
                             "sum",   "gelu",        "geluGrad",   "adamw",      "transpose", "concat",
-                            "layerNorm", "layerNormGrad"};
+                            "layerNorm", "layerNormGrad", "attention", "attentionGrad",
+                            "tokenLogProbs", "tokenLogProbsGrad"};
   napi_callback fns[NFN] = {js_sgemm, js_batch_mat_mul, js_set_threads, js_get_threads, js_tanh,
                             js_sum,   js_gelu,          js_gelu_grad,   js_adamw,       js_transpose, js_concat,
-                            js_layer_norm, js_layer_norm_grad};
+                            js_layer_norm, js_layer_norm_grad, js_attention, js_attention_grad,
+                            js_token_logprobs, js_token_logprobs_grad};
   for (int i = 0; i < NFN; i++) {
     props[i].utf8name = names[i];
     props[i].method = fns[i];

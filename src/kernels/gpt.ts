@@ -7,7 +7,7 @@ import { layerNorm } from './layer_norm.js';
 import { GptError, type ForwardOptions, type GptModel, type LayerKv, type StackContext } from './gpt_params.js';
 import { llamaBlock } from './llama_block.js';
 import { linear, matMul } from './matmul.js';
-import { nativeGelu } from './native/index.js';
+import { nativeAttention, nativeGelu } from './native/index.js';
 import { rmsNorm } from './rms_norm.js';
 import { deriveSeed } from './rng.js';
 
@@ -88,7 +88,7 @@ function block(
   ctx: StackContext,
   rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined,
   dropper: Dropper | undefined,
-): { x: tf.Tensor3D; present: LayerKv } {
+): { x: tf.Tensor3D; present?: LayerKv } {
   const { heads, dModel } = model.cfg;
   const [b, t] = x.shape;
   const hd = dModel / heads;
@@ -97,6 +97,10 @@ function block(
   const eps = model.cfg.normEps ?? 1e-5;
   const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>, eps);
   const qkv = linear(tf.reshape(h1, [b * t, dModel]), p('attn.c_attn.weight'), p('attn.c_attn.bias')); // [N, 3D]
+  // A plain causal forward without dropout on the weights runs attention as one native kernel on qkv itself: no split,
+  // no head transposes, no mask or softmax kernels, and the same for its gradient.
+  const fused = ctx.causalOnly && !rope && !ctx.past && !dropper ? nativeAttention(qkv, b, t, heads) : undefined;
+  if (fused) return { x: mlpBlock(model, l, x, linear(fused, p('attn.c_proj.weight'), p('attn.c_proj.bias')), dropper, eps) };
   const [qf, kf, vf] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
   let q = tf.reshape(qf, [b, t, heads, hd]);
   let k = tf.reshape(kf, [b, t, heads, hd]);
@@ -116,14 +120,20 @@ function block(
   const att = attend(qh, kT, v, ctx.bias, dropProbs); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [b * t, dModel]);
   const attnOut = linear(merged, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
-  const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
+  return { x: mlpBlock(model, l, x, attnOut, dropper, eps), present: { kT, v } };
+}
 
+/** The rest of a GPT-2 block after attention: x1 = x + attnOut [N, D], then x1 + mlp(ln_2(x1)). x [B, T, D]. */
+function mlpBlock(model: GptModel, l: number, x: tf.Tensor3D, attnOut: tf.Tensor, dropper: Dropper | undefined, eps: number): tf.Tensor3D {
+  const { dModel } = model.cfg;
+  const [b, t] = x.shape;
+  const p = (n: string): tf.Variable => param(model, `h.${l}.${n}`);
+  const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
   const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>, eps);
   const pre = linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // [N, 4D]
   const fc = nativeGelu(pre) ?? gelu(pre); // the fused native kernel when enabled, else the tf-op GELU
   const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
-  const x2 = tf.add(x1, tf.reshape(drop(mlpOut, dropper, 'mlp_out', l), [b, t, dModel])) as tf.Tensor3D;
-  return { x: x2, present: { kT, v } };
+  return tf.add(x1, tf.reshape(drop(mlpOut, dropper, 'mlp_out', l), [b, t, dModel])) as tf.Tensor3D;
 }
 
 function checkTokens(tokens: tf.Tensor, what: string): void {
@@ -133,7 +143,8 @@ function checkTokens(tokens: tf.Tensor, what: string): void {
 
 /**
  * The transformer stack: embeddings, blocks, final LayerNorm. Returns hidden states [B, T, D] and each layer's keys and
- * values (including the past ones given in ctx). Callers own the tidy scope; forwardHidden and the KV cache use it.
+ * values (including the past ones given in ctx; none when ctx.causalOnly let attention run fused). Callers own the tidy
+ * scope; forwardHidden and the KV cache use it.
  */
 export function forwardStack(
   model: GptModel,
@@ -165,7 +176,7 @@ export function forwardStack(
         ? llamaBlock(cfg, (n) => param(model, `h.${l}.${n}`), x, ctx, ctx.past?.[l], rope!, (y, site) => drop(y, dropper, site, l))
         : block(model, l, x, ctx, rope, dropper);
     x = out.x;
-    presents.push(out.present);
+    if (out.present) presents.push(out.present);
   }
   const lnF = param(model, 'ln_f.weight') as tf.Variable<tf.Rank.R1>;
   const hidden =
@@ -180,7 +191,7 @@ export function forwardHidden(model: GptModel, tokens: tf.Tensor2D, opts: Forwar
   checkTokens(tokens, 'tokens');
   const t = tokens.shape[1];
   if (t > model.cfg.contextLength) throw new GptError(`sequence length ${t} exceeds model.contextLength ${model.cfg.contextLength}`);
-  return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t) }, opts).hidden);
+  return tf.tidy(() => forwardStack(model, tokens, { bias: causalBias(t), causalOnly: true }, opts).hidden);
 }
 
 /** Hidden [..., D] -> logits [..., V] through the tied token embedding (h wte^T), or lm_head.weight [V, D] when untied. */

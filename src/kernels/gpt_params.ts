@@ -64,6 +64,11 @@ export interface StackContext {
   /** Additive attention mask broadcastable to [B, H, T, S]. */
   bias: tf.Tensor;
   past?: LayerKv[];
+  /**
+   * The bias is the plain causal mask of a full forward (no past, no padding) and the caller reads no presents: the
+   * GPT-2 block may then run its attention as one fused native kernel, and returns no presents.
+   */
+  causalOnly?: boolean;
 }
 
 export function validateGptConfig(cfg: GptConfig): void {

@@ -1,6 +1,7 @@
 // Log-probabilities of given tokens under next-token logits, and packing of prompt/response pairs into padded tensors.
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
+import { nativeTokenLogProbs } from './native/index.js';
 
 export class LogProbError extends Error {
   override name = 'LogProbError';
@@ -22,6 +23,9 @@ export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Ten
   return tf.tidy(() => {
     const n = b * t;
     const flatTargets = tf.reshape(targets, [n]); // [N]
+    // One native pass per row each way when the fused kernels are enabled.
+    const fused = nativeTokenLogProbs(tf.reshape(logits, [n, v]), flatTargets as tf.Tensor1D);
+    if (fused) return tf.reshape(fused, [b, t]) as tf.Tensor2D;
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [x3, save] = args as [tf.Tensor3D, tf.GradSaveFunc];
       const x = tf.reshape(x3, [n, v]); // [N, V]

@@ -51,7 +51,7 @@ test('native kernels: backend and status', { skip }, async () => {
   await initBackend('wasm');
   const st = enableNativeKernels();
   assert.equal(st.active, true, st.reason);
-  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'Concat', 'GatherV2', 'Identity', 'RlhfAdamW', 'RlhfGelu', 'RlhfGeluGrad', 'RlhfLayerNorm', 'RlhfLayerNormGrad', 'Sum', 'Tanh', 'Transpose']);
+  assert.deepEqual([...st.kernels].sort(), ['BatchMatMul', 'Concat', 'GatherV2', 'Identity', 'RlhfAdamW', 'RlhfAttention', 'RlhfAttentionGrad', 'RlhfGelu', 'RlhfGeluGrad', 'RlhfLayerNorm', 'RlhfLayerNormGrad', 'RlhfTokenLogProbs', 'RlhfTokenLogProbsGrad', 'Sum', 'Tanh', 'Transpose']);
   assert.ok(st.blas === load.addon!.blas);
   assert.ok(st.threads >= 1);
   assert.notEqual(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul');
@@ -64,7 +64,7 @@ test('native kernels: backend and status', { skip }, async () => {
   assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc.name, 'batchMatMul'); // the stock function is back
   assert.throws(() => enableNativeKernels({ threads: 0 }), /native threads must be an integer in \[1, 1024\]; got 0/);
   assert.throws(() => enableNativeKernels({ gemm: 'mkl' as never }), /must be one of auto, portable; got "mkl"/);
-  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, Concat, GatherV2, Identity, RlhfGelu, RlhfAdamW, RlhfLayerNorm; got \["Conv2D"\]/);
+  assert.throws(() => enableNativeKernels({ kernels: ['Conv2D' as never] }), /must be among BatchMatMul, Tanh, Sum, Transpose, Concat, GatherV2, Identity, RlhfGelu, RlhfAdamW, RlhfLayerNorm, RlhfAttention, RlhfTokenLogProbs; got \["Conv2D"\]/);
 });
 
 test('BatchMatMul: all transpose combinations, odd and batched shapes, both GEMMs', { skip }, async () => {

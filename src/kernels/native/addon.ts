@@ -44,6 +44,20 @@ export interface NativeAddon {
   /** Its gradient: dx [n, d], dw [d], db [d] from dy, x, w and the saved mean and rstd. */
   layerNormGrad(heap: ArrayBuffer, dyOff: number, xOff: number, wOff: number, meanOff: number, rstdOff: number,
     dxOff: number, dwOff: number, dbOff: number, n: number, d: number): void;
+  /**
+   * Causal self-attention on the packed qkv [b * t, 3 * heads * hd]: y [b * t, heads * hd] and the attention weights
+   * probs [b, heads, t, t] (zero above the diagonal), scores scaled by `scale`; byte offsets into `heap`.
+   */
+  attention(heap: ArrayBuffer, qkvOff: number, yOff: number, probsOff: number, b: number, t: number, heads: number,
+    hd: number, scale: number, portable: boolean): void;
+  /** Its gradient: dqkv [b * t, 3 * heads * hd] from dy [b * t, heads * hd], qkv and the forward's probs. */
+  attentionGrad(heap: ArrayBuffer, dyOff: number, qkvOff: number, probsOff: number, dqkvOff: number, b: number, t: number,
+    heads: number, hd: number, scale: number, portable: boolean): void;
+  /** logp = log softmax(x)[target] and lse = log sum exp(x) per row of x [n, v], targets int32 [n]; throws on a bad target. */
+  tokenLogProbs(heap: ArrayBuffer, xOff: number, targetsOff: number, logpOff: number, lseOff: number, n: number, v: number): void;
+  /** Its gradient: dx [n, v] = dy * (onehot(target) - exp(x - lse)). */
+  tokenLogProbsGrad(heap: ArrayBuffer, xOff: number, targetsOff: number, lseOff: number, dyOff: number, dxOff: number, n: number,
+    v: number): void;
   /** Sets OpenBLAS's (process-wide) thread count and returns the count in force; 1 for the portable GEMM. */
   setThreads(n: number): number;
   getThreads(): number;

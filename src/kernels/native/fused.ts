@@ -1,6 +1,6 @@
-// Fused GELU (forward and gradient), LayerNorm (forward and gradient) and AdamW as single native kernels on the wasm
-// heap: each replaces a chain of 6-15 stock wasm kernel calls (and their scalar uploads) with one pass over memory.
-// Callers opt in per use.
+// Fused GELU, LayerNorm, AdamW, causal self-attention and target-token log-probabilities (each forward and gradient)
+// as single native kernels on the wasm heap: each replaces a chain of 6-30 stock wasm kernel calls (and their
+// scalar uploads and intermediate tensors) with one call. Callers opt in per use.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.js';
 import { isWasmBackend, type WasmBackendLike } from './batch_mat_mul.js';
@@ -11,6 +11,10 @@ export const GELU_GRAD_KERNEL = 'RlhfGeluGrad';
 export const ADAMW_KERNEL = 'RlhfAdamW';
 export const LAYER_NORM_KERNEL = 'RlhfLayerNorm';
 export const LAYER_NORM_GRAD_KERNEL = 'RlhfLayerNormGrad';
+export const ATTENTION_KERNEL = 'RlhfAttention';
+export const ATTENTION_GRAD_KERNEL = 'RlhfAttentionGrad';
+export const TOKEN_LOGPROBS_KERNEL = 'RlhfTokenLogProbs';
+export const TOKEN_LOGPROBS_GRAD_KERNEL = 'RlhfTokenLogProbsGrad';
 
 export class FusedKernelError extends Error {
   override name = 'FusedKernelError';
@@ -20,10 +24,11 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const offset = (backend: WasmBackendLike, t: tf.TensorInfo): number => heapOffset(backend.dataIdMap.get(t.dataId)!.memoryOffset, t);
 
-function wasmBackendOf(args: KernelArgs, kernel: string): WasmBackendLike {
+function wasmBackendOf(args: KernelArgs, kernel: string, ints: string[] = []): WasmBackendLike {
   if (!isWasmBackend(args.backend)) throw new FusedKernelError(`${kernel} runs only on the wasm backend`);
   for (const [name, t] of Object.entries(args.inputs)) {
-    if (t !== undefined && t.dtype !== 'float32') throw new FusedKernelError(`${kernel} input ${name} must be float32; got ${t.dtype}`);
+    const want = ints.includes(name) ? 'int32' : 'float32';
+    if (t !== undefined && t.dtype !== want) throw new FusedKernelError(`${kernel} input ${name} must be ${want}; got ${t.dtype}`);
   }
   return args.backend;
 }
@@ -38,8 +43,18 @@ export interface AdamWScalars {
   decay: number;
 }
 
-/** Kernel configs for the wasm backend. */
-export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'RlhfAdamW' | 'RlhfLayerNorm', tf.KernelConfig[]> {
+/** The attributes of the attention kernels: the packed qkv [batch * seq, 3 * heads * headDim]. */
+interface AttentionAttrs {
+  batch: number;
+  seq: number;
+  heads: number;
+}
+
+/** Kernel configs for the wasm backend; `portable` runs attention's products on the portable GEMM. */
+export function fusedKernelConfigs(
+  addon: NativeAddon,
+  portable = false,
+): Record<'RlhfGelu' | 'RlhfAdamW' | 'RlhfLayerNorm' | 'RlhfAttention' | 'RlhfTokenLogProbs', tf.KernelConfig[]> {
   const gelu: tf.KernelFunc = (args) => {
     const backend = wasmBackendOf(args, GELU_KERNEL);
     const x = args.inputs['x']!;
@@ -104,7 +119,71 @@ export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'Rlh
       offset(backend, rstd), offset(backend, outs[0]!), offset(backend, outs[1]!), offset(backend, outs[2]!), n, d);
     return outs;
   };
+  const attention: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, ATTENTION_KERNEL);
+    const qkv = args.inputs['qkv']!;
+    const { batch, seq, heads } = args.attrs as unknown as AttentionAttrs;
+    const hd = headDimOf(qkv, batch, seq, heads, ATTENTION_KERNEL);
+    const outs = [backend.makeOutput([batch * seq, heads * hd], 'float32'), backend.makeOutput([batch, heads, seq, seq], 'float32')];
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, which may grow the memory
+    addon.attention(heap, offset(backend, qkv), offset(backend, outs[0]!), offset(backend, outs[1]!), batch, seq, heads, hd,
+      1 / Math.sqrt(hd), portable);
+    return outs;
+  };
+  const attentionGrad: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, ATTENTION_GRAD_KERNEL);
+    const { dy, qkv, probs } = args.inputs as Record<'dy' | 'qkv' | 'probs', tf.TensorInfo>;
+    const { batch, seq, heads } = args.attrs as unknown as AttentionAttrs;
+    const hd = headDimOf(qkv, batch, seq, heads, ATTENTION_GRAD_KERNEL);
+    if (tf.util.sizeFromShape(dy.shape) !== batch * seq * heads * hd || tf.util.sizeFromShape(probs.shape) !== batch * heads * seq * seq) {
+      throw new FusedKernelError(`${ATTENTION_GRAD_KERNEL}: dy [${dy.shape}] and probs [${probs.shape}] do not fit qkv [${qkv.shape}]`);
+    }
+    const out = backend.makeOutput(qkv.shape.slice(), 'float32');
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    addon.attentionGrad(heap, offset(backend, dy), offset(backend, qkv), offset(backend, probs), offset(backend, out), batch, seq,
+      heads, hd, 1 / Math.sqrt(hd), portable);
+    return out;
+  };
+  const tokenLogProbs: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, TOKEN_LOGPROBS_KERNEL, ['targets']);
+    const { x, targets } = args.inputs as Record<'x' | 'targets', tf.TensorInfo>;
+    const [n, v] = logitRows(x, targets, TOKEN_LOGPROBS_KERNEL);
+    const outs = [backend.makeOutput([n], 'float32'), backend.makeOutput([n], 'float32')];
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer; // after makeOutput, which may grow the memory
+      try {
+        addon.tokenLogProbs(heap, offset(backend, x), offset(backend, targets), offset(backend, outs[0]!), offset(backend, outs[1]!), n, v);
+      } catch (err) {
+        for (const o of outs) (backend as unknown as { disposeData(dataId: object): void }).disposeData(o.dataId);
+        throw err;
+      }
+    }
+    return outs;
+  };
+  const tokenLogProbsGrad: tf.KernelFunc = (args) => {
+    const backend = wasmBackendOf(args, TOKEN_LOGPROBS_GRAD_KERNEL, ['targets']);
+    const { x, targets, lse, dy } = args.inputs as Record<'x' | 'targets' | 'lse' | 'dy', tf.TensorInfo>;
+    const [n, v] = logitRows(x, targets, TOKEN_LOGPROBS_GRAD_KERNEL);
+    if (tf.util.sizeFromShape(lse.shape) !== n || tf.util.sizeFromShape(dy.shape) !== n) {
+      throw new FusedKernelError(`${TOKEN_LOGPROBS_GRAD_KERNEL}: lse [${lse.shape}] and dy [${dy.shape}] must have one value per row of x [${x.shape}]`);
+    }
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    if (n > 0) {
+      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+      addon.tokenLogProbsGrad(heap, offset(backend, x), offset(backend, targets), offset(backend, lse), offset(backend, dy),
+        offset(backend, out), n, v);
+    }
+    return out;
+  };
   return {
+    RlhfTokenLogProbs: [
+      { kernelName: TOKEN_LOGPROBS_KERNEL, backendName: 'wasm', kernelFunc: tokenLogProbs },
+      { kernelName: TOKEN_LOGPROBS_GRAD_KERNEL, backendName: 'wasm', kernelFunc: tokenLogProbsGrad },
+    ],
+    RlhfAttention: [
+      { kernelName: ATTENTION_KERNEL, backendName: 'wasm', kernelFunc: attention },
+      { kernelName: ATTENTION_GRAD_KERNEL, backendName: 'wasm', kernelFunc: attentionGrad },
+    ],
     RlhfLayerNorm: [
       { kernelName: LAYER_NORM_KERNEL, backendName: 'wasm', kernelFunc: layerNorm },
       { kernelName: LAYER_NORM_GRAD_KERNEL, backendName: 'wasm', kernelFunc: layerNormGrad },
@@ -115,6 +194,27 @@ export function fusedKernelConfigs(addon: NativeAddon): Record<'RlhfGelu' | 'Rlh
     ],
     RlhfAdamW: [{ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamw }],
   };
+}
+
+/** The head size of a packed qkv [batch * seq, 3 * heads * hd] (throws when the shape does not fit). */
+function headDimOf(qkv: tf.TensorInfo, batch: number, seq: number, heads: number, kernel: string): number {
+  const ok = [batch, seq, heads].every((n) => Number.isInteger(n) && n >= 1);
+  const cols = qkv.shape[1] ?? 0;
+  if (!ok || qkv.shape.length !== 2 || qkv.shape[0] !== batch * seq || cols % (3 * heads) !== 0 || cols === 0) {
+    throw new FusedKernelError(
+      `${kernel}: qkv must be [batch * seq, 3 * heads * headDim] with batch, seq, heads positive integers; ` +
+        `got qkv [${qkv.shape}] for batch ${batch}, seq ${seq}, heads ${heads}`,
+    );
+  }
+  return cols / (3 * heads);
+}
+
+/** [n, v] of logits x [n, v] with targets [n]. */
+function logitRows(x: tf.TensorInfo, targets: tf.TensorInfo, kernel: string): [number, number] {
+  if (x.shape.length !== 2 || x.shape[1]! < 1 || targets.shape.length !== 1 || targets.shape[0] !== x.shape[0]) {
+    throw new FusedKernelError(`${kernel}: logits must be [n, v] with v >= 1 and targets [n]; got logits [${x.shape}] and targets [${targets.shape}]`);
+  }
+  return [x.shape[0]!, x.shape[1]!];
 }
 
 /** [rows, d] of x [..., d] with weight and bias [d]. */
@@ -184,4 +284,48 @@ export function nativeLayerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor
     return { value: y!, gradFunc };
   });
   return f(x, weight, bias);
+}
+
+/**
+ * Causal multi-head self-attention on the packed projection qkv [B * T, 3D] (for each row: the queries of every head,
+ * then the keys, then the values; head h at columns h * hd of each third): softmax(q k^T / sqrt(hd) + causal mask) v
+ * with the heads merged back, [B * T, D], and its gradient with respect to qkv, as one native kernel each way. The
+ * forward keeps the attention weights [B, H, T, T] for the backward, as the unfused graph keeps its softmax. Undefined
+ * when the fused kernels are not enabled on the active wasm backend (the caller then runs the tf-op attention).
+ */
+export function nativeAttention(qkv: tf.Tensor, batch: number, seq: number, heads: number): tf.Tensor2D | undefined {
+  if (qkv.dtype !== 'float32' || !available(ATTENTION_KERNEL) || !available(ATTENTION_GRAD_KERNEL)) return undefined;
+  headDimOf(qkv, batch, seq, heads, 'nativeAttention');
+  const attrs = { batch, seq, heads };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [y, probs] = tf.engine().runKernel(ATTENTION_KERNEL, { qkv: x }, { ...attrs }) as tf.Tensor[];
+    save([x, probs!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+      tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, qkv: saved[0]!, probs: saved[1]! }, { ...attrs }) as tf.Tensor;
+    return { value: y!, gradFunc };
+  });
+  return f(qkv) as tf.Tensor2D;
+}
+
+/**
+ * log softmax(x)[target] per row: logits x [N, V] float32, targets int32 [N] -> [N], with its gradient
+ * dy * (onehot(target) - softmax(x)), as one native kernel each way; the forward keeps only each row's log-sum-exp for the
+ * backward, which recomputes the softmax. Undefined when the fused kernels are not enabled on the active wasm backend.
+ * A target outside [0, V) throws, naming it.
+ */
+export function nativeTokenLogProbs(x: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D | undefined {
+  if (x.dtype !== 'float32' || targets.dtype !== 'int32' || !available(TOKEN_LOGPROBS_KERNEL) || !available(TOKEN_LOGPROBS_GRAD_KERNEL)) {
+    return undefined;
+  }
+  logitRows(x, targets, 'nativeTokenLogProbs');
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [logp, lse] = tf.engine().runKernel(TOKEN_LOGPROBS_KERNEL, { x: xs, targets }) as tf.Tensor[];
+    save([xs, lse!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor =>
+      tf.engine().runKernel(TOKEN_LOGPROBS_GRAD_KERNEL, { x: saved[0]!, targets, lse: saved[1]!, dy }) as tf.Tensor;
+    return { value: logp!, gradFunc };
+  });
+  return f(x) as tf.Tensor1D;
 }

@@ -6,7 +6,7 @@ import { makeConcat, makeGather, makeIdentity, makeSum, makeTanh, makeTranspose 
 import { fusedKernelConfigs } from './fused.js';
 
 export { loadAddon, ADDON_PATH, type NativeAddon } from './addon.js';
-export { nativeAdamW, nativeGelu, nativeLayerNorm, type AdamWScalars } from './fused.js';
+export { nativeAdamW, nativeAttention, nativeGelu, nativeLayerNorm, nativeTokenLogProbs, type AdamWScalars } from './fused.js';
 
 export class NativeKernelError extends Error {
   override name = 'NativeKernelError';
@@ -25,9 +25,12 @@ export interface NativeKernelOptions {
   kernels?: readonly NativeKernelName[];
 }
 
-/** Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu, nativeAdamW, nativeLayerNorm). */
+/**
+ * Stock tfjs kernels this module replaces, and fused kernels it adds (used through nativeGelu, nativeAdamW, nativeLayerNorm,
+ * nativeAttention, nativeTokenLogProbs).
+ */
 export const REPLACED_KERNELS = ['BatchMatMul', 'Tanh', 'Sum', 'Transpose', 'Concat', 'GatherV2', 'Identity'] as const;
-export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm'] as const;
+export const FUSED_KERNELS = ['RlhfGelu', 'RlhfAdamW', 'RlhfLayerNorm', 'RlhfAttention', 'RlhfTokenLogProbs'] as const;
 export const NATIVE_KERNELS = [...REPLACED_KERNELS, ...FUSED_KERNELS] as const;
 export type NativeKernelName = (typeof NATIVE_KERNELS)[number];
 type ReplacedName = (typeof REPLACED_KERNELS)[number];
@@ -105,7 +108,7 @@ export function enableNativeKernels(options: NativeKernelOptions = {}): NativeKe
     GatherV2: (stock) => makeGather(stock),
     Identity: (stock) => makeIdentity(stock),
   };
-  const fused = fusedKernelConfigs(addon);
+  const fused = fusedKernelConfigs(addon, portable);
   for (const name of wanted) {
     if ((REPLACED_KERNELS as readonly string[]).includes(name)) replaceKernel(name, makers[name as ReplacedName]);
     else addFused(name as FusedName, fused[name as FusedName]);
