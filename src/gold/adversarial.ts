@@ -35,7 +35,7 @@ export interface AdversarialCase {
  * prompts among held-out sentences and stock phrases (`node scripts/gold_adversarial_report.mjs --search-fixed`).
  */
 export const BEST_FIXED_ANSWER =
-  'and I invite the earnest attention of Congress to the existing laws of the United States respecting expatriation and the election of nationality by individuals.';
+  'and a strong, healthy financial market makes it possible for businesses to access credit and create new jobs.';
 
 /** Words from the dictionary with no sentence to make (a fixed draw, so results are reproducible). */
 const DICTIONARY_WORDS = 'harbor quickly seven beneath republic blue taxation ocean mountain gladly paper thunder wooden eleven';
