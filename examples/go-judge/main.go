@@ -235,7 +235,7 @@ func main() {
 	deadLetter := func(m *nats.Msg, reason string, deliveries uint64) {
 		d := DeadLetter{Type: "dead_letter", V: 1, RunID: *runID, Topic: "samples", Reason: reason, Deliveries: deliveries, Payload: m.Data, Ts: nowMs()}
 		meta, _ := m.Metadata()
-		if err := publish(subj("dead"), d, fmt.Sprintf("dead-%s-%d", *id, meta.Sequence.Stream)); err != nil {
+		if err := publish(subj("dead."+*id), d, fmt.Sprintf("dead-%s-%d", *id, meta.Sequence.Stream)); err != nil {
 			log.Fatalf("error: dead-lettering failed: %v", err)
 		}
 		counts["judge_dead_letters_total"]++

@@ -297,7 +297,7 @@ def main():
     def dead_letter(m, reason, deliveries, sseq):
         letter = {"type": "dead_letter", "v": 1, "runId": run, "topic": "samples", "reason": reason[:4096],
                   "deliveries": deliveries, "payload": m["data"], "ts": time.time() * 1000}
-        js.publish(subj("dead"), msgpack.packb(letter, use_bin_type=True), f"dead-samples-{sseq}")
+        js.publish(subj("dead." + a.id), msgpack.packb(letter, use_bin_type=True), f"dead-samples-{sseq}")
         nc.publish(m["reply"], b"+TERM")
         counts["judge_dead_letters_total"] += 1
 
