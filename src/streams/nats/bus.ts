@@ -418,7 +418,6 @@ function checkServerLimit(nc: NatsConnection, cfg: BusConfig): void {
 /** The id a process's dead letters carry in their subject: the explicit one, else the NATS user's, else its inbox's. */
 function senderOf(cfg: BusConfig, actorId: string | undefined): string {
   if (!actorId) return (cfg.user || (cfg.inboxPrefix.startsWith('_INBOX_') ? cfg.inboxPrefix.slice('_INBOX_'.length) : '') || '_').replace(/[^A-Za-z0-9_-]/g, '_');
-  const id = actorId;
-  if (!ACTOR_ID.test(id)) throw new BusError(`the bus's actor id must match [A-Za-z0-9_-]+ (it is a subject token: dead letters go out under it); got ${JSON.stringify(id)}`);
-  return id;
+  if (!ACTOR_ID.test(actorId)) throw new BusError(`the bus's actor id must match [A-Za-z0-9_-]+ (it is a subject token: dead letters go out under it); got ${JSON.stringify(actorId)}`);
+  return actorId;
 }
