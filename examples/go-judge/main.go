@@ -10,6 +10,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -234,8 +236,7 @@ func main() {
 	}
 	deadLetter := func(m *nats.Msg, reason string, deliveries uint64) {
 		d := DeadLetter{Type: "dead_letter", V: 1, RunID: *runID, Topic: "samples", Reason: reason, Deliveries: deliveries, Payload: m.Data, Ts: nowMs()}
-		meta, _ := m.Metadata()
-		if err := publish(subj("dead"), d, fmt.Sprintf("dead-%s-%d", *id, meta.Sequence.Stream)); err != nil {
+		if err := publish(subj("dead."+*id), d, randomID(*id)); err != nil {
 			log.Fatalf("error: dead-lettering failed: %v", err)
 		}
 		counts["judge_dead_letters_total"]++
@@ -243,7 +244,7 @@ func main() {
 	}
 	sendMetrics := func(state string) {
 		mm := Metrics{Type: "metrics", V: 1, RunID: *runID, ActorID: *id, Role: "judge", Ts: nowMs(), Values: counts, State: state}
-		if err := publish(subj("metrics."+*id), mm, fmt.Sprintf("metrics-%s-%d", *id, time.Now().UnixNano())); err != nil {
+		if err := publish(subj("metrics."+*id), mm, randomID(*id)); err != nil {
 			log.Printf("metrics publish failed: %v", err)
 		}
 	}
@@ -321,4 +322,14 @@ func main() {
 			_ = m.Ack() // only after the pair's PubAck: its effect is durable
 		}
 	}
+}
+
+// randomID is a msgId for the metrics and dead streams, which every role writes: the duplicate window is per stream,
+// so an id another participant could guess (a counter, a clock) could be taken first and this message dropped.
+func randomID(actor string) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		log.Fatalf("error: no randomness for a msgId: %v", err)
+	}
+	return actor + "-" + hex.EncodeToString(b)
 }

@@ -13,6 +13,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import select
 import socket
 import sys
@@ -292,12 +293,12 @@ def main():
     def publish_metrics(state):
         m = {"type": "metrics", "v": 1, "runId": run, "actorId": a.id, "role": "judge", "ts": time.time() * 1000,
              "values": {k: float(v) for k, v in counts.items()}, "state": state}
-        js.publish(subj("metrics." + a.id), msgpack.packb(m, use_bin_type=True), f"metrics-{a.id}-{time.time_ns()}")
+        js.publish(subj("metrics." + a.id), msgpack.packb(m, use_bin_type=True), f"{a.id}-{secrets.token_hex(16)}")
 
     def dead_letter(m, reason, deliveries, sseq):
         letter = {"type": "dead_letter", "v": 1, "runId": run, "topic": "samples", "reason": reason[:4096],
                   "deliveries": deliveries, "payload": m["data"], "ts": time.time() * 1000}
-        js.publish(subj("dead"), msgpack.packb(letter, use_bin_type=True), f"dead-samples-{sseq}")
+        js.publish(subj("dead." + a.id), msgpack.packb(letter, use_bin_type=True), f"{a.id}-{secrets.token_hex(16)}")
         nc.publish(m["reply"], b"+TERM")
         counts["judge_dead_letters_total"] += 1
 

@@ -4,11 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseConfig } from '../config/index.js';
 import { tokenizerFromFiles } from '../data/load_tokenizer.js';
-import { sftDir } from '../train/sft.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, modelFromWeights, type GptModel } from '../kernels/gpt.js';
 import { loadModel } from '../train/model_io.js';
 import { HfFolderError, loadHfFolder } from './hf_folder.js';
+import { sftDir } from './source.js';
 
 export interface LoadedPolicy {
   model: GptModel;

@@ -35,3 +35,8 @@ export function modelTag(cfg: Config): string {
   const name = basename(resolve(src)).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40);
   return `-${name}-${createHash('sha256').update(resolve(src)).digest('hex').slice(0, 8)}`;
 }
+
+/** The SFT stage's checkpoint folder: the policy a run starts from (the tiny model's, or one per imported model). */
+export function sftDir(cfg: Config): string {
+  return join(cfg.run.cacheDir, `sft${modelTag(cfg)}`);
+}

@@ -90,7 +90,7 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   const snapshotEveryMs = opts.snapshotEveryMs ?? 10 * intervalMs;
   let lastSnapshot = Number.NEGATIVE_INFINITY;
   const sample = (forceLog: boolean): void => {
-    const counters = deadStored === undefined ? bus.counters() : { ...bus.counters(), deadStored };
+    const counters = { ...bus.counters(), ...(deadStored === undefined ? {} : { deadStored }), ...(deadBySender === undefined ? {} : { deadBySender }) };
     aggregator.observeBus(counters);
     aggregator.tick();
     const snap = aggregator.snapshot();
@@ -102,10 +102,13 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   };
   // Dead letters of every process, read from the server (NATS): the bus's own counters see only this process's.
   let deadStored: number | undefined;
+  // By sender: the publisher's id the server binds to its user (the letter's subject), so no role can pass for another.
+  let deadBySender: Record<string, number> | undefined;
   let deadPollError = '';
   const pollDead = async (): Promise<void> => {
-    if (!bus.deadLettersStored) return;
     try {
+      if (bus.deadLettersBySender) deadBySender = await bus.deadLettersBySender();
+      if (!bus.deadLettersStored) return;
       deadStored = await bus.deadLettersStored();
       deadPollError = '';
     } catch (err) {

@@ -116,7 +116,8 @@ function render(s) {
     '</td><td>' + a.highlights.map(([k, v]) => esc(k) + ' ' + fmt(v)).join(', ') + '</td></tr>').join('');
   $('streams-body').innerHTML = s.streams.consumers.map((c) =>
     '<tr><td>' + esc(c.topic) + '</td><td>' + esc(c.durable) + '</td><td>' + c.pending + '</td></tr>').join('') +
-    s.streams.topics.filter((t) => t.deadLettered > 0).map((t) => '<tr><td>' + esc(t.topic) + '</td><td>dead letters</td><td>' + t.deadLettered + '</td></tr>').join('');
+    s.streams.topics.filter((t) => t.deadLettered > 0).map((t) => '<tr><td>' + esc(t.topic) + '</td><td>dead letters</td><td>' + t.deadLettered + '</td></tr>').join('') +
+    (s.streams.deadBySender || []).map((d) => '<tr><td>dead</td><td>from ' + esc(d.sender) + '</td><td>' + d.letters + '</td></tr>').join('');
   if (lag && lag.count > 0) {
     const per = lag.cumulative.map((c, i) => c - (i > 0 ? lag.cumulative[i - 1] : 0));
     const top = Math.max(1, ...per);

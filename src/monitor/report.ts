@@ -123,6 +123,8 @@ export function writeReport(runDir: string): ReportResult {
     ['final KL', fmt(s.quality.kl)],
     ['final win rate', fmt(s.quality.winRate)],
     ['dead letters', s.streams.observedAt === null ? '-' : String(s.streams.deadLetters)],
+    // Senders as the server bound them to users (the letter's subject), never as a letter says.
+    ['dead letters by sender', (s.streams.deadBySender ?? []).map((d) => `${d.sender} ${d.letters}`).join(', ') || '-'],
   ];
   for (const [k, v] of rows) md.push(`| ${k} | ${v} |`);
   md.push('');

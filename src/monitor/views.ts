@@ -83,6 +83,8 @@ export interface StreamsView {
   consumers: { topic: string; durable: string; pending: number }[];
   pendingTotal: number;
   deadLetters: number;
+  /** Dead letters held now by sender (the id in the subject the server bound to its publisher); empty when unknown. */
+  deadBySender: { sender: string; letters: number }[];
   /** When the counters were read; null before the first read. */
   observedAt: number | null;
 }
@@ -185,7 +187,7 @@ export function histogramView(byBound: ReadonlyMap<number, number>, t: { count: 
 
 /** The bus's counters as per-topic rows and per-consumer queue depths. */
 export function streamsView(c: BusCounters | undefined, observedAt: number | null): StreamsView {
-  if (!c) return { topics: [], consumers: [], pendingTotal: 0, deadLetters: 0, observedAt: null };
+  if (!c) return { topics: [], consumers: [], pendingTotal: 0, deadLetters: 0, deadBySender: [], observedAt: null };
   const names = new Set([...Object.keys(c.published), ...Object.keys(c.delivered), ...Object.keys(c.acked), ...Object.keys(c.deadLettered)]);
   const topics = [...names].sort().map((topic) => ({
     topic,
@@ -207,6 +209,7 @@ export function streamsView(c: BusCounters | undefined, observedAt: number | nul
     pendingTotal: consumers.filter((x) => x.topic !== 'metrics').reduce((s, x) => s + x.pending, 0),
     // The run's dead stream counts every process's letters; this process's own counters are the fallback.
     deadLetters: c.deadStored ?? topics.reduce((s, x) => s + x.deadLettered, 0),
+    deadBySender: Object.entries(c.deadBySender ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([sender, letters]) => ({ sender, letters })),
     observedAt,
   };
 }

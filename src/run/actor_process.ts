@@ -66,6 +66,8 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
     // Only the learner writes weights; its files let generators on this host skip the object store.
     ...(o.role === 'learner' ? { weightsDir: join(runDir, 'weights') } : {}),
     log: (l) => log(l),
+    // Its dead letters go out under its own id, the only one its NATS user may publish them under.
+    actorId: o.actorId,
   });
   // Actors see weight-store calls that ride out a server restart; a failure there would otherwise stop the actor.
   // Timed as in one-process runs: the record carries the seconds this process spent in bus calls.

@@ -11,7 +11,8 @@ import { tokenizerFromFiles } from '../data/load_tokenizer.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { freshManifest, hashInputs, readManifest } from '../train/manifest.js';
 import { prefsInputs } from '../train/preference_data.js';
-import { sftDir, sftInputs } from '../train/sft.js';
+import { sftDir } from '../models/source.js';
+import { sftInputs } from '../train/sft.js';
 import { rmDir, sftDataOf } from '../train/stages.js';
 
 export class ArtifactsMissingError extends Error {

@@ -116,7 +116,9 @@ async function startGenerator(cfg: Config, o: ActorProcessOptions, c: RoleContex
   let lastLog = 0;
   // Flow control across processes: the groups and pairs waiting downstream, as the server counts them.
   const admit = async (signal: AbortSignal): Promise<void> => {
-    while (!signal.aborted) {
+    // A closed bus (the process is ending on a failure) admits at once: the publish then fails and ends the generator,
+    // where waiting here would keep the process alive forever.
+    while (!signal.aborted && !c.nats.isClosed) {
       let waiting: number;
       try {
         waiting = waitingWork(await c.control.backlog());

@@ -226,8 +226,9 @@ export class RunControl {
         if (e) return e;
       } catch (err) {
         if (this.bus.isClosed) return undefined;
-        // Unreachable server (restarting): the client reconnects by itself; the next poll tries again.
-        if (!/timeout|disconnect|connection|no responders/i.test((err as Error).message)) throw err;
+        // Unreachable server (restarting), or a node whose JetStream is between leaders (503, "JetStream system
+        // temporarily unavailable", as after a paused host resumes): the next poll tries again.
+        if (!/timeout|disconnect|connection|no responders/i.test((err as Error).message) && (err as { code?: unknown }).code !== '503') throw err;
       }
       await systemClock.sleep(everyMs, signal);
     }

@@ -44,6 +44,12 @@ export interface Delivery<T> {
   readonly seq: number;
   /** 1 on first delivery, 2 on the first redelivery, ... */
   readonly deliveries: number;
+  /**
+   * Who published it, as the transport vouches (never the payload's word): on NATS the actor id in a per-actor subject
+   * (dead letters, metrics), which the server binds to a user; in-process, the consumer group that dead-lettered it.
+   * Absent where the transport cannot say (work topics; letters appended as raw bytes in process).
+   */
+  readonly sender?: string;
   /** Call only after the message's effect is durable. */
   ack(): Promise<void>;
   /** Ask for redelivery, after `delayMs` (backoff). */
@@ -95,6 +101,8 @@ export interface BusCounters {
   pending: Record<string, number>;
   /** Dead letters the run's dead topic received from every process (NATS: read from the server); absent when unknown. */
   deadStored?: number;
+  /** The dead letters it holds now by sender, the publisher's id the server vouches for (NATS); absent when unknown. */
+  deadBySender?: Record<string, number>;
 }
 
 export interface Bus {
@@ -108,5 +116,7 @@ export interface Bus {
   counters(): BusCounters;
   /** Dead letters stored on the dead topic by every process of the run, where the bus can see others' (NATS). */
   deadLettersStored?(): Promise<number>;
+  /** The dead letters the dead topic holds now, by sender (Delivery.sender), where the bus can see others' (NATS). */
+  deadLettersBySender?(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }

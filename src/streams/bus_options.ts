@@ -9,6 +9,11 @@ export interface BusOptions {
   weightsDir?: string;
   /** One line per notable event (connection status, dead letters); defaults to stderr. */
   log?: (line: string) => void;
+  /**
+   * NATS: the actor id this process's dead letters go out under (`<prefix>.<runId>.dead.<id>`). Defaults to bus.user, else
+   * the id in bus.inboxPrefix (`_INBOX_<id>`), else `_`; under per-role users it must be the user's own id.
+   */
+  actorId?: string;
   /** In-process bus timers (ack wait, nak delay); tests pass a fake one. */
   clock?: Clock;
 }

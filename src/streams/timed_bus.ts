@@ -13,8 +13,11 @@ export class TimedBus implements Bus {
   private openSince = 0;
   private busyClosed = 0;
   readonly weights: WeightStore;
+  /** The inner bus's count by sender, where it has one (not timed: a monitor's poll, not an actor's bus call). */
+  readonly deadLettersBySender?: () => Promise<Record<string, number>>;
 
   constructor(private readonly inner: Bus) {
+    if (inner.deadLettersBySender) this.deadLettersBySender = () => inner.deadLettersBySender!();
     const w = inner.weights;
     this.weights = {
       put: (version, step, bytes) => this.timed(() => w.put(version, step, bytes)),
@@ -79,6 +82,7 @@ export class TimedBus implements Bus {
       topic: d.topic,
       seq: d.seq,
       deliveries: d.deliveries,
+      ...(d.sender !== undefined ? { sender: d.sender } : {}),
       ack: () => this.timed(() => d.ack()),
       nak: (delayMs) => this.timedSync(() => d.nak(delayMs)),
       deadLetter: (reason) => this.timed(() => d.deadLetter(reason)),

@@ -1,5 +1,4 @@
 // Supervised stage of the policy: LM pre-training on the corpus, then instruction tuning (loss on response tokens only).
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW } from '../kernels/adamw.js';
 import { disposeModel, forwardLogits, initGpt, type GptConfig, type GptModel } from '../kernels/gpt.js';
@@ -24,8 +23,7 @@ import { hashInputs, writeManifest } from './manifest.js';
 import { optimizeStep } from './optimize.js';
 import { ProgressBar, yieldToEvents } from './progress.js';
 import { saveModel, type PromptResponse, type SftData, type TrainLog } from './model_io.js';
-import { modelTag, sourceIdentity } from '../models/source.js';
-import { importSft } from './sft_import.js';
+import { sftDir, sourceIdentity } from '../models/source.js';
 
 export class SftError extends Error {
   override name = 'SftError';
@@ -48,10 +46,6 @@ const MAX_VALID_INSTRUCTIONS = 256;
 export function policyConfig(cfg: Config, vocabSize: number): GptConfig {
   const m = cfg.model;
   return { vocabSize, contextLength: m.contextLength, layers: m.layers, dModel: m.dModel, heads: m.heads, dropout: m.dropout, positional: m.positional };
-}
-
-export function sftDir(cfg: Config): string {
-  return join(cfg.run.cacheDir, `sft${modelTag(cfg)}`);
 }
 
 /** Mean next-token loss over masked positions of one batch, as a number. */
@@ -231,10 +225,12 @@ export function sftInputs(cfg: Config, data: SftData): Record<string, unknown> {
   return { stage: 'sft', model, sft: cfg.sft, seed: cfg.compute.seed, data: data.hash, promptWords: cfg.data.promptWords, continuations: 2 };
 }
 
-/** Trains the SFT policy and writes its checkpoint (model.safetensors, config.json, tokenizer.json) and manifest; returns the folder. */
+/**
+ * Trains the SFT policy from scratch and writes its checkpoint (model.safetensors, config.json, tokenizer.json) and
+ * manifest; returns the folder. A run from an imported model (model.source) takes importSft instead (stages.ts).
+ */
 export async function trainSft(cfg: Config, data: SftData, opts: TrainOptions = {}): Promise<string> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  if (cfg.model.source) return importSft(cfg, data, opts);
   const dir = sftDir(cfg);
   const gcfg = policyConfig(cfg, data.tokenizer.vocabSize);
   const started = performance.now();

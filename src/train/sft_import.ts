@@ -3,9 +3,10 @@
 import type { Config } from '../config/index.js';
 import { disposeModel } from '../kernels/gpt.js';
 import { importHfModel } from '../models/policy_source.js';
+import { sftDir } from '../models/source.js';
 import { hashInputs, writeManifest } from './manifest.js';
 import { saveModel, type SftData } from './model_io.js';
-import { finetune, pretrain, sftDir, sftInputs, type TrainOptions } from './sft.js';
+import { finetune, pretrain, sftInputs, type TrainOptions } from './sft.js';
 
 export async function importSft(cfg: Config, data: SftData, opts: TrainOptions = {}): Promise<string> {
   const log = opts.log ?? ((l: string) => console.error(l));

@@ -17,7 +17,9 @@ import { loadModel, ModelIoError, saveModel, scalarModelFromPolicy, type PromptR
 import { pairwiseAccuracy, PAIRWISE_INPUT, trainPairwise } from './pairwise_model.js';
 import { buildPreferenceData, loadPreferenceData, prefsDir, prefsInputs, splitByPrompt, type PreferenceDataset, type PreferencePair } from './preference_data.js';
 import { BT_INPUT, btAccuracy, fitOptionsOf, trainBt, type FitResult } from './reward_model.js';
-import { sftDir, sftInputs, trainSft, type TrainOptions } from './sft.js';
+import { sftDir } from '../models/source.js';
+import { sftInputs, trainSft, type TrainOptions } from './sft.js';
+import { importSft } from './sft_import.js';
 
 
 export type RmKind = 'bt' | 'pairwise';
@@ -85,7 +87,7 @@ export async function ensureSft(cfg: Config, opts: TrainOptions & { data?: DataA
     log(`sft: inputs unchanged, reusing ${dir} (hash ${hash.slice(0, 12)})`);
     return { dir, reused: true, hash, summary: hit.summary };
   }
-  await withGemmThreads(stageThreads(cfg), () => trainSft(cfg, data, opts));
+  await withGemmThreads(stageThreads(cfg), () => (cfg.model.source ? importSft(cfg, data, opts) : trainSft(cfg, data, opts)));
   return { dir, reused: false, hash, summary: freshManifest(dir, hash)!.summary };
 }
 

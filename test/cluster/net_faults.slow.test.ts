@@ -192,6 +192,10 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
       const c = checkEveryPairOnce(o);
       assert.equal(c.trained, 16 * 4);
       console.log(`# learner host paused ${pauseMs / 1000} s (${paused.length} processes): ${o.seconds.toFixed(1)} s; ${summary(o)}`);
+    } catch (err) {
+      // What the nodes said around the pause is the way to a failure's cause.
+      if (err instanceof Error) err.message += `\n${[...hosts.nodes.values()].map((n) => `--- nats-server on host ${n.host}\n${n.output.slice(-3000)}`).join('\n')}`;
+      throw err;
     } finally {
       await hosts.close();
     }

@@ -34,7 +34,9 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Every subject a reply could be aimed at: each topic's subject, each control key, the weights keys and objects. */
 const TARGETS = [
-  ...TOPIC_NAMES.filter((t) => t !== 'metrics').map((t) => names.subject(t)),
+  ...TOPIC_NAMES.filter((t) => t !== 'metrics' && t !== 'dead').map((t) => names.subject(t)),
+  names.deadSubject('learner'),
+  names.deadSubject('judge-0'),
   names.metricsSubject('learner'),
   names.metricsSubject('generator-0'),
   ...['end', 'phase', 'source', 'info', 'tokenizer'].map((k) => `$KV.${CONTROL}.${k}`),

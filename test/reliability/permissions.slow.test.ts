@@ -121,11 +121,11 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
     await refused('source publishes samples', s.publish('samples', group('z')));
   });
 
-  it('the monitor reads metrics and publishes no work', async () => {
+  it('the monitor reads metrics and publishes no work, and no metrics (it pulls them: see permissions.ts)', async () => {
     const m = await as('monitor');
     await refused('monitor publishes a prompt', m.publish('prompts', prompt('m')));
     await refused('monitor publishes metrics as generator-0', m.publish('metrics', metrics('generator-0')));
-    await m.publish('metrics', metrics('monitor'));
+    await refused('monitor publishes its own metrics', m.publish('metrics', metrics('monitor')));
   });
 
   it('closes', async () => {

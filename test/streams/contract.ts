@@ -194,6 +194,11 @@ export function busContract(name: string, factory: BusFactory): void {
       assert.match(reasons[2]!, /pairs\.v must be 1 .*got 99/);
       assert.deepEqual([...letters[0]!.data.payload], [0xc1, 0xff, 0x00], 'the original bytes travel with the letter');
       assert.equal(bus.counters().deadLettered.pairs, 3);
+      // The sender as the bus vouches for it (in-process: the consumer group; NATS: this process's id in the subject).
+      const sender = letters[0]!.sender;
+      assert.equal(sender, bus.kind === 'inprocess' ? 'learner' : '_');
+      assert.ok(letters.every((d) => d.sender === sender));
+      assert.deepEqual(await bus.deadLettersBySender!(), { [sender!]: 3 });
     });
 
     it('dead-letters a message nak\'ed maxDeliver times and moves on', async () => {

@@ -81,12 +81,31 @@ export class InProcessBus extends WireBus implements Bus {
     }
   }
 
-  async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array): Promise<void> {
+  /**
+   * `sender`: the consumer group that gave up. Every actor of the process shares this bus, so the group is the finest
+   * identity it can vouch for; readers see it as Delivery.sender, never a name the letter's bytes carry.
+   */
+  async sendDeadLetter(topic: TopicName, reason: string, deliveries: number, payload: Uint8Array, sender?: string): Promise<void> {
     this.count('deadLettered', topic);
     this.log(`bus: dead letter on ${topic} after ${deliveries} deliveries: ${reason}`);
     const letter = encodeDeadLetter(this.codec, { runId: this.runId, topic, reason, deliveries, payload, ts: this.clock.now() });
     // Dead letters bypass backpressure: the consumer producing them must never block on them.
-    if (!this.closed) this.append(this.topic('dead'), letter, undefined);
+    if (this.closed) return;
+    const log = this.topic('dead');
+    // Set before the append, which may hand the letter to a waiting reader at once (no msgId: it always appends).
+    if (sender !== undefined) log.senders.set(log.lastSeq + 1, sender);
+    this.append(log, letter, undefined);
+  }
+
+  /** The dead letters the dead topic holds now, by the consumer group that sent them (`_` for raw appends). */
+  async deadLettersBySender(): Promise<Record<string, number>> {
+    const log = this.topic('dead');
+    const out: Record<string, number> = {};
+    for (const seq of log.messages.keys()) {
+      const who = log.senders.get(seq) ?? '_';
+      out[who] = (out[who] ?? 0) + 1;
+    }
+    return out;
   }
 
   consume<K extends TopicName>(topic: K, opts: ConsumeOptions): Subscription<Topics[K]> {

@@ -96,6 +96,7 @@ export class Consumer {
       topic: this.log.name,
       seq: entry.seq,
       deliveries: n,
+      ...(this.log.senders.has(entry.seq) ? { sender: this.log.senders.get(entry.seq)! } : {}),
       ack: async () => {
         // An ack for a message already redelivered still counts: its effect happened.
         if (!this.pending.has(entry.seq)) return;
@@ -157,7 +158,7 @@ export class Consumer {
     const bytes = this.log.messages.get(e.seq) ?? new Uint8Array(0);
     // The letter is appended before settling: settling dispatches the next message, which may be dead-lettered too,
     // and letters should appear in the order of the messages they carry.
-    const sent = this.bus.sendDeadLetter(this.log.name, reason, e.deliveries, bytes);
+    const sent = this.bus.sendDeadLetter(this.log.name, reason, e.deliveries, bytes, this.durable);
     this.settle(e.seq);
     await sent;
   }

@@ -5,6 +5,8 @@ import type { Consumer } from './consumer.js';
 
 export class TopicLog {
   readonly messages = new Map<number, Uint8Array>();
+  /** Who appended a message, where the bus knows (dead letters: the consumer group that gave up); Delivery.sender. */
+  readonly senders = new Map<number, string>();
   firstSeq = 1;
   lastSeq = 0;
   readonly consumers = new Map<string, Consumer>();
@@ -33,6 +35,7 @@ export class TopicLog {
     const dropBelow = Math.min(floor + 1, this.lastSeq - keep + 1);
     while (this.firstSeq < dropBelow) {
       this.messages.delete(this.firstSeq);
+      this.senders.delete(this.firstSeq);
       this.firstSeq++;
     }
   }

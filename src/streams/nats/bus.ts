@@ -22,7 +22,7 @@ import { TOPIC_RETENTION } from '../policy.js';
 import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
 import { WireBus } from '../wire_bus.js';
 import { connectError, connectionOptions, isNatsError, permissionRefused, retryable } from './errors.js';
-import { ACTOR_ID, natsNames } from './names.js';
+import { ACTOR_ID, actorOfSubject, natsNames } from './names.js';
 import { Semaphore } from './semaphore.js';
 import { NatsSubscription } from './subscription.js';
 import { NatsWeightStore } from './weight_store.js';
@@ -45,8 +45,8 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   private readonly consumers = new Map<string, Promise<void>>();
   private readonly subs = new Set<NatsSubscription<TopicName>>();
   private readonly log: (line: string) => void;
-  private readonly clientId = randomUUID().slice(0, 8);
-  private publishCount = 0;
+  /** The id this process's dead letters go out under (BusOptions.actorId). */
+  readonly sender: string;
   private statusLoop: Promise<void> = Promise.resolve();
   private stopStatus: () => void = () => {};
 
@@ -62,6 +62,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     this.names = natsNames(cfg.prefix, runId);
     this.inFlight = new Semaphore(cfg.publishInFlight);
     this.log = opts.log ?? ((line) => console.error(line));
+    this.sender = senderOf(cfg, opts.actorId);
     this.weights = new NatsWeightStore(this, opts.weightsDir);
   }
 
@@ -187,8 +188,12 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     await this.publishRaw(topic, bytes, topic === 'metrics' ? { ...opts, actorId: (msg as Topics['metrics']).actorId } : opts);
   }
 
-  /** The subject a publish goes to: metrics under the sending actor's id (`_` for raw bytes that name none). */
+  /**
+   * The subject a publish goes to: metrics under the sending actor's id (`_` for raw bytes that name none), dead letters
+   * under this process's own id (BusOptions.actorId; the server refuses any other under per-role users).
+   */
   subjectFor(topic: TopicName, actorId = '_'): string {
+    if (topic === 'dead') return this.names.deadSubject(this.sender);
     if (topic !== 'metrics') return this.names.subject(topic);
     if (!ACTOR_ID.test(actorId)) throw new BusError(`metrics actorId must match [A-Za-z0-9_-]+ (it is a subject token); got ${JSON.stringify(actorId)}`);
     return this.names.metricsSubject(actorId);
@@ -201,6 +206,17 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   /** Every dead letter the run's dead stream received, from any process (its last sequence: trimming does not lower it). */
   async deadLettersStored(): Promise<number> {
     return this.messagesStored('dead');
+  }
+
+  /**
+   * Dead letters the dead stream holds now, by sender: the last token of the subject each was stored under, which the
+   * server binds to the publishing user (never the letter's own bytes). Letters trimmed by bus.retainMessages are gone.
+   */
+  async deadLettersBySender(): Promise<Record<string, number>> {
+    const info = await this.jsm.streams.info(this.names.stream('dead'), { subjects_filter: '>' });
+    const out: Record<string, number> = {};
+    for (const [subject, n] of Object.entries(info.state.subjects ?? {})) out[actorOfSubject(subject)] = (out[actorOfSubject(subject)] ?? 0) + n;
+    return out;
   }
 
   /** Every message a topic's stream stored in the run, from any process (a repeated msgId once; acks do not lower it). */
@@ -223,7 +239,9 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     const limit = this.publishLimit();
     if (bytes.length > limit.bytes) throw new BusError(`message for ${topic} is ${bytes.length} bytes, over ${limit.name} ${limit.bytes}`);
     // Every publish carries a msgId, so a retry after a lost PubAck is stored once.
-    const msgID = opts.msgId ?? `${this.clientId}-${++this.publishCount}`;
+    // A random one per publish (not a counter): a participant that sees stored msgIds (the monitor reads the metrics
+    // stream's headers) cannot tell the next one, so cannot store a message under it first and have this one dropped.
+    const msgID = opts.msgId ?? `${this.sender}-${randomUUID()}`;
     const subject = this.subjectFor(topic, opts.actorId);
     await this.inFlight.acquire();
     try {
@@ -395,4 +413,11 @@ function checkServerLimit(nc: NatsConnection, cfg: BusConfig): void {
     `NATS at ${nc.getServer()} accepts messages of at most ${serverMax} bytes (its max_payload), less than bus.maxPayloadBytes ${cfg.maxPayloadBytes}: ` +
       `start the server with \`max_payload: ${cfg.maxPayloadBytes}\` in its config file (nats-server -c FILE), or set bus.maxPayloadBytes=${serverMax}`,
   );
+}
+
+/** The id a process's dead letters carry in their subject: the explicit one, else the NATS user's, else its inbox's. */
+function senderOf(cfg: BusConfig, actorId: string | undefined): string {
+  if (!actorId) return (cfg.user || (cfg.inboxPrefix.startsWith('_INBOX_') ? cfg.inboxPrefix.slice('_INBOX_'.length) : '') || '_').replace(/[^A-Za-z0-9_-]/g, '_');
+  if (!ACTOR_ID.test(actorId)) throw new BusError(`the bus's actor id must match [A-Za-z0-9_-]+ (it is a subject token: dead letters go out under it); got ${JSON.stringify(actorId)}`);
+  return actorId;
 }

@@ -67,10 +67,14 @@ export function rolePermissions(prefix: string, runId: string, user: PermissionU
     `${api}.STREAM.INFO.OBJ_${weights}`,
     // The run's control state (info, source progress, phase, end) is readable by every actor.
     `${api}.STREAM.MSG.GET.KV_${control}`,
-    // Any consumer may dead-letter what it cannot use; metrics only under its own id.
-    n.subject('dead'),
-    n.metricsSubject(user.actorId),
+    // Any consumer may dead-letter what it cannot use, under its own id only: the subject names the letter's sender.
+    n.deadSubject(user.actorId),
   ]);
+  // Metrics only under its own id. Not the monitor: it pulls the metrics stream, and the server hands a pulled message,
+  // raw and with its headers, to any reply subject the pull names; a role that could write its own bytes into a stream
+  // it pulls could have them stored on any subject (a dead letter or metrics under another's id, a pair, a msgId that
+  // pre-empts another's publish). So no role may publish into a stream it pulls from.
+  if (user.role !== 'monitor') pub.add(n.metricsSubject(user.actorId));
 
   const readWeights = (): void => {
     pub.add(`${api}.STREAM.MSG.GET.KV_${weights}`);

@@ -3,7 +3,7 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import { BusError, type ConsumeOptions, type Delivery, type Subscription } from '../bus.js';
 import type { TopicName, Topics } from '../topics.js';
 import type { NatsBus } from './bus.js';
-import { ACTOR_ID } from './names.js';
+import { ACTOR_ID, actorOfSubject, PER_ACTOR } from './names.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -73,7 +73,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
         }
         this.bus.count('delivered', this.topic);
         backoff = 100;
-        yield this.delivery(m, decoded.value as Topics[K], deliveries);
+        yield this.delivery(m, decoded.value as Topics[K], deliveries, PER_ACTOR.has(this.topic) ? actorOfSubject(m.subject) : undefined);
       }
       // The client ends a pull on its own after a failure it cannot ride out (missed heartbeats, the consumer's leader
       // gone with its node): pull again instead of ending the subscription, which its actor would take for the end.
@@ -88,13 +88,14 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     m.term();
   }
 
-  private delivery(m: JsMsg, data: Topics[K], deliveries: number): Delivery<Topics[K]> {
+  private delivery(m: JsMsg, data: Topics[K], deliveries: number, sender: string | undefined): Delivery<Topics[K]> {
     let settled = false;
     return {
       data,
       topic: this.topic,
       seq: m.seq,
       deliveries,
+      ...(sender !== undefined ? { sender } : {}),
       ack: async () => {
         if (settled) return;
         settled = true;

@@ -297,8 +297,8 @@ export class NatsWeightStore implements WeightStore {
       try {
         e = await this.kv.get('latest');
       } catch (err) {
-        // An unreachable server (restarting): the client reconnects by itself; the next poll tries again.
-        if (this.bus.isClosed || !/timeout|disconnect|connection|no responders/i.test((err as Error).message)) throw err;
+        // An unreachable server (restarting), or JetStream between leaders (503): the next poll tries again.
+        if (this.bus.isClosed || (!/timeout|disconnect|connection|no responders/i.test((err as Error).message) && (err as { code?: unknown }).code !== '503')) throw err;
       }
       if (e && e.revision !== seen) {
         seen = e.revision;
