@@ -31,11 +31,13 @@ export interface AdversarialCase {
 }
 
 /**
- * The best single positive answer found for every prompt at once: the highest mean gold score over the reference
- * prompts among held-out sentences and stock phrases (`node scripts/gold_adversarial_report.mjs --search-fixed`).
+ * The best single positive answer found for every prompt at once when the suite was calibrated: the highest mean gold
+ * score over the reference prompts among held-out sentences and stock phrases
+ * (`node scripts/gold_adversarial_report.mjs --search-fixed`). A later search found a stronger one, which this suite
+ * does not yet hold the judge to (docs/gold_tasks.md, "What is still weak").
  */
 export const BEST_FIXED_ANSWER =
-  'and a strong, healthy financial market makes it possible for businesses to access credit and create new jobs.';
+  'and I invite the earnest attention of Congress to the existing laws of the United States respecting expatriation and the election of nationality by individuals.';
 
 /** Words from the dictionary with no sentence to make (a fixed draw, so results are reproducible). */
 const DICTIONARY_WORDS = 'harbor quickly seven beneath republic blue taxation ocean mountain gladly paper thunder wooden eleven';
