@@ -41,6 +41,11 @@ function allModules(cfg: GptConfig): string[] {
   return out;
 }
 
+/** The spec a config asks for, with an empty module list meaning every projection the architecture has. */
+export function resolveLoraSpec(cfg: GptConfig, c: { rank: number; alpha: number; dropout: number; targetModules: readonly string[] }): LoraSpec {
+  return { rank: c.rank, alpha: c.alpha, dropout: c.dropout, targetModules: c.targetModules.length > 0 ? [...c.targetModules] : loraModuleNames(cfg) };
+}
+
 const shortName = (module: string): string => module.slice(module.lastIndexOf('.') + 1);
 
 /** Checks a spec against the model, naming the field and what is accepted; returns the adapted modules. */

@@ -1,6 +1,6 @@
 // Config slice for the Learner actor: asynchronous preference optimisation.
 import { PREFERENCE_LOSSES } from '../../kernels/loss_kinds.js';
-import { float, int, oneOf, strList, subsection } from '../fields.js';
+import { float, int, oneOf, str, strList, subsection } from '../fields.js';
 
 export const learner = {
   loss: oneOf(PREFERENCE_LOSSES, 'dpo', 'preference loss'),
@@ -26,6 +26,7 @@ export const learner = {
       rank: int(8, 1, 4096, 'LoRA rank r (PEFT default 8)'),
       alpha: float(8, 1e-6, 1e6, 'LoRA alpha; the adapter term is scaled by alpha / rank (PEFT default 8)'),
       dropout: float(0, 0, 0.9, 'dropout on the adapter input in training (PEFT default 0)'),
+      from: str('', "a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors) to start the adapter from, e.g. one `export` wrote; its r, lora_alpha and target_modules replace the fields above; '' = a fresh adapter (B = 0)"),
       targetModules: strList([], "projections to adapt by short name (GPT-2: c_attn, c_proj, c_fc; Llama family: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj); [] = all of the model's"),
     },
     'LoRA settings, used when learner.adapter is lora',
