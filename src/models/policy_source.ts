@@ -18,6 +18,8 @@ export interface LoadedPolicy {
   tokenizer: TextTokenizer;
   /** 'hf': read from a Hugging Face folder; 'checkpoint': a folder this project's training wrote. */
   format: 'hf' | 'checkpoint';
+  /** A LoRA learner checkpoint: the folder of the base model its adapter applies to (the run's SFT checkpoint). */
+  base?: string;
 }
 
 /** Whether dir/config.json is a Hugging Face config (it names a model_type) rather than one of our checkpoints. */
@@ -93,7 +95,7 @@ async function loadAdapterCheckpoint(dir: string, spec: LoraSpec, tokenizerDir?:
     disposeModel(policy.model);
     throw err;
   }
-  return { ...policy, format: 'checkpoint' };
+  return { ...policy, format: 'checkpoint', base };
 }
 
 /** Attaches the PEFT LoRA folder `adapterDir` to a loaded policy (generate --adapter); the folder's spec is used as written. */

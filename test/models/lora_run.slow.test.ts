@@ -54,13 +54,18 @@ test('rlhf-stream run with learner.adapter lora trains the adapter online; expor
   assert.equal(JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')).model_type, 'gpt2');
   assert.ok(existsSync(join(merged, 'model.safetensors')));
 
-  // Greedy decoding: the merged folder and base + adapter say the same.
-  const ask = ['--max-new-tokens', '6', '--temperature', '0', 'Define commissary.'];
+  // The adapter's base is the run's SFT model, which adapter_config.json names. Sampling with one seed: the merged
+  // folder, the learner checkpoint and the SFT model + --adapter say the same.
+  const base = acfg.base_model_name_or_path as string;
+  assert.ok(existsSync(join(base, 'model.safetensors')), `the base model folder ${base} exists`);
+  const ask = ['--max-new-tokens', '8', '--temperature', '1', '--top-p', '1', '--seed', '5', 'Define commissary.', 'The river'];
   const viaMerged = runCli(['generate', '--model', merged, ...ask]);
-  const viaAdapter = runCli(['generate', '--model', model, '--adapter', peft, ...ask]);
-  assert.equal(viaMerged.code, 0, viaMerged.err);
-  assert.equal(viaAdapter.code, 0, viaAdapter.err);
+  const viaCheckpoint = runCli(['generate', '--checkpoint', ck, ...ask]);
+  const viaAdapter = runCli(['generate', '--checkpoint', base, '--adapter', peft, ...ask]);
+  for (const r of [viaMerged, viaCheckpoint, viaAdapter]) assert.equal(r.code, 0, r.err);
+  assert.match(viaMerged.out, /^### Define commissary\.\n.*\n### The river\n/m);
   assert.equal(viaAdapter.out, viaMerged.out);
+  assert.equal(viaCheckpoint.out, viaMerged.out);
 
   // A second run continues from the exported adapter.
   const again = runCli(['run', ...lora, '--adapter', peft, '--set', 'run.id=lora-continued']);

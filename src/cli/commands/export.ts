@@ -26,15 +26,15 @@ export const exportCommand: Command = {
     const out = flag(args, 'out');
     if (!src || !out) throw new UsageError('export needs --checkpoint DIR and --out DIR');
     await startBackend(configFromArgs(args));
-    const { model, tokenizer, format } = await loadPolicy(src, flag(args, 'tokenizer'));
+    const { model, tokenizer, format, base } = await loadPolicy(src, flag(args, 'tokenizer'));
     const merge = args.flags.has('merge');
     try {
       const c = model.cfg;
       if (merge && !model.lora) throw new UsageError(`--merge folds a LoRA adapter into its base; ${src} holds full weights (export it without --merge)`);
       if (model.lora && !merge) {
-        await writePeftAdapter(out, model, '');
+        await writePeftAdapter(out, model, base ?? '');
         const a = model.lora.spec;
-        console.log(`exported the LoRA adapter of ${src} (r ${a.rank}, alpha ${a.alpha}, ${a.targetModules.join(', ')}) as a PEFT folder to ${out}`);
+        console.log(`exported the LoRA adapter of ${src} (r ${a.rank}, alpha ${a.alpha}, ${a.targetModules.join(', ')}) as a PEFT folder to ${out}; its base model is ${base ?? 'the model it was trained on'}`);
         return 0;
       }
       await (merge ? exportMergedHfFolder(out, model, tokenizer) : exportHfFolder(out, model, tokenizer));
