@@ -20,7 +20,7 @@ export const learner = {
   checkpointEvery: int(20, 1, 1_000_000, 'steps between checkpoints'),
   phaseStart: oneOf(['labelled', 'arrival'] as const, 'labelled', "iterative/offline modes: when a phase's training starts. labelled = once every pair of the phase is labelled (the paper's loop: training waits while the phase generates, generation waits while it trains); arrival = the first pass trains pairs as they are labelled (the same pairs in the same order, sooner)"),
   phaseThreads: int(0, 0, 256, "GEMM threads of the learner while a phase of the paper's loop trains (learner.phaseStart labelled: generation waits meanwhile, so its cores are free); 0 = every core the process may use. Streaming, and phases that start on arrival, keep compute.nativeThreads"),
-  adapter: oneOf(['none', 'lora'] as const, 'none', 'none = full fine-tuning; lora = train low-rank adapters on a frozen base (held once per process; the DPO reference is the base with the adapter off; only the adapter is published and checkpointed)'),
+  adapter: oneOf(['none', 'lora'] as const, 'none', 'none = full fine-tuning; lora = train low-rank adapters on a frozen base (the learner holds one model: the DPO reference is the base with the adapter off; only the adapter is published and checkpointed)'),
   lora: subsection(
     {
       rank: int(8, 1, 4096, 'LoRA rank r (PEFT default 8)'),
