@@ -1,10 +1,14 @@
 // Model-size benchmark: DPO training-step and KV-cache sampling tokens/s, and the learner's peak memory, for the default
 // tiny model, a GPT-2-small-sized (124M) and a SmolLM2-135M-sized (Llama family) random model. Each model runs in its own
-// child process, so its peak resident memory is its own. Usage: node dist/bench/models.js [--steps N] [--only NAME]
+// child process, so its peak resident memory is its own. LoRA (rank 16 on every projection) runs side by side with full
+// fine-tuning: DPO step, learner peak memory, bytes of a published version and the time to encode it and apply it to a
+// generator's model. Usage: node dist/bench/models.js [--steps N] [--only NAME] [--no-sample]
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DpoLearner } from '../src/actors/compute/learner_compute.js';
+import { loadWeightsInto } from '../src/actors/compute/local_policy.js';
+import { initLora } from '../src/kernels/lora.js';
 import type { PairMsg } from '../src/streams/topics.js';
 import { parseConfig } from '../src/config/index.js';
 import { describeBackend, initBackend } from '../src/kernels/backend.js';
@@ -55,14 +59,26 @@ function pairs(vocab: number, rng: Rng): PairMsg[] {
 type Train = Pick<Figures, 'params' | 'microBatch' | 'stepSeconds' | 'stepCpuSeconds' | 'trainTokensPerSecond' | 'peakRssMiB' | 'backend'>;
 type Sample = Pick<Figures, 'sampleTokensPerSecond' | 'sampleCpuTokensPerSecond'> & { samplerPeakRssMiB: number };
 
-/** The learner's work: policy, frozen reference and AdamW state in one process, DPO steps. */
-async function measureTrain(name: string, steps: number): Promise<Train> {
-  const cfg = parseConfig({});
+type Adapter = 'none' | 'lora';
+/** The adapter measured against full fine-tuning: rank 16, alpha 32, every projection. */
+const LORA = { rank: 16, alpha: 32, dropout: 0, targetModules: [] as string[] };
+
+type Publish = { bytes: number; encodeSeconds: number; applySeconds: number; publishPeakRssMiB: number };
+
+/**
+ * The learner's work: policy and AdamW state in one process (with a frozen reference model for full fine-tuning; with
+ * LoRA the reference is the base with the adapter off), DPO steps. Then one version published: encoded by the learner
+ * and applied to a generator's model (a second model in this process, as a generator thread holds one).
+ */
+async function measureTrain(name: string, steps: number, adapter: Adapter): Promise<Train & Publish> {
+  const cfg = parseConfig({ learner: { adapter } });
   const info = await initBackend('wasm', { native: 'auto', nativeThreads: 1 });
   const gcfg = MODELS[name]!;
   const policy = initGpt(gcfg, 1);
-  const reference = initGpt(gcfg, 1);
-  const learner = new DpoLearner({ policy, reference, config: { ...cfg.learner, batchSize: PAIRS, microBatch: MICRO[name] ?? 0 }, padId: gcfg.vocabSize - 1, seed: 1 });
+  const lora = adapter === 'lora';
+  if (lora) initLora(policy, { ...LORA, targetModules: gcfg.arch === 'llama' ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['c_attn', 'c_proj', 'c_fc'] }, 1);
+  const reference = lora ? undefined : initGpt(gcfg, 1);
+  const learner = new DpoLearner({ policy, ...(reference ? { reference } : {}), config: { ...cfg.learner, batchSize: PAIRS, microBatch: MICRO[name] ?? 0 }, padId: gcfg.vocabSize - 1, seed: 1 });
   const rng = new Rng(2);
   const batch = pairs(gcfg.vocabSize, rng);
   await learner.step(batch, batch.map(() => 1)); // warm-up: kernel set-up and the optimizer's moments
@@ -72,19 +88,32 @@ async function measureTrain(name: string, steps: number): Promise<Train> {
   const stepSeconds = (performance.now() - t0) / 1000 / steps;
   const cu = process.cpuUsage(c0);
   const stepCpuSeconds = (cu.user + cu.system) / 1e6 / steps;
-  const figures: Train = {
-    params: countParams(policy),
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const e0 = performance.now();
+  const bytes = await learner.exportWeights();
+  const encodeSeconds = (performance.now() - e0) / 1000;
+  // The generator holds the SFT base; a LoRA version is applied to it, a full version replaces it.
+  const generator = reference ?? initGpt(gcfg, 1);
+  const a0 = performance.now();
+  loadWeightsInto(generator, bytes);
+  const applySeconds = (performance.now() - a0) / 1000;
+  const figures: Train & Publish = {
+    params: lora ? Object.values(policy.lora!.params).reduce((s, p) => s + p.size, 0) : countParams(policy),
     microBatch: MICRO[name] ?? 0,
     stepSeconds,
     stepCpuSeconds,
     // Each step runs the policy forward and backward and the reference forward over chosen and rejected sequences.
     trainTokensPerSecond: (2 * PAIRS * (PROMPT + RESPONSE)) / stepSeconds,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    peakRssMiB,
     backend: describeBackend(info),
+    bytes: bytes.byteLength,
+    encodeSeconds,
+    applySeconds,
+    publishPeakRssMiB: process.resourceUsage().maxRSS / 1024,
   };
   await learner.close();
   disposeModel(policy);
-  disposeModel(reference);
+  disposeModel(generator);
   return figures;
 }
 
@@ -126,7 +155,8 @@ async function main(): Promise<void> {
   const steps = Number(arg('steps') ?? 2);
   const one = arg('one');
   if (one) {
-    console.log(JSON.stringify(arg('phase') === 'sample' ? await measureSample(one) : await measureTrain(one, steps)));
+    const phase = arg('phase');
+    console.log(JSON.stringify(phase === 'sample' ? await measureSample(one) : await measureTrain(one, steps, phase === 'train-lora' ? 'lora' : 'none')));
     return;
   }
   const names = arg('only') ? [arg('only')!] : Object.keys(MODELS);
@@ -139,10 +169,20 @@ async function main(): Promise<void> {
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
   };
   const lines: string[] = [];
+  const loraLines: string[] = [];
   let backend = '';
+  const mib = (b: number): string => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
   for (const name of names) {
-    const t = child<Train>(name, 'train');
-    const s = child<Sample>(name, 'sample');
+    const t = child<Train & Publish>(name, 'train');
+    const tl = child<Train & Publish>(name, 'train-lora');
+    for (const [label, r] of [['full', t], ['lora r16', tl]] as const) {
+      loraLines.push(
+        typeof r === 'string'
+          ? `| ${name} | ${label} | ${r} | | | | | | |`
+          : `| ${name} | ${label} | ${(r.params / 1e6).toFixed(2)}M | ${r.stepSeconds.toFixed(2)} | ${r.stepCpuSeconds.toFixed(2)} | ${r.peakRssMiB.toFixed(0)} MiB | ${mib(r.bytes)} | ${(r.encodeSeconds * 1000).toFixed(0)} | ${(r.applySeconds * 1000).toFixed(0)} |`,
+      );
+    }
+    const s = process.argv.includes('--no-sample') ? 'skipped (--no-sample)' : child<Sample>(name, 'sample');
     const params = `${(countParamsOf(MODELS[name]!) / 1e6).toFixed(1)}M`;
     const train = typeof t === 'string' ? `${MICRO[name] || 'whole batch'} | ${t} | | | |` : `${t.microBatch || 'whole batch'} | ${t.stepSeconds.toFixed(2)} | ${t.stepCpuSeconds.toFixed(2)} | ${t.trainTokensPerSecond.toFixed(0)} | ${t.peakRssMiB.toFixed(0)} MiB |`;
     const sample = typeof s === 'string' ? `${s} | | |` : `${s.sampleTokensPerSecond.toFixed(1)} | ${s.sampleCpuTokensPerSecond.toFixed(1)} | ${s.samplerPeakRssMiB.toFixed(0)} MiB |`;
@@ -154,6 +194,10 @@ async function main(): Promise<void> {
   console.log('| model | params | micro-batch | DPO step (wall s) | step (CPU s) | train tokens/s | learner peak RSS | sampling tokens/s (wall) | sampling tokens/s (CPU) | sampler peak RSS |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const l of lines) console.log(l);
+  console.log('\nLoRA side by side with full fine-tuning (same model, same pairs; the learner process: policy + optimizer, and a reference model for full fine-tuning only):\n');
+  console.log('| model | training | trained params | DPO step (wall s) | step (CPU s) | learner peak RSS | bytes per version | encode (ms) | apply on a generator model (ms) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const l of loraLines) console.log(l);
   console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 

@@ -9,7 +9,13 @@ export const CONFIG_FLAGS = ['config', 'set', 'model'];
 
 export function configFromArgs(args: ParsedArgs): Config {
   const model = flag(args, 'model');
-  const overrides = [...(args.flags.get('set') ?? []), ...(model !== undefined ? [`model.source=${resolve(model)}`] : [])];
+  const adapter = flag(args, 'adapter');
+  // --adapter DIR (run, cluster): train on from a PEFT LoRA folder, e.g. one `export` wrote.
+  const overrides = [
+    ...(args.flags.get('set') ?? []),
+    ...(model !== undefined ? [`model.source=${resolve(model)}`] : []),
+    ...(adapter !== undefined ? ['learner.adapter=lora', `learner.lora.from=${resolve(adapter)}`] : []),
+  ];
   return loadConfig({ file: flag(args, 'config'), overrides });
 }
 

@@ -91,6 +91,19 @@ export function strList(def: string[], description: string): Field<string[]> {
   };
 }
 
+/** A nested mapping of fields (e.g. learner.lora), validated like a section; its default is every field's default. */
+export function subsection<S extends Section>(spec: S, description: string): Field<Infer<S>> {
+  const def = Object.fromEntries(Object.entries(spec).map(([k, f]) => [k, f.default])) as Infer<S>;
+  return {
+    default: def,
+    description,
+    accepts: `a mapping of ${Object.entries(spec).map(([k, f]) => `${k} (${f.accepts})`).join(', ')}`,
+    parse(raw, path) {
+      return parseSection(spec, raw, path);
+    },
+  };
+}
+
 /** Validates one section: unknown keys are errors (a typo must not silently fall back to a default). */
 export function parseSection<S extends Section>(spec: S, raw: unknown, path: string): Infer<S> {
   if (raw === undefined || raw === null) raw = {};

@@ -61,12 +61,19 @@ export const ENV_VARS = {
 } as const;
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
-  const [section, key, ...rest] = path.split('.');
-  if (!section || !key || rest.length > 0) throw new ConfigError(`override ${JSON.stringify(path)} must have the form section.key=value`);
+  const [section, key, sub, ...rest] = path.split('.');
+  if (!section || !key || rest.length > 0) throw new ConfigError(`override ${JSON.stringify(path)} must have the form section.key=value or section.key.field=value`);
   if (!Object.hasOwn(SCHEMA, section)) throw new ConfigError(`unknown config section ${JSON.stringify(section)}; accepted sections are ${Object.keys(SCHEMA).join(', ')}`);
   const sec = (obj[section] ??= {}) as Record<string, unknown>;
   if (typeof sec !== 'object' || Array.isArray(sec)) throw new ConfigError(`${section} must be a mapping`);
-  sec[key] = value;
+  if (sub === undefined) {
+    sec[key] = value;
+    return;
+  }
+  // A field of a nested mapping (learner.lora.rank): the mapping's own parse names unknown fields.
+  const nested = (sec[key] ??= {}) as Record<string, unknown>;
+  if (typeof nested !== 'object' || Array.isArray(nested)) throw new ConfigError(`${section}.${key} must be a mapping`);
+  nested[sub] = value;
 }
 
 /** Parses `--set` values: numbers and booleans as such, the rest as strings. */
@@ -104,6 +111,9 @@ export function parseConfig(raw: unknown): Config {
   }
   checkScorer(cfg);
   checkPhaseStart(cfg);
+  if (cfg.learner.adapter === 'lora' && cfg.learner.reference === 'previous') {
+    throw new ConfigError('learner.reference previous needs a second copy of the policy, which learner.adapter lora does without; with lora the reference is the base model (learner.reference sft)');
+  }
   return cfg;
 }
 

@@ -6,7 +6,8 @@ import { embed } from './embedding.js';
 import { layerNorm } from './layer_norm.js';
 import { GptError, type ForwardOptions, type GptModel, type LayerKv, type StackContext } from './gpt_params.js';
 import { llamaBlock } from './llama_block.js';
-import { linear, matMul } from './matmul.js';
+import { detachLora, loraDelta } from './lora.js';
+import { frozenLinear, frozenMatMulT, linear, matMul } from './matmul.js';
 import { nativeAttention, nativeGelu } from './native/index.js';
 import { rmsNorm } from './rms_norm.js';
 import { deriveSeed } from './rng.js';
@@ -69,6 +70,29 @@ interface Dropper {
   seed: number;
 }
 
+/** Seeds of the adapter's dropout masks, when the adapter has dropout and the pass trains. */
+function loraDropSeed(model: GptModel, opts: ForwardOptions): number | undefined {
+  if (!opts.training || !model.lora || model.lora.spec.dropout <= 0) return undefined;
+  if (opts.seed === undefined || !Number.isFinite(opts.seed)) {
+    throw new GptError('a training forward with learner.lora.dropout > 0 needs opts.seed (dropout masks are seeded, never Math.random)');
+  }
+  return deriveSeed(opts.seed, 'lora');
+}
+
+/**
+ * x W (+ b) of the projection at `path` (e.g. h.0.attn.c_attn), plus the adapter's term when one is attached. With an
+ * adapter the base is frozen: its product passes gradient to x only.
+ */
+function project(model: GptModel, path: string, x: tf.Tensor, loraSeed: number | undefined): tf.Tensor {
+  const w = param(model, `${path}.weight`);
+  const b = model.params[`${path}.bias`];
+  if (!model.lora) return linear(x, w, b);
+  const base = frozenLinear(x, w, b);
+  const drop = loraSeed === undefined ? undefined : (y: tf.Tensor, rate: number) => dropout(y, rate, deriveSeed(loraSeed, path));
+  const delta = loraDelta(model, path, x, drop);
+  return delta ? tf.add(base, delta) : base;
+}
+
 function makeDropper(model: GptModel, opts: ForwardOptions): Dropper | undefined {
   if (!opts.training || model.cfg.dropout <= 0) return undefined;
   if (opts.seed === undefined || !Number.isFinite(opts.seed)) {
@@ -88,6 +112,7 @@ function block(
   ctx: StackContext,
   rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined,
   dropper: Dropper | undefined,
+  loraSeed: number | undefined,
 ): { x: tf.Tensor3D; present?: LayerKv } {
   const { heads, dModel } = model.cfg;
   const [b, t] = x.shape;
@@ -96,11 +121,11 @@ function block(
 
   const eps = model.cfg.normEps ?? 1e-5;
   const h1 = layerNorm(x, p('ln_1.weight') as tf.Variable<tf.Rank.R1>, p('ln_1.bias') as tf.Variable<tf.Rank.R1>, eps);
-  const qkv = linear(tf.reshape(h1, [b * t, dModel]), p('attn.c_attn.weight'), p('attn.c_attn.bias')); // [N, 3D]
+  const qkv = project(model, `h.${l}.attn.c_attn`, tf.reshape(h1, [b * t, dModel]), loraSeed); // [N, 3D]
   // A plain causal forward without dropout on the weights runs attention as one native kernel on qkv itself: no split,
   // no head transposes, no mask or softmax kernels, and the same for its gradient.
   const fused = ctx.causalOnly && !rope && !ctx.past && !dropper ? nativeAttention(qkv, b, t, heads) : undefined;
-  if (fused) return { x: mlpBlock(model, l, x, linear(fused, p('attn.c_proj.weight'), p('attn.c_proj.bias')), dropper, eps) };
+  if (fused) return { x: mlpBlock(model, l, x, project(model, `h.${l}.attn.c_proj`, fused, loraSeed), dropper, eps, loraSeed) };
   const [qf, kf, vf] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
   let q = tf.reshape(qf, [b, t, heads, hd]);
   let k = tf.reshape(kf, [b, t, heads, hd]);
@@ -119,20 +144,20 @@ function block(
   const dropProbs = dropper ? (pr: tf.Tensor) => drop(pr, dropper, 'attn_probs', l) : undefined;
   const att = attend(qh, kT, v, ctx.bias, dropProbs); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [b * t, dModel]);
-  const attnOut = linear(merged, p('attn.c_proj.weight'), p('attn.c_proj.bias'));
-  return { x: mlpBlock(model, l, x, attnOut, dropper, eps), present: { kT, v } };
+  const attnOut = project(model, `h.${l}.attn.c_proj`, merged, loraSeed);
+  return { x: mlpBlock(model, l, x, attnOut, dropper, eps, loraSeed), present: { kT, v } };
 }
 
 /** The rest of a GPT-2 block after attention: x1 = x + attnOut [N, D], then x1 + mlp(ln_2(x1)). x [B, T, D]. */
-function mlpBlock(model: GptModel, l: number, x: tf.Tensor3D, attnOut: tf.Tensor, dropper: Dropper | undefined, eps: number): tf.Tensor3D {
+function mlpBlock(model: GptModel, l: number, x: tf.Tensor3D, attnOut: tf.Tensor, dropper: Dropper | undefined, eps: number, loraSeed: number | undefined): tf.Tensor3D {
   const { dModel } = model.cfg;
   const [b, t] = x.shape;
   const p = (n: string): tf.Variable => param(model, `h.${l}.${n}`);
   const x1 = tf.add(x, tf.reshape(drop(attnOut, dropper, 'attn_out', l), [b, t, dModel])) as tf.Tensor3D;
   const h2 = layerNorm(x1, p('ln_2.weight') as tf.Variable<tf.Rank.R1>, p('ln_2.bias') as tf.Variable<tf.Rank.R1>, eps);
-  const pre = linear(tf.reshape(h2, [b * t, dModel]), p('mlp.c_fc.weight'), p('mlp.c_fc.bias')); // [N, 4D]
+  const pre = project(model, `h.${l}.mlp.c_fc`, tf.reshape(h2, [b * t, dModel]), loraSeed); // [N, 4D]
   const fc = nativeGelu(pre) ?? gelu(pre); // the fused native kernel when enabled, else the tf-op GELU
-  const mlpOut = linear(fc, p('mlp.c_proj.weight'), p('mlp.c_proj.bias')); // [N, D]
+  const mlpOut = project(model, `h.${l}.mlp.c_proj`, fc, loraSeed); // [N, D]
   return tf.add(x1, tf.reshape(drop(mlpOut, dropper, 'mlp_out', l), [b, t, dModel])) as tf.Tensor3D;
 }
 
@@ -155,6 +180,7 @@ export function forwardStack(
   const { cfg } = model;
   const [b, t] = tokens.shape;
   const dropper = makeDropper(model, opts);
+  const loraSeed = loraDropSeed(model, opts);
   const positions = ctx.positions;
   let x = embed(tokens, param(model, 'wte') as tf.Variable<tf.Rank.R2>); // [B, T, D]
   let rope: { cos: tf.Tensor; sin: tf.Tensor } | undefined;
@@ -173,8 +199,8 @@ export function forwardStack(
   for (let l = 0; l < cfg.layers; l++) {
     const out =
       cfg.arch === 'llama'
-        ? llamaBlock(cfg, (n) => param(model, `h.${l}.${n}`), x, ctx, ctx.past?.[l], rope!, (y, site) => drop(y, dropper, site, l))
-        : block(model, l, x, ctx, rope, dropper);
+        ? llamaBlock(cfg, (n) => param(model, `h.${l}.${n}`), x, ctx, ctx.past?.[l], rope!, (y, site) => drop(y, dropper, site, l), (y, m) => project(model, `h.${l}.${m}`, y, loraSeed))
+        : block(model, l, x, ctx, rope, dropper, loraSeed);
     x = out.x;
     if (out.present) presents.push(out.present);
   }
@@ -200,7 +226,8 @@ export function tiedLogits(model: GptModel, hidden: tf.Tensor): tf.Tensor {
     const d = model.cfg.dModel;
     const rows = tf.reshape(hidden, [-1, d]); // [N, D]
     const out = model.cfg.tiedEmbeddings === false ? param(model, 'lm_head.weight') : param(model, 'wte');
-    const logits = matMul(rows, out, false, true); // [N, V]
+    // With an adapter the output matrix is frozen: no [V, D] gradient is built for it.
+    const logits = model.lora ? frozenMatMulT(rows as tf.Tensor2D, out as tf.Tensor2D) : matMul(rows, out, false, true); // [N, V]
     return tf.reshape(logits, [...hidden.shape.slice(0, -1), model.cfg.vocabSize]);
   });
 }
@@ -260,6 +287,7 @@ export function setWeights(model: GptModel, w: Record<string, { shape: number[];
 }
 
 export function disposeModel(model: GptModel): void {
+  detachLora(model);
   for (const p of Object.values(model.params)) p.dispose();
   model.params = {};
 }

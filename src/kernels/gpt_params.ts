@@ -1,6 +1,7 @@
 // The model's configuration, its validation, its parameter layout (names, shapes, initialisation) and construction.
 import * as tf from '@tensorflow/tfjs-core';
 import { llamaLayerSpecs } from './llama_block.js';
+import type { LoraAdapter } from './lora.js';
 import { deriveSeed, Rng } from './rng.js';
 
 export class GptError extends Error {
@@ -42,6 +43,8 @@ export interface GptModel {
   /** 'lm': tied output embedding gives next-token logits; 'scalar': a reward head reads the last real token. */
   head: GptHead;
   params: Record<string, tf.Variable>;
+  /** A low-rank adapter on some projections (lora.ts); while one is attached the base params are frozen. */
+  lora?: LoraAdapter;
 }
 
 export interface ForwardOptions {

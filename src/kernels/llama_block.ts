@@ -46,6 +46,7 @@ export function llamaLayerSpecs(cfg: GptConfig, l: number): [string, number[], '
 
 /**
  * One pre-RMSNorm block: x + o_proj(attn(rope(q), rope(k), v)), then + down(silu(gate) * up). x [B, T, D].
+ * `project(x, module)` is x W (+ b) of a projection such as attn.q_proj (a LoRA-adapted model adds its term there).
  * The cache keeps the KV heads unrepeated: keys [B, KV, hd, S], values [B, KV, S, hd].
  */
 export function llamaBlock(
@@ -56,16 +57,16 @@ export function llamaBlock(
   past: LayerKv | undefined,
   rope: { cos: tf.Tensor; sin: tf.Tensor },
   drop: (x: tf.Tensor, site: string) => tf.Tensor,
+  project: (x: tf.Tensor, module: string) => tf.Tensor = (x, m) => linear(x, p(`${m}.weight`), m.startsWith('attn.') && m !== 'attn.o_proj' && cfg.qkvBias ? p(`${m}.bias`) : undefined),
 ): { x: tf.Tensor3D; present: LayerKv } {
   const { heads, kvHeads, headDim } = llamaDims(cfg);
   const [b, t, d] = x.shape;
   const eps = cfg.normEps ?? 1e-6;
-  const bias = (n: string): tf.Tensor | undefined => (cfg.qkvBias ? p(`attn.${n}.bias`) : undefined);
 
   const h1 = tf.reshape(rmsNorm(x, p('ln_1.weight') as tf.Tensor1D, eps), [b * t, d]); // [N, D]
-  const q = applyRope(tf.reshape(linear(h1, p('attn.q_proj.weight'), bias('q_proj')), [b, t, heads, headDim]), rope.cos, rope.sin);
-  const k = applyRope(tf.reshape(linear(h1, p('attn.k_proj.weight'), bias('k_proj')), [b, t, kvHeads, headDim]), rope.cos, rope.sin);
-  const vf = linear(h1, p('attn.v_proj.weight'), bias('v_proj'));
+  const q = applyRope(tf.reshape(project(h1, 'attn.q_proj'), [b, t, heads, headDim]), rope.cos, rope.sin);
+  const k = applyRope(tf.reshape(project(h1, 'attn.k_proj'), [b, t, kvHeads, headDim]), rope.cos, rope.sin);
+  const vf = project(h1, 'attn.v_proj');
   const qh = tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(headDim)); // [B, H, T, hd]
   let kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D; // [B, KV, hd, T]
   let v = tf.transpose(tf.reshape(vf, [b, t, kvHeads, headDim]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
@@ -75,12 +76,12 @@ export function llamaBlock(
   }
   const att = attendGrouped(qh, kT, v, ctx.bias, heads / kvHeads, (pr) => drop(pr, 'attn_probs')); // [B, H, T, hd]
   const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [b * t, heads * headDim]);
-  const attnOut = linear(merged, p('attn.o_proj.weight')); // [N, D]
+  const attnOut = project(merged, 'attn.o_proj'); // [N, D]
   const x1 = tf.add(x, tf.reshape(drop(attnOut, 'attn_out'), [b, t, d])) as tf.Tensor3D;
 
   const h2 = tf.reshape(rmsNorm(x1, p('ln_2.weight') as tf.Tensor1D, eps), [b * t, d]);
-  const act = swiglu(linear(h2, p('mlp.gate_proj.weight')), linear(h2, p('mlp.up_proj.weight'))); // [N, F]
-  const mlpOut = linear(act, p('mlp.down_proj.weight')); // [N, D]
+  const act = swiglu(project(h2, 'mlp.gate_proj'), project(h2, 'mlp.up_proj')); // [N, F]
+  const mlpOut = project(act, 'mlp.down_proj'); // [N, D]
   const x2 = tf.add(x1, tf.reshape(drop(mlpOut, 'mlp_out'), [b, t, d])) as tf.Tensor3D;
   return { x: x2, present: { kT, v } };
 }

@@ -143,3 +143,35 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
     return tf.reshape(f(rows, weight, bias), [...x.shape.slice(0, -1), dout]);
   });
 }
+
+/**
+ * linear() for a frozen weight: the same values, but the gradient flows to x only (dx = dy W^T). A LoRA step never
+ * needs dW of the base, and computing it would cost as much as the whole backward of full fine-tuning.
+ */
+export function frozenLinear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const native = nativeMatMulActive();
+  return tf.tidy(() => {
+    const din = weight.shape[0]!;
+    const dout = weight.shape[1]!;
+    const rows = tf.reshape(x, [-1, din]); // [N, in]
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [xs] = args as [tf.Tensor2D, tf.GradSaveFunc];
+      // The weight is read from the closure, not passed in, so the tape never asks for its gradient.
+      const value = bias ? tf.add(tf.matMul(xs, weight), bias) : tf.matMul(xs, weight);
+      const gradFunc = (dy: tf.Tensor): tf.Tensor => (native ? tf.matMul(dy, weight, false, true) : tf.matMul(dy, tf.transpose(weight)));
+      return { value, gradFunc };
+    });
+    return tf.reshape(f(rows), [...x.shape.slice(0, -1), dout]);
+  });
+}
+
+/** rows [N, k] times a frozen b [n, k] transposed -> [N, n]; the gradient flows to rows only (dy b). */
+export function frozenMatMulT(rows: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const value = matMul(xs, b, false, true);
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => tf.matMul(dy, b);
+    return { value, gradFunc };
+  });
+  return f(rows) as tf.Tensor2D;
+}

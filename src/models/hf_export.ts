@@ -5,7 +5,8 @@ import type { TensorRecord } from '../checkpoint/safetensors.js';
 import { HfTokenizer } from '../data/hf_tokenizer.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { SPECIAL_TOKENS } from '../data/tokenizer.js';
-import type { GptModel } from '../kernels/gpt.js';
+import { disposeModel, modelFromWeights, type GptModel } from '../kernels/gpt.js';
+import { mergedWeights } from '../kernels/lora.js';
 import { familyForArch } from './families/registry.js';
 import { HfFolderError } from './hf_folder.js';
 
@@ -76,4 +77,15 @@ export async function exportHfFolder(dir: string, model: GptModel, tok: TextToke
     tokenizerConfig: tokenizerConfigOf(tok, model.cfg.contextLength),
     extraFiles: { 'generation_config.json': generation },
   });
+}
+
+/** Writes a LoRA-adapted model as a plain Hugging Face folder with W + (alpha / r) (B A)^T folded into each adapted weight. */
+export async function exportMergedHfFolder(dir: string, model: GptModel, tok: TextTokenizer): Promise<void> {
+  if (!model.lora) throw new HfFolderError('--merge needs a model with a LoRA adapter');
+  const merged = modelFromWeights(model.cfg, 'lm', mergedWeights(model));
+  try {
+    await exportHfFolder(dir, merged, tok);
+  } finally {
+    disposeModel(merged);
+  }
 }

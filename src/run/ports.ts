@@ -11,7 +11,9 @@ import type { Config } from '../config/index.js';
 import { createGoldJudge } from '../gold/index.js';
 import type { TextTokenizer } from '../data/text_tokenizer.js';
 import { disposeModel, type GptConfig, type GptModel } from '../kernels/gpt.js';
+import { attachLora, initLora, resolveLoraSpec } from '../kernels/lora.js';
 import { deriveSeed } from '../kernels/rng.js';
+import { readPeftAdapter } from '../models/peft_adapter.js';
 import { readManifest } from '../train/manifest.js';
 import { loadModel } from '../train/model_io.js';
 import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.js';
@@ -123,13 +125,33 @@ export async function judgeScorerPort(cfg: Config, a: ModelDirs, judgeId: string
   return { port, close: () => port.close() };
 }
 
-/** The trainable policy with its frozen SFT reference and optimizer. */
+/**
+ * A LoRA adapter on the policy as learner.lora asks: a fresh one (B = 0, A from the run's seed), or the PEFT folder
+ * learner.lora.from names.
+ */
+export async function attachConfiguredAdapter(cfg: Config, model: GptModel): Promise<void> {
+  if (cfg.learner.lora.from !== '') {
+    const { spec, weights } = await readPeftAdapter(cfg.learner.lora.from, model.cfg);
+    attachLora(model, { ...spec, dropout: cfg.learner.lora.dropout }, weights);
+    return;
+  }
+  initLora(model, resolveLoraSpec(model.cfg, cfg.learner.lora), deriveSeed(cfg.compute.seed, 'lora'));
+}
+
+/** The trainable policy with its frozen SFT reference and optimizer; with learner.adapter lora, one model whose base is the reference. */
 export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Promise<Owned<LearnerPort>> {
   const policy = await loadPolicy(a);
-  const reference = await loadPolicy(a);
+  const lora = cfg.learner.adapter === 'lora';
+  try {
+    if (lora) await attachConfiguredAdapter(cfg, policy.model);
+  } catch (err) {
+    disposeModel(policy.model);
+    throw err;
+  }
+  const reference = lora ? undefined : await loadPolicy(a);
   const port = new DpoLearner({
     policy: policy.model,
-    reference: reference.model,
+    ...(reference ? { reference: reference.model } : {}),
     config: cfg.learner,
     padId: policy.tokenizer.special.pad,
     seed: deriveSeed(cfg.compute.seed, 'learner'),
@@ -140,7 +162,7 @@ export async function learnerPort(cfg: Config, a: Pick<ModelDirs, 'sftDir'>): Pr
     close: async () => {
       await port.close();
       disposeModel(policy.model);
-      disposeModel(reference.model);
+      if (reference) disposeModel(reference.model);
     },
   };
 }

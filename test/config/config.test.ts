@@ -67,3 +67,16 @@ test('a run record holds no secret: bus.pass and bus.token are emptied, and name
   assert.deepEqual(loadConfig({ overrides: [], env: r.env, file: undefined }).bus.pass, 's3cret-pass');
   assert.deepEqual(redactSecrets(parseConfig({})).redacted, []);
 });
+
+test('learner.adapter lora with its nested learner.lora fields: PEFT defaults, --set overrides, errors naming the field', () => {
+  const d = parseConfig({});
+  assert.equal(d.learner.adapter, 'none');
+  assert.deepEqual(d.learner.lora, { rank: 8, alpha: 8, dropout: 0, from: '', targetModules: [] });
+  const cfg = loadConfig({ overrides: ['learner.adapter=lora', 'learner.lora.rank=16', 'learner.lora.targetModules=c_attn,c_fc'] });
+  assert.equal(cfg.learner.adapter, 'lora');
+  assert.deepEqual(cfg.learner.lora, { rank: 16, alpha: 8, dropout: 0, from: '', targetModules: ['c_attn', 'c_fc'] });
+  assert.throws(() => parseConfig({ learner: { adapter: 'qlora' } }), /learner\.adapter must be one of none, lora; got "qlora"/);
+  assert.throws(() => parseConfig({ learner: { lora: { rank: 0 } } }), /learner\.lora\.rank must be an integer in \[1, 4096\]; got 0/);
+  assert.throws(() => loadConfig({ overrides: ['learner.lora.rnk=4'] }), /unknown config key learner\.lora\.rnk; accepted keys in learner\.lora are rank, alpha, dropout, from, targetModules/);
+  assert.throws(() => parseConfig({ learner: { adapter: 'lora', reference: 'previous' } }), /learner\.reference previous .* learner\.adapter lora/);
+});

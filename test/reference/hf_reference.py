@@ -2,8 +2,10 @@
 """Independent reference forward pass of Hugging Face GPT-2 and Llama-family (llama, mistral, qwen2) checkpoints in numpy.
 
 Written from the published modeling code (transformers modeling_gpt2.py, modeling_llama.py, modeling_qwen2.py), reading
-the folder's config.json and safetensors files itself, in float64. Usage: hf_reference.py DIR TOKENS_JSON
-(a list of rows of token ids, all the same length). Prints {"logits": [B][T][V]} as JSON.
+the folder's config.json and safetensors files itself, in float64. Usage: hf_reference.py DIR TOKENS_JSON [ADAPTER_DIR]
+(a list of rows of token ids, all the same length). ADAPTER_DIR, a PEFT LoRA folder (adapter_config.json,
+adapter_model.safetensors), adds PEFT's LoRA term (lora_alpha / r) * x A^T B^T to every projection it names, written
+from PEFT's formula (LoRA paper eq. 3) with A = lora_A [r, in], B = lora_B [out, r]. Prints {"logits": [B][T][V]} as JSON.
 """
 import json
 import math
@@ -61,7 +63,32 @@ def causal_mask(t):
     return np.triu(np.full((t, t), -np.inf), k=1)
 
 
-def gpt2_forward(cfg, w, ids):
+def read_adapter(d):
+    """{hf module path: (A [r, in], B [out, r], scale)} from a PEFT LoRA folder; {} when d is None."""
+    if d is None:
+        return {}
+    with open(os.path.join(d, "adapter_config.json")) as f:
+        acfg = json.load(f)
+    assert acfg["peft_type"] == "LORA" and not acfg.get("use_rslora", False)
+    scale = acfg["lora_alpha"] / acfg["r"]
+    t = read_safetensors(os.path.join(d, "adapter_model.safetensors"))
+    out = {}
+    prefix = "base_model.model."
+    for name, a in t.items():
+        if name.endswith(".lora_A.weight"):
+            module = name[len(prefix) : -len(".lora_A.weight")]
+            out[module] = (a, t[prefix + module + ".lora_B.weight"], scale)
+    return out
+
+
+def lora_term(adapter, module, x):
+    if module not in adapter:
+        return 0.0
+    a, b, scale = adapter[module]
+    return scale * ((x @ a.T) @ b.T)
+
+
+def gpt2_forward(cfg, w, ids, adapter):
     g = lambda n: w.get("transformer." + n, w.get(n))
     d, nh = cfg["n_embd"], cfg["n_head"]
     hd = d // nh
@@ -80,19 +107,21 @@ def gpt2_forward(cfg, w, ids):
     for l in range(cfg["n_layer"]):
         p = "h.%d." % l
         a = ln(h, p + "ln_1")
-        qkv = a @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")  # Conv1D: x @ W[in, out] + b
+        qkv = a @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias") + lora_term(adapter, "transformer." + p + "attn.c_attn", a)  # Conv1D: x @ W[in, out] + b
         q, k, v = np.split(qkv, 3, axis=-1)
         q, k, v = (x.reshape(t, nh, hd).transpose(1, 0, 2) for x in (q, k, v))
         att = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(hd) + causal_mask(t)) @ v
-        h = h + att.transpose(1, 0, 2).reshape(t, d) @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias")
-        m = gelu_new(ln(h, p + "ln_2") @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias"))
-        h = h + m @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias")
+        merged = att.transpose(1, 0, 2).reshape(t, d)
+        h = h + merged @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias") + lora_term(adapter, "transformer." + p + "attn.c_proj", merged)
+        x2 = ln(h, p + "ln_2")
+        m = gelu_new(x2 @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias") + lora_term(adapter, "transformer." + p + "mlp.c_fc", x2))
+        h = h + m @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias") + lora_term(adapter, "transformer." + p + "mlp.c_proj", m)
     h = ln(h, "ln_f")
     head = w["lm_head.weight"] if cfg.get("tie_word_embeddings", True) is False else g("wte.weight")
     return h @ head.T
 
 
-def llama_forward(cfg, w, ids):
+def llama_forward(cfg, w, ids, adapter):
     d, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads") or nh
     hd = cfg.get("head_dim") or d // nh
@@ -112,7 +141,7 @@ def llama_forward(cfg, w, ids):
         return np.repeat(x, n, axis=0)
 
     def linear(x, p, bias=False):
-        y = x @ w[p + ".weight"].T  # nn.Linear: weight [out, in]
+        y = x @ w[p + ".weight"].T + lora_term(adapter, p, x)  # nn.Linear: weight [out, in]
         return y + w[p + ".bias"] if bias else y
 
     t = len(ids)
@@ -145,8 +174,9 @@ def main():
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
     w = read_weights(d)
+    adapter = read_adapter(sys.argv[3] if len(sys.argv) > 3 else None)
     fwd = gpt2_forward if cfg["model_type"] == "gpt2" else llama_forward
-    logits = [fwd(cfg, w, np.array(row, dtype=np.int64)).tolist() for row in tokens]
+    logits = [fwd(cfg, w, np.array(row, dtype=np.int64), adapter).tolist() for row in tokens]
     json.dump({"logits": logits}, sys.stdout)
 
 

@@ -1,4 +1,4 @@
-// The LearnerPort with real models: a trainable policy and a frozen reference, a preference loss, AdamW with cosine schedule and clipping.
+// The LearnerPort with real models: a trainable policy (or its LoRA adapter) and a frozen reference, a preference loss, AdamW with cosine schedule and clipping.
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCheckpoint, NoCheckpointError, saveCheckpoint } from '../../checkpoint/checkpoint.js';
 import type { TensorRecord } from '../../checkpoint/safetensors.js';
@@ -7,6 +7,7 @@ import { AdamW, type OptimizerState } from '../../kernels/adamw.js';
 import { forwardLogits, gptParamShapes, setWeights, type GptModel } from '../../kernels/gpt.js';
 import { packSequences, sequenceLogProbs } from '../../kernels/logprobs.js';
 import { preferenceLoss } from '../../kernels/losses.js';
+import { setLoraWeights, withoutAdapter } from '../../kernels/lora.js';
 import { deriveSeed } from '../../kernels/rng.js';
 import { setGemmThreads } from '../../kernels/native/index.js';
 import { cosineWithWarmup } from '../../kernels/schedule.js';
@@ -14,13 +15,17 @@ import { weightsRecord } from '../../train/model_io.js';
 import { optimizeStepAccumulated, type LossOutput } from '../../train/optimize.js';
 import type { PairMsg } from '../../streams/topics.js';
 import type { LearnerPort, StepStats } from '../ports.js';
+import { adapterRecord, encodeAdapter } from './adapter_weights.js';
 import { ComputeError, encodeWeights, responseLogProbs } from './local_policy.js';
 
 export interface DpoLearnerOptions {
   /** Trained in place; starts as the SFT model (warm start). */
   policy: GptModel;
-  /** Frozen; the SFT model by default (the paper: updating it is less stable). */
-  reference: GptModel;
+  /**
+   * Frozen; the SFT model by default (the paper: updating it is less stable). Absent when the policy carries a LoRA
+   * adapter: the reference is then the policy with its adapter switched off (no second copy of the model).
+   */
+  reference?: GptModel;
   config: Config['learner'];
   padId: number;
   seed: number;
@@ -41,7 +46,9 @@ export class DpoLearner implements LearnerPort {
   private steps = 0;
 
   constructor(private readonly o: DpoLearnerOptions) {
-    if (o.policy.head !== 'lm' || o.reference.head !== 'lm') throw new ComputeError('policy and reference must be language models (head lm)');
+    if (o.policy.head !== 'lm' || (o.reference && o.reference.head !== 'lm')) throw new ComputeError('policy and reference must be language models (head lm)');
+    if (!o.reference && !o.policy.lora) throw new ComputeError('a learner without a reference model needs a policy with a LoRA adapter (the reference is its base)');
+    if (o.policy.lora && o.config.reference === 'previous') throw new ComputeError('learner.reference previous is not available with learner.adapter lora (the reference is the base model)');
     this.opt = new AdamW({ lr: o.config.lr, weightDecay: o.weightDecay ?? 0 });
   }
 
@@ -49,10 +56,18 @@ export class DpoLearner implements LearnerPort {
     return this.steps;
   }
 
+  /** What the optimizer trains: the adapter's tensors when the policy has one (the base stays frozen), else every parameter. */
+  private get trainable(): Record<string, tf.Variable> {
+    return this.o.policy.lora ? this.o.policy.lora.params : this.o.policy.params;
+  }
+
   /** Summed response log-probs of chosen and rejected under the frozen reference: constants of the loss. */
   private referenceLogProbs(pairs: PairMsg[]): { chosen: number[]; rejected: number[] } {
     const prompts = pairs.map((p) => p.promptTokens);
-    const all = responseLogProbs(this.o.reference, [...prompts, ...prompts], [...pairs.map((p) => p.chosen.responseTokens), ...pairs.map((p) => p.rejected.responseTokens)], this.o.padId);
+    const ps = [...prompts, ...prompts];
+    const rs = [...pairs.map((p) => p.chosen.responseTokens), ...pairs.map((p) => p.rejected.responseTokens)];
+    const ref = this.o.reference;
+    const all = ref ? responseLogProbs(ref, ps, rs, this.o.padId) : withoutAdapter(this.o.policy, () => responseLogProbs(this.o.policy, ps, rs, this.o.padId));
     return { chosen: all.slice(0, pairs.length), rejected: all.slice(pairs.length) };
   }
 
@@ -73,7 +88,7 @@ export class DpoLearner implements LearnerPort {
       const partWeight = idx.reduce((s, i) => s + weights[i]!, 0);
       parts.push(() => this.partLoss(pairs, weights, ref, idx, deriveSeed(seed, 'part', at), totalWeight > 0 ? partWeight / totalWeight : idx.length / n, idx.length / n));
     }
-    const r = optimizeStepAccumulated(this.o.policy.params, parts, this.opt, { lr, clip: c.gradClip });
+    const r = optimizeStepAccumulated(this.trainable, parts, this.opt, { lr, clip: c.gradClip });
     this.steps++;
     return { loss: r.loss, gradNorm: r.gradNorm, lr, rewardMargin: r.extras.rewardMargin!, rewardAccuracy: r.extras.rewardAccuracy!, chosenLogRatio: r.extras.chosenLogRatio!, pairKl: r.extras.pairKl! };
   }
@@ -121,20 +136,24 @@ export class DpoLearner implements LearnerPort {
   }
 
   async exportWeights(): Promise<Uint8Array> {
+    // With an adapter only the adapter travels: generators apply it to the base they loaded once.
+    if (this.o.policy.lora) return encodeAdapter(this.o.policy);
     const bytes = encodeWeights(this.o.policy);
     // With reference 'previous', the version just published becomes the anchor of the next steps (mirror-descent style).
-    if (this.o.config.reference === 'previous') setWeights(this.o.reference, f32(weightsRecord(this.o.policy)));
+    if (this.o.config.reference === 'previous' && this.o.reference) setWeights(this.o.reference, f32(weightsRecord(this.o.policy)));
     return bytes;
   }
 
   async saveCheckpoint(dir: string, state: Record<string, unknown>): Promise<void> {
     const optimizer: TensorRecord = { ...this.opt.exportState() };
-    if (this.o.config.reference === 'previous') {
+    if (this.o.config.reference === 'previous' && this.o.reference) {
       for (const [k, t] of Object.entries(weightsRecord(this.o.reference))) optimizer[REF_PREFIX + k] = t;
     }
+    const lora = this.o.policy.lora;
     await saveCheckpoint(dir, {
-      weights: weightsRecord(this.o.policy),
-      config: { kind: 'policy', head: 'lm', model: this.o.policy.cfg, learner: this.o.config },
+      // With an adapter the checkpoint holds the adapter and its optimizer state only; the base is the run's SFT model.
+      weights: lora ? adapterRecord(this.o.policy) : weightsRecord(this.o.policy),
+      config: { kind: 'policy', head: 'lm', model: this.o.policy.cfg, learner: this.o.config, ...(lora ? { adapter: { kind: 'lora', ...lora.spec } } : {}) },
       optimizer,
       state: { ...state, learnerComputeSteps: this.steps },
     });
@@ -143,12 +162,14 @@ export class DpoLearner implements LearnerPort {
   async loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined> {
     let ck;
     try {
-      ck = await loadCheckpoint(dir, { names: gptParamShapes(this.o.policy.cfg, 'lm') });
+      const lora = this.o.policy.lora;
+      ck = await loadCheckpoint(dir, { names: lora ? Object.fromEntries(Object.entries(lora.params).map(([n, p]) => [n, [...p.shape]])) : gptParamShapes(this.o.policy.cfg, 'lm') });
     } catch (err) {
       if (err instanceof NoCheckpointError) return undefined;
       throw err;
     }
-    setWeights(this.o.policy, f32(ck.weights));
+    if (this.o.policy.lora) setLoraWeights(this.o.policy, f32(ck.weights));
+    else setWeights(this.o.policy, f32(ck.weights));
     if (ck.optimizer) {
       const adam: OptimizerState = {};
       const ref: TensorRecord = {};
@@ -157,7 +178,7 @@ export class DpoLearner implements LearnerPort {
         else adam[k] = t;
       }
       this.opt.importState(adam);
-      if (Object.keys(ref).length > 0) setWeights(this.o.reference, f32(ref));
+      if (Object.keys(ref).length > 0 && this.o.reference) setWeights(this.o.reference, f32(ref));
     }
     const state = ck.state ?? {};
     this.steps = typeof state.learnerComputeSteps === 'number' ? state.learnerComputeSteps : 0;

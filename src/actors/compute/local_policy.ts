@@ -2,6 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetensors.js';
 import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
+import { detachLora } from '../../kernels/lora.js';
+import { adapterSpecOf, applyAdapter } from './adapter_weights.js';
 import { generateContinuous } from '../../kernels/continuous_sampling.js';
 import { packSequences, sequenceLogProbs, tokenLogProbs } from '../../kernels/logprobs.js';
 import { generate, type SampleResult } from '../../kernels/sampling.js';
@@ -22,14 +24,21 @@ export function encodeWeights(model: GptModel): Uint8Array {
   return encodeSafetensors(weightsRecord(model));
 }
 
-/** Overwrites the model's weights with safetensors bytes; names and shapes must match exactly. */
+/**
+ * Overwrites the model's weights with safetensors bytes; names and shapes must match exactly. Bytes that hold a LoRA
+ * adapter (adapter_weights.ts) are applied to the base the model holds, which stays as it is.
+ */
 export function loadWeightsInto(model: GptModel, bytes: Uint8Array): void {
-  const { tensors } = decodeSafetensors(bytes, { source: 'published weights' });
+  const { tensors, metadata } = decodeSafetensors(bytes, { source: 'published weights' });
   const w: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new ComputeError(`weight ${JSON.stringify(name)} is ${t.dtype}; policy weights must be F32`);
     w[name] = { shape: t.shape, data: t.data as Float32Array };
   }
+  const spec = adapterSpecOf(metadata);
+  if (spec) return applyAdapter(model, spec, w);
+  // Full weights replace the whole model: an adapter from an earlier version no longer applies.
+  detachLora(model);
   setWeights(model, w);
 }
 

@@ -45,7 +45,7 @@ export const clusterCommand: Command = {
     'the source then releases the phase\'s prompts, and the run ends after the last phase. Ctrl-C stops the run: every actor drains and the',
     'learner checkpoints; the same --run continues it later.',
   ].join('\n'),
-  flags: [...CONFIG_FLAGS, 'nats', 'generators', 'judges', 'run', 'no-evaluator', 'dashboard', 'max-restarts', 'placement'],
+  flags: [...CONFIG_FLAGS, 'adapter', 'nats', 'generators', 'judges', 'run', 'no-evaluator', 'dashboard', 'max-restarts', 'placement'],
   async run(args) {
     const cfg = configFromArgs(args);
     const runId = flag(args, 'run');

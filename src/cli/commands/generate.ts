@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/index.js';
 import { formatPrompt } from '../../data/template.js';
 import { disposeModel } from '../../kernels/gpt.js';
 import { generate } from '../../kernels/sampling.js';
-import { loadPolicy } from '../../models/policy_source.js';
+import { loadPolicy, withPeftAdapter } from '../../models/policy_source.js';
 
 function num(args: ParsedArgs, name: string, def: number, ok: (v: number) => boolean, accepts: string): number {
   const raw = flag(args, name);
@@ -31,12 +31,12 @@ export const generateCommand: Command = {
   summary: 'print what a policy (Hugging Face folder or checkpoint) answers to prompts, with the sampling options',
   usage: [
     'rlhf-stream generate (--model DIR | --checkpoint DIR) [--prompts FILE] [--max-new-tokens 48] [--temperature 0.7]',
-    '                     [--top-k 0] [--top-p 0.95] [--samples 1] [--seed 1] [--tokenizer DIR] "prompt" ...',
+    '                     [--top-k 0] [--top-p 0.95] [--samples 1] [--seed 1] [--tokenizer DIR] [--adapter DIR] "prompt" ...',
     '',
     'Prompts go through the model\'s chat template when it has one (the tiny model\'s own prompt layout otherwise).',
-    'Temperature 0 is greedy decoding.',
+    'Temperature 0 is greedy decoding. --adapter DIR applies a PEFT LoRA folder (e.g. one `export` wrote) to the model.',
   ].join('\n'),
-  flags: [...CONFIG_FLAGS, 'checkpoint', 'prompts', 'max-new-tokens', 'temperature', 'top-k', 'top-p', 'samples', 'seed', 'tokenizer'],
+  flags: [...CONFIG_FLAGS, 'checkpoint', 'prompts', 'max-new-tokens', 'temperature', 'top-k', 'top-p', 'samples', 'seed', 'tokenizer', 'adapter'],
   async run(args) {
     const dir = flag(args, 'model') ?? flag(args, 'checkpoint');
     if (!dir) throw new UsageError('generate needs --model DIR (a Hugging Face folder) or --checkpoint DIR');
@@ -50,8 +50,11 @@ export const generateCommand: Command = {
     };
     const samples = num(args, 'samples', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
     await startBackend(loadConfig({ file: flag(args, 'config'), overrides: args.flags.get('set') ?? [] }));
-    const { model, tokenizer } = await loadPolicy(dir, flag(args, 'tokenizer'));
+    const loaded = await loadPolicy(dir, flag(args, 'tokenizer'));
+    const { model, tokenizer } = loaded;
     try {
+      const adapter = flag(args, 'adapter');
+      if (adapter !== undefined) await withPeftAdapter(loaded, adapter);
       const rows = prompts.flatMap((p) => Array.from({ length: samples }, () => formatPrompt(tokenizer, p)));
       const out = generate(model, rows, { ...opts, eosId: tokenizer.special.eos, padId: tokenizer.special.pad });
       prompts.forEach((p, i) => {

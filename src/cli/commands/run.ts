@@ -14,7 +14,7 @@ export const runCommand: Command = {
     'With bus.kind=nats (and bus.servers) the same actors talk through NATS JetStream instead of the in-process bus.',
     'Ctrl-C stops the run cleanly: actors drain and the learner checkpoints.',
   ].join('\n'),
-  flags: [...CONFIG_FLAGS, 'dashboard', 'mode'],
+  flags: [...CONFIG_FLAGS, 'adapter', 'dashboard', 'mode'],
   async run(args) {
     const mode = args.flags.get('mode')?.at(-1);
     if (mode) args.flags.set('set', [...(args.flags.get('set') ?? []), `run.mode=${mode}`]);
