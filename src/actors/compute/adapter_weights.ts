@@ -3,7 +3,7 @@
 import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../../checkpoint/safetensors.js';
 import type { GptModel } from '../../kernels/gpt.js';
 import { attachLora, setLoraWeights, type LoraSpec } from '../../kernels/lora.js';
-import { ComputeError } from './local_policy.js';
+import { ComputeError } from './compute_error.js';
 
 /** The metadata key that marks published bytes as an adapter (its value: the adapter kind). */
 export const ADAPTER_KEY = 'rlhf_stream_adapter';

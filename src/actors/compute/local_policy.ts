@@ -4,15 +4,14 @@ import { decodeSafetensors, encodeSafetensors } from '../../checkpoint/safetenso
 import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
 import { detachLora } from '../../kernels/lora.js';
 import { adapterSpecOf, applyAdapter } from './adapter_weights.js';
+import { ComputeError } from './compute_error.js';
 import { generateContinuous } from '../../kernels/continuous_sampling.js';
 import { packSequences, sequenceLogProbs, tokenLogProbs } from '../../kernels/logprobs.js';
 import { generate, type SampleResult } from '../../kernels/sampling.js';
 import { weightsRecord } from '../../train/model_io.js';
 import type { GenerateOptions, GenerateResult, GroupDone, PolicyPort } from '../ports.js';
 
-export class ComputeError extends Error {
-  override name = 'ComputeError';
-}
+export { ComputeError };
 
 export interface SpecialTokens {
   eos: number;
