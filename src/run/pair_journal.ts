@@ -1,5 +1,6 @@
 // The run's own copy of every pair its learner received: length-framed msgpack under the run folder, so a replay has
 // the pairs after the bus (in-process memory, or a JetStream work queue that deletes acked pairs) has let them go.
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
@@ -13,10 +14,43 @@ export class PairJournalError extends Error {
 
 export const pairJournalFile = (runDir: string): string => join(runDir, 'pairs.log');
 
+/**
+ * A pair's content digest (sha256 of its msgpack, 16 hex digits). Pair ids derive from prompt ids: a one-process run
+ * started again under the same id makes new pairs under old ids, so the ledger names each trained pair by id and digest.
+ */
+export function pairDigest(p: PairMsg): string {
+  return digestOf(pack(p));
+}
+
+const digestOf = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+
+const keyOf = (pairId: string, digest: string): string => `${pairId}/${digest}`;
+
+/** Every pair a journal holds, by id and digest. */
+export class JournaledPairs {
+  constructor(private readonly byKey: ReadonlyMap<string, PairMsg>) {}
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** The pair with this id (and this digest, when given; a record without digests takes the first copy of the id). */
+  get(pairId: string, digest?: string): PairMsg | undefined {
+    if (digest !== undefined) return this.byKey.get(keyOf(pairId, digest));
+    for (const [k, p] of this.byKey) if (k.startsWith(`${pairId}/`)) return p;
+    return undefined;
+  }
+
+  ids(): Set<string> {
+    return new Set([...this.byKey.values()].map((p) => p.pairId));
+  }
+}
+
 /** Frame: u32 LE length, msgpack payload, the same u32 again; a crash mid-append leaves a tail that fails the check. */
 const HEADER = 4;
 
 interface Scan {
+  /** By `pairId/digest`. */
   pairs: Map<string, PairMsg>;
   /** Bytes up to the end of the last whole frame. */
   validBytes: number;
@@ -31,39 +65,41 @@ function scan(file: string): Scan {
     const len = buf.readUInt32LE(at);
     const end = at + HEADER + len + HEADER;
     if (end > buf.length || buf.readUInt32LE(at + HEADER + len) !== len) break;
+    const body = buf.subarray(at + HEADER, at + HEADER + len);
     let p: PairMsg;
     try {
-      p = unpack(buf.subarray(at + HEADER, at + HEADER + len)) as PairMsg;
+      p = unpack(body) as PairMsg;
     } catch {
       break;
     }
     if (typeof p?.pairId !== 'string') throw new PairJournalError(`${file}: frame at byte ${at} holds no pair id`);
-    // At-least-once: a pair written twice (a redelivery after a crash) is the same pair; the first copy stands.
-    if (!pairs.has(p.pairId)) pairs.set(p.pairId, p);
+    // At-least-once: the same pair written twice (a redelivery after a crash) is kept once.
+    const key = keyOf(p.pairId, digestOf(body));
+    if (!pairs.has(key)) pairs.set(key, p);
     at = end;
   }
   return { pairs, validBytes: at };
 }
 
-/** Every pair the journal holds, by pair id (a torn last frame is ignored). */
-export function readPairJournal(file: string): Map<string, PairMsg> {
-  return scan(file).pairs;
+/** Every pair the journal holds (a torn last frame is ignored). */
+export function readPairJournal(file: string): JournaledPairs {
+  return new JournaledPairs(scan(file).pairs);
 }
 
 /**
- * Appends each pair once (by pair id, across restarts), unsynced; `sync()` makes what was appended durable. The learner's
+ * Appends each pair once (by id and digest, across restarts), unsynced; `sync()` makes what was appended durable. The learner's
  * ledger calls it before each checkpoint, so every pair a checkpoint covers is on disk before the checkpoint is.
  */
 export class PairJournal {
   private fd: number;
-  private readonly ids: Set<string>;
+  private readonly keys: Set<string>;
   private dirty = false;
   /** Bytes appended by this process (the size figure in the docs is measured from the file). */
   bytesWritten = 0;
 
   constructor(readonly file: string) {
     const s = scan(file);
-    this.ids = new Set(s.pairs.keys());
+    this.keys = new Set(s.pairs.keys());
     this.fd = openSync(file, existsSync(file) ? 'r+' : 'w+');
     // A frame a crash cut short is dropped, so the next append starts on a frame boundary.
     if (fstatSync(this.fd).size > s.validBytes) ftruncateSync(this.fd, s.validBytes);
@@ -72,17 +108,15 @@ export class PairJournal {
 
   private position: number;
 
+  /** Distinct pairs held (by id and digest). */
   get size(): number {
-    return this.ids.size;
-  }
-
-  has(pairId: string): boolean {
-    return this.ids.has(pairId);
+    return this.keys.size;
   }
 
   append(pair: PairMsg): void {
-    if (this.ids.has(pair.pairId)) return;
     const body = pack(pair);
+    const key = keyOf(pair.pairId, digestOf(body));
+    if (this.keys.has(key)) return;
     const frame = Buffer.allocUnsafe(HEADER + body.length + HEADER);
     frame.writeUInt32LE(body.length, 0);
     body.copy(frame, HEADER);
@@ -90,7 +124,7 @@ export class PairJournal {
     writeSync(this.fd, frame, 0, frame.length, this.position);
     this.position += frame.length;
     this.bytesWritten += frame.length;
-    this.ids.add(pair.pairId);
+    this.keys.add(key);
     this.dirty = true;
   }
 

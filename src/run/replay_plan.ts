@@ -44,9 +44,9 @@ export function readReplayPlan(runDir: string): ReplayPlan {
       const expected = (steps.at(-1)?.step ?? 0) + 1;
       if (s.step !== expected) throw new ReplayPlanError(`${ledgerFile(runDir)}: step ${s.step} follows step ${expected - 1}; the record has a gap`);
       if (s.pairIds.length !== s.weights.length || s.pairIds.length === 0) throw new ReplayPlanError(`${ledgerFile(runDir)}: step ${s.step} has ${s.pairIds.length} pairs and ${s.weights.length} weights`);
-      const ps = s.pairIds.map((id) => {
-        const p = pairs.get(id);
-        if (!p) throw new ReplayPlanError(`step ${s.step} trained pair ${id}, which ${pairJournalFile(runDir)} does not hold`);
+      const ps = s.pairIds.map((id, i) => {
+        const p = pairs.get(id, s.digests?.[i]);
+        if (!p) throw new ReplayPlanError(`step ${s.step} trained pair ${id}${s.digests ? ` (digest ${s.digests[i]})` : ''}, which ${pairJournalFile(runDir)} does not hold`);
         return p;
       });
       steps.push({ ...s, pairs: ps });
@@ -60,6 +60,6 @@ export function readReplayPlan(runDir: string): ReplayPlan {
     publishes,
     distinctPairs: trained.size,
     pairSlots: steps.reduce((n, s) => n + s.pairIds.length, 0),
-    untrainedPairs: [...pairs.keys()].filter((id) => !trained.has(id)).length,
+    untrainedPairs: [...pairs.ids()].filter((id) => !trained.has(id)).length,
   };
 }

@@ -7,6 +7,7 @@ import type { LearnerPort, StepStats } from '../actors/ports.js';
 import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
 import type { PairMsg, TopicName, Topics } from '../streams/topics.js';
 import { overrideBus } from './resilient_bus.js';
+import { pairDigest } from './pair_journal.js';
 
 export class LedgerError extends Error {
   override name = 'LedgerError';
@@ -26,6 +27,8 @@ export interface TrainedPair {
 export interface StepRecord {
   step: number;
   pairIds: string[];
+  /** Each pair's content digest (pairDigest), so a replay takes the very copy trained. */
+  digests: string[];
   weights: number[];
 }
 
@@ -103,7 +106,7 @@ export class LedgeredLearnerPort implements LearnerPort {
       this.noted.set(p.pairId, { pairId: p.pairId, lag: policyLag(v, p), versions: [p.chosen.policyVersion, p.rejected.policyVersion], weight: weights[i]! });
     });
     this.steps++;
-    this.notedSteps.push({ step: this.steps, pairIds: pairs.map((p) => p.pairId), weights: [...weights] });
+    this.notedSteps.push({ step: this.steps, pairIds: pairs.map((p) => p.pairId), digests: pairs.map(pairDigest), weights: [...weights] });
     return this.inner.step(pairs, weights);
   }
 
