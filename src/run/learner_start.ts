@@ -1,6 +1,7 @@
 // What the run's learner started from (the SFT checkpoint's folder and content hash), kept in the run folder for replay.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { redactSecrets, type Config } from '../config/index.js';
 import { readManifest } from '../train/manifest.js';
 
 export class LearnerStartError extends Error {
@@ -16,10 +17,13 @@ export interface LearnerStart {
 }
 
 export const learnerStartFile = (runDir: string): string => join(runDir, 'learner_start.json');
+/** The learner's resolved config (secrets left out): the settings its steps were taken with, whoever started it. */
+export const learnerConfigFile = (runDir: string): string => join(runDir, 'learner_config.json');
 
-export function writeLearnerStart(runDir: string, dirs: { sftDir: string; rmDir?: string }): LearnerStart {
+export function writeLearnerStart(runDir: string, dirs: { sftDir: string; rmDir?: string }, cfg: Config): LearnerStart {
   const start: LearnerStart = { sftDir: dirs.sftDir, sftHash: readManifest(dirs.sftDir)?.hash ?? 'unversioned', ...(dirs.rmDir ? { rmDir: dirs.rmDir } : {}) };
   writeFileSync(learnerStartFile(runDir), `${JSON.stringify(start, null, 2)}\n`);
+  writeFileSync(learnerConfigFile(runDir), `${JSON.stringify(redactSecrets(cfg).cfg, null, 2)}\n`);
   return start;
 }
 

@@ -121,7 +121,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   // The actors' bus calls are timed: the headline reports the share of wall-clock they took.
   const raw = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: policyVocabSize(stages.sftDir) } });
   // What a replay needs outlives the process: the pairs the learner receives, its ledger of steps, and its start.
-  writeLearnerStart(runDir, stages);
+  writeLearnerStart(runDir, stages, cfg);
   const journal = new PairJournal(pairJournalFile(runDir));
   const bus = new TimedBus(journalPairs(raw, journal));
   const art = await clusterPorts(cfg, stages, { log });

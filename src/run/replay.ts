@@ -17,7 +17,7 @@ import { readResponses, responsesFile, responsesWriter } from '../monitor/respon
 import { createBus } from '../streams/index.js';
 import { evaluatorOptions } from './actor_options.js';
 import { evalPrompts, loadTokenizer } from './artifacts.js';
-import { readLearnerStart } from './learner_start.js';
+import { learnerConfigFile, readLearnerStart } from './learner_start.js';
 import { closeAll, goldScorer, learnerPort, localPolicy, scorerPort, type Owned } from './ports.js';
 import { readReplayPlan, type ReplayPlan } from './replay_plan.js';
 import { workerLearner } from './worker_ports.js';
@@ -68,11 +68,14 @@ export interface ReplayResult {
 
 const safeName = (overrides: readonly string[]): string => (overrides.length === 0 ? 'exact' : overrides.join('_').replace(/[^A-Za-z0-9._=-]+/g, '-'));
 
-/** The run's resolved config (config.json) with `overrides` on top. */
+/**
+ * The learner's resolved config (learner_config.json; a run's config.json otherwise) with `overrides` on top. The
+ * environment is not read: a variable set today must not change what the replay trains.
+ */
 export function runConfig(runDir: string, overrides: readonly string[]): Config {
-  const file = join(runDir, 'config.json');
-  if (!existsSync(file)) throw new ReplayError(`${file} is missing: ${runDir} is not a run folder`);
-  return loadConfig({ file, overrides: [...overrides] });
+  const file = [learnerConfigFile(runDir), join(runDir, 'config.json')].find((f) => existsSync(f));
+  if (!file) throw new ReplayError(`${runDir} holds neither learner_config.json nor config.json: not a run folder`);
+  return loadConfig({ file, overrides: [...overrides], env: {} });
 }
 
 /** The learner port as the run built it: in a worker thread with compute.roleThreads, else on this thread. */

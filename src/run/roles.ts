@@ -165,7 +165,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const owned = cfg.compute.roleThreads ? await workerLearner(cfg, c.artifacts, c.log) : await learnerPort(cfg, c.artifacts);
   // Steps run only after start(), by when `l` exists.
   // The pairs and the start record a replay needs; the journal is synced before each checkpoint.
-  writeLearnerStart(c.runDir, c.artifacts);
+  writeLearnerStart(c.runDir, c.artifacts, cfg);
   const journal = new PairJournal(pairJournalFile(c.runDir));
   const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version, () => journal.sync());
   const skippedSeqs: number[] = [];

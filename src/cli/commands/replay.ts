@@ -4,7 +4,21 @@ import { resolve } from 'node:path';
 import { UsageError, flag } from '../args.js';
 import type { Command } from '../command.js';
 import { startBackend } from '../common.js';
-import { replayRun, runConfig } from '../../run/replay.js';
+import { LearnerStartError } from '../../run/learner_start.js';
+import { PairJournalError } from '../../run/pair_journal.js';
+import { ReplayError, replayRun, runConfig, type ReplayResult } from '../../run/replay.js';
+import { ReplayPlanError } from '../../run/replay_plan.js';
+import { LedgerError } from '../../run/trained_ledger.js';
+
+/** A run folder that cannot be replayed is the user's to fix: one line, not a stack. */
+async function orUsage<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if ([ReplayError, ReplayPlanError, LearnerStartError, PairJournalError, LedgerError].some((cls) => err instanceof cls)) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -26,10 +40,10 @@ export const replayCommand: Command = {
     const runDir = resolve(runArg);
     if (!existsSync(runDir)) throw new UsageError(`--run ${JSON.stringify(runArg)}: no such folder`);
     const overrides = args.flags.get('set') ?? [];
-    const cfg = runConfig(runDir, overrides);
+    const cfg = await orUsage(async () => runConfig(runDir, overrides));
     await startBackend(cfg);
     const name = flag(args, 'name');
-    const r = await replayRun(runDir, { overrides, evaluate: args.flags.has('eval'), ...(name ? { name } : {}) });
+    const r: ReplayResult = await orUsage(() => replayRun(runDir, { overrides, evaluate: args.flags.has('eval'), ...(name ? { name } : {}) }));
     const differ = r.versions.filter((v) => !v.equal);
     console.log(`replay: ${r.steps} steps, ${r.versions.length} versions; report in ${r.outDir}/report.md`);
     if (r.counterfactual) {
