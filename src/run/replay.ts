@@ -48,8 +48,12 @@ export interface ReplayedVersion {
 export interface VersionScore {
   version: number;
   step: number;
+  /** Gold reward. */
   original?: Interval;
   replay?: Interval;
+  /** Win rate against the SFT model's answers (gold judge; ties count half). */
+  originalWinRate?: Interval;
+  replayWinRate?: Interval;
 }
 
 export interface ReplayResult {
@@ -96,16 +100,17 @@ function differingTensors(bytes: Uint8Array, weights: Record<string, { data: Flo
   return { tensors: names.size, differing };
 }
 
-/** Gold reward per version: the mean over held-out prompts with a bootstrap 95% interval. */
-function goldByVersion(file: string): Map<number, { step: number; interval: Interval }> {
-  const byVersion = new Map<number, { step: number; gold: number[] }>();
+/** Gold reward and win rate per version: means over held-out prompts with bootstrap 95% intervals. */
+function goldByVersion(file: string): Map<number, { step: number; interval: Interval; winRate: Interval }> {
+  const byVersion = new Map<number, { step: number; gold: number[]; win: number[] }>();
   for (const r of readResponses(file)) {
-    const v = byVersion.get(r.version) ?? { step: r.step, gold: [] };
+    const v = byVersion.get(r.version) ?? { step: r.step, gold: [], win: [] };
     v.gold.push(r.gold);
+    v.win.push(r.win);
     byVersion.set(r.version, v);
   }
-  const out = new Map<number, { step: number; interval: Interval }>();
-  for (const [version, v] of byVersion) out.set(version, { step: v.step, interval: bootstrapInterval([v.gold]) });
+  const out = new Map<number, { step: number; interval: Interval; winRate: Interval }>();
+  for (const [version, v] of byVersion) out.set(version, { step: v.step, interval: bootstrapInterval([v.gold]), winRate: bootstrapInterval([v.win]) });
   return out;
 }
 
@@ -190,7 +195,7 @@ export async function replayRun(runDir: string, opts: ReplayOptions = {}): Promi
       // The SFT model as the policy port loaded it: exporting the learner's weights here would, with learner.reference
       // 'previous', move its reference, which the original did not do.
       await scoring.evaluate(0, 0);
-      scores.push({ version: 0, step: 0, ...(sft ? { original: sft.interval } : {}) });
+      scores.push({ version: 0, step: 0, ...(sft ? { original: sft.interval, originalWinRate: sft.winRate } : {}) });
     }
     let p = 0;
     const exportsAt = async (step: number): Promise<void> => {
@@ -207,7 +212,7 @@ export async function replayRun(runDir: string, opts: ReplayOptions = {}): Promi
           await scoring.evaluate(v.version, step, bytes);
           lastScored = v.version;
           const o = originalScores.get(v.version);
-          scores.push({ version: v.version, step, ...(o ? { original: o.interval } : {}) });
+          scores.push({ version: v.version, step, ...(o ? { original: o.interval, originalWinRate: o.winRate } : {}) });
         }
       }
     };
@@ -243,7 +248,10 @@ export async function replayRun(runDir: string, opts: ReplayOptions = {}): Promi
   const replayScores = goldByVersion(responsesFile(outDir));
   for (const s of scores) {
     const r = replayScores.get(s.version);
-    if (r) s.replay = r.interval;
+    if (r) {
+      s.replay = r.interval;
+      s.replayWinRate = r.winRate;
+    }
   }
   const result: ReplayResult = {
     outDir,
@@ -262,7 +270,9 @@ export async function replayRun(runDir: string, opts: ReplayOptions = {}): Promi
   return result;
 }
 
-const fmt = (i: Interval | undefined): string => (i ? `${i.mean.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : 'n/a');
+/** Three decimals, or three significant digits for a small value (a weak policy's gold rewards are around 1e-4). */
+const num = (x: number): string => (x !== 0 && Math.abs(x) < 0.01 ? x.toPrecision(3) : x.toFixed(3));
+const fmt = (i: Interval | undefined): string => (i ? `${num(i.mean)} [${num(i.lo)}, ${num(i.hi)}]` : 'n/a');
 
 /** The replay's report: versions against the original's, and gold reward with intervals where scored. */
 export function replayReport(r: ReplayResult): string {
@@ -277,8 +287,14 @@ export function replayReport(r: ReplayResult): string {
   ];
   if (r.checkpoint) lines.push('', `The run's checkpoint at step ${r.checkpoint.step}: ${r.checkpoint.equal ? `all ${r.checkpoint.tensors} tensors bit-identical` : `${r.checkpoint.differing.length} of ${r.checkpoint.tensors} tensors differ`}.`);
   if (r.scores.length > 0) {
-    lines.push('', 'Gold reward, mean over held-out prompts [bootstrap 95% interval]:', '', '| version | step | original | replay |', '|---|---|---|---|');
-    for (const s of r.scores) lines.push(`| ${s.version} | ${s.step} | ${fmt(s.original)} | ${fmt(s.replay)} |`);
+    lines.push(
+      '',
+      'Gold reward and win rate against the SFT model, means over held-out prompts [bootstrap 95% interval]:',
+      '',
+      '| version | step | gold: original | gold: replay | win rate: original | win rate: replay |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const s of r.scores) lines.push(`| ${s.version} | ${s.step} | ${fmt(s.original)} | ${fmt(s.replay)} | ${fmt(s.originalWinRate)} | ${fmt(s.replayWinRate)} |`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -79,7 +79,7 @@ test('a one-process run replayed from its records: every version and the checkpo
   const c = readReplayResult(join(runDir, 'replays', 'learner.loss=ipo'));
   assert.equal(c.counterfactual, true);
   assert.ok(c.scores.every((s) => s.original !== undefined && s.replay !== undefined && s.replay.lo <= s.replay.mean && s.replay.mean <= s.replay.hi));
-  assert.match(readFileSync(join(runDir, 'replays', 'learner.loss=ipo', 'report.md'), 'utf8'), /\| version \| step \| original \| replay \|/);
+  assert.match(readFileSync(join(runDir, 'replays', 'learner.loss=ipo', 'report.md'), 'utf8'), /\| version \| step \| gold: original \| gold: replay \| win rate: original \| win rate: replay \|/);
 });
 
 test('replay without --run, or of a folder that is not a run, fails with a message naming what is missing', () => {
