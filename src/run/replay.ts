@@ -2,6 +2,7 @@
 // generators or judges; with the run's settings it checks each version against the original, with others it is a
 // counterfactual on the same online data, its versions scored by the evaluator beside the original's.
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Evaluator, type EvalReport } from '../actors/evaluator.js';
@@ -15,7 +16,7 @@ import { buildData } from '../data/build.js';
 import { bootstrapInterval, type Interval } from '../experiment/bootstrap.js';
 import { readResponses, responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
-import { evaluatorOptions } from './actor_options.js';
+import { evaluatorOptions, isPhased } from './actor_options.js';
 import { evalPrompts, loadTokenizer } from './artifacts.js';
 import { learnerConfigFile, readLearnerStart } from './learner_start.js';
 import { closeAll, goldScorer, learnerPort, localPolicy, scorerPort, type Owned } from './ports.js';
@@ -184,6 +185,8 @@ export async function replayRun(runDir: string, opts: ReplayOptions = {}): Promi
   const originalScores = goldByVersion(responsesFile(runDir));
   const toScore = new Set(originalScores.keys());
   const learner = await replayLearner(cfg, dirs, log);
+  // A phase that starts once labelled steps with learner.phaseThreads GEMM threads (Learner.widenThreads): the same here.
+  if (isPhased(cfg) && cfg.learner.phaseStart === 'labelled' && learner.port.setThreads) await learner.port.setThreads(cfg.learner.phaseThreads || availableParallelism());
   const scoring = opts.evaluate ? await startScoring(cfg, dirs, outDir, log) : undefined;
   const versions: ReplayedVersion[] = [];
   const scores: VersionScore[] = [];

@@ -82,6 +82,18 @@ test('a one-process run replayed from its records: every version and the checkpo
   assert.match(readFileSync(join(runDir, 'replays', 'learner.loss=ipo', 'report.md'), 'utf8'), /\| version \| step \| gold: original \| gold: replay \| win rate: original \| win rate: replay \|/);
 });
 
+test('an iterative run with two epochs per phase replays exactly: the pairs of each phase twice, stepped with the GEMM threads of its phases', () => {
+  const runs = tempRunsDir();
+  const run = cli(['run', '--config', 'config/tiny.yaml', '--mode', 'iterative', '--set', 'learner.epochsPerPhase=2', '--set', `run.cacheDir=${CACHE_DIR}`, '--set', `run.dir=${runs}`, '--set', 'run.id=iter']);
+  assert.equal(run.code, 0, run.err);
+  const runDir = join(runs, 'iter');
+  const plan = readReplayPlan(runDir);
+  assert.equal(plan.pairSlots, 2 * plan.distinctPairs, 'every pair of a phase trained in both epochs');
+  const r = cli(['replay', '--run', runDir]);
+  assert.equal(r.code, 0, r.err + r.out);
+  assert.match(r.out, /every version equal to the original; the checkpoint at step \d+ bit-identical/);
+});
+
 test('replay without --run, or of a folder that is not a run, fails with a message naming what is missing', () => {
   const none = cli(['replay']);
   assert.equal(none.code, 2, none.err);
