@@ -11,6 +11,10 @@ import { ensureRewardModel, ensureSft } from '../train/stages.js';
 import { evalPrompts, policyVocabSize, promptItems } from './artifacts.js';
 import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
 import { clusterPorts } from './ports.js';
+import { writeLearnerStart } from './learner_start.js';
+import { journalPairs, PairJournal, pairJournalFile } from './pair_journal.js';
+import { ledgerFile } from './run_dir.js';
+import { LedgeredLearnerPort } from './trained_ledger.js';
 
 export interface OnlineOptions {
   log?: (line: string) => void;
@@ -116,8 +120,18 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
 
   // The actors' bus calls are timed: the headline reports the share of wall-clock they took.
   const raw = await createBus(cfg.bus, runId, { weightsDir: join(runDir, 'weights'), schema: { vocabSize: policyVocabSize(stages.sftDir) } });
-  const bus = new TimedBus(raw);
+  // What a replay needs outlives the process: the pairs the learner receives, its ledger of steps, and its start.
+  writeLearnerStart(runDir, stages, cfg);
+  const journal = new PairJournal(pairJournalFile(runDir));
+  const bus = new TimedBus(journalPairs(raw, journal));
   const art = await clusterPorts(cfg, stages, { log });
+  let cluster: Awaited<ReturnType<typeof startLocalCluster>> | undefined;
+  // Steps come only after startLocalCluster returned (pairs need generation first), by when `cluster` is set.
+  const learnerVersion = (): number => {
+    if (!cluster) throw new Error('the learner stepped before the cluster was wired');
+    return cluster.learner.version;
+  };
+  const learner = new LedgeredLearnerPort(art.ports.learner, ledgerFile(runDir), learnerVersion, () => journal.sync());
   const statusLine = opts.statusLine === false ? false : process.stderr;
   const serve = opts.dashboard ?? cfg.monitor.dashboard;
   let monitor: { stop(): Promise<void> };
@@ -130,18 +144,19 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
     monitor = await attachMonitor(raw, cfg, { runDir, statusLine, log });
   }
   try {
-    const cluster = await startLocalCluster(cfg, bus, art.ports, {
+    cluster = await startLocalCluster(cfg, bus, { ...art.ports, learner }, {
       prompts: promptItems(art.tokenizer, data.prompts.train),
       evalPrompts: evalPrompts(cfg, data.prompts.eval, art.tokenizer),
       checkpointDir: join(runDir, 'checkpoints'),
       onEvalResponses: responsesWriter(responsesFile(runDir)),
     });
+    const running = cluster;
     const onAbort = (): void => {
       log('stopping: draining actors and checkpointing');
-      void cluster.stop();
+      void running.stop();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const summary = { ...(await cluster.done), busCallSeconds: bus.busySeconds, busCalls: bus.calls };
+    const summary = { ...(await running.done), busCallSeconds: bus.busySeconds, busCalls: bus.calls };
     opts.signal?.removeEventListener('abort', onAbort);
     const headline = headlineOf(summary);
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ runId, headline, summary }, null, 2));
@@ -150,5 +165,6 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
     await monitor.stop();
     await art.close();
     await bus.close();
+    journal.close();
   }
 }

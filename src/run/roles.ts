@@ -21,6 +21,8 @@ import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './ru
 import { drivePhases, releasePhases } from './phased_roles.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
+import { journalPairs, PairJournal, pairJournalFile } from './pair_journal.js';
+import { writeLearnerStart } from './learner_start.js';
 
 /** The role's actor, started; `drain` stops it gracefully, `finalEval` runs once the run ended (evaluator only). */
 export interface Running {
@@ -164,9 +166,12 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   // In a worker thread, a 100M+ model's step (tens of seconds) leaves this thread free for metrics, acks and the drain check.
   const owned = cfg.compute.roleThreads ? await workerLearner(cfg, c.artifacts, c.log) : await learnerPort(cfg, c.artifacts);
   // Steps run only after start(), by when `l` exists.
-  const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version);
+  // The pairs and the start record a replay needs; the journal is synced before each checkpoint.
+  writeLearnerStart(c.runDir, c.artifacts, cfg);
+  const journal = new PairJournal(pairJournalFile(c.runDir));
+  const port = new LedgeredLearnerPort(owned.port, ledgerFile(c.runDir), () => l.version, () => journal.sync());
   const skippedSeqs: number[] = [];
-  const bus = skipTrainedPairs(c.bus, port.trained, (p, seq) => {
+  const bus = skipTrainedPairs(journalPairs(c.bus, journal), port.trained, (p, seq) => {
     skippedSeqs.push(seq);
     c.registry.counter('learner_pairs_already_trained_total').inc();
     c.log(`learner: pair ${p.pairId} came back although checkpoint-trained (a lost ack); acked, not trained again`);
@@ -254,7 +259,10 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
     },
     state: () => state(),
     record: () => ({ steps: l.step, version: l.version }),
-    close: () => closeAll([owned]),
+    close: async () => {
+      journal.close();
+      await closeAll([owned]);
+    },
   };
 }
 

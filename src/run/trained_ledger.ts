@@ -1,4 +1,5 @@
 // The run's record of trained pairs: one line per committed checkpoint, listing the pairs that checkpoint made durable.
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { policyLag } from '../actors/admission.js';
 import { parseJsonl } from '../data/text.js';
@@ -6,6 +7,7 @@ import type { LearnerPort, StepStats } from '../actors/ports.js';
 import type { Bus, ConsumeOptions, Delivery, Subscription } from '../streams/bus.js';
 import type { PairMsg, TopicName, Topics } from '../streams/topics.js';
 import { overrideBus } from './resilient_bus.js';
+import { pairDigest } from './pair_journal.js';
 
 export class LedgerError extends Error {
   override name = 'LedgerError';
@@ -21,6 +23,22 @@ export interface TrainedPair {
   weight: number;
 }
 
+/** One optimizer step: its pairs in the order the loss saw them, with their loss weights. */
+export interface StepRecord {
+  step: number;
+  pairIds: string[];
+  /** Each pair's content digest (pairDigest), so a replay takes the very copy trained. */
+  digests: string[];
+  weights: number[];
+}
+
+/** One weights export (a published version): after which step, and the sha256 of the bytes. */
+export interface PublishRecord {
+  step: number;
+  version: number;
+  sha256: string;
+}
+
 export interface LedgerEntry {
   /** Learner step of the checkpoint. */
   step: number;
@@ -29,12 +47,18 @@ export interface LedgerEntry {
   pairs: TrainedPair[];
   /** 'checkpoint': written after the save; 'restore': a checkpoint whose line a crash cut off, recovered at restart. */
   source: 'checkpoint' | 'restore';
+  /** Every step since the previous checkpoint, in order (a replay retrains exactly these). Absent in older ledgers. */
+  steps?: StepRecord[];
+  /** Every weights export since the previous checkpoint, in order (a replay checks its own versions against them). */
+  publishes?: PublishRecord[];
   pid: number;
   ts: number;
 }
 
 /** The checkpoint state key the ledger adds, so a restart can recover a line lost between save and append. */
 const STATE_KEY = 'trainedPairs';
+const STEPS_KEY = 'trainedSteps';
+const PUBLISHES_KEY = 'trainedPublishes';
 
 export function readLedger(file: string): LedgerEntry[] {
   if (!existsSync(file)) return [];
@@ -58,6 +82,10 @@ function appendDurably(file: string, line: string): void {
  */
 export class LedgeredLearnerPort implements LearnerPort {
   private readonly noted = new Map<string, TrainedPair>();
+  private notedSteps: StepRecord[] = [];
+  private notedPublishes: PublishRecord[] = [];
+  /** Steps taken so far, the restored checkpoint's included. */
+  private steps = 0;
   /** Every pair id a committed checkpoint holds, over the whole run (all lines of the ledger). */
   readonly trained: Set<string>;
 
@@ -66,6 +94,8 @@ export class LedgeredLearnerPort implements LearnerPort {
     readonly file: string,
     /** The learner's current version (pairs are admitted and trained at the same version). */
     private readonly version: () => number,
+    /** Runs before each checkpoint is written (the pair journal makes its appends durable there). */
+    private readonly beforeSave: () => void = () => undefined,
   ) {
     this.trained = new Set(readLedger(file).flatMap((e) => e.pairs.map((p) => p.pairId)));
   }
@@ -75,11 +105,16 @@ export class LedgeredLearnerPort implements LearnerPort {
     pairs.forEach((p, i) => {
       this.noted.set(p.pairId, { pairId: p.pairId, lag: policyLag(v, p), versions: [p.chosen.policyVersion, p.rejected.policyVersion], weight: weights[i]! });
     });
+    this.steps++;
+    this.notedSteps.push({ step: this.steps, pairIds: pairs.map((p) => p.pairId), digests: pairs.map(pairDigest), weights: [...weights] });
     return this.inner.step(pairs, weights);
   }
 
-  exportWeights(): Promise<Uint8Array> {
-    return this.inner.exportWeights();
+  async exportWeights(): Promise<Uint8Array> {
+    const bytes = await this.inner.exportWeights();
+    // The learner announces these bytes as its next version.
+    this.notedPublishes.push({ step: this.steps, version: this.version() + 1, sha256: createHash('sha256').update(bytes).digest('hex') });
+    return bytes;
   }
 
   setThreads(threads: number): Promise<number> {
@@ -93,19 +128,39 @@ export class LedgeredLearnerPort implements LearnerPort {
       if (!p) throw new LedgerError(`checkpoint at step ${String(state.step)} covers pair ${id}, which no step of this process trained`);
       return p;
     });
-    await this.inner.saveCheckpoint(dir, { ...state, [STATE_KEY]: pairs });
-    if (pairs.length > 0) this.append({ step: Number(state.step), version: Number(state.version), pairs, source: 'checkpoint' });
+    const steps = this.notedSteps;
+    const publishes = this.notedPublishes;
+    this.beforeSave();
+    await this.inner.saveCheckpoint(dir, { ...state, [STATE_KEY]: pairs, [STEPS_KEY]: steps, [PUBLISHES_KEY]: publishes });
+    if (pairs.length > 0 || steps.length > 0 || publishes.length > 0) {
+      this.append({ step: Number(state.step), version: Number(state.version), pairs, source: 'checkpoint', steps, publishes });
+    }
     ids.forEach((id) => this.noted.delete(id));
+    this.notedSteps = [];
+    this.notedPublishes = [];
   }
 
   async loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined> {
     const state = await this.inner.loadCheckpoint(dir);
     const pairs = state?.[STATE_KEY];
-    if (state && Array.isArray(pairs) && pairs.length > 0) {
+    const steps = state?.[STEPS_KEY];
+    const publishes = state?.[PUBLISHES_KEY];
+    if (state) this.steps = Number(state.step) || 0;
+    const any = (x: unknown): x is unknown[] => Array.isArray(x) && x.length > 0;
+    if (state && (any(pairs) || any(steps) || any(publishes))) {
       const step = Number(state.step);
       const last = readLedger(this.file).at(-1);
       // The crash came after the save and before the append: the checkpoint is the truth, the line is rewritten from it.
-      if (!last || last.step < step) this.append({ step, version: Number(state.version), pairs: pairs as TrainedPair[], source: 'restore' });
+      if (!last || last.step < step) {
+        this.append({
+          step,
+          version: Number(state.version),
+          pairs: (Array.isArray(pairs) ? pairs : []) as TrainedPair[],
+          source: 'restore',
+          ...(Array.isArray(steps) ? { steps: steps as StepRecord[] } : {}),
+          ...(Array.isArray(publishes) ? { publishes: publishes as PublishRecord[] } : {}),
+        });
+      }
     }
     return state;
   }

@@ -1,6 +1,7 @@
 // The trained-pairs ledger: one line per committed checkpoint, recovered after a crash between save and append, and
 // the learner's bus that acks (never retrains) a pair some earlier checkpoint already holds.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { systemClock } from '../../src/clock.js';
 import { Learner } from '../../src/actors/learner.js';
 import { MetricsRegistry } from '../../src/actors/metrics.js';
 import { LedgeredLearnerPort, readLedger, skipTrainedPairs } from '../../src/run/trained_ledger.js';
+import { pairDigest } from '../../src/run/pair_journal.js';
 import { bus as inprocessBus, config, FakeLearnerPort, pair, until } from '../actors/fakes.js';
 
 const ledgerPath = (): string => join(mkdtempSync(join(tmpdir(), 'rlhf-ledger-')), 'trained_pairs.jsonl');
@@ -108,4 +110,44 @@ test('a phase counts the pairs the ledger filter settled (trained before a crash
   assert.deepEqual(inner.trained.flatMap((t) => t.pairIds).sort(), ['q2', 'q3', 'q4', 'q5'], 'the already-trained pairs are not trained again');
   await learner.stop();
   await bus.close();
+});
+
+test('each ledger line lists its steps in order (pair ids, digests, loss weights) and every weights export with its sha256', async () => {
+  const file = ledgerPath();
+  let version = 0;
+  let synced = 0;
+  const port = new LedgeredLearnerPort(new FakeLearnerPort(), file, () => version, () => synced++);
+  const [a, b, c] = [pair('a', 0), pair('b', 0), pair('c', 0)];
+  await port.step([b, a], [1, 0.5]);
+  const bytes = await port.exportWeights();
+  version = 1;
+  await port.step([c], [1]);
+  await port.saveCheckpoint(`ck-ledger-steps-${Date.now()}`, { step: 2, version: 1, ackedAfterCheckpoint: ['b', 'a', 'c'] });
+  assert.equal(synced, 1, 'the journal hook ran before the checkpoint');
+  const [line] = readLedger(file);
+  assert.deepEqual(line!.steps, [
+    { step: 1, pairIds: ['b', 'a'], digests: [pairDigest(b), pairDigest(a)], weights: [1, 0.5] },
+    { step: 2, pairIds: ['c'], digests: [pairDigest(c)], weights: [1] },
+  ]);
+  assert.deepEqual(line!.publishes, [{ step: 1, version: 1, sha256: createHash('sha256').update(bytes).digest('hex') }]);
+});
+
+test('a restart that rewrites a lost ledger line from the checkpoint keeps its steps and exports, and counts steps on from it', async () => {
+  const file = ledgerPath();
+  const dir = `ck-ledger-steps-crash-${Date.now()}`;
+  const inner = new FakeLearnerPort();
+  inner.crashAfterCheckpoint = 1;
+  const a = new LedgeredLearnerPort(inner, file, () => 0);
+  await a.step([pair('x', 0)], [1]);
+  await a.exportWeights();
+  await assert.rejects(a.saveCheckpoint(dir, { step: 1, version: 1, ackedAfterCheckpoint: ['x'] }), /simulated crash/);
+  const b = new LedgeredLearnerPort(new FakeLearnerPort(), file, () => 1);
+  await b.loadCheckpoint(dir);
+  const [line] = readLedger(file);
+  assert.equal(line!.source, 'restore');
+  assert.deepEqual(line!.steps?.map((s) => [s.step, s.pairIds]), [[1, ['x']]]);
+  assert.equal(line!.publishes?.length, 1);
+  await b.step([pair('y', 1)], [1]);
+  await b.saveCheckpoint(`${dir}-2`, { step: 2, version: 1, ackedAfterCheckpoint: ['y'] });
+  assert.deepEqual(readLedger(file)[1]!.steps?.map((s) => s.step), [2], 'the restored learner numbers its steps after the checkpoint');
 });

@@ -10,8 +10,9 @@ import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { monitorCommand } from './monitor.js';
 import { natsConfigCommand } from './nats_config.js';
+import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
 import { sftCommand } from './sft.js';
 import { trainRmCommand } from './train_rm.js';
 
-export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, generateCommand, exportCommand, experimentCommand, clusterCommand, actorCommand, natsConfigCommand];
+export const COMMANDS: Command[] = [configCommand, backendCommand, dataCommand, monitorCommand, sftCommand, trainRmCommand, runCommand, replayCommand, generateCommand, exportCommand, experimentCommand, clusterCommand, actorCommand, natsConfigCommand];
