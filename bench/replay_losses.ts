@@ -3,7 +3,7 @@
 // Usage: node dist/bench/replay_losses.js RUN_DIR   (after `rlhf-stream replay --run RUN_DIR --eval [--set ...]`)
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootstrapInterval, type Interval } from '../src/experiment/bootstrap.js';
+import { bootstrapInterval, type Interval } from '../src/kernels/bootstrap.js';
 import { readResponses, responsesFile } from '../src/monitor/responses_log.js';
 
 const runDir = process.argv[2];

@@ -1,6 +1,6 @@
 // results.md's quality sections: bootstrap intervals at equal budget and at matched KL, the gold-KL frontier, proxy vs gold over training, example answers.
 import { cell } from '../monitor/report_responses.js';
-import { above, bootstrapInterval, type Interval } from './bootstrap.js';
+import { above, bootstrapInterval, type Interval } from '../kernels/bootstrap.js';
 import { atKl, matchedKl } from './frontier.js';
 import { curvesSvg, groupColors, type RunCurve } from './plots.js';
 import type { ArmRun } from './results.js';

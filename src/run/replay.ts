@@ -13,7 +13,7 @@ import { decodeSafetensors } from '../checkpoint/safetensors.js';
 import { systemClock } from '../clock.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { buildData } from '../data/build.js';
-import { bootstrapInterval, type Interval } from '../experiment/bootstrap.js';
+import { bootstrapInterval, type Interval } from '../kernels/bootstrap.js';
 import { readResponses, responsesFile, responsesWriter } from '../monitor/responses_log.js';
 import { createBus } from '../streams/index.js';
 import { evaluatorOptions, isPhased } from './actor_options.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
-import { above, bootstrapInterval } from '../../src/experiment/bootstrap.js';
+import { above, bootstrapInterval } from '../../src/kernels/bootstrap.js';
 import { atKl, matchedKl, type PromptEval } from '../../src/experiment/frontier.js';
 import { quality, qualityVerdict } from '../../src/experiment/report_quality.js';
 import type { ArmRun } from '../../src/experiment/results.js';

@@ -1,5 +1,5 @@
 // Bootstrap 95% intervals over held-out prompts and seeds: every replicate resamples seeds and prompts with replacement.
-import { Rng } from '../kernels/rng.js';
+import { Rng } from './rng.js';
 
 export class BootstrapError extends Error {
   override name = 'BootstrapError';
