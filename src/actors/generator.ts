@@ -2,6 +2,7 @@
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { weightsAtLeast, type Bus, type Delivery, type WeightBlob } from '../streams/bus.js';
+import { encodeLogprobs } from '../streams/behaviour_logprobs.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
 import type { Clock } from '../clock.js';
 import { drainConsumer, openInbox, type Inbox } from './inbox.js';
@@ -210,9 +211,9 @@ export class Generator {
     let returnedAt = Number.POSITIVE_INFINITY;
     const done = new Set<number>();
     const stored = new Set<number>();
-    const onGroup = (i: number, tokens: number[][], finished: boolean[]): void => {
+    const onGroup = (i: number, tokens: number[][], finished: boolean[], logprobs?: number[][]): void => {
       done.add(i);
-      const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
+      const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished], ...(logprobs ? { logprobs: [logprobs] } : {}) }, 0, version, startedAt, this.deps.clock.now());
       publishedAt[i] = this.deps.clock.now();
       settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg | undefined, g, batch[i]!.deliveries) }).then(async () => {
         stored.add(i);
@@ -236,7 +237,7 @@ export class Generator {
       returnedAt = this.deps.clock.now();
       checkResult(result, batch.length, c.samplesPerPrompt);
       // A port that does not report groups: publish them all now.
-      batch.forEach((_, i) => done.has(i) || onGroup(i, result.tokens[i]!, result.finished[i]!));
+      batch.forEach((_, i) => done.has(i) || onGroup(i, result.tokens[i]!, result.finished[i]!, result.logprobs?.[i]));
       await Promise.all(settled);
     } catch (err) {
       // The prompts whose groups were not stored go back for another generator; the failure stops this one loudly.
@@ -261,19 +262,27 @@ export class Generator {
 
   private group(p: PromptMsg, r: GenerateResult, i: number, version: number, startedAt: number, createdAt: number): SampleGroupMsg {
     const groupId = groupIdOf(p);
-    const samples: Sample[] = r.tokens[i]!.map((responseTokens, k) => ({
-      runId: this.deps.bus.runId,
-      sampleId: `${groupId}:${k}`,
-      promptId: p.promptId,
-      policyVersion: version,
-      generatorId: this.opts.generatorId,
-      startedAt,
-      createdAt,
-      promptTokens: p.tokens,
-      responseTokens,
-      text: this.deps.decode(responseTokens),
-      finished: r.finished[i]![k]!,
-    }));
+    const samples: Sample[] = r.tokens[i]!.map((responseTokens, k) => {
+      const s: Sample = {
+        runId: this.deps.bus.runId,
+        sampleId: `${groupId}:${k}`,
+        promptId: p.promptId,
+        policyVersion: version,
+        generatorId: this.opts.generatorId,
+        startedAt,
+        createdAt,
+        promptTokens: p.tokens,
+        responseTokens,
+        text: this.deps.decode(responseTokens),
+        finished: r.finished[i]![k]!,
+      };
+      const lp = r.logprobs?.[i]?.[k];
+      // A port that reports a length other than the response's is faulty: the sample goes without them (and is counted),
+      // since validation downstream would refuse the whole group.
+      if (lp && lp.length === responseTokens.length) s.behaviourLogprobs = encodeLogprobs(lp);
+      else if (lp) this.deps.metrics.counter('generator_logprobs_malformed_total').inc();
+      return s;
+    });
     return {
       type: 'samples',
       v: 1,

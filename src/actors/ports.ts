@@ -17,14 +17,22 @@ export interface GenerateOptions {
   slots?: number;
 }
 
-/** Called once per prompt as soon as all K of its responses are done, before the call returns. */
-export type GroupDone = (prompt: number, tokens: number[][], finished: boolean[]) => void;
+/**
+ * Called once per prompt as soon as all K of its responses are done, before the call returns; `logprobs` ([K][len], when
+ * the port reports them) holds each sampled token's log-probability under the weights that sampled it.
+ */
+export type GroupDone = (prompt: number, tokens: number[][], finished: boolean[], logprobs?: number[][]) => void;
 
 export interface GenerateResult {
   /** [P][K] response token ids (prompt excluded; the eos id included when the response ended with it). */
   tokens: number[][][];
   /** [P][K] true when the response ended with eos, false when cut at maxNewTokens. */
   finished: boolean[][];
+  /**
+   * [P][K][len] log pi_behaviour(y_t | x, y<t) of every sampled token, unfiltered at temperature 1 (what a learner
+   * recomputes to check the weights it published are the ones that sampled). Optional: a port may not report them.
+   */
+  logprobs?: number[][][];
 }
 
 /** A policy that samples; its weights are swapped between calls, never during one. */

@@ -15,7 +15,7 @@ export interface ContinuousOptions {
    */
   refillAt?: number;
   /** Called as soon as prompt `index`'s response is complete, before later prompts finish. */
-  onDone?: (index: number, response: { tokens: number[]; finished: boolean; logprob: number }) => void;
+  onDone?: (index: number, response: { tokens: number[]; finished: boolean; logprob: number; tokenLogprobs: number[] }) => void;
 }
 
 /** Prompt index held by each slot, -1 for a free slot. */
@@ -33,11 +33,12 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
   const tokens: number[][] = prompts.map(() => []);
   const finished = prompts.map(() => false);
   const logprobs = prompts.map(() => 0);
-  if (n === 0) return { tokens, finished, logprobs };
-  const done = (i: number): void => cont.onDone?.(i, { tokens: tokens[i]!, finished: finished[i]!, logprob: logprobs[i]! });
+  const tokenLogprobs: number[][] = prompts.map(() => []);
+  if (n === 0) return { tokens, finished, logprobs, tokenLogprobs };
+  const done = (i: number): void => cont.onDone?.(i, { tokens: tokens[i]!, finished: finished[i]!, logprob: logprobs[i]!, tokenLogprobs: tokenLogprobs[i]! });
   if (opts.maxNewTokens === 0) {
     for (let i = 0; i < n; i++) done(i);
-    return { tokens, finished, logprobs };
+    return { tokens, finished, logprobs, tokenLogprobs };
   }
   const v = model.cfg.vocabSize;
   let width = Math.min(cont.slots, n);
@@ -67,6 +68,7 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
         if (i < 0) continue;
         const { id, logprob } = sampleWithLogProb(pending[r]!, opts.temperature, opts.topK, opts.topP, rngOf(i));
         logprobs[i]! += logprob;
+        tokenLogprobs[i]!.push(logprob);
         tokens[i]!.push(id);
         if (id === opts.eosId || tokens[i]!.length === opts.maxNewTokens) {
           finished[i] = id === opts.eosId;
@@ -110,7 +112,7 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
   } finally {
     if (cache) disposeCache(cache);
   }
-  return { tokens, finished, logprobs };
+  return { tokens, finished, logprobs, tokenLogprobs };
 }
 
 /** Runs left-padded prompts through the model: their cache and each row's next-token logits. */

@@ -95,22 +95,25 @@ export function sampleGroups(model: GptModel, prompts: number[][], k: number, op
     const left = prompts.map(() => k);
     const tokens: number[][] = [];
     const finished: boolean[] = [];
+    const logprobs: number[][] = [];
     r = generateContinuous(model, rows, so, {
       slots,
       onDone: (row, resp) => {
         tokens[row] = resp.tokens;
         finished[row] = resp.finished;
+        logprobs[row] = resp.tokenLogprobs;
         const p = Math.floor(row / k);
-        if (--left[p]! === 0 && onGroup) onGroup(p, tokens.slice(p * k, (p + 1) * k), finished.slice(p * k, (p + 1) * k));
+        if (--left[p]! === 0 && onGroup) onGroup(p, tokens.slice(p * k, (p + 1) * k), finished.slice(p * k, (p + 1) * k), logprobs.slice(p * k, (p + 1) * k));
       },
     });
   } else {
     r = generate(model, rows, so);
-    if (onGroup) prompts.forEach((_, p) => onGroup(p, r.tokens.slice(p * k, (p + 1) * k), r.finished.slice(p * k, (p + 1) * k)));
+    if (onGroup) prompts.forEach((_, p) => onGroup(p, r.tokens.slice(p * k, (p + 1) * k), r.finished.slice(p * k, (p + 1) * k), r.tokenLogprobs.slice(p * k, (p + 1) * k)));
   }
   return {
     tokens: prompts.map((_, i) => r.tokens.slice(i * k, (i + 1) * k)),
     finished: prompts.map((_, i) => r.finished.slice(i * k, (i + 1) * k)),
+    logprobs: prompts.map((_, i) => r.tokenLogprobs.slice(i * k, (i + 1) * k)),
   };
 }
 

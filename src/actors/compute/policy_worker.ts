@@ -30,12 +30,12 @@ export async function init(t: InitTask): Promise<{ active: string; line: string 
   return { active: info.active, line: describeBackend(info) };
 }
 
-/** With `groups`, each completed group is posted there as { prompt, tokens, finished } before the call returns. */
+/** With `groups`, each completed group is posted there as { prompt, tokens, finished, logprobs } before the call returns. */
 export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; groups?: MessagePort }): Promise<GenerateResult> {
   const h = held();
   const port = t.groups;
   try {
-    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished) => port.postMessage({ prompt, tokens, finished })));
+    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, logprobs) => port.postMessage({ prompt, tokens, finished, logprobs })));
   } finally {
     port?.close();
   }

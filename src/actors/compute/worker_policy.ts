@@ -48,8 +48,8 @@ export class WorkerPolicy implements PolicyPort {
     let heard = 0;
     let allHeard: () => void = () => {};
     const all = new Promise<void>((resolve) => (allHeard = resolve));
-    port1.on('message', (g: { prompt: number; tokens: number[][]; finished: boolean[] }) => {
-      onGroup(g.prompt, g.tokens, g.finished);
+    port1.on('message', (g: { prompt: number; tokens: number[][]; finished: boolean[]; logprobs?: number[][] }) => {
+      onGroup(g.prompt, g.tokens, g.finished, g.logprobs);
       if (++heard === prompts.length) allHeard();
     });
     try {

@@ -21,4 +21,7 @@ export const learner = {
   phaseStart: oneOf(['labelled', 'arrival'] as const, 'labelled', "iterative/offline modes: when a phase's training starts. labelled = once every pair of the phase is labelled (the paper's loop: training waits while the phase generates, generation waits while it trains); arrival = the first pass trains pairs as they are labelled (the same pairs in the same order, sooner)"),
   phaseThreads: int(0, 0, 256, "GEMM threads of the learner while a phase of the paper's loop trains (learner.phaseStart labelled: generation waits meanwhile, so its cores are free); 0 = every core the process may use. Streaming, and phases that start on arrival, keep compute.nativeThreads"),
   epochsPerPhase: int(1, 1, 100, 'iterative/offline modes: passes over each phase\'s new pairs (the paper: 2); streaming uses each pair once'),
+  syncCheckShare: float(0.05, 0, 1, "weight-sync check: share of pairs whose samples' behaviour log-probs the learner recomputes under the version they name (the first pair of each version is always checked); 0 turns the check off"),
+  syncMismatchWarn: float(0.01, 0, 1e6, 'weight-sync check: mean absolute per-token log-prob difference (nats) above which the learner warns that generators sample with other weights than it published'),
+  syncMismatchStop: float(0, 0, 1e6, 'weight-sync check: mean absolute per-token log-prob difference (nats) above which the run stops with the reason; 0 never stops'),
 };
