@@ -55,6 +55,12 @@ export function sampleMismatch(recomputed: readonly number[], behaviour: Float32
   return { meanAbsDiff: n > 0 ? abs / n : 0, logRatio: sum, tokens: n };
 }
 
+/** Largest ratio reported: metrics values must stay within +-1e15 (MAX_METRIC_MAGNITUDE), and past it the verdict is the same. */
+const MAX_RATIO = 1e15;
+
+/** exp(logRatio), capped so a wildly wrong generator still yields a publishable metric. */
+export const seqRatio = (logRatio: number): number => Math.min(Math.exp(logRatio), MAX_RATIO);
+
 /** FNV-1a of a string mapped to [0, 1): which pairs fall in the checked share, reproducibly and without a clock or RNG. */
 function unitHash(s: string): number {
   let h = 0x811c9dc5;
@@ -108,7 +114,7 @@ export class SyncChecker {
   /** Mismatch so far per version checked: mean absolute per-token difference and the worst implied sequence ratio. */
   perVersion(): Map<number, { meanAbsDiff: number; seqRatio: number; samples: number; tokens: number }> {
     const out = new Map<number, { meanAbsDiff: number; seqRatio: number; samples: number; tokens: number }>();
-    for (const [v, s] of this.stats) out.set(v, { meanAbsDiff: s.tokens > 0 ? s.absSum / s.tokens : 0, seqRatio: Math.exp(s.worstLogRatio), samples: s.samples, tokens: s.tokens });
+    for (const [v, s] of this.stats) out.set(v, { meanAbsDiff: s.tokens > 0 ? s.absSum / s.tokens : 0, seqRatio: seqRatio(s.worstLogRatio), samples: s.samples, tokens: s.tokens });
     return out;
   }
 
@@ -191,14 +197,14 @@ export class SyncChecker {
     m.counter('learner_sync_samples_checked_total').inc();
     m.counter('learner_sync_tokens_checked_total').inc(r.tokens);
     m.gauge(syncDiffName(v)).set(mean);
-    m.gauge(syncRatioName(v)).set(Math.exp(s.worstLogRatio));
+    m.gauge(syncRatioName(v)).set(seqRatio(s.worstLogRatio));
     m.gauge('learner_sync_version').set(v);
-    m.gauge('learner_sync_logprob_diff').set(mean);
+    m.gauge('learner_sync_last_logprob_diff').set(mean);
     const max = m.gauge('learner_sync_logprob_diff_max');
     if (!(max.value >= r.meanAbsDiff)) max.set(r.meanAbsDiff);
     const what = () =>
       `samples of version ${v} differ from the learner's recomputation under version ${v} by ${mean.toExponential(2)} nats per token on average ` +
-      `(sample ${side.sampleId} of pair ${job.pairId}: ${r.meanAbsDiff.toExponential(2)} per token, implied sequence ratio pi/mu ${Math.exp(r.logRatio).toExponential(2)})`;
+      `(sample ${side.sampleId} of pair ${job.pairId}: ${r.meanAbsDiff.toExponential(2)} per token, implied sequence ratio pi/mu ${seqRatio(r.logRatio).toExponential(2)})`;
     if (mean > this.o.warn && !s.warned) {
       s.warned = true;
       m.counter('learner_sync_warnings_total').inc();
