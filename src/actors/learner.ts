@@ -254,6 +254,8 @@ export class Learner {
         return undefined;
       case 'train': {
         m.histogram('learner_policy_lag', LAG_BUCKETS).observe(a.lag);
+        // Admission goes by the oldest version; with in-flight updates the newest one that sampled tokens shows the gain.
+        m.histogram('learner_policy_lag_last', LAG_BUCKETS).observe(Math.max(0, version - Math.min(p.chosen.lastPolicyVersion ?? p.chosen.policyVersion, p.rejected.lastPolicyVersion ?? p.rejected.policyVersion)));
         if (a.weight < 1) m.counter('learner_pairs_downweighted_total').inc();
         this.sync?.offer(p);
         const entry: HeldPair = { pair: p, deliveries: [d], weight: a.weight };
