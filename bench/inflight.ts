@@ -3,7 +3,8 @@
 // oldest and by the newest version that sampled a pair) with in-flight updates on and off, the weight-sync mismatch
 // per version of a healthy run, and final gold reward with 95% intervals for learner.maxPolicyLag 0, 1, 2, 4, 8 at
 // the same budget (learner.totalSteps).
-// Run: node dist/bench/inflight.js [--seeds N] [--steps N] [--skip-staleness]   (npm run bench:inflight)
+// Run: node dist/bench/inflight.js [--seeds N] [--steps N] [--staleness-steps N] [--skip-lag] [--skip-staleness]
+// (npm run bench:inflight)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,15 +145,23 @@ const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  checkFlags(args, ['seeds', 'steps', 'skip-staleness'], 'bench inflight');
+  checkFlags(args, ['seeds', 'steps', 'staleness-steps', 'skip-lag', 'skip-staleness'], 'bench inflight');
   const seeds = Number(flag(args, 'seeds') ?? 2);
   const steps = Number(flag(args, 'steps') ?? 40);
   if (!Number.isInteger(seeds) || seeds < 1 || seeds > 10) throw new UsageError(`--seeds must be an integer in [1, 10]; got ${flag(args, 'seeds')}`);
   if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--steps must be an integer >= 1; got ${flag(args, 'steps')}`);
+  // A budget short enough that the gold reward has not saturated, so staleness can show in it.
+  const stalenessSteps = Number(flag(args, 'staleness-steps') ?? 10);
+  if (!Number.isInteger(stalenessSteps) || stalenessSteps < 1) throw new UsageError(`--staleness-steps must be an integer >= 1; got ${flag(args, 'staleness-steps')}`);
   await initBackend('wasm');
-  console.log(`in-flight bench: tiny GPT ${JSON.stringify(GPT)}, ${steps} learner steps per run, ${seeds} seed(s); load average at start ${loadAverages()}`);
+  console.log(`in-flight bench: tiny GPT ${JSON.stringify(GPT)}, ${seeds} seed(s); load average at start ${loadAverages()}`);
+  if (!args.flags.has('skip-lag')) await lagTable(seeds, steps);
+  if (!args.flags.has('skip-staleness')) await stalenessTable(seeds, stalenessSteps);
+  console.log(`\nload average at end ${loadAverages()}`);
+}
 
-  console.log('\npolicy lag (versions; publishEvery 1) with in-flight updates on and off, maxPolicyLag 8');
+async function lagTable(seeds: number, steps: number): Promise<void> {
+  console.log(`\npolicy lag (versions; publishEvery 1) with in-flight updates on and off, maxPolicyLag 8, ${steps} learner steps per run`);
   console.log('in-flight  seed  wall s  lag mean  lag p95  newest-lag mean  newest-lag p95  samples in flight  gold');
   const lagRows: { on: boolean; r: ArmResult }[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
@@ -172,8 +181,9 @@ async function main(): Promise<void> {
   }
   const healthy = lagRows.find((x) => !x.on)!.r.sync;
   console.log(`\nweight-sync mismatch per version (in-flight off, seed 1; mean |d log p| per token, nats): ${[...healthy].sort((a, b) => a[0] - b[0]).map(([v, d]) => `v${v} ${d.toExponential(1)}`).join(', ')}`);
+}
 
-  if (args.flags.has('skip-staleness')) return;
+async function stalenessTable(seeds: number, steps: number): Promise<void> {
   console.log(`\nstaleness: final gold reward (95% interval over ${seeds} seeds) at ${steps} steps, in-flight updates on, stale pairs dropped`);
   console.log('maxPolicyLag  gold reward          SFT gold  stale pairs dropped (mean)  wall s (mean)');
   for (const lag of [0, 1, 2, 4, 8]) {
@@ -182,7 +192,6 @@ async function main(): Promise<void> {
     const m = (g: (r: ArmResult) => number): number => rs.reduce((s, r) => s + g(r), 0) / rs.length;
     console.log(`${String(lag).padStart(12)}  ${interval(rs.map((r) => r.gold)).padEnd(19)}  ${f(m((r) => r.gold0), 3).padStart(8)}  ${f(m((r) => r.stale), 0).padStart(26)}  ${f(m((r) => r.wallS), 1).padStart(13)}`);
   }
-  console.log(`\nload average at end ${loadAverages()}`);
 }
 
 await main();
