@@ -3,11 +3,13 @@
 /** Bytes per token: float32 keeps rounding (about 1e-7 relative) far below any mismatch worth reporting. */
 export const LOGPROB_BYTES = 4;
 
-/** Packs per-token log-probs as little-endian float32 bytes. */
+/**
+ * Packs per-token log-probs as little-endian float32 bytes. A Buffer, because msgpackr writes a Buffer as msgpack bin and
+ * a plain Uint8Array as its typed-array extension, which other languages' decoders refuse.
+ */
 export function encodeLogprobs(values: readonly number[]): Uint8Array {
-  const out = new Uint8Array(values.length * LOGPROB_BYTES);
-  const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setFloat32(i * LOGPROB_BYTES, v, true));
+  const out = Buffer.alloc(values.length * LOGPROB_BYTES);
+  values.forEach((v, i) => out.writeFloatLE(v, i * LOGPROB_BYTES));
   return out;
 }
 
