@@ -39,6 +39,9 @@ type Sample struct {
 	ResponseTokens []int64 `msgpack:"responseTokens"`
 	Text           string  `msgpack:"text"`
 	Finished       bool    `msgpack:"finished"`
+	// Optional; passed through to the pair for the learner's weight-sync check.
+	LastPolicyVersion *int64 `msgpack:"lastPolicyVersion,omitempty"`
+	BehaviourLogprobs []byte `msgpack:"behaviourLogprobs,omitempty"`
 }
 
 type SampleGroup struct {
@@ -53,11 +56,13 @@ type SampleGroup struct {
 }
 
 type PairSide struct {
-	SampleID       string  `msgpack:"sampleId"`
-	ResponseTokens []int64 `msgpack:"responseTokens"`
-	Text           string  `msgpack:"text"`
-	Score          float64 `msgpack:"score"`
-	PolicyVersion  int64   `msgpack:"policyVersion"`
+	SampleID          string  `msgpack:"sampleId"`
+	ResponseTokens    []int64 `msgpack:"responseTokens"`
+	Text              string  `msgpack:"text"`
+	Score             float64 `msgpack:"score"`
+	PolicyVersion     int64   `msgpack:"policyVersion"`
+	LastPolicyVersion *int64  `msgpack:"lastPolicyVersion,omitempty"`
+	BehaviourLogprobs []byte  `msgpack:"behaviourLogprobs,omitempty"`
 }
 
 type Pair struct {
@@ -145,7 +150,8 @@ func check(g *SampleGroup, runID string, vocab int) string {
 }
 
 func side(s Sample, sc float64) PairSide {
-	return PairSide{SampleID: s.SampleID, ResponseTokens: s.ResponseTokens, Text: s.Text, Score: sc, PolicyVersion: s.PolicyVersion}
+	return PairSide{SampleID: s.SampleID, ResponseTokens: s.ResponseTokens, Text: s.Text, Score: sc, PolicyVersion: s.PolicyVersion,
+		LastPolicyVersion: s.LastPolicyVersion, BehaviourLogprobs: s.BehaviourLogprobs}
 }
 
 func main() {

@@ -340,7 +340,9 @@ def main():
                 nc.publish(m["reply"], b"+ACK")
                 continue
             side = lambda s, score: {"sampleId": s["sampleId"], "responseTokens": s["responseTokens"], "text": s["text"],
-                                     "score": float(score), "policyVersion": s["policyVersion"]}
+                                     "score": float(score), "policyVersion": s["policyVersion"],
+                                     # passed through when present: the learner's weight-sync check reads them
+                                     **{k: s[k] for k in ("lastPolicyVersion", "behaviourLogprobs") if k in s}}
             pair = {"type": "pair", "v": 1, "runId": run, "pairId": "p:" + g["groupId"], "promptId": g["promptId"],
                     "groupId": g["groupId"], "promptTokens": best["promptTokens"], "chosen": side(best, hi),
                     "rejected": side(worst, lo), "judgeId": a.id, "judgeModel": "distinct-tokens",

@@ -2,11 +2,12 @@
 import type { Config } from '../config/index.js';
 import { deriveSeed } from '../kernels/rng.js';
 import { weightsAtLeast, type Bus, type Delivery, type WeightBlob } from '../streams/bus.js';
+import { encodeLogprobs } from '../streams/behaviour_logprobs.js';
 import type { PromptMsg, Sample, SampleGroupMsg, WeightsMsg } from '../streams/topics.js';
 import type { Clock } from '../clock.js';
 import { drainConsumer, openInbox, type Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
-import type { GenerateResult, PolicyPort } from './ports.js';
+import type { GenerateResult, GroupExtras, PolicyPort } from './ports.js';
 
 export class GeneratorError extends Error {
   override name = 'GeneratorError';
@@ -42,6 +43,11 @@ export interface GeneratorOptions {
   heartbeatMs?: number;
   /** The consumer's ack wait (default: the bus's); the heartbeat defaults to a third of it. */
   ackWaitMs?: number;
+  /**
+   * In-flight weight updates: a version announced while a batch samples is offered to the policy port, which adopts it
+   * between decoding steps (checking at most every this many); absent: a batch is sampled by one version.
+   */
+  inFlightCheckTokens?: number;
 }
 
 export const GENERATOR_DURABLE = 'generators';
@@ -86,6 +92,9 @@ export class Generator {
   private watcher: Promise<void> | undefined;
   private stateName = 'idle';
   private watchFailure: unknown;
+  /** A batch is sampling (in-flight offers go to the port only then) and the newest version offered to it. */
+  private sampling = false;
+  private offered = 0;
   /** Prompts settled (published as a group or dead-lettered) and groups published: phase-driven modes count them. */
   promptsSettled = 0;
   groupsPublished = 0;
@@ -132,6 +141,26 @@ export class Generator {
   private async watchWeights(): Promise<void> {
     for await (const w of this.deps.bus.weights.watch(this.abort.signal)) {
       if (!this.announced || w.version > this.announced.version) this.announced = w;
+      if (this.sampling && this.opts.inFlightCheckTokens && w.version > Math.max(this.version, this.offered)) await this.offerInFlight(w.version);
+    }
+  }
+
+  /**
+   * Hands a newer version to the batch sampling now. A failed fetch only costs the batch its update: the next batch
+   * loads the version as usual (and fails loudly if the store really lost it), so it is counted, not raised here.
+   */
+  private async offerInFlight(version: number): Promise<void> {
+    const policy = this.deps.policy;
+    if (!policy.offerWeights) return;
+    const m = this.deps.metrics;
+    try {
+      const blob = await weightsAtLeast(this.deps.bus.weights, version);
+      if (!blob || !this.sampling) return;
+      policy.offerWeights(blob.meta.version, blob.bytes);
+      this.offered = blob.meta.version;
+      m.counter('generator_inflight_offers_total').inc();
+    } catch {
+      m.counter('generator_inflight_offer_errors_total').inc();
     }
   }
 
@@ -202,6 +231,10 @@ export class Generator {
     const version = this.version;
     const startedAt = this.deps.clock.now();
     this.inWork = batch;
+    this.sampling = true;
+    this.offered = version;
+    // A version announced between the weight sync and now would otherwise wait for the next batch.
+    if (this.opts.inFlightCheckTokens && this.announced && this.announced.version > version) void this.offerInFlight(this.announced.version);
     let result: GenerateResult;
     // Each group is published the moment its K responses are done (continuous batching reports them early) and its
     // prompt acked once the group is stored; a group published before a failure is kept and its prompt settled.
@@ -210,9 +243,10 @@ export class Generator {
     let returnedAt = Number.POSITIVE_INFINITY;
     const done = new Set<number>();
     const stored = new Set<number>();
-    const onGroup = (i: number, tokens: number[][], finished: boolean[]): void => {
+    const onGroup = (i: number, tokens: number[][], finished: boolean[], extras: GroupExtras = {}): void => {
       done.add(i);
-      const g = this.group(batch[i]!.data, { tokens: [tokens], finished: [finished] }, 0, version, startedAt, this.deps.clock.now());
+      const r: GenerateResult = { tokens: [tokens], finished: [finished], ...(extras.logprobs ? { logprobs: [extras.logprobs] } : {}), ...(extras.versions ? { versions: [extras.versions] } : {}) };
+      const g = this.group(batch[i]!.data, r, 0, version, startedAt, this.deps.clock.now());
       publishedAt[i] = this.deps.clock.now();
       settled.push(this.deps.bus.publish('samples', g, { msgId: g.groupId, sameWork: (s) => sameGroup(s as SampleGroupMsg | undefined, g, batch[i]!.deliveries) }).then(async () => {
         stored.add(i);
@@ -230,13 +264,14 @@ export class Generator {
           topP: c.topP,
           seed: deriveSeed(this.opts.seed, 'generator', this.opts.generatorId, this.batchIndex++),
           ...(c.continuous ? { slots: c.slots || c.promptsPerBatch * c.samplesPerPrompt } : {}),
+          ...(c.continuous && this.opts.inFlightCheckTokens ? { inFlightCheckTokens: this.opts.inFlightCheckTokens } : {}),
         },
         onGroup,
       );
       returnedAt = this.deps.clock.now();
       checkResult(result, batch.length, c.samplesPerPrompt);
       // A port that does not report groups: publish them all now.
-      batch.forEach((_, i) => done.has(i) || onGroup(i, result.tokens[i]!, result.finished[i]!));
+      batch.forEach((_, i) => done.has(i) || onGroup(i, result.tokens[i]!, result.finished[i]!, { logprobs: result.logprobs?.[i], versions: result.versions?.[i] }));
       await Promise.all(settled);
     } catch (err) {
       // The prompts whose groups were not stored go back for another generator; the failure stops this one loudly.
@@ -245,7 +280,9 @@ export class Generator {
       throw err;
     } finally {
       this.inWork = [];
+      this.sampling = false;
     }
+    this.adoptInFlight(result);
     const createdAt = this.deps.clock.now();
     this.promptsSettled += batch.length;
     this.groupsPublished += batch.length;
@@ -259,28 +296,62 @@ export class Generator {
     m.counter('generator_groups_early_total').inc(publishedAt.filter((t) => t < returnedAt).length);
   }
 
+  /** The port continued with weights offered in flight: it holds the newest version any row reached. */
+  private adoptInFlight(r: GenerateResult): void {
+    const m = this.deps.metrics;
+    let newest = this.version;
+    let moved = 0;
+    for (const g of r.versions ?? []) {
+      for (const [first, last] of g) {
+        if (last > newest) newest = last;
+        if (last > first) moved++;
+      }
+    }
+    m.counter('generator_samples_inflight_total').inc(moved);
+    if (newest > this.version) {
+      this.version = newest;
+      m.counter('generator_inflight_updates_total').inc();
+      m.gauge('generator_policy_version').set(newest);
+    }
+  }
+
   private group(p: PromptMsg, r: GenerateResult, i: number, version: number, startedAt: number, createdAt: number): SampleGroupMsg {
     const groupId = groupIdOf(p);
-    const samples: Sample[] = r.tokens[i]!.map((responseTokens, k) => ({
-      runId: this.deps.bus.runId,
-      sampleId: `${groupId}:${k}`,
-      promptId: p.promptId,
-      policyVersion: version,
-      generatorId: this.opts.generatorId,
-      startedAt,
-      createdAt,
-      promptTokens: p.tokens,
-      responseTokens,
-      text: this.deps.decode(responseTokens),
-      finished: r.finished[i]![k]!,
-    }));
+    const samples: Sample[] = r.tokens[i]!.map((responseTokens, k) => {
+      // In flight, a response's first and last tokens may come from different versions: it is as old as its first. The
+      // port counts from what it was told it holds; only versions offered in flight (newer than the batch's) are taken
+      // from it, so a sample is stamped with the version this generator loaded, as it believes it did.
+      const [pf, pl] = r.versions?.[i]?.[k] ?? [version, version];
+      const first = Math.max(version, pf);
+      const last = Math.max(first, pl);
+      const s: Sample = {
+        runId: this.deps.bus.runId,
+        sampleId: `${groupId}:${k}`,
+        promptId: p.promptId,
+        policyVersion: first,
+        generatorId: this.opts.generatorId,
+        startedAt,
+        createdAt,
+        promptTokens: p.tokens,
+        responseTokens,
+        text: this.deps.decode(responseTokens),
+        finished: r.finished[i]![k]!,
+      };
+      if (last > first) s.lastPolicyVersion = last;
+      const lp = r.logprobs?.[i]?.[k];
+      // A port that reports a length other than the response's is faulty: the sample goes without them (and is counted),
+      // since validation downstream would refuse the whole group.
+      if (lp && lp.length === responseTokens.length) s.behaviourLogprobs = encodeLogprobs(lp);
+      else if (lp) this.deps.metrics.counter('generator_logprobs_malformed_total').inc();
+      return s;
+    });
     return {
       type: 'samples',
       v: 1,
       runId: this.deps.bus.runId,
       groupId,
       promptId: p.promptId,
-      policyVersion: version,
+      policyVersion: Math.min(...samples.map((s) => s.policyVersion)),
       generatorId: this.opts.generatorId,
       samples,
     };

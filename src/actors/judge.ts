@@ -83,7 +83,11 @@ export function invalidGroup(g: SampleGroupMsg, runId: string): string | undefin
 
 function side(g: SampleGroupMsg, i: number, score: number): PairSide {
   const s = g.samples[i]!;
-  return { sampleId: s.sampleId, responseTokens: s.responseTokens, text: s.text, score, policyVersion: s.policyVersion };
+  const out: PairSide = { sampleId: s.sampleId, responseTokens: s.responseTokens, text: s.text, score, policyVersion: s.policyVersion };
+  // Passed through for the learner's weight-sync check and lag accounting; absent fields stay absent on the wire.
+  if (s.lastPolicyVersion !== undefined) out.lastPolicyVersion = s.lastPolicyVersion;
+  if (s.behaviourLogprobs !== undefined) out.behaviourLogprobs = s.behaviourLogprobs;
+  return out;
 }
 
 /** Why a score list cannot be used for a group of k, or undefined when it can. */

@@ -10,7 +10,8 @@ import { openInbox, type Inbox } from './inbox.js';
 import { runPhase, type PhaseResult } from './learner_phase.js';
 import { LAG_BUCKETS, type MetricsRegistry } from './metrics.js';
 import { CoveredPairs, learnerStateOf, type LearnerState } from './learner_state.js';
-import type { LearnerPort, StepStats } from './ports.js';
+import type { LearnerPort, PolicyPort, StepStats } from './ports.js';
+import { SyncChecker } from './sync_check.js';
 
 export class LearnerError extends Error {
   override name = 'LearnerError';
@@ -21,6 +22,13 @@ export interface LearnerDeps {
   port: LearnerPort;
   clock: Clock;
   metrics: MetricsRegistry;
+  /**
+   * A policy port for the weight-sync check (sync_check.ts), holding the SFT weights at start: it loads the versions
+   * samples name and recomputes their log-probs. Without it (or with learner.syncCheckShare 0) nothing is checked.
+   */
+  syncPolicy?: PolicyPort;
+  /** Where warnings go (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface LearnerOptions {
@@ -84,11 +92,27 @@ export class Learner {
   lastStats: StepStats | undefined;
   /** Pair deliveries taken so far (duplicates and stale ones included): the cluster's drain check counts them. */
   pairsSeen = 0;
+  /** The weight-sync check, when a check policy was given and learner.syncCheckShare > 0. */
+  readonly sync: SyncChecker | undefined;
 
   constructor(
     private readonly deps: LearnerDeps,
     private readonly opts: LearnerOptions,
-  ) {}
+  ) {
+    const p = deps.syncPolicy;
+    if (p?.tokenLogprobs && opts.config.syncCheckShare > 0) {
+      const c = opts.config;
+      this.sync = new SyncChecker(
+        { weights: deps.bus.weights, policy: p as PolicyPort & Required<Pick<PolicyPort, 'tokenLogprobs'>>, metrics: deps.metrics, log: deps.log ?? ((l) => process.stderr.write(`${l}\n`)) },
+        { share: c.syncCheckShare, warn: c.syncMismatchWarn, stop: c.syncMismatchStop },
+      );
+    }
+  }
+
+  /** Stops the run when the weight-sync check found generators sampling with other weights (learner.syncMismatchStop). */
+  private checkSync(): void {
+    if (this.sync?.failure) throw this.sync.failure;
+  }
 
   get step(): number {
     return this.stepCount;
@@ -183,6 +207,7 @@ export class Learner {
 
   private async run(): Promise<void> {
     while (!this.abort.signal.aborted && this.stepCount < this.cfg.totalSteps) {
+      this.checkSync();
       const d = await this.nextWithin(this.opts.starvedCheckpointMs ?? 5000);
       if (!d) {
         if (this.abort.signal.aborted) break;
@@ -229,7 +254,10 @@ export class Learner {
         return undefined;
       case 'train': {
         m.histogram('learner_policy_lag', LAG_BUCKETS).observe(a.lag);
+        // Admission goes by the oldest version; with in-flight updates the newest one that sampled tokens shows the gain.
+        m.histogram('learner_policy_lag_last', LAG_BUCKETS).observe(Math.max(0, version - Math.min(p.chosen.lastPolicyVersion ?? p.chosen.policyVersion, p.rejected.lastPolicyVersion ?? p.rejected.policyVersion)));
         if (a.weight < 1) m.counter('learner_pairs_downweighted_total').inc();
+        this.sync?.offer(p);
         const entry: HeldPair = { pair: p, deliveries: [d], weight: a.weight };
         this.batch.set(p.pairId, entry);
         return entry;
@@ -254,6 +282,7 @@ export class Learner {
 
   /** One optimizer step on `entries`, with its metrics; it moves no deliveries (a replay epoch steps on pairs already held or acked). */
   async trainOn(entries: readonly HeldPair[]): Promise<void> {
+    this.checkSync();
     const m = this.deps.metrics;
     const t0 = this.deps.clock.now();
     const stats = await this.deps.port.step(
@@ -364,6 +393,8 @@ export class Learner {
     if (flushPartial && this.batch.size > 0 && this.stepCount < this.cfg.totalSteps) await this.trainBatch();
     if (this.stepCount > 0) await this.wrapUp();
     await this.close();
+    // A mismatch found by the run's last checks still ends it with the reason.
+    this.checkSync();
   }
 
   /** Finishes the step in flight, checkpoints what was trained (acking it), and hands untrained pairs back. */
@@ -382,6 +413,8 @@ export class Learner {
   }
 
   private async close(): Promise<void> {
+    // A check in flight uses the check policy, which its owner closes after the learner.
+    await this.sync?.idle();
     for (const e of this.batch.values()) e.deliveries.forEach((d) => d.nak());
     this.batch.clear();
     if (this.inbox) {

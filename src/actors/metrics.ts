@@ -84,6 +84,12 @@ export class MetricsRegistry {
     }
     return h;
   }
+  /** Drops a metric of any kind (a per-version gauge past its keep window), so snapshots stay bounded. */
+  remove(name: string): void {
+    this.counters.delete(name);
+    this.gauges.delete(name);
+    this.histograms.delete(name);
+  }
   /** Flat name -> value map; histograms become name_count, name_sum, name_max and name_bucket_le_<bound> (cumulative, '.' written '_', the last le_inf). */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};

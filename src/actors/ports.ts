@@ -15,24 +15,50 @@ export interface GenerateOptions {
    * (prompt i's k-th response draws the same stream either way). Absent or 0: all P*K rows in one batch.
    */
   slots?: number;
+  /**
+   * In-flight weight updates (needs slots): between decoding steps, at most every this many, the port adopts the newest
+   * weights offered meanwhile (offerWeights) and continues every row with them. Absent: one version samples the call.
+   */
+  inFlightCheckTokens?: number;
+}
+
+/** What a port may report of each group beyond its tokens. */
+export interface GroupExtras {
+  /** [K][len] each sampled token's log-probability under the weights that sampled it. */
+  logprobs?: number[][];
+  /** [K] the versions that sampled each response's first and last token (in-flight updates). */
+  versions?: [number, number][];
 }
 
 /** Called once per prompt as soon as all K of its responses are done, before the call returns. */
-export type GroupDone = (prompt: number, tokens: number[][], finished: boolean[]) => void;
+export type GroupDone = (prompt: number, tokens: number[][], finished: boolean[], extras?: GroupExtras) => void;
 
 export interface GenerateResult {
   /** [P][K] response token ids (prompt excluded; the eos id included when the response ended with it). */
   tokens: number[][][];
   /** [P][K] true when the response ended with eos, false when cut at maxNewTokens. */
   finished: boolean[][];
+  /**
+   * [P][K][len] log pi_behaviour(y_t | x, y<t) of every sampled token, unfiltered at temperature 1 (what a learner
+   * recomputes to check the weights it published are the ones that sampled). Optional: a port may not report them.
+   */
+  logprobs?: number[][][];
+  /** [P][K] the versions that sampled each response's first and last token; absent: the version held at the call's start. */
+  versions?: [number, number][][];
 }
 
-/** A policy that samples; its weights are swapped between calls, never during one. */
+/** A policy that samples; its weights are swapped between calls, or during one with in-flight updates. */
 export interface PolicyPort {
   /** K responses for each prompt; onGroup hears of each prompt's group as it completes. */
   generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult>;
   /** Replaces the weights with a published version (safetensors bytes as stored in the weight store). */
   loadWeights(version: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * In-flight updates: newer weights for the generate call in progress, adopted at its next check (the newest offer
+   * wins); an offer no call adopts may be dropped, so the caller loads the version as usual unless a call reported it
+   * (GenerateResult.versions). Optional.
+   */
+  offerWeights?(version: number, bytes: Uint8Array): void;
   /**
    * Summed log-probability of each response given its prompt, [N]: the evaluator's KL estimate needs it.
    * Optional: a port that cannot score leaves it out and the evaluator reports no KL.

@@ -15,7 +15,27 @@ export interface ContinuousOptions {
    */
   refillAt?: number;
   /** Called as soon as prompt `index`'s response is complete, before later prompts finish. */
-  onDone?: (index: number, response: { tokens: number[]; finished: boolean; logprob: number }) => void;
+  onDone?: (index: number, response: ContinuousResponse) => void;
+  /**
+   * In-flight weight updates: called between decoding steps, at most every `updateEvery` steps. It may replace the
+   * model's weights in place (same shapes) and returns the version it holds now, or undefined when nothing changed.
+   * Rows keep their KV cache (computed by the older weights, as PipelineRL does) and continue with the new weights.
+   */
+  update?: () => number | undefined;
+  /** Decoding steps between update checks (default 1). */
+  updateEvery?: number;
+  /** The version the model holds at the start (recorded on each response; default 0). */
+  version?: number;
+}
+
+export interface ContinuousResponse {
+  tokens: number[];
+  finished: boolean;
+  logprob: number;
+  tokenLogprobs: number[];
+  /** The version that sampled the response's first token and the one that sampled its last. */
+  firstVersion: number;
+  lastVersion: number;
 }
 
 /** Prompt index held by each slot, -1 for a free slot. */
@@ -33,11 +53,19 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
   const tokens: number[][] = prompts.map(() => []);
   const finished = prompts.map(() => false);
   const logprobs = prompts.map(() => 0);
-  if (n === 0) return { tokens, finished, logprobs };
-  const done = (i: number): void => cont.onDone?.(i, { tokens: tokens[i]!, finished: finished[i]!, logprob: logprobs[i]! });
+  const tokenLogprobs: number[][] = prompts.map(() => []);
+  if (n === 0) return { tokens, finished, logprobs, tokenLogprobs };
+  let version = cont.version ?? 0;
+  const firstVersion: number[] = prompts.map(() => version);
+  const lastVersion: number[] = prompts.map(() => version);
+  const done = (i: number): void =>
+    cont.onDone?.(i, { tokens: tokens[i]!, finished: finished[i]!, logprob: logprobs[i]!, tokenLogprobs: tokenLogprobs[i]!, firstVersion: firstVersion[i]!, lastVersion: lastVersion[i]! });
+  const updateEvery = cont.updateEvery ?? 1;
+  if (!Number.isInteger(updateEvery) || updateEvery < 1) throw new SamplingError(`updateEvery must be an integer >= 1; got ${updateEvery}`);
+  let steps = 0;
   if (opts.maxNewTokens === 0) {
     for (let i = 0; i < n; i++) done(i);
-    return { tokens, finished, logprobs };
+    return { tokens, finished, logprobs, tokenLogprobs };
   }
   const v = model.cfg.vocabSize;
   let width = Math.min(cont.slots, n);
@@ -66,7 +94,10 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
         const i = slots[r]!;
         if (i < 0) continue;
         const { id, logprob } = sampleWithLogProb(pending[r]!, opts.temperature, opts.topK, opts.topP, rngOf(i));
+        if (tokens[i]!.length === 0) firstVersion[i] = version;
+        lastVersion[i] = version;
         logprobs[i]! += logprob;
+        tokenLogprobs[i]!.push(logprob);
         tokens[i]!.push(id);
         if (id === opts.eosId || tokens[i]!.length === opts.maxNewTokens) {
           finished[i] = id === opts.eosId;
@@ -86,6 +117,9 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
       const due = waiting > 0 && (free.length >= refillAt || !active.includes(1) || free.length >= waiting);
       const refill = due ? free.slice(0, waiting) : [];
       if (!active.includes(1) && refill.length === 0) break;
+      // Between decoding steps: newer weights, if any, compute every logit from here on (pending ones were computed
+      // by the older weights and are sampled as they are, like the kept cache).
+      if (cont.update && ++steps % updateEvery === 0) version = cont.update() ?? version;
       if (active.includes(1)) {
         const step: { logits: tf.Tensor2D; cache: KvCache } = forwardCached(model, cache, next.map((id) => [id]), active.map((a) => [a]));
         disposeCache(cache);
@@ -110,7 +144,7 @@ export function generateContinuous(model: GptModel, prompts: number[][], opts: S
   } finally {
     if (cache) disposeCache(cache);
   }
-  return { tokens, finished, logprobs };
+  return { tokens, finished, logprobs, tokenLogprobs };
 }
 
 /** Runs left-padded prompts through the model: their cache and each row's next-token logits. */

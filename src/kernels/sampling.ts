@@ -27,6 +27,8 @@ export interface SampleResult {
   finished: boolean[];
   /** Sum of the sampled tokens' log-probabilities under the unfiltered policy at temperature 1. */
   logprobs: number[];
+  /** Each sampled token's log-probability, as summed in `logprobs`: the behaviour log-probs a weight-sync check compares. */
+  tokenLogprobs: number[][];
 }
 
 function validate(opts: SampleOptions, contextLength: number): void {
@@ -191,7 +193,7 @@ export function leftPad(rows: number[][], padId: number): { padded: number[][]; 
 export function generate(model: GptModel, prompts: number[][], opts: SampleOptions): SampleResult {
   const { cfg } = model;
   const kept = preparePrompts(model, prompts, opts);
-  if (prompts.length === 0) return { tokens: [], finished: [], logprobs: [] };
+  if (prompts.length === 0) return { tokens: [], finished: [], logprobs: [], tokenLogprobs: [] };
   const b = prompts.length;
   const { padded, valid } = leftPad(kept, opts.padId);
 
@@ -199,7 +201,8 @@ export function generate(model: GptModel, prompts: number[][], opts: SampleOptio
   const tokens: number[][] = prompts.map(() => []);
   const finished = prompts.map(() => false);
   const logprobs = prompts.map(() => 0);
-  if (opts.maxNewTokens === 0) return { tokens, finished, logprobs };
+  const tokenLogprobs: number[][] = prompts.map(() => []);
+  if (opts.maxNewTokens === 0) return { tokens, finished, logprobs, tokenLogprobs };
 
   let step = forwardCached(model, null, padded, valid);
   try {
@@ -217,6 +220,7 @@ export function generate(model: GptModel, prompts: number[][], opts: SampleOptio
         const row = all.subarray(r * v, (r + 1) * v);
         const { id, logprob } = sampleWithLogProb(row, opts.temperature, opts.topK, opts.topP, rngs[r]!);
         logprobs[r]! += logprob;
+        tokenLogprobs[r]!.push(logprob);
         tokens[r]!.push(id);
         if (id === opts.eosId) finished[r] = true;
         next.push(id);
@@ -230,5 +234,5 @@ export function generate(model: GptModel, prompts: number[][], opts: SampleOptio
     if (!step.logits.isDisposed) step.logits.dispose();
     disposeCache(step.cache);
   }
-  return { tokens, finished, logprobs };
+  return { tokens, finished, logprobs, tokenLogprobs };
 }

@@ -4,6 +4,7 @@ import type { BusCounters } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
 import { histogramBases, isCounterName, parseBucketName, TERMINAL_STATES, WELL_KNOWN } from './metric_names.js';
 import { RingBuffer } from './ring_buffer.js';
+import { WeightSyncTable } from './weight_sync_view.js';
 import {
   DEAD_INTERVALS,
   highlightsOf,
@@ -65,6 +66,7 @@ export class MetricsAggregator {
   private readonly now: () => number;
   private readonly actors = new Map<string, ActorRecord>();
   private readonly history: RingBuffer<SeriesRow>;
+  private readonly weightSync = new WeightSyncTable();
   private bus: BusCounters | undefined;
   private busAt: number | null = null;
   private startedAt: number | null = null;
@@ -106,6 +108,7 @@ export class MetricsAggregator {
     rec.messages++;
     rec.values = values;
     rec.bases = histogramBases(values);
+    if (msg.role === 'learner') this.weightSync.observe(values);
     for (const [name, v] of Object.entries(values)) {
       if (isCounterName(name, rec.bases)) this.trackCounter(rec, name, v, msg.ts);
     }
@@ -297,6 +300,7 @@ export class MetricsAggregator {
       },
       streams: streamsView(this.bus, this.busAt),
       histograms,
+      weightSync: this.weightSync.view(),
     };
     const sel = opts.series ?? 'none';
     if (sel !== 'none') snap.series = this.seriesColumns(sel === 'all' ? Number.NEGATIVE_INFINITY : sel.since);

@@ -42,6 +42,16 @@ export function parseBucketName(name: string): { base: string; le: number } | un
   return Number.isFinite(le) || m[2] === 'inf' ? { base: m[1]!, le } : undefined;
 }
 
+const PER_VERSION = /^(.+)_version_([0-9]+)$/;
+
+/** `learner_sync_logprob_diff_version_3` -> { base: 'learner_sync_logprob_diff', version: 3 }: a gauge per policy version. */
+export function parseVersionName(name: string): { base: string; version: number } | undefined {
+  const m = PER_VERSION.exec(name);
+  if (!m) return undefined;
+  const version = Number(m[2]);
+  return Number.isSafeInteger(version) ? { base: m[1]!, version } : undefined;
+}
+
 /** Names of every histogram encoded in one flat value map. */
 export function histogramBases(values: Record<string, number>): Set<string> {
   const out = new Set<string>();

@@ -124,6 +124,12 @@ function render(s) {
     $('lag-hist').innerHTML = '<table><tr><th>lag &le;</th><th>pairs</th><th></th></tr>' + lag.bounds.map((b, i) =>
       '<tr><td>' + b + '</td><td>' + per[i] + '</td><td><span class="bar" style="width:' + Math.round((200 * per[i]) / top) + 'px"></span></td></tr>').join('') + '</table>';
   }
+  const sync = s.weightSync || [];
+  if (sync.length > 0) {
+    $('weight-sync').innerHTML = '<table><tr><th>version</th><th>mean |&Delta; log p| per token (nats)</th><th>implied sequence ratio &pi;/&mu; (worst)</th></tr>' +
+      sync.slice(0, 50).map((r) => '<tr data-version="' + r.version + '"><td>' + r.version + '</td><td>' + (r.logprobDiff === null ? '-' : r.logprobDiff.toExponential(2)) +
+        '</td><td>' + (r.seqRatio === null ? '-' : r.seqRatio.toPrecision(4)) + '</td></tr>').join('') + '</table>';
+  }
   if (series) drawCharts();
 }
 
@@ -182,6 +188,8 @@ export function dashboardPage(title = 'rlhf-stream monitor'): string {
 <table id="streams"><thead><tr><th>topic</th><th>consumer</th><th>pending</th></tr></thead><tbody id="streams-body"></tbody></table>
 <h2>Policy lag histogram</h2>
 <div id="lag-hist">no pairs trained yet</div>
+<h2>Weight sync: generators' log-probs against the learner's, per version</h2>
+<div id="weight-sync">no sample checked yet</div>
 </main>
 <script src="/assets/uPlot.iife.min.js"></script>
 <script>${CLIENT}</script>

@@ -2,7 +2,7 @@
 import { Registry } from 'prom-client';
 import type { MetricsAggregator } from './aggregator.js';
 import type { MonitorSnapshot } from './views.js';
-import { histogramBases, parseBucketName } from './metric_names.js';
+import { histogramBases, parseBucketName, parseVersionName } from './metric_names.js';
 
 export type FamilyType = 'counter' | 'gauge' | 'histogram';
 
@@ -32,6 +32,10 @@ const HELP: Record<string, string> = {
   evaluator_kl_nats: 'KL(policy || SFT) in nats per response: mean of log pi(y|x) - log pi_ref(y|x) over the evaluator\'s fresh samples y ~ pi on held-out prompts (unbiased at temperature 1)',
   evaluator_kl_k3_nats: 'KL(policy || SFT) in nats per response from the per-token k3 estimator (r - 1) - log r, r = pi_ref / pi, summed over each response of the evaluator\'s samples (unbiased, never negative, lower variance)',
   learner_pair_kl_nats: 'Mean log pi(y|x) - log pi_ref(y|x) over the chosen and rejected responses of the last step (before it): they were sampled by a recent version mu, so this is KL(mu || ref) - KL(mu || pi), biased low by the lag (in offline mode mu = ref and it is -KL(ref || pi) <= 0); best and worst of K, not a plain draw',
+  learner_sync_logprob_diff: 'Weight-sync check, per policy version: mean absolute difference (nats per token) between the log-probs generators sampled with and the learner\'s recomputation under the version they name (float rounding when in sync)',
+  learner_sync_seq_ratio: 'Weight-sync check, per policy version: implied sequence ratio pi/mu (learner over behaviour) of the checked sample furthest from 1 (1 when in sync; capped at 1e15)',
+  learner_sync_last_logprob_diff: 'Weight-sync check: the mean absolute per-token log-prob difference of the version checked last',
+  learner_sync_logprob_diff_max: 'Weight-sync check: the largest per-sample mean absolute per-token log-prob difference seen in the run',
   learner_chosen_logratio_nats: 'Mean log pi(y|x) - log pi_ref(y|x) over the last step\'s chosen responses (best of K by the proxy): a drift signal, not a KL',
 };
 
@@ -77,6 +81,12 @@ export function families(snap: MonitorSnapshot): Family[] {
     for (const [key, value] of Object.entries(a.values)) {
       if (parseBucketName(key)) continue;
       if ([...bases].some((b) => key === `${b}_count` || key === `${b}_sum`)) continue;
+      // A gauge per policy version (the weight-sync check) is one family with a version label.
+      const pv = parseVersionName(key);
+      if (pv) {
+        family(sanitizeName(pv.base), 'gauge').values.push({ labels: { ...labels, version: String(pv.version) }, value });
+        continue;
+      }
       const name = sanitizeName(key);
       const f = family(name, key.endsWith('_total') ? 'counter' : 'gauge');
       f.values.push({ labels, value });

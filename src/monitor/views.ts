@@ -1,5 +1,6 @@
 // What the monitor shows: the snapshot's view types, and the pure functions that build views from aggregated numbers.
 import type { BusCounters } from '../streams/bus.js';
+import type { WeightSyncRow } from './weight_sync_view.js';
 
 /** alive: heard from within 3 intervals; stale: within 10; dead: longer; stopped: said it ended. */
 export type Liveness = 'alive' | 'stale' | 'dead' | 'stopped';
@@ -131,6 +132,8 @@ export interface MonitorSnapshot {
   quality: QualityView;
   streams: StreamsView;
   histograms: Record<string, HistogramView>;
+  /** The learner's weight-sync check per policy version, newest first (weight_sync_view.ts). */
+  weightSync: WeightSyncRow[];
   series?: SeriesColumns;
 }
 

@@ -39,6 +39,8 @@ export function generatorOptions(cfg: Config, generatorId: string): GeneratorOpt
     seed: deriveSeed(cfg.compute.seed, 'generator'),
     maxPromptTokens: cfg.model.contextLength - cfg.generator.maxNewTokens,
     ...(isPhased(cfg) ? { pollWeights: true } : {}),
+    // A phase is sampled by one version by design; streaming takes newer weights mid-batch when asked to.
+    ...(!isPhased(cfg) && cfg.generator.inFlightUpdates && cfg.generator.continuous ? { inFlightCheckTokens: cfg.generator.inFlightCheckTokens } : {}),
     ackWaitMs: cfg.bus.ackWaitMs,
   };
 }

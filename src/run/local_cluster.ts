@@ -16,8 +16,11 @@ export class ClusterError extends Error {
 }
 
 export interface ClusterPorts {
-  /** A policy port holding the SFT weights: one per generator, one for the evaluator, one as the evaluator's reference. */
-  policy: (role: 'generator' | 'evaluator' | 'reference', index: number) => PolicyPort | Promise<PolicyPort>;
+  /**
+   * A policy port holding the SFT weights: one per generator, one for the evaluator, one as the evaluator's reference,
+   * and one for the learner's weight-sync check (when learner.syncCheckShare > 0).
+   */
+  policy: (role: 'generator' | 'evaluator' | 'reference' | 'sync', index: number) => PolicyPort | Promise<PolicyPort>;
   scorer: (index: number) => ScorerPort | Promise<ScorerPort>;
   learner: LearnerPort;
   decode: (tokens: number[]) => string;
@@ -34,6 +37,8 @@ export interface ClusterInputs {
   clock?: Clock;
   /** How often the drain check and phase waits look at the actors' counters. */
   pollMs?: number;
+  /** Where actors' warnings go (the learner's weight-sync check); default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface ClusterSummary {
@@ -123,7 +128,14 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
     judges.push(j);
   }
   const learner: Learner = new Learner(
-    { bus, port: ports.learner, clock, metrics: registry('learner', 'learner', () => learner.state) },
+    {
+      bus,
+      port: ports.learner,
+      clock,
+      metrics: registry('learner', 'learner', () => learner.state),
+      ...(cfg.learner.syncCheckShare > 0 ? { syncPolicy: await ports.policy('sync', 0) } : {}),
+      ...(inputs.log ? { log: inputs.log } : {}),
+    },
     learnerOptions(cfg, 'learner', inputs.checkpointDir),
   );
   let evaluator: Evaluator | undefined;

@@ -176,8 +176,10 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
     c.registry.counter('learner_pairs_already_trained_total').inc();
     c.log(`learner: pair ${p.pairId} came back although checkpoint-trained (a lost ack); acked, not trained again`);
   });
+  // The weight-sync check's own policy: in a worker thread when roles use them, so a check never blocks this thread.
+  const check = cfg.learner.syncCheckShare > 0 ? (cfg.compute.roleThreads ? await workerPolicy(cfg, c.artifacts, c.log) : await localPolicy(c.artifacts)) : undefined;
   const l: Learner = new Learner(
-    { bus, port, clock: systemClock, metrics: c.registry },
+    { bus, port, clock: systemClock, metrics: c.registry, log: c.log, ...(check ? { syncPolicy: check.port } : {}) },
     learnerOptions(cfg, o.actorId, join(c.runDir, 'checkpoints')),
   );
   await l.init();
@@ -261,7 +263,7 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
     record: () => ({ steps: l.step, version: l.version }),
     close: async () => {
       journal.close();
-      await closeAll([owned]);
+      await closeAll(check ? [owned, check] : [owned]);
     },
   };
 }

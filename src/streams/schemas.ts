@@ -1,4 +1,5 @@
 // Hand-written validators, one per topic: what a process accepts from the wire, with a reason naming field and value.
+import { decodeLogprobs, LOGPROB_BYTES } from './behaviour_logprobs.js';
 import { SCHEMA_VERSION, type TopicName, type Topics } from './topics.js';
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -118,6 +119,28 @@ class Reader {
     }
     return v as number[];
   }
+  /**
+   * Optional behaviour log-probs: bytes holding one little-endian float32 per response token, each finite and <= 0 (a
+   * log-probability). Checked against the response's length, so a truncated or shifted array cannot pass.
+   */
+  logprobs(o: Record<string, unknown>, key: string, path: string, tokens: number): void {
+    const v = o[key];
+    if (v === undefined || v === null) return;
+    if (!(v instanceof Uint8Array)) throw new Invalid(`${path}.${key} must be bytes (one little-endian float32 per response token); got ${show(v)}`);
+    if (v.length !== tokens * LOGPROB_BYTES) throw new Invalid(`${path}.${key} must hold ${tokens * LOGPROB_BYTES} bytes (${LOGPROB_BYTES} per response token, ${tokens} tokens); got ${v.length}`);
+    const values = decodeLogprobs(v);
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i]!;
+      if (!Number.isFinite(x) || x > 0) throw new Invalid(`${path}.${key}[${i}] must be a finite log-probability <= 0; got ${x}`);
+    }
+  }
+  /** Optional last version of a sample: an integer no older than its first (policyVersion). */
+  lastVersion(o: Record<string, unknown>, path: string): void {
+    if (o.lastPolicyVersion === undefined || o.lastPolicyVersion === null) return;
+    const last = this.int(o, 'lastPolicyVersion', path);
+    const first = o.policyVersion as number;
+    if (last < first) throw new Invalid(`${path}.lastPolicyVersion must be >= policyVersion ${first}; got ${last}`);
+  }
   header(o: Record<string, unknown>, type: string, path: string): void {
     if (o.type !== type) throw new Invalid(`${path}.type must be ${JSON.stringify(type)}; got ${show(o.type)}`);
     if (o.v !== SCHEMA_VERSION) throw new Invalid(`${path}.v must be ${SCHEMA_VERSION} (this build's schema version); got ${show(o.v)}`);
@@ -145,9 +168,11 @@ function sample(r: Reader, v: unknown, p: string): void {
   r.time(o, 'startedAt', p);
   r.time(o, 'createdAt', p);
   r.tokens(o, 'promptTokens', p);
-  r.tokens(o, 'responseTokens', p);
+  const response = r.tokens(o, 'responseTokens', p);
   r.text(o, 'text', p);
   r.bool(o, 'finished', p);
+  r.lastVersion(o, p);
+  r.logprobs(o, 'behaviourLogprobs', p, response.length);
 }
 
 function samples(r: Reader, v: unknown, p: string): void {
@@ -168,10 +193,12 @@ function samples(r: Reader, v: unknown, p: string): void {
 function pairSide(r: Reader, v: unknown, p: string): void {
   const o = r.obj(v, p);
   r.id(o, 'sampleId', p);
-  r.tokens(o, 'responseTokens', p);
+  const response = r.tokens(o, 'responseTokens', p);
   r.text(o, 'text', p);
   r.bounded(o, 'score', p, -MAX_SCORE_MAGNITUDE, MAX_SCORE_MAGNITUDE);
   r.int(o, 'policyVersion', p);
+  r.lastVersion(o, p);
+  r.logprobs(o, 'behaviourLogprobs', p, response.length);
 }
 
 function pair(r: Reader, v: unknown, p: string): void {

@@ -20,8 +20,10 @@ export interface Sample {
   runId: string;
   sampleId: string;
   promptId: string;
-  /** Policy version whose weights generated this sample. */
+  /** Policy version whose weights generated this sample; with in-flight updates, the oldest of them (the first). */
   policyVersion: number;
+  /** In-flight updates: the newest version that sampled some of its tokens (absent: policyVersion sampled them all). */
+  lastPolicyVersion?: number;
   generatorId: string;
   /** Wall-clock ms: when the prompt was taken and when the sample was finished. */
   startedAt: number;
@@ -31,6 +33,12 @@ export interface Sample {
   text: string;
   /** True when the response ended with eos (false: cut at maxNewTokens). */
   finished: boolean;
+  /**
+   * Behaviour log-probs: log pi(y_t | x, y<t) of each response token under the weights that sampled it (unfiltered,
+   * temperature 1), little-endian float32, 4 bytes per response token (behaviour_logprobs.ts). The learner recomputes
+   * them under the named version to check weight sync. Optional so generators that cannot report them stay valid.
+   */
+  behaviourLogprobs?: Uint8Array;
 }
 
 /** K samples for one prompt travel together: the judge needs the whole group to pick best and worst. */
@@ -52,6 +60,10 @@ export interface PairSide {
   /** Proxy score (before the length penalty). */
   score: number;
   policyVersion: number;
+  /** The sample's lastPolicyVersion, passed through by the judge. */
+  lastPolicyVersion?: number;
+  /** The sample's behaviourLogprobs, passed through by the judge (without them the learner cannot check this side). */
+  behaviourLogprobs?: Uint8Array;
 }
 
 export interface PairMsg {

@@ -38,6 +38,17 @@ export class FakePolicy implements PolicyPort {
   async close(): Promise<void> {}
 }
 
+/**
+ * A FakePolicy that also reports behaviour log-probs, the same per-token value its tokenLogprobs gives for the version
+ * it holds: a learner's weight-sync check with another such port finds them in sync.
+ */
+export class LogprobFakePolicy extends FakePolicy {
+  override async generate(prompts: number[][], k: number, opts: GenerateOptions): Promise<GenerateResult> {
+    const r = await super.generate(prompts, k, opts);
+    return { ...r, logprobs: r.tokens.map((g) => g.map((t) => t.map(() => -2 + 0.01 * this.version))) };
+  }
+}
+
 /** Proxy score = mean token id: few ties, and longer responses are not favoured by construction. */
 export class FakeScorer implements ScorerPort {
   readonly modelId = 'fake-rm';

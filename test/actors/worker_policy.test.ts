@@ -65,7 +65,11 @@ test('continuous batching: both ports report every group once, with the one-batc
         assert.ok(!groups.has(p), `group ${p} reported twice`);
         groups.set(p, { tokens, finished });
       });
-      assert.deepEqual(r, batched);
+      assert.deepEqual(r.tokens, batched.tokens);
+      assert.deepEqual(r.finished, batched.finished);
+      // The behaviour log-probs agree up to float rounding (padding differs between the two ways of batching).
+      r.logprobs!.flat(2).forEach((x, i) => assert.ok(Math.abs(x - batched.logprobs!.flat(2)[i]!) < 1e-5, `log-prob ${i}: ${x}`));
+      assert.deepEqual(r.versions!.flat(), Array.from({ length: 12 }, () => [0, 0]));
       assert.deepEqual([...groups.keys()].sort(), [0, 1, 2, 3]);
       for (const [p, g] of groups) {
         assert.deepEqual(g.tokens, batched.tokens[p]);

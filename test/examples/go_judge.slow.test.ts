@@ -12,7 +12,7 @@ import { RunControl } from '../../src/run/run_control.js';
 import { runInfo } from '../../src/run/run_info.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import type { DeadLetterMsg, MetricsMsg } from '../../src/streams/topics.js';
-import { config, decode, FakeLearnerPort, FakePolicy, FakeScorer, prompts, until, VOCAB } from '../actors/fakes.js';
+import { config, decode, FakeLearnerPort, FakeScorer, LogprobFakePolicy, prompts, until, VOCAB } from '../actors/fakes.js';
 import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
 
 const goMissing = spawnSync('go', ['version']).status !== 0;
@@ -83,7 +83,7 @@ describe('the Go example judge in a live run', { skip: skipReason(), timeout: 24
       assert.match(out, new RegExp(`run ${runId}, vocabulary ${VOCAB}, durable "judges", maxDeliver 5`));
 
       const port = new FakeLearnerPort(5);
-      const cluster = await startLocalCluster(cfg, bus, { policy: () => new FakePolicy(3), scorer: () => new SlowScorer(), learner: port, decode }, { prompts: prompts(12), checkpointDir: `ck-${runId}` });
+      const cluster = await startLocalCluster(cfg, bus, { policy: () => new LogprobFakePolicy(3), scorer: () => new SlowScorer(), learner: port, decode }, { prompts: prompts(12), checkpointDir: `ck-${runId}` });
       const s = await cluster.done;
       assert.equal(s.steps, 12);
       const trained = port.trained.flatMap((t) => t.pairIds);
@@ -91,6 +91,10 @@ describe('the Go example judge in a live run', { skip: skipReason(), timeout: 24
       assert.ok(trained.every((id) => /^p:/.test(id)), 'pair ids follow p:<groupId>');
       assert.equal(s.metrics.learner!.learner_pairs_acked_total, s.pairsTrained);
       assert.equal(s.metrics.learner!.learner_pairs_invalid_total ?? 0, 0, 'the learner accepted every Go pair');
+      // Behaviour log-probs came through both judges (the Go judge passes them on): every side was checkable, all in sync.
+      assert.ok(s.metrics.learner!.learner_sync_samples_checked_total! > 0);
+      assert.equal(s.metrics.learner!.learner_sync_samples_unchecked_total ?? 0, 0);
+      assert.equal(s.metrics.learner!.learner_sync_warnings_total ?? 0, 0);
 
       await until(() => goMetrics.some((m) => (m.values.judge_pairs_total ?? 0) > 0), 10_000, 'Go judge metrics with pairs');
       const goPairs = Math.max(...goMetrics.map((m) => m.values.judge_pairs_total ?? 0));

@@ -78,5 +78,9 @@ describe('the Python example judge, alone in a live run', { skip: skipReason() }
     assert.ok(summary.metrics['py-judge'].judge_pairs_total >= trained.length, JSON.stringify(summary.metrics['py-judge']));
     assert.ok(summary.pairs >= trained.length, `summary pairs ${summary.pairs}`);
     assert.equal(summary.metrics.learner.learner_pairs_invalid_total ?? 0, 0, 'the learner accepted every Python pair');
+    // The Python judge passes the behaviour log-probs on: the learner checked weight sync on its pairs and found it held.
+    assert.ok(summary.metrics.learner.learner_sync_samples_checked_total > 0, JSON.stringify(summary.metrics.learner));
+    assert.equal(summary.metrics.learner.learner_sync_samples_unchecked_total ?? 0, 0);
+    assert.equal(summary.metrics.learner.learner_sync_warnings_total ?? 0, 0);
   });
 });

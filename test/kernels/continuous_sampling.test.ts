@@ -83,7 +83,7 @@ test('with two slots a short response is reported before a long one that started
   assert.deepEqual(order, expected);
   assert.notDeepEqual(expected, prompts.map((_, i) => i), `lengths ${lengths.join(',')} let a later prompt overtake an earlier one`);
   assert.throws(() => generateContinuous(m, PROMPTS, opts, { slots: 0 }), SamplingError);
-  assert.deepEqual(generateContinuous(m, [], opts, { slots: 2 }), { tokens: [], finished: [], logprobs: [] });
+  assert.deepEqual(generateContinuous(m, [], opts, { slots: 2 }), { tokens: [], finished: [], logprobs: [], tokenLogprobs: [] });
   disposeModel(m);
 });
 

@@ -46,6 +46,11 @@ test('the dashboard page updates live in a browser', { skip: existsSync(CHROMIUM
     assert.deepEqual(rows, [['eval-0', 'alive'], ['gen-0', 'alive'], ['gen-1', 'alive'], ['judge-0', 'alive'], ['learner-0', 'alive']]);
     assert.equal(await page.locator('.uplot canvas').count(), 9);
     assert.ok((await page.textContent('#lag-hist'))!.includes('pairs'));
+    // The weight-sync table lists the versions the learner checked, newest first.
+    await page.waitForFunction("document.querySelectorAll('#weight-sync tr[data-version]').length >= 2");
+    const sync = await page.$$eval('#weight-sync tr[data-version]', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.ok(Number(sync[0]![0]) > Number(sync[1]![0]), JSON.stringify(sync));
+    assert.deepEqual(sync[0]!.slice(1), ['1.00e-7', '1.000']);
 
     // The evaluator's responses appear next to the curves: the latest version's answers beside SFT's.
     const write = responsesWriter(responsesFile(dir));

@@ -90,3 +90,23 @@ test('names that Prometheus would reject are mapped into its alphabet', () => {
   assert.equal(sanitizeName('judge.pairs-total'), 'judge_pairs_total');
   assert.equal(sanitizeName('9lives'), '_9lives');
 });
+
+test('the weight-sync check is one family per quantity with a version label, and the dashboard view keeps every version', async () => {
+  let now = 0;
+  const agg = new MetricsAggregator({ intervalMs: 1000, now: () => now });
+  agg.ingest(msg('learner', 'learner', now, { learner_sync_logprob_diff_version_1: 2e-7, learner_sync_seq_ratio_version_1: 1.000001, learner_sync_last_logprob_diff: 2e-7 }));
+  now = 1000;
+  // The learner keeps its newest versions only: version 1 left its message, the monitor still shows it.
+  agg.ingest(msg('learner', 'learner', now, { learner_sync_logprob_diff_version_2: 0.4, learner_sync_seq_ratio_version_2: 3e-7, learner_sync_last_logprob_diff: 0.4 }));
+  const p = parsePrometheus(await new PrometheusExporter(agg).metrics());
+  assert.equal(p.type.get('learner_sync_logprob_diff'), 'gauge');
+  assert.ok(p.help.get('learner_sync_logprob_diff')!.includes('per policy version'));
+  assert.equal(find(p, 'learner_sync_logprob_diff', { actor: 'learner', version: '2' }), 0.4);
+  assert.equal(find(p, 'learner_sync_seq_ratio', { actor: 'learner', version: '2' }), 3e-7);
+  assert.equal(find(p, 'learner_sync_last_logprob_diff', { actor: 'learner' }), 0.4);
+  assert.equal(p.samples.filter((s) => s.name.includes('_version_')).length, 0, 'no family per version');
+  assert.deepEqual(agg.snapshot().weightSync, [
+    { version: 2, logprobDiff: 0.4, seqRatio: 3e-7 },
+    { version: 1, logprobDiff: 2e-7, seqRatio: 1.000001 },
+  ]);
+});

@@ -51,6 +51,9 @@ export function syntheticRun(bus: Bus, opts: { now?: () => number } = {}): Synth
         learner_publish_seconds_count: version,
         learner_publish_seconds_sum: 0.02 * version,
         learner_publish_seconds_bucket_le_0_025: version,
+        // The weight-sync check's per-version gauges: in sync (float rounding) for the current version.
+        [`learner_sync_logprob_diff_version_${version}`]: 1e-7,
+        [`learner_sync_seq_ratio_version_${version}`]: 1.000001,
       }),
     );
     await bus.publish('metrics', m('eval-0', 'evaluator', { evaluator_gold_reward: 0.05 * Math.log1p(r), evaluator_proxy_reward: 0.08 * Math.log1p(r), evaluator_kl_nats: 0.01 * r }));

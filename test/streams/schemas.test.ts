@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_TS_MS, validate } from '../../src/streams/schemas.js';
 import { Wire } from '../../src/streams/wire.js';
+import type { SampleGroupMsg } from '../../src/streams/topics.js';
+import { decodeLogprobs, encodeLogprobs } from '../../src/streams/behaviour_logprobs.js';
 import { pair, prompt, sampleGroup } from './contract.js';
 
 const reason = (r: { ok: boolean; reason?: string }): string => (r.ok ? 'ok' : r.reason!);
@@ -62,5 +64,41 @@ describe('schemas', () => {
     const s = sampleGroup('r', 1);
     s.samples[0]!.startedAt = Number.MAX_SAFE_INTEGER;
     assert.match(reason(validate('samples', s)), /^samples\.samples\[0\]\.startedAt must be a time/);
+  });
+
+  it('checks behaviour log-probs (float32 bytes, one per response token, each <= 0) and versions, and they survive the wire', () => {
+    const g = sampleGroup('r', 1);
+    g.samples[0]!.behaviourLogprobs = encodeLogprobs([-0.5, -1.25, -3]);
+    g.samples[0]!.lastPolicyVersion = 2;
+    assert.equal(reason(validate('samples', g)), 'ok');
+    const wire = new Wire(1 << 20);
+    const back = wire.decodeFor('samples', wire.encode(g));
+    assert.ok(back.ok);
+    const s0 = (back.value as SampleGroupMsg).samples[0]!;
+    assert.deepEqual([...decodeLogprobs(s0.behaviourLogprobs!)], [-0.5, -1.25, -3]);
+    assert.equal(s0.lastPolicyVersion, 2);
+
+    const bad = (lp: unknown, at: 'samples' | 'pairs' = 'samples') => {
+      if (at === 'pairs') {
+        const p = pair('r', 1);
+        return reason(validate('pairs', { ...p, rejected: { ...p.rejected, behaviourLogprobs: lp } }));
+      }
+      const x = sampleGroup('r', 1);
+      (x.samples[1] as unknown as Record<string, unknown>).behaviourLogprobs = lp;
+      return reason(validate('samples', x));
+    };
+    assert.equal(bad([-0.5, -1, -2]), 'samples.samples[1].behaviourLogprobs must be bytes (one little-endian float32 per response token); got an array of 3');
+    assert.equal(bad(encodeLogprobs([-0.5, -1])), 'samples.samples[1].behaviourLogprobs must hold 12 bytes (4 per response token, 3 tokens); got 8');
+    assert.equal(bad(encodeLogprobs([-0.5, 0.25, -1])), 'samples.samples[1].behaviourLogprobs[1] must be a finite log-probability <= 0; got 0.25');
+    assert.equal(bad(encodeLogprobs([-0.5, -1, Number.NaN])), 'samples.samples[1].behaviourLogprobs[2] must be a finite log-probability <= 0; got NaN');
+    assert.equal(bad(encodeLogprobs([-0.5, -1])), 'samples.samples[1].behaviourLogprobs must hold 12 bytes (4 per response token, 3 tokens); got 8');
+    assert.equal(bad(encodeLogprobs([-0.5, -1, Number.NEGATIVE_INFINITY]), 'pairs'), 'pairs.rejected.behaviourLogprobs[2] must be a finite log-probability <= 0; got -Infinity');
+    assert.equal(bad(encodeLogprobs([-0.5, -1, -2]), 'pairs'), 'ok');
+    const old = sampleGroup('r', 1);
+    old.samples[0]!.policyVersion = 3;
+    old.samples[0]!.lastPolicyVersion = 2;
+    assert.equal(reason(validate('samples', old)), 'samples.samples[0].lastPolicyVersion must be >= policyVersion 3; got 2');
+    const p = pair('r', 1);
+    assert.equal(reason(validate('pairs', { ...p, chosen: { ...p.chosen, lastPolicyVersion: -1 } })), 'pairs.chosen.lastPolicyVersion must be an integer >= 0; got -1');
   });
 });

@@ -90,35 +90,54 @@ export function responseTokenLogProbs(model: GptModel, prompts: number[][], resp
   return out;
 }
 
+/** In-flight updates inside one sampling call: the check between decoding steps and the version held at its start. */
+export interface InFlightHook {
+  /** Adopts the newest weights offered since the last check; returns their version, or undefined when none. */
+  update: () => number | undefined;
+  version: number;
+}
+
 /**
  * Samples K responses per prompt: the P prompts are repeated K times into P*K rows, each with its own stream, decoded in
- * one batch or, with opts.slots, continuously (onGroup then hears of each group the moment its last row ends).
+ * one batch or, with opts.slots, continuously (onGroup then hears of each group the moment its last row ends). With
+ * opts.inFlightCheckTokens and `inFlight`, weights may change between decoding steps (continuous batching only).
  */
-export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens, onGroup?: GroupDone): GenerateResult {
+export function sampleGroups(model: GptModel, prompts: number[][], k: number, opts: GenerateOptions, special: SpecialTokens, onGroup?: GroupDone, inFlight?: InFlightHook): GenerateResult {
   const rows = prompts.flatMap((p) => Array.from({ length: k }, () => p));
-  const { slots, ...rest } = opts;
+  const { slots, inFlightCheckTokens, ...rest } = opts;
   const so = { ...rest, eosId: special.eos, padId: special.pad };
+  const group = <T>(xs: T[], p: number): T[] => xs.slice(p * k, (p + 1) * k);
   let r: SampleResult;
+  let versions: [number, number][] | undefined;
   if (slots) {
     const left = prompts.map(() => k);
     const tokens: number[][] = [];
     const finished: boolean[] = [];
+    const logprobs: number[][] = [];
+    const vs: [number, number][] = [];
+    const updates = inFlight ? { version: inFlight.version, ...(inFlightCheckTokens ? { update: inFlight.update, updateEvery: inFlightCheckTokens } : {}) } : {};
     r = generateContinuous(model, rows, so, {
       slots,
+      ...updates,
       onDone: (row, resp) => {
         tokens[row] = resp.tokens;
         finished[row] = resp.finished;
+        logprobs[row] = resp.tokenLogprobs;
+        vs[row] = [resp.firstVersion, resp.lastVersion];
         const p = Math.floor(row / k);
-        if (--left[p]! === 0 && onGroup) onGroup(p, tokens.slice(p * k, (p + 1) * k), finished.slice(p * k, (p + 1) * k));
+        if (--left[p]! === 0 && onGroup) onGroup(p, group(tokens, p), group(finished, p), { logprobs: group(logprobs, p), versions: group(vs, p) });
       },
     });
+    versions = vs;
   } else {
     r = generate(model, rows, so);
-    if (onGroup) prompts.forEach((_, p) => onGroup(p, r.tokens.slice(p * k, (p + 1) * k), r.finished.slice(p * k, (p + 1) * k)));
+    if (onGroup) prompts.forEach((_, p) => onGroup(p, group(r.tokens, p), group(r.finished, p), { logprobs: group(r.tokenLogprobs, p) }));
   }
   return {
-    tokens: prompts.map((_, i) => r.tokens.slice(i * k, (i + 1) * k)),
-    finished: prompts.map((_, i) => r.finished.slice(i * k, (i + 1) * k)),
+    tokens: prompts.map((_, i) => group(r.tokens, i)),
+    finished: prompts.map((_, i) => group(r.finished, i)),
+    logprobs: prompts.map((_, i) => group(r.tokenLogprobs, i)),
+    ...(versions ? { versions: prompts.map((_, i) => group(versions, i)) } : {}),
   };
 }
 
@@ -130,8 +149,26 @@ export class LocalPolicy implements PolicyPort {
     private readonly special: SpecialTokens,
   ) {}
 
+  /** Weights offered for in-flight adoption; this port samples on the caller's thread, so only offers made before a call reach it. */
+  private offered: { version: number; bytes: Uint8Array } | undefined;
+
   async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
-    return sampleGroups(this.model, prompts, k, opts, this.special, onGroup);
+    const update = (): number | undefined => {
+      const o = this.offered;
+      if (!o) return undefined;
+      this.offered = undefined;
+      loadWeightsInto(this.model, o.bytes);
+      return (this.version = o.version);
+    };
+    try {
+      return sampleGroups(this.model, prompts, k, opts, this.special, onGroup, { update, version: this.version });
+    } finally {
+      this.offered = undefined;
+    }
+  }
+
+  offerWeights(version: number, bytes: Uint8Array): void {
+    if (version > (this.offered?.version ?? this.version)) this.offered = { version, bytes };
   }
 
   async loadWeights(version: number, bytes: Uint8Array): Promise<void> {

@@ -1,7 +1,7 @@
 // Piscina worker: one policy model per worker thread, so sampling runs off the actors' event loop; weights arrive as safetensors bytes.
 import { describeBackend, initBackend, type BackendChoice, type NativeChoice } from '../../kernels/backend.js';
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
@@ -30,14 +30,28 @@ export async function init(t: InitTask): Promise<{ active: string; line: string 
   return { active: info.active, line: describeBackend(info) };
 }
 
-/** With `groups`, each completed group is posted there as { prompt, tokens, finished } before the call returns. */
-export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; groups?: MessagePort }): Promise<GenerateResult> {
+/**
+ * With `groups`, each completed group is posted there as { prompt, tokens, finished, extras } before the call returns.
+ * With `updates`, weights posted there as { version, bytes } while the call runs are read synchronously between decoding
+ * steps (receiveMessageOnPort: this thread never yields while it samples), the newest of them adopted.
+ */
+export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; version?: number; groups?: MessagePort; updates?: MessagePort }): Promise<GenerateResult> {
   const h = held();
   const port = t.groups;
+  const updates = t.updates;
+  const update = (): number | undefined => {
+    if (!updates) return undefined;
+    let newest: { version: number; bytes: Uint8Array } | undefined;
+    for (let m = receiveMessageOnPort(updates); m; m = receiveMessageOnPort(updates)) newest = m.message as { version: number; bytes: Uint8Array };
+    if (!newest) return undefined;
+    loadWeightsInto(h.model, newest.bytes);
+    return newest.version;
+  };
   try {
-    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished) => port.postMessage({ prompt, tokens, finished })));
+    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, extras) => port.postMessage({ prompt, tokens, finished, extras })), { update, version: t.version ?? 0 });
   } finally {
     port?.close();
+    updates?.close();
   }
 }
 

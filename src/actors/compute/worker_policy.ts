@@ -1,10 +1,10 @@
 // A PolicyPort whose model lives in its own piscina worker thread (one thread per port, so the weights stay put between calls).
 import { fileURLToPath } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { BackendChoice, NativeChoice } from '../../kernels/backend.js';
 import type { GptConfig } from '../../kernels/gpt.js';
-import type { GenerateOptions, GenerateResult, GroupDone, PolicyPort } from '../ports.js';
+import type { GenerateOptions, GenerateResult, GroupDone, GroupExtras, PolicyPort } from '../ports.js';
 import type { SpecialTokens } from './local_policy.js';
 
 export interface WorkerPolicyOptions {
@@ -40,25 +40,51 @@ export class WorkerPolicy implements PolicyPort {
     }
   }
 
+  /** The running call's weight-update port, while a call with inFlightCheckTokens runs. */
+  private updates: MessagePort | undefined;
+
   async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
-    if (!onGroup) return (await this.pool.run({ prompts, k, opts }, { name: 'generate' })) as GenerateResult;
+    const task: Record<string, unknown> = { prompts, k, opts, version: this.version };
+    const transferList: MessagePort[] = [];
+    let updates: MessageChannel | undefined;
+    if (opts.inFlightCheckTokens && opts.slots) {
+      updates = new MessageChannel();
+      task.updates = updates.port2;
+      transferList.push(updates.port2);
+      this.updates = updates.port1;
+    }
     // Groups come back over a port as they complete, every one exactly once when the call succeeds; the call's result
     // travels another way and may overtake the last of them, so the call ends when all have arrived.
-    const { port1, port2 } = new MessageChannel();
+    let groups: MessageChannel | undefined;
     let heard = 0;
     let allHeard: () => void = () => {};
     const all = new Promise<void>((resolve) => (allHeard = resolve));
-    port1.on('message', (g: { prompt: number; tokens: number[][]; finished: boolean[] }) => {
-      onGroup(g.prompt, g.tokens, g.finished);
-      if (++heard === prompts.length) allHeard();
-    });
+    if (onGroup) {
+      groups = new MessageChannel();
+      task.groups = groups.port2;
+      transferList.push(groups.port2);
+      groups.port1.on('message', (g: { prompt: number; tokens: number[][]; finished: boolean[]; extras?: GroupExtras }) => {
+        onGroup(g.prompt, g.tokens, g.finished, g.extras);
+        if (++heard === prompts.length) allHeard();
+      });
+    }
     try {
-      const r = (await this.pool.run({ prompts, k, opts, groups: port2 }, { name: 'generate', transferList: [port2] })) as GenerateResult;
-      if (heard < prompts.length) await all;
+      const r = (await this.pool.run(task, { name: 'generate', transferList })) as GenerateResult;
+      if (onGroup && heard < prompts.length) await all;
+      // Weights adopted in flight are the ones this worker holds now.
+      for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
       return r;
     } finally {
-      port1.close();
+      groups?.port1.close();
+      if (updates) {
+        this.updates = undefined;
+        updates.port1.close();
+      }
     }
+  }
+
+  offerWeights(version: number, bytes: Uint8Array): void {
+    this.updates?.postMessage({ version, bytes });
   }
 
   async loadWeights(version: number, bytes: Uint8Array): Promise<void> {

@@ -32,4 +32,7 @@ export const learner = {
     'LoRA settings, used when learner.adapter is lora',
   ),
   epochsPerPhase: int(1, 1, 100, 'iterative/offline modes: passes over each phase\'s new pairs (the paper: 2); streaming uses each pair once'),
+  syncCheckShare: float(0.05, 0, 1, "weight-sync check: share of pairs whose samples' behaviour log-probs the learner recomputes under the version they name (the first pair of each version is always checked); 0 turns the check off"),
+  syncMismatchWarn: float(0.01, 0, 1e6, 'weight-sync check: mean absolute per-token log-prob difference (nats) above which the learner warns that generators sample with other weights than it published'),
+  syncMismatchStop: float(0, 0, 1e6, 'weight-sync check: mean absolute per-token log-prob difference (nats) above which the run stops with the reason; 0 never stops'),
 };
