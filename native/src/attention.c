@@ -2,6 +2,7 @@
  * strided views of qkv (leading dimension 3*D), so the q/k/v split and the head transposes of the unfused graph are
  * never materialised. The query rows are taken in blocks, and a block's products stop at its last visible key, which
  * skips most of the masked upper triangle. */
+#include "cpu_features.h"
 #include "attention.h"
 #include "softmax_math.h"
 
@@ -49,18 +50,9 @@ DEFINE_SOFTMAX_ROW(softmax_row_avx2, exp_avx2, row_max_avx2, row_dot_avx2)
 DEFINE_SOFTMAX_GRAD_ROW(softmax_grad_row_avx2, row_dot_avx2)
 #pragma GCC pop_options
 
-static int has_avx2(void) {
-  static int known = -1; /* a benign race: every thread computes the same value */
-  if (known < 0) {
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return known;
-}
 #else
 #define softmax_row_avx2 softmax_row_generic
 #define softmax_grad_row_avx2 softmax_grad_row_generic
-static int has_avx2(void) { return 0; }
 #endif
 
 void attention_forward_f32(attention_gemm_fn gemm, int portable, const float *qkv, float *y, float *probs, size_t b,

@@ -1,5 +1,6 @@
 /* Elementwise and reduction kernels on float32 buffers. Written as straight-line arithmetic on arrays so the compiler
  * vectorises them; an AVX2+FMA copy is picked at run time where the CPU has it. */
+#include "cpu_features.h"
 #include "elementwise.h"
 
 #include <math.h>
@@ -138,14 +139,6 @@ DEFINE_COLSUM(colsum_avx2)
 DEFINE_ROWSUM(rowsum_avx2)
 #pragma GCC pop_options
 
-static int has_avx2(void) {
-  static int known = -1; /* a benign race: every thread computes the same value */
-  if (known < 0) {
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return known;
-}
 #else
 #define tanh_avx2 tanh_generic
 #define gelu_avx2 gelu_generic
@@ -153,7 +146,6 @@ static int has_avx2(void) {
 #define adamw_avx2 adamw_generic
 #define colsum_avx2 colsum_generic
 #define rowsum_avx2 rowsum_generic
-static int has_avx2(void) { return 0; }
 #endif
 
 void tanh_f32(const float *x, float *y, size_t n) { (has_avx2() ? tanh_avx2 : tanh_generic)(x, y, n); }

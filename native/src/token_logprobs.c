@@ -1,5 +1,6 @@
 /* Target-token log-probabilities in two passes over each row of logits (max, then the sum of exponentials), and their
  * gradient in one, recomputing the softmax from the saved log-sum-exp instead of keeping [n, v] probabilities. */
+#include "cpu_features.h"
 #include "token_logprobs.h"
 
 #include <math.h>
@@ -44,18 +45,9 @@ DEFINE_ROW_LSE(row_lse_avx2, exp_avx2, row_max_avx2, row_dot_avx2)
 DEFINE_ROW_GRAD(row_grad_avx2, exp_avx2)
 #pragma GCC pop_options
 
-static int has_avx2(void) {
-  static int known = -1; /* a benign race: every thread computes the same value */
-  if (known < 0) {
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return known;
-}
 #else
 #define row_lse_avx2 row_lse_generic
 #define row_grad_avx2 row_grad_generic
-static int has_avx2(void) { return 0; }
 #endif
 
 int64_t token_logprobs_f32(const float *x, const int32_t *targets, float *logp, float *lse, size_t n, size_t v) {
