@@ -94,11 +94,13 @@ export function strList(def: string[], description: string): Field<string[]> {
 /** A nested mapping of fields (e.g. learner.lora), validated like a section; its default is every field's default. */
 export function subsection<S extends Section>(spec: S, description: string): Field<Infer<S>> {
   const def = Object.fromEntries(Object.entries(spec).map(([k, f]) => [k, f.default])) as Infer<S>;
+  const accepts = `a mapping of ${Object.entries(spec).map(([k, f]) => `${k} (${f.accepts})`).join(', ')}`;
   return {
     default: def,
     description,
-    accepts: `a mapping of ${Object.entries(spec).map(([k, f]) => `${k} (${f.accepts})`).join(', ')}`,
+    accepts,
     parse(raw, path) {
+      if (raw !== undefined && raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) throw new ConfigError(`${path} must be ${accepts}; got ${show(raw)}`);
       return parseSection(spec, raw, path);
     },
   };

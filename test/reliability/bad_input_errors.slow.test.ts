@@ -19,7 +19,9 @@ const yamlFile = (text: string): string => {
 
 /** One wrong value per field, derived from what the field says it accepts. */
 function badValuesFor(accepts: string): { value: unknown; shown: string }[] {
-  const out: { value: unknown; shown: string }[] = [{ value: { nested: 1 }, shown: '{"nested":1}' }];
+  // A mapping is the wrong type for a plain field; a plain value is the wrong type for a nested section (whose own
+  // unknown keys are refused by name, as at the top level).
+  const out: { value: unknown; shown: string }[] = accepts.startsWith('a mapping') ? [{ value: 7, shown: '7' }] : [{ value: { nested: 1 }, shown: '{"nested":1}' }];
   const range = /in \[(-?[\d.e+-]+), (-?[\d.e+-]+)\]/.exec(accepts);
   if (range) {
     out.push({ value: Number(range[2]) * 2 + 1, shown: String(Number(range[2]) * 2 + 1) });
