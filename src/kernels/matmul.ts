@@ -125,10 +125,7 @@ export function columnSum(x: tf.Tensor): tf.Tensor1D {
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   if (!bias) return matMul(x, weight);
   const native = nativeMatMulActive();
-  return tf.tidy(() => {
-    const din = weight.shape[0]!;
-    const dout = weight.shape[1]!;
-    const rows = tf.reshape(x, [-1, din]); // [N, in]
+  return overRows(x, weight, (rows) => {
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [xs, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
       save([xs, w]);
@@ -140,7 +137,15 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
       };
       return { value, gradFunc };
     });
-    return tf.reshape(f(rows, weight, bias), [...x.shape.slice(0, -1), dout]);
+    return f(rows, weight, bias);
+  });
+}
+
+/** A dense map of x [..., in] by weight [in, out]: `dense` gets x folded into rows [N, in], its [N, out] unfolds. */
+function overRows(x: tf.Tensor, weight: tf.Tensor, dense: (rows: tf.Tensor2D) => tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const rows = tf.reshape(x, [-1, weight.shape[0]!]) as tf.Tensor2D; // [N, in]
+    return tf.reshape(dense(rows), [...x.shape.slice(0, -1), weight.shape[1]!]);
   });
 }
 
@@ -150,10 +155,7 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Te
  */
 export function frozenLinear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   const native = nativeMatMulActive();
-  return tf.tidy(() => {
-    const din = weight.shape[0]!;
-    const dout = weight.shape[1]!;
-    const rows = tf.reshape(x, [-1, din]); // [N, in]
+  return overRows(x, weight, (rows) => {
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [xs] = args as [tf.Tensor2D, tf.GradSaveFunc];
       // The weight is read from the closure, not passed in, so the tape never asks for its gradient.
@@ -161,7 +163,7 @@ export function frozenLinear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor):
       const gradFunc = (dy: tf.Tensor): tf.Tensor => (native ? tf.matMul(dy, weight, false, true) : tf.matMul(dy, tf.transpose(weight)));
       return { value, gradFunc };
     });
-    return tf.reshape(f(rows), [...x.shape.slice(0, -1), dout]);
+    return f(rows);
   });
 }
 
