@@ -62,7 +62,7 @@ export interface GoldJudge {
 export const NATURALNESS_FLOOR = 0.01;
 
 /** Bumped whenever the formula changes, so that stages labelled by the judge (preference data) are rebuilt. */
-export const GOLD_JUDGE_VERSION = 3;
+export const GOLD_JUDGE_VERSION = 4;
 
 /** What the judge's scores depend on besides the task name: formula version and the language model's inputs. */
 export const goldJudgeIdentity = (): Record<string, unknown> => ({ version: GOLD_JUDGE_VERSION, lm: goldLmInputs() });

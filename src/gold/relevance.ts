@@ -7,9 +7,11 @@
 //                                     "A harbor is a harbor." answers nothing; a word WordNet lacks gets 1 (no key).
 //   "Use X in a sentence."  use     = 1 when X or an inflection of it stands in the answer, else the floor.
 //   a sentence opening      fits    = floor + (1 - floor) * clamp((seam + SEAM_ZERO) / (SEAM_FULL + SEAM_ZERO), 0, 1),
-//                                     seam = log P(first tokens | the opening) - log P(first tokens | a sentence start)
-//                                     under the gold language model (word_lm.ts): a continuation that fits this
-//                                     opening gains from it; a stand-alone sentence ("It was a lovely day.") loses.
+//                                     seam = log P(first tokens | the opening) - max(log P(first tokens | a sentence
+//                                     start), log mean P(first tokens | other openings)) under the gold language
+//                                     model (word_lm.ts): a continuation that fits this opening gains from it; a
+//                                     stand-alone sentence ("It was a lovely day.") and one that would follow any
+//                                     opening ("and a strong market ...") do not.
 // Any other instruction (no kind matched) gets 1. The constants were chosen by measurement (docs/gold_tasks.md).
 import { WordNet, type Synset } from '../data/wordnet.js';
 import { FUNCTION_WORDS, isContinuation } from './text_stats.js';
@@ -21,8 +23,8 @@ export const DEFINE_HITS_FULL = 2;
 /** At most this many hyponyms of each sense enter the bag (some senses have hundreds). */
 export const RELATED_SYNSETS_MAX = 12;
 /** Seam (nats over the first SEAM_TOKENS tokens) at which fit reaches 1, and minus the seam at which it is the floor. */
-export const SEAM_FULL = 2;
-export const SEAM_ZERO = 4;
+export const SEAM_FULL = 0.5;
+export const SEAM_ZERO = 2.5;
 export const SEAM_TOKENS = 2;
 
 /** Pointer kinds whose synsets say what a word means. */

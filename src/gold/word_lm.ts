@@ -68,7 +68,12 @@ export interface WordLmJson {
   vocab: string[];
   unigram: number[];
   lm: NgramLmJson;
+  /** Mid-sentence contexts (order - 1 ids each) of the fitting text: the openings a seam is compared with. */
+  contexts: number[][];
 }
+
+/** How many mid-sentence contexts the seam averages over (chosen by measurement, docs/gold_tasks.md). */
+export const SEAM_CONTEXTS = 64;
 
 export class WordLm {
   private readonly index: Map<string, number>;
@@ -80,6 +85,7 @@ export class WordLm {
     /** Raw counts per id (<s> has none: it is never predicted). */
     private readonly unigram: number[],
     private readonly lm: KneserNeyLm,
+    private readonly contexts: number[][],
   ) {
     this.index = new Map(vocab.map((w, i) => [w, i]));
     const total = unigram.reduce((a, b) => a + b, 0);
@@ -102,15 +108,15 @@ export class WordLm {
       for (const id of ids) unigram[id]!++;
       return [...pad, ...ids];
     });
-    return new WordLm(options, vocab, unigram, KneserNeyLm.fit(sequences, options.order, vocab.length));
+    return new WordLm(options, vocab, unigram, KneserNeyLm.fit(sequences, options.order, vocab.length), midSentenceContexts(sequences, options.order));
   }
 
   static fromJson(json: WordLmJson): WordLm {
-    return new WordLm(json.options, json.vocab, json.unigram, KneserNeyLm.fromJson(json.lm));
+    return new WordLm(json.options, json.vocab, json.unigram, KneserNeyLm.fromJson(json.lm), json.contexts);
   }
 
   toJson(): WordLmJson {
-    return { options: this.options, vocab: this.vocab, unigram: this.unigram, lm: this.lm.toJson() };
+    return { options: this.options, vocab: this.vocab, unigram: this.unigram, lm: this.lm.toJson(), contexts: this.contexts };
   }
 
   get vocabSize(): number {
@@ -127,35 +133,46 @@ export class WordLm {
   }
 
   /**
-   * How much a continuation's first `n` tokens gain from the opening before them: log P(tokens | the opening's last
-   * words) - log P(tokens | a sentence start), in nats. The response is read as written in both cases, except that a
-   * sentence start lower-cases its first word: "It was ..." after "A bullet smashed directly" pays for a capital in
-   * mid-sentence, "into the wall" after the same opening gains.
+   * How much a continuation's first `n` tokens gain from this opening, in nats: log P(tokens | the opening's last
+   * words) minus the larger of log P(tokens | a sentence start) and log of their mean probability after the model's
+   * mid-sentence contexts (SEAM_CONTEXTS openings of the fitting text). The first baseline catches a stand-alone
+   * sentence ("It was a lovely day." after "A bullet smashed directly" pays for a capital in mid-sentence); the second
+   * catches a continuation that would follow any opening ("and a strong market ..." gains nothing from this one),
+   * while "into the wall" after the same opening gains over both. The response is read as written, except that a
+   * sentence start lower-cases its first word.
    */
   seam(prompt: string, response: string, n: number): number {
     const first = splitSentences(response)[0] ?? '';
     const pad = new Array<number>(this.options.order - 1).fill(0);
     const opening = [...pad, ...this.ids(lmTokens(splitSentences(prompt).at(-1) ?? '')).slice(-(this.options.order - 1))];
-    const sum = (context: number[], tokens: string[]) => {
-      // A capitalised word the model never saw in mid-sentence ("Thank", "Many") would be <unk>, which is likely
-      // anywhere; it is scored as its lower-case form times the chance of that capital: 1 / (count + 1).
-      const penalties: number[] = [];
-      const ids = tokens.map((t) => {
-        const id = this.index.get(t);
-        const lower = /^\p{Lu}/u.test(t) ? this.index.get(t.toLowerCase()) : undefined;
-        if (id === undefined && lower !== undefined) {
-          penalties.push(-Math.log(this.unigram[lower]! + 1));
-          return lower;
-        }
-        penalties.push(0);
-        return id ?? UNK_ID;
-      });
-      const seq = [...context, ...ids, 1];
-      let lp = 0;
-      for (let at = context.length; at < Math.min(seq.length, context.length + n); at++) lp += this.lm.logProb(seq, at) + (penalties[at - context.length] ?? 0);
-      return lp;
-    };
-    return sum(opening, lmTokens(first, false)) - sum(pad, lmTokens(first, true));
+    const mid = lmTokens(first, false);
+    const own = this.firstTokens(opening, mid, n);
+    const start = this.firstTokens(pad, lmTokens(first, true), n);
+    const lps = this.contexts.map((c) => this.firstTokens(c, mid, n));
+    const top = Math.max(...lps);
+    const anyOpening = top + Math.log(lps.reduce((a, lp) => a + Math.exp(lp - top), 0) / lps.length);
+    return own - Math.max(start, anyOpening);
+  }
+
+  /** log P of the first `n` tokens after `context` (and of the end, if the sentence is shorter). */
+  private firstTokens(context: number[], tokens: string[], n: number): number {
+    // A capitalised word the model never saw in mid-sentence ("Thank", "Many") would be <unk>, which is likely
+    // anywhere; it is scored as its lower-case form times the chance of that capital: 1 / (count + 1).
+    const penalties: number[] = [];
+    const ids = tokens.map((t) => {
+      const id = this.index.get(t);
+      const lower = /^\p{Lu}/u.test(t) ? this.index.get(t.toLowerCase()) : undefined;
+      if (id === undefined && lower !== undefined) {
+        penalties.push(-Math.log(this.unigram[lower]! + 1));
+        return lower;
+      }
+      penalties.push(0);
+      return id ?? UNK_ID;
+    });
+    const seq = [...context, ...ids, 1];
+    let lp = 0;
+    for (let at = context.length; at < Math.min(seq.length, context.length + n); at++) lp += this.lm.logProb(seq, at) + (penalties[at - context.length] ?? 0);
+    return lp;
   }
 
   /** Scores a response; a continuation's first sentence is conditioned on the end of its prompt. */
@@ -191,4 +208,21 @@ export class WordLm {
     if (tokens === 0) return { tokens: 0, logProb: 0, unigramLogProb: 0, perplexity: Infinity, slor: -Infinity };
     return { tokens, logProb, unigramLogProb, perplexity: Math.exp(-logProb / tokens), slor: gain / tokens };
   }
+}
+
+/**
+ * SEAM_CONTEXTS mid-sentence contexts of the fitting sequences (each padded with order - 1 <s>), one from each of
+ * evenly spaced sentences of at least six tokens, cut at a position that moves along with the sentence's index.
+ */
+function midSentenceContexts(sequences: readonly number[][], order: number): number[][] {
+  const pad = order - 1;
+  const long = sequences.filter((s) => s.length - pad >= 6);
+  const stride = Math.max(1, Math.floor(long.length / SEAM_CONTEXTS));
+  const out: number[][] = [];
+  for (let i = 0; i < long.length && out.length < SEAM_CONTEXTS; i += stride) {
+    const words = long[i]!.length - pad;
+    const cut = pad + 2 + ((out.length * 7919) % Math.max(1, words - 4));
+    out.push(long[i]!.slice(cut - pad, cut));
+  }
+  return out;
 }
