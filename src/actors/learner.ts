@@ -165,6 +165,11 @@ export class Learner {
       // newer version so generators leave the lost branch, and lag keeps counting from the newest version seen.
       this.versionNow = latest.version;
       await this.publish();
+    } else if (saved && (latest === undefined || latest.version < this.versionNow)) {
+      // The weight store lost what the checkpoint's version names (an in-process bus restarted with its process):
+      // generators would start from the base weights at version 0, every pair they make would be too stale to
+      // train, and the run would stall. Announce the restored weights so they start from them.
+      await this.publish();
     }
     this.deps.metrics.gauge('learner_policy_version').set(this.versionNow);
     this.deps.metrics.gauge('learner_step_index').set(this.stepCount);

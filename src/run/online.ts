@@ -126,10 +126,12 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   const bus = new TimedBus(journalPairs(raw, journal));
   const art = await clusterPorts(cfg, stages, { log });
   let cluster: Awaited<ReturnType<typeof startLocalCluster>> | undefined;
-  // Steps come only after startLocalCluster returned (pairs need generation first), by when `cluster` is set.
+  // Steps come only after startLocalCluster returned (pairs need generation first), by when `cluster` is set; before
+  // that the only export is the restored weights' announcement, made at the restored version.
   const learnerVersion = (): number => {
-    if (!cluster) throw new Error('the learner stepped before the cluster was wired');
-    return cluster.learner.version;
+    if (cluster) return cluster.learner.version;
+    if (learner.restoredVersion !== undefined) return learner.restoredVersion;
+    throw new Error('the learner stepped before the cluster was wired');
   };
   const learner = new LedgeredLearnerPort(art.ports.learner, ledgerFile(runDir), learnerVersion, () => journal.sync());
   const statusLine = opts.statusLine === false ? false : process.stderr;

@@ -140,12 +140,18 @@ export class LedgeredLearnerPort implements LearnerPort {
     this.notedPublishes = [];
   }
 
+  /** The version of the checkpoint the learner restored, once it has (a publish at restore announces its successor). */
+  restoredVersion: number | undefined;
+
   async loadCheckpoint(dir: string): Promise<Record<string, unknown> | undefined> {
     const state = await this.inner.loadCheckpoint(dir);
     const pairs = state?.[STATE_KEY];
     const steps = state?.[STEPS_KEY];
     const publishes = state?.[PUBLISHES_KEY];
-    if (state) this.steps = Number(state.step) || 0;
+    if (state) {
+      this.steps = Number(state.step) || 0;
+      this.restoredVersion = Number(state.version) || 0;
+    }
     const any = (x: unknown): x is unknown[] => Array.isArray(x) && x.length > 0;
     if (state && (any(pairs) || any(steps) || any(publishes))) {
       const step = Number(state.step);

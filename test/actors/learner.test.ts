@@ -95,6 +95,34 @@ test("'drop' acks and counts stale pairs; 'downweight' trains them with weight 0
   }
 });
 
+test('a learner restored from a checkpoint onto an empty weight store announces the restored weights, so generators do not restart from version 0', async () => {
+  const busA = makeBus('test');
+  const portA = new FakeLearnerPort();
+  const cfg = learnerCfg({ checkpointEvery: 2, maxPolicyLag: 1 });
+  const a = new Learner({ bus: busA, port: portA, clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: 'ck-empty-store', heartbeatMs: 50 });
+  a.start();
+  for (let i = 0; i < 4; i++) await busA.publish('pairs', pair(`p${i}`, i < 2 ? 0 : 1), { msgId: `p${i}` });
+  await until(() => portA.checkpoints === 1, 5000, 'the checkpoint at step 2');
+  await a.stop();
+  await busA.close();
+  assert.equal((DISK.get('ck-empty-store')!.state as { version: number }).version, 2);
+
+  // A new process: a fresh in-process bus whose weight store is empty, the checkpoint on disk.
+  const busB = makeBus('test');
+  const b = new Learner({ bus: busB, port: new FakeLearnerPort(), clock: systemClock, metrics: new MetricsRegistry() }, { learnerId: 'l', config: cfg, checkpointDir: 'ck-empty-store', heartbeatMs: 50 });
+  await b.init();
+  const latest = await busB.weights.latest();
+  assert.equal(latest?.version, 3, 'the restored weights (checkpoint version 2) announced as version 3');
+  assert.equal(latest?.step, 2);
+  assert.equal(b.version, 3);
+  // A pair sampled from the announced version is fresh and trains.
+  b.start();
+  for (let i = 4; i < 6; i++) await busB.publish('pairs', pair(`p${i}`, 3), { msgId: `p${i}` });
+  await until(() => b.step === 3, 5000, 'a step after the restore');
+  await b.stop();
+  await busB.close();
+});
+
 test('pairs redelivered after a learner crash keep their lag: measured at the restored version, not at versions announced since', async () => {
   const bus = makeBus('test', { ackWaitMs: 2000 });
   const portA = new FakeLearnerPort();
