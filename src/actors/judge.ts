@@ -129,6 +129,7 @@ export class Judge {
   /** Groups waiting for a person: kept alive by the heartbeat, settled on their own while the judge goes on. */
   private readonly withPerson = new Map<string, { d: Delivery<SampleGroupMsg>; done: Promise<void> }>();
   private personFailure: unknown;
+  private readonly stopping = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   constructor(
     private readonly deps: JudgeDeps,
@@ -326,10 +327,15 @@ export class Judge {
     const desk = this.deps.desk!;
     const c = this.opts.config;
     const signal = this.abort.signal;
-    const aborted = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-    const waits: Promise<unknown>[] = [desk.offer(d.data, scores), aborted];
-    if (c.human === 'mix') waits.push(this.deps.clock.sleep(c.humanTimeoutMs, signal));
-    await Promise.race(waits);
+    // One timer per group and one shared stop signal: many waiting groups add no listeners to the abort signal.
+    let timer: unknown;
+    const waits: Promise<unknown>[] = [desk.offer(d.data, scores), this.stopping];
+    if (c.human === 'mix') waits.push(new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, c.humanTimeoutMs))));
+    try {
+      await Promise.race(waits);
+    } finally {
+      if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+    }
     const label = desk.close(d.data.groupId, signal.aborted ? 'stopped' : 'fallback');
     if (label) return this.publishLabel(d, scores, label);
     if (signal.aborted) {

@@ -38,6 +38,10 @@ function show(t) {
   $('prompt').textContent = t ? t.prompt : '-';
   $('resp-a').textContent = t ? t.a.text : '-';
   $('resp-b').textContent = t ? t.b.text : '-';
+  // Ids on the elements: what was shown can be checked against the run's records.
+  $('prompt').dataset.group = t ? t.groupId : '';
+  $('resp-a').dataset.sample = t ? t.a.sampleId : '';
+  $('resp-b').dataset.sample = t ? t.b.sampleId : '';
   $('status').textContent = t ? 'group ' + t.groupId + ' waiting ' + (t.waitedMs / 1000).toFixed(1) + ' s' : 'no group is waiting for a label';
 }
 function showStats(s) {
