@@ -1,5 +1,6 @@
 // The monitor's state: the 'metrics' stream folded into per-actor values and liveness, windowed rates, histograms and
 // series; snapshot() assembles the views (views.ts) from it.
+import { peopleView } from './people_view.js';
 import type { BusCounters } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
 import { histogramBases, isCounterName, parseBucketName, TERMINAL_STATES, WELL_KNOWN } from './metric_names.js';
@@ -301,6 +302,10 @@ export class MetricsAggregator {
       streams: streamsView(this.bus, this.busAt),
       histograms,
       weightSync: this.weightSync.view(),
+      people: peopleView(
+        (name) => this.totalOf(name),
+        (name) => [...this.actors.values()].reduce((sum, rec) => sum + (rec.values[name] ?? 0), 0),
+      ),
     };
     const sel = opts.series ?? 'none';
     if (sel !== 'none') snap.series = this.seriesColumns(sel === 'all' ? Number.NEGATIVE_INFINITY : sel.since);

@@ -1,4 +1,5 @@
 // What the monitor shows: the snapshot's view types, and the pure functions that build views from aggregated numbers.
+import type { PeopleView } from './people_view.js';
 import type { BusCounters } from '../streams/bus.js';
 import type { WeightSyncRow } from './weight_sync_view.js';
 
@@ -134,6 +135,8 @@ export interface MonitorSnapshot {
   histograms: Record<string, HistogramView>;
   /** The learner's weight-sync check per policy version, newest first (weight_sync_view.ts). */
   weightSync: WeightSyncRow[];
+  /** People in the loop (judge.human): figures from the judges' counters. */
+  people: PeopleView;
   series?: SeriesColumns;
 }
 

@@ -46,7 +46,10 @@ test('a person labels with the keyboard during a live run; the learner trains ex
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   const answered = new Map<string, { key: string; shown: Shown }>();
+  let figures: string[] | undefined;
   try {
+    const dash = await browser.newPage();
+    await dash.goto(url);
     const page = await browser.newPage();
     await page.goto(`${url}label?token=${TOKEN}&name=alice`);
     let n = 0;
@@ -63,11 +66,21 @@ test('a person labels with the keyboard during a live run; the learner trains ex
       n++;
       answered.set(shown.group, { key, shown });
       await page.keyboard.press(key);
+      if (n === 12) {
+        // The dashboard's people tiles: every pair so far came from a person (judge.human=only).
+        await dash.waitForFunction("document.getElementById('stat-human-share').textContent === '1'", undefined, { timeout: 10_000 });
+        figures = await Promise.all(['stat-human-share', 'stat-human-agreement', 'stat-human-waiting'].map(async (id) => (await dash.textContent(`#${id}`))!));
+      }
     }
   } finally {
     await browser.close();
   }
   const result = await run;
+  assert.ok(figures, 'the dashboard was read during the run');
+  process.stderr.write(`dashboard people tiles after 12 keys: share ${figures[0]}, agreement ${figures[1]}, waiting ${figures[2]}\n`);
+  const agreement = Number(figures[1]);
+  assert.ok(agreement >= 0 && agreement <= 1, `agreement ${figures[1]}`);
+  assert.ok(Number(figures[2]) >= 0, `waiting ${figures[2]}`);
   assert.equal(result.summary.steps, 5);
 
   const runDir = join(runs, 'labelled');
