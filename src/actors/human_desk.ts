@@ -55,6 +55,17 @@ export interface LabelRecord {
   late: boolean;
   /** Whether the scorer's scores rank the two responses the way the person did (absent for a tie or equal scores). */
   proxyAgrees?: boolean;
+  /** The prompt and the two responses themselves: a late label's samples are in no pair, and a refit needs the tokens. */
+  prompt: string;
+  promptTokens: number[];
+  a: LabelledResponse;
+  b: LabelledResponse;
+}
+
+export interface LabelledResponse {
+  text: string;
+  tokens: number[];
+  finished: boolean;
 }
 
 export interface DeskStats {
@@ -122,6 +133,11 @@ export function shownPair(seed: number, groupId: string, k: number): { a: number
 /** Whether the group waits for a person under judge.human=mix: a draw from its id, so every judge decides alike. */
 export function waitsForPerson(seed: number, groupId: string, share: number): boolean {
   return deriveSeed(seed, 'human-share', groupId) / 2 ** 32 < share;
+}
+
+function responseOf(g: SampleGroupMsg, i: number): LabelledResponse {
+  const x = g.samples[i]!;
+  return { text: x.text, tokens: x.responseTokens, finished: x.finished };
 }
 
 export class HumanDesk {
@@ -224,6 +240,10 @@ export class HumanDesk {
       aSampleId: g.samples[s.a]!.sampleId,
       bSampleId: g.samples[s.b]!.sampleId,
       late,
+      prompt: this.deps.decode(g.samples[0]!.promptTokens),
+      promptTokens: g.samples[0]!.promptTokens,
+      a: responseOf(g, s.a),
+      b: responseOf(g, s.b),
     };
     if (choice !== 'tie') {
       const [c, r] = choice === 'a' ? [s.a, s.b] : [s.b, s.a];

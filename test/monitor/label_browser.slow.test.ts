@@ -2,6 +2,7 @@
 // (judge.human=only); the learner trains exactly those pairs, each once, and the records name human:<name>.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
@@ -11,7 +12,7 @@ import { pairJournalFile, readPairJournal } from '../../src/run/pair_journal.js'
 import { ledgerFile } from '../../src/run/run_dir.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 import { pairIdOf } from '../../src/actors/judge.js';
-import { CACHE_DIR, tempRunsDir } from '../cluster/harness.js';
+import { CACHE_DIR, CLI, tempRunsDir } from '../cluster/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -118,4 +119,13 @@ test('a person labels with the keyboard during a live run; the learner trains ex
   }
   // Every pair the learner received came from a person: nothing fell back to the scorer.
   assert.ok([...journal.ids()].every((id) => byPair.has(id)));
+
+  // The proxy refitted on alice's labels plus the original preference data, into the run's folder.
+  const refit = spawnSync(process.execPath, [CLI, 'train-rm', '--kind', 'bt', '--labels', runDir, '--config', 'config/tiny.yaml', '--set', `run.cacheDir=${CACHE_DIR}`], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(refit.status, 0, refit.stderr);
+  const line = /rm-bt refitted on (\d+) pairs labelled by people plus (\d+) original pairs: held-out accuracy (\S+) -> (\S+);/.exec(refit.stdout);
+  assert.ok(line, refit.stdout);
+  assert.equal(Number(line[1]), byPair.size);
+  assert.ok(existsSync(join(runDir, 'rm-bt-labels', 'model.safetensors')));
+  process.stderr.write(`${line[0]}\n`);
 });
