@@ -85,8 +85,11 @@ export interface DeskDeps {
   now: () => number;
   /** Prompt tokens to text (the run's tokenizer). */
   decode: (ids: number[]) => string;
-  /** Writes a label record durably; submit() answers only after it resolves. */
-  record: (r: LabelRecord) => Promise<void>;
+  /**
+   * Writes a label record durably before returning. Synchronous on purpose: no timer (a fallback) can run between the
+   * record and the label being handed to the judge, so a record's `late` is always what happened.
+   */
+  record: (r: LabelRecord) => void;
   /** Draws which two responses of a group are shown. */
   seed: number;
 }
@@ -194,9 +197,9 @@ export class HumanDesk {
 
   /**
    * A person's answer. The shown sample ids must match what the desk showed (a stale page cannot label other responses).
-   * Resolves after the record is durable: 'accepted' (the judge publishes it), 'late' (recorded only), or 'skipped'.
+   * Returns once the record is durable: 'accepted' (the judge publishes it), 'late' (recorded only), or 'skipped'.
    */
-  async submit(labeler: string, groupId: string, choice: Choice, aSampleId: string, bSampleId: string): Promise<'accepted' | 'late' | 'skipped'> {
+  submit(labeler: string, groupId: string, choice: Choice, aSampleId: string, bSampleId: string): 'accepted' | 'late' | 'skipped' {
     checkLabeler(labeler);
     if (!CHOICES.includes(choice)) throw new LabelError(`choice must be one of ${CHOICES.join(', ')}; got ${JSON.stringify(choice)}`, 400);
     const w = this.waiting.get(groupId);
@@ -213,19 +216,16 @@ export class HumanDesk {
     }
     const late = w === undefined;
     const rec = this.recordOf(labeler, s, choice, late);
-    if (late) this.settled.delete(groupId);
-    else w.label = { groupId, labeler, choice, a: s.a, b: s.b };
-    try {
-      await this.deps.record(rec);
-    } catch (err) {
-      // Not durable: the label is not taken, so the page shows the error and the group stays as it was.
-      if (late) this.settled.set(groupId, s);
-      else delete w.label;
-      throw err;
-    }
+    // Not durable (it throws): the label is not taken, the page shows the error, and the group stays as it was.
+    this.deps.record(rec);
     this.count(rec);
-    if (!late) w.resolve(w.label!);
-    return late ? 'late' : 'accepted';
+    if (late) {
+      this.settled.delete(groupId);
+      return 'late';
+    }
+    w.label = { groupId, labeler, choice, a: s.a, b: s.b };
+    w.resolve(w.label);
+    return 'accepted';
   }
 
   private recordOf(labeler: string, s: Settled, choice: 'a' | 'b' | 'tie', late: boolean): LabelRecord {

@@ -306,16 +306,24 @@ export class Judge {
 
   private holdForPerson(d: Delivery<SampleGroupMsg>, scores: number[]): void {
     const groupId = d.data.groupId;
-    const done = this.awaitPerson(d, scores)
+    const held = this.withPerson.get(groupId);
+    if (held) {
+      // A redelivery of a group already waiting: the wait goes on, and the newest delivery is the one kept alive and acked.
+      held.d = d;
+      return;
+    }
+    const entry = { d, done: Promise.resolve() };
+    const latest = (): Delivery<SampleGroupMsg> => entry.d;
+    entry.done = this.awaitPerson(latest, scores)
       .catch((err: unknown) => {
         this.personFailure ??= err;
-        d.nak(1000);
+        entry.d.nak(1000);
       })
       .finally(() => {
         this.withPerson.delete(groupId);
         this.deps.metrics.gauge('judge_human_waiting_groups').set(this.withPerson.size);
       });
-    this.withPerson.set(groupId, { d, done });
+    this.withPerson.set(groupId, entry);
     this.deps.metrics.gauge('judge_human_waiting_groups').set(this.withPerson.size);
   }
 
@@ -323,7 +331,8 @@ export class Judge {
    * Waits for a person's label (judge.human=only: as long as it takes; mix: up to humanTimeoutMs, then the scorer's pair
    * is published instead). A stopping judge hands an unlabelled group back to the stream.
    */
-  private async awaitPerson(d: Delivery<SampleGroupMsg>, scores: number[]): Promise<void> {
+  private async awaitPerson(latest: () => Delivery<SampleGroupMsg>, scores: number[]): Promise<void> {
+    let d = latest();
     const desk = this.deps.desk!;
     const c = this.opts.config;
     const signal = this.abort.signal;
@@ -336,6 +345,7 @@ export class Judge {
     } finally {
       if (timer !== undefined) this.deps.clock.clearTimeout(timer);
     }
+    d = latest();
     const label = desk.close(d.data.groupId, signal.aborted ? 'stopped' : 'fallback');
     if (label) return this.publishLabel(d, scores, label);
     if (signal.aborted) {

@@ -1,6 +1,5 @@
 // The monitor's state: the 'metrics' stream folded into per-actor values and liveness, windowed rates, histograms and
 // series; snapshot() assembles the views (views.ts) from it.
-import { peopleView } from './people_view.js';
 import type { BusCounters } from '../streams/bus.js';
 import type { MetricsMsg } from '../streams/topics.js';
 import { histogramBases, isCounterName, parseBucketName, TERMINAL_STATES, WELL_KNOWN } from './metric_names.js';
@@ -23,6 +22,7 @@ import {
   type SeriesRow,
   type SnapshotOptions,
 } from './views.js';
+import { peopleView } from './people_view.js';
 
 export interface AggregatorOptions {
   /** Messages of other runs are ignored; empty accepts any run. */

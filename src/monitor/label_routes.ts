@@ -96,7 +96,7 @@ export function labelRoutes(o: LabelRoutesOptions): LabelHandler {
         json(res, 200, o.desk.stats());
       } else if (path === '/api/label' && req.method === 'POST') {
         const c = parseChoice(await readBody(req));
-        const result = await o.desk.submit(c.name, c.groupId, c.choice, c.a, c.b);
+        const result = o.desk.submit(c.name, c.groupId, c.choice, c.a, c.b);
         json(res, 200, { result });
       } else {
         json(res, 405, { error: `${req.method} ${path} is not served; use GET /label, GET /api/label/next?name=, GET /api/label/stats or POST /api/label` });

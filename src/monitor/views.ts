@@ -1,7 +1,7 @@
 // What the monitor shows: the snapshot's view types, and the pure functions that build views from aggregated numbers.
-import type { PeopleView } from './people_view.js';
 import type { BusCounters } from '../streams/bus.js';
 import type { WeightSyncRow } from './weight_sync_view.js';
+import type { PeopleView } from './people_view.js';
 
 /** alive: heard from within 3 intervals; stale: within 10; dead: longer; stopped: said it ended. */
 export type Liveness = 'alive' | 'stale' | 'dead' | 'stopped';

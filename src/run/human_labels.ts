@@ -25,7 +25,7 @@ export function labelToken(cfg: Config, env: NodeJS.ProcessEnv): string | undefi
 
 export function humanLabelling(cfg: Config, runDir: string, token: string, decode: (ids: number[]) => string): HumanLabelling {
   const log = new LabelLog(labelsFile(runDir));
-  const desk = new HumanDesk({ now: () => Date.now(), decode, record: async (r) => log.append(r), seed: deriveSeed(cfg.compute.seed, 'judge') });
+  const desk = new HumanDesk({ now: () => Date.now(), decode, record: (r) => log.append(r), seed: deriveSeed(cfg.compute.seed, 'judge') });
   const routes = labelRoutes({ desk, token, tokenSource: `environment variable ${cfg.judge.humanTokenEnv}` });
   return { desk, routes, close: () => log.close() };
 }

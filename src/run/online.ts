@@ -14,6 +14,7 @@ import { clusterPorts } from './ports.js';
 import { writeLearnerStart } from './learner_start.js';
 import { journalPairs, PairJournal, pairJournalFile } from './pair_journal.js';
 import { humanLabelling, labelToken } from './human_labels.js';
+import { checkedProxyDir } from './proxy_dir.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort } from './trained_ledger.js';
 
@@ -111,6 +112,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
     if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
     stages = { sftDir: sft.dir, rmDir: rm.dir };
   }
+  if (cfg.judge.proxyDir !== '') stages = { ...stages, rmDir: checkedProxyDir(cfg.judge.proxyDir) };
 
   const runId = cfg.run.id || defaultRunId();
   const runDir = join(cfg.run.dir, runId);

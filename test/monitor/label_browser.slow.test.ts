@@ -12,6 +12,7 @@ import { pairJournalFile, readPairJournal } from '../../src/run/pair_journal.js'
 import { ledgerFile } from '../../src/run/run_dir.js';
 import { readLedger } from '../../src/run/trained_ledger.js';
 import { pairIdOf } from '../../src/actors/judge.js';
+import { readManifest } from '../../src/train/manifest.js';
 import { CACHE_DIR, CLI, tempRunsDir } from '../cluster/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -126,6 +127,19 @@ test('a person labels with the keyboard during a live run; the learner trains ex
   const line = /rm-bt refitted on (\d+) pairs labelled by people plus (\d+) original pairs: held-out accuracy (\S+) -> (\S+);/.exec(refit.stdout);
   assert.ok(line, refit.stdout);
   assert.equal(Number(line[1]), byPair.size);
-  assert.ok(existsSync(join(runDir, 'rm-bt-labels', 'model.safetensors')));
+  const refitDir = join(runDir, 'rm-bt-labels');
+  assert.ok(existsSync(join(refitDir, 'model.safetensors')));
   process.stderr.write(`${line[0]}\n`);
+
+  // The next run judges with the refit (judge.proxyDir): its pairs name the refit's version.
+  const next = spawnSync(
+    process.execPath,
+    [CLI, 'run', '--config', 'config/tiny.yaml', '--set', `run.cacheDir=${CACHE_DIR}`, '--set', `run.dir=${runs}`, '--set', 'run.id=next', '--set', 'learner.totalSteps=1', '--set', `judge.proxyDir=${refitDir}`],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  assert.equal(next.status, 0, next.stderr);
+  const refitId = `bt@${readManifest(refitDir)!.hash.slice(0, 12)}`;
+  const judged = [...readPairJournal(pairJournalFile(join(runs, 'next'))).ids()].map((id) => readPairJournal(pairJournalFile(join(runs, 'next'))).get(id)!.judgeModel);
+  assert.ok(judged.length >= 4);
+  assert.deepEqual(new Set(judged), new Set([refitId]));
 });

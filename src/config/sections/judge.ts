@@ -24,5 +24,6 @@ export const judge = {
   human: oneOf(HUMAN_MODES, 'off', 'a person in the loop on the dashboard\'s /label page: off; mix (judge.humanShare of groups wait for a person, then fall back to the scorer); only (every group waits for a person)'),
   humanShare: float(0.25, 0, 1, 'judge.human=mix: share of groups (drawn by group id) that wait for a person'),
   humanTimeoutMs: int(60_000, 1, 86_400_000, 'judge.human=mix: how long a group waits for a person before the scorer judges it'),
+  proxyDir: str('', 'a proxy model folder to judge with instead of the cached one of rm.kind (e.g. runs/<id>/rm-bt-labels, written by train-rm --labels); empty: the cached one'),
   humanTokenEnv: str('RLHF_STREAM_LABEL_TOKEN', 'name of the environment variable holding the token the /label page asks for', /^[A-Za-z_][A-Za-z0-9_]*$/),
 };
