@@ -7,6 +7,7 @@ import { deriveSeed } from '../kernels/rng.js';
 import type { Bus, Delivery } from '../streams/bus.js';
 import type { PairMsg, PairSide, SampleGroupMsg } from '../streams/topics.js';
 import type { Clock } from '../clock.js';
+import { humanJudgeId, waitsForPerson, type HumanDesk, type HumanLabel } from './human_desk.js';
 import { drainConsumer, openInbox, type Inbox } from './inbox.js';
 import type { MetricsRegistry } from './metrics.js';
 import { choosePair } from './pairing.js';
@@ -21,6 +22,8 @@ export interface JudgeDeps {
   scorer: ScorerPort;
   clock: Clock;
   metrics: MetricsRegistry;
+  /** Where groups wait for a person (judge.human mix or only): the dashboard's /label page serves it. */
+  desk?: HumanDesk;
 }
 
 export interface JudgeOptions {
@@ -123,12 +126,19 @@ export class Judge {
   pairsPublished = 0;
   /** The network scorer's client counts as judge_http_*_total counters; absent for the proxy model. */
   private readonly http: HttpMetricsExporter | undefined;
+  /** Groups waiting for a person: kept alive by the heartbeat, settled on their own while the judge goes on. */
+  private readonly withPerson = new Map<string, { d: Delivery<SampleGroupMsg>; done: Promise<void> }>();
+  private personFailure: unknown;
+  private readonly stopping = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   constructor(
     private readonly deps: JudgeDeps,
     private readonly opts: JudgeOptions,
   ) {
     this.http = deps.scorer.httpStats ? new HttpMetricsExporter(deps.metrics) : undefined;
+    if (opts.config.human !== 'off' && !deps.desk) {
+      throw new JudgeError(`judge.human is ${JSON.stringify(opts.config.human)}, which needs the labelling page in this process: a one-process run with the dashboard on (monitor.dashboard=true); use judge.human=off here`);
+    }
   }
 
   get id(): string {
@@ -149,7 +159,7 @@ export class Judge {
       'samples',
       { durable: JUDGE_DURABLE, maxAckPending: judgesMaxAckPending(this.opts.config, this.opts.samplesPerPrompt), pullBatch: this.groupsPerCall, ackWaitMs: this.opts.ackWaitMs, heartbeatMs: this.opts.heartbeatMs },
       this.deps.clock,
-      () => this.inWork,
+      () => [...this.inWork, ...[...this.withPerson.values()].map((x) => x.d)],
     );
     this.loop = this.run();
     this.stateName = 'running';
@@ -162,6 +172,7 @@ export class Judge {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted) {
+      if (this.personFailure !== undefined) throw this.personFailure;
       const taken = await this.inbox!.take(this.groupsPerCall, this.opts.lingerMs ?? 20, signal);
       if (taken.length === 0) break;
       const batch: Delivery<SampleGroupMsg>[] = [];
@@ -256,7 +267,15 @@ export class Judge {
     this.groupsSettled++;
   }
 
-  private async publishPairs(scored: { d: Delivery<SampleGroupMsg>; scores: number[] }[]): Promise<void> {
+  /** Whether a scored group waits for a person (judge.human) instead of being paired by its scores now. */
+  private forPerson(groupId: string): boolean {
+    const c = this.opts.config;
+    return c.human === 'only' || (c.human === 'mix' && waitsForPerson(this.opts.seed, groupId, c.humanShare));
+  }
+
+  private async publishPairs(judged: { d: Delivery<SampleGroupMsg>; scores: number[] }[], fallback = false): Promise<void> {
+    const scored = fallback ? judged : judged.filter((x) => !this.forPerson(x.d.data.groupId));
+    if (!fallback) for (const x of judged) if (!scored.includes(x)) this.holdForPerson(x.d, x.scores);
     if (scored.length === 0) return;
     const m = this.deps.metrics;
     const groups = scored.map((x) => x.d.data);
@@ -283,6 +302,97 @@ export class Judge {
       m.gauge('judge_chosen_length_tokens').set(pairs.reduce((s, p) => s + p.chosen.responseTokens.length, 0) / pairs.length);
       m.gauge('judge_rejected_length_tokens').set(pairs.reduce((s, p) => s + p.rejected.responseTokens.length, 0) / pairs.length);
     }
+  }
+
+  private holdForPerson(d: Delivery<SampleGroupMsg>, scores: number[]): void {
+    const groupId = d.data.groupId;
+    const held = this.withPerson.get(groupId);
+    if (held) {
+      // A redelivery of a group already waiting: the wait goes on, and the newest delivery is the one kept alive and acked.
+      held.d = d;
+      return;
+    }
+    const entry = { d, done: Promise.resolve() };
+    const latest = (): Delivery<SampleGroupMsg> => entry.d;
+    entry.done = this.awaitPerson(latest, scores)
+      .catch((err: unknown) => {
+        this.personFailure ??= err;
+        entry.d.nak(1000);
+      })
+      .finally(() => {
+        this.withPerson.delete(groupId);
+        this.deps.metrics.gauge('judge_human_waiting_groups').set(this.withPerson.size);
+      });
+    this.withPerson.set(groupId, entry);
+    this.deps.metrics.gauge('judge_human_waiting_groups').set(this.withPerson.size);
+  }
+
+  /**
+   * Waits for a person's label (judge.human=only: as long as it takes; mix: up to humanTimeoutMs, then the scorer's pair
+   * is published instead). A stopping judge hands an unlabelled group back to the stream.
+   */
+  private async awaitPerson(latest: () => Delivery<SampleGroupMsg>, scores: number[]): Promise<void> {
+    let d = latest();
+    const desk = this.deps.desk!;
+    const c = this.opts.config;
+    const signal = this.abort.signal;
+    // One timer per group and one shared stop signal: many waiting groups add no listeners to the abort signal.
+    let timer: unknown;
+    const waits: Promise<unknown>[] = [desk.offer(d.data, scores), this.stopping];
+    if (c.human === 'mix') waits.push(new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, c.humanTimeoutMs))));
+    try {
+      await Promise.race(waits);
+    } finally {
+      if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+    }
+    d = latest();
+    const label = desk.close(d.data.groupId, signal.aborted ? 'stopped' : 'fallback');
+    if (label) return this.publishLabel(d, scores, label);
+    if (signal.aborted) {
+      d.nak();
+      return;
+    }
+    this.deps.metrics.counter('judge_human_fallback_total').inc();
+    await this.publishPairs([{ d, scores }], true);
+  }
+
+  /** A person's choice as a pair like a scorer's (its sides carry the scorer's scores, for agreement figures). */
+  private async publishLabel(d: Delivery<SampleGroupMsg>, scores: number[], l: HumanLabel): Promise<void> {
+    const m = this.deps.metrics;
+    const g = d.data;
+    m.counter('judge_human_labels_total').inc();
+    if (l.choice === 'tie') {
+      m.counter('judge_ties_total').inc();
+    } else {
+      const [c, r] = l.choice === 'a' ? [l.a, l.b] : [l.b, l.a];
+      if (scores[c] !== scores[r]) {
+        m.counter('judge_human_compared_total').inc();
+        if (scores[c]! > scores[r]!) m.counter('judge_human_agreed_total').inc();
+      }
+      const p: PairMsg = {
+        type: 'pair',
+        v: 1,
+        runId: g.runId,
+        pairId: pairIdOf(g.groupId),
+        promptId: g.promptId,
+        groupId: g.groupId,
+        promptTokens: g.samples[0]!.promptTokens,
+        chosen: side(g, c, scores[c]!),
+        rejected: side(g, r, scores[r]!),
+        judgeId: humanJudgeId(l.labeler),
+        judgeModel: 'human',
+        // The person ranked the pair; the scorer's gap says by how much it agrees (0 where it does not).
+        margin: Math.max(0, scores[c]! - scores[r]!),
+        createdAt: this.deps.clock.now(),
+      };
+      await this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg | undefined, p, d.deliveries) });
+      this.pairsPublished++;
+      m.counter('judge_pairs_total').inc();
+      m.counter('judge_human_pairs_total').inc();
+    }
+    await d.ack();
+    this.groupsSettled++;
+    m.counter('judge_groups_total').inc();
   }
 
   /** The group's pair, or undefined for a tie. */
@@ -317,7 +427,9 @@ export class Judge {
     if (!this.loop) return;
     this.stateName = 'draining';
     this.abort.abort();
-    const failure = await drainConsumer(this.loop, this.inbox!);
+    // Groups waiting for a person go back to the stream (or publish the label that just came in) before the inbox closes.
+    await Promise.all([...this.withPerson.values()].map((x) => x.done));
+    const failure = (await drainConsumer(this.loop, this.inbox!)) ?? this.personFailure;
     this.stateName = 'stopped';
     if (failure !== undefined) throw failure;
   }

@@ -22,6 +22,7 @@ import {
   type SeriesRow,
   type SnapshotOptions,
 } from './views.js';
+import { peopleView } from './people_view.js';
 
 export interface AggregatorOptions {
   /** Messages of other runs are ignored; empty accepts any run. */
@@ -301,6 +302,10 @@ export class MetricsAggregator {
       streams: streamsView(this.bus, this.busAt),
       histograms,
       weightSync: this.weightSync.view(),
+      people: peopleView(
+        (name) => this.totalOf(name),
+        (name) => [...this.actors.values()].reduce((sum, rec) => sum + (rec.values[name] ?? 0), 0),
+      ),
     };
     const sel = opts.series ?? 'none';
     if (sel !== 'none') snap.series = this.seriesColumns(sel === 'all' ? Number.NEGATIVE_INFINITY : sel.since);

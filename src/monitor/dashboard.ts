@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { MetricsAggregator } from './aggregator.js';
+import type { LabelHandler } from './label_routes.js';
 import { dashboardPage } from './page.js';
 import { PrometheusExporter } from './prometheus.js';
 import type { LatestResponses } from './responses_log.js';
@@ -24,6 +25,8 @@ export interface DashboardOptions {
   exporter?: PrometheusExporter;
   /** The latest evaluated responses (GET /api/responses); the page shows them next to the curves. */
   responses?: () => LatestResponses | undefined;
+  /** The labelling routes (/label, /api/label...), served when the run waits for people (judge.human). */
+  labels?: LabelHandler;
 }
 
 export interface DashboardServer {
@@ -68,7 +71,9 @@ export async function serveDashboard(agg: MetricsAggregator, opts: DashboardOpti
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (opts.labels && (await opts.labels(req, res, url))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end(`method ${req.method} not allowed; use GET\n`);
       return;

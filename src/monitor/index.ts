@@ -5,6 +5,7 @@ import type { MetricsMsg } from '../streams/topics.js';
 import { MetricsAggregator } from './aggregator.js';
 import { metricsProblem } from './metric_names.js';
 import { serveDashboard, serveMetricsOnly, type DashboardServer } from './dashboard.js';
+import type { LabelHandler } from './label_routes.js';
 import { PrometheusExporter } from './prometheus.js';
 import { writeReport } from './report.js';
 import { latestExamplesReader, responsesFile } from './responses_log.js';
@@ -40,6 +41,8 @@ export interface MonitorOptions {
   /** How long stop() waits for metrics already published to arrive (default 2 s). */
   drainMs?: number;
   log?: (line: string) => void;
+  /** Serve the labelling page (judge.human): see label_routes.ts. */
+  labels?: LabelHandler;
 }
 
 export interface MonitorSession {
@@ -130,7 +133,7 @@ export async function attachMonitor(bus: Bus, cfg: MonitorConfig, opts: MonitorO
   try {
     if (opts.serve) {
       const responses = opts.runDir ? latestExamplesReader(responsesFile(opts.runDir), DASHBOARD_EXAMPLES) : undefined;
-      server = await serveDashboard(aggregator, { host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs), ...(responses ? { responses } : {}) });
+      server = await serveDashboard(aggregator, { host, port: opts.port ?? cfg.monitor.port, exporter, pushMs: Math.min(1000, intervalMs), ...(responses ? { responses } : {}), ...(opts.labels ? { labels: opts.labels } : {}) });
     }
     if (cfg.monitor.metricsPort > 0) metricsServer = await serveMetricsOnly(exporter, host, cfg.monitor.metricsPort);
   } catch (err) {

@@ -33,6 +33,9 @@ const TILES = [
   ['stat-proxy-reward', 'proxy reward', 'quality.proxyReward'],
   ['stat-gold-reward', 'gold reward', 'quality.goldReward'],
   ['stat-kl', 'KL', 'quality.kl'],
+  ['stat-human-share', 'pairs by people', 'people.share'],
+  ['stat-human-agreement', 'people agree w/ proxy', 'people.agreement'],
+  ['stat-human-waiting', 'waiting for people', 'people.waiting'],
 ];
 
 const CSS = `

@@ -1,6 +1,7 @@
 // What the monitor shows: the snapshot's view types, and the pure functions that build views from aggregated numbers.
 import type { BusCounters } from '../streams/bus.js';
 import type { WeightSyncRow } from './weight_sync_view.js';
+import type { PeopleView } from './people_view.js';
 
 /** alive: heard from within 3 intervals; stale: within 10; dead: longer; stopped: said it ended. */
 export type Liveness = 'alive' | 'stale' | 'dead' | 'stopped';
@@ -134,6 +135,8 @@ export interface MonitorSnapshot {
   histograms: Record<string, HistogramView>;
   /** The learner's weight-sync check per policy version, newest first (weight_sync_view.ts). */
   weightSync: WeightSyncRow[];
+  /** People in the loop (judge.human): figures from the judges' counters. */
+  people: PeopleView;
   series?: SeriesColumns;
 }
 

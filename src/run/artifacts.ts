@@ -14,6 +14,7 @@ import { prefsInputs } from '../train/preference_data.js';
 import { sftDir } from '../models/source.js';
 import { sftInputs } from '../train/sft.js';
 import { rmDir, sftDataOf } from '../train/stages.js';
+import { checkedProxyDir } from './proxy_dir.js';
 
 export class ArtifactsMissingError extends Error {
   override name = 'ArtifactsMissingError';
@@ -54,6 +55,7 @@ export function findArtifacts(cfg: Config): Artifacts {
     const why = readManifest(sft) ? 'was trained with other settings' : 'does not exist';
     throw new ArtifactsMissingError(`the SFT checkpoint in ${sft} ${why} for this config; ${HOW_TO_PREPARE}`);
   }
+  if (cfg.judge.proxyDir !== '') return { data, sftDir: sft, rmDir: checkedProxyDir(cfg.judge.proxyDir) };
   const rm = rmDir(cfg, cfg.rm.kind);
   const m = readManifest(rm);
   // The reward model's manifest names the preference data it was trained on, which names the SFT hash.

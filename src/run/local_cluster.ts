@@ -4,6 +4,7 @@ import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from '../clock.js';
 import { Evaluator, type EvalReport, type EvalResponse, type GoldScorer } from '../actors/evaluator.js';
 import { Generator } from '../actors/generator.js';
+import type { HumanDesk } from '../actors/human_desk.js';
 import { Judge } from '../actors/judge.js';
 import { Learner } from '../actors/learner.js';
 import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
@@ -39,6 +40,8 @@ export interface ClusterInputs {
   pollMs?: number;
   /** Where actors' warnings go (the learner's weight-sync check); default stderr. */
   log?: (line: string) => void;
+  /** Where groups wait for a person (judge.human); the judges share it. */
+  desk?: HumanDesk;
 }
 
 export interface ClusterSummary {
@@ -124,7 +127,7 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   const judges: Judge[] = [];
   for (let i = 0; i < cfg.judge.count; i++) {
     const id = `judge-${i}`;
-    const j: Judge = new Judge({ bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state) }, judgeOptions(cfg, id));
+    const j: Judge = new Judge({ bus, scorer: await ports.scorer(i), clock, metrics: registry(id, 'judge', () => j.state), ...(inputs.desk ? { desk: inputs.desk } : {}) }, judgeOptions(cfg, id));
     judges.push(j);
   }
   const learner: Learner = new Learner(

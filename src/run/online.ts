@@ -13,6 +13,8 @@ import { startLocalCluster, type ClusterSummary } from './local_cluster.js';
 import { clusterPorts } from './ports.js';
 import { writeLearnerStart } from './learner_start.js';
 import { journalPairs, PairJournal, pairJournalFile } from './pair_journal.js';
+import { humanLabelling, labelToken } from './human_labels.js';
+import { checkedProxyDir } from './proxy_dir.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort } from './trained_ledger.js';
 
@@ -100,6 +102,8 @@ export function formatHeadline(h: Headline): string[] {
 /** Builds (or reuses) data, SFT and the proxy model, then runs the online stage in this process. */
 export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<OnlineResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  // Checked before any work: a person-in-the-loop run without its token would fail only after the stages are built.
+  const token = labelToken(cfg, process.env);
   const data = await buildData(cfg, { log });
   let stages = opts.stages;
   if (!stages) {
@@ -108,6 +112,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
     if (sft.reused && rm.reused && data.reused) log('cached data, SFT and reward model reused: going straight to the online stage');
     stages = { sftDir: sft.dir, rmDir: rm.dir };
   }
+  if (cfg.judge.proxyDir !== '') stages = { ...stages, rmDir: checkedProxyDir(cfg.judge.proxyDir) };
 
   const runId = cfg.run.id || defaultRunId();
   const runDir = join(cfg.run.dir, runId);
@@ -135,10 +140,13 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
   };
   const learner = new LedgeredLearnerPort(art.ports.learner, ledgerFile(runDir), learnerVersion, () => journal.sync());
   const statusLine = opts.statusLine === false ? false : process.stderr;
-  const serve = opts.dashboard ?? cfg.monitor.dashboard;
+  const human = token === undefined ? undefined : humanLabelling(cfg, runDir, token, (ids) => art.tokenizer.decode(ids));
+  // A person labels on the dashboard: judge.human serves it whatever monitor.dashboard says.
+  const serve = (opts.dashboard ?? cfg.monitor.dashboard) || human !== undefined;
   let monitor: { stop(): Promise<void> };
   if (serve) {
-    const m = await startMonitor(raw, cfg, { runDir, statusLine, log });
+    const m = await startMonitor(raw, cfg, { runDir, statusLine, log, ...(human ? { labels: human.routes } : {}) });
+    if (human) log(`label page: ${m.url}label?token=<$${cfg.judge.humanTokenEnv}>&name=<your name> (judge.human ${cfg.judge.human})`);
     log(`dashboard: ${m.url}`);
     opts.onDashboard?.(m.url);
     monitor = m;
@@ -151,6 +159,7 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
       evalPrompts: evalPrompts(cfg, data.prompts.eval, art.tokenizer),
       checkpointDir: join(runDir, 'checkpoints'),
       onEvalResponses: responsesWriter(responsesFile(runDir)),
+      ...(human ? { desk: human.desk } : {}),
     });
     const running = cluster;
     const onAbort = (): void => {
@@ -168,5 +177,6 @@ export async function runOnline(cfg: Config, opts: OnlineOptions = {}): Promise<
     await art.close();
     await bus.close();
     journal.close();
+    human?.close();
   }
 }

@@ -48,6 +48,8 @@ export const clusterCommand: Command = {
   flags: [...CONFIG_FLAGS, 'adapter', 'nats', 'generators', 'judges', 'run', 'no-evaluator', 'dashboard', 'max-restarts', 'placement'],
   async run(args) {
     const cfg = configFromArgs(args);
+    // The desk where groups wait for a person lives in the process of the judges and the dashboard.
+    if (cfg.judge.human !== 'off') throw new UsageError(`judge.human is ${JSON.stringify(cfg.judge.human)}: a person labels only in one-process runs (rlhf-stream run); use judge.human=off for cluster`);
     const runId = flag(args, 'run');
     if (runId !== undefined) {
       if (!/^[A-Za-z0-9_-]+$/.test(runId)) throw new UsageError(`--run must match [A-Za-z0-9_-]+; got ${JSON.stringify(runId)}`);

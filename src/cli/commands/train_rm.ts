@@ -1,9 +1,13 @@
 // `rlhf-stream train-rm`: build preference data from the SFT policy and train the proxy model(s), then compare them on held-out pairs.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError, flag } from '../args.js';
 import type { Command } from '../command.js';
 import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
 import { buildData } from '../../data/build.js';
 import { ensureRewardModel, ensureSft, RM_KINDS, type RmKind, type StageResult } from '../../train/stages.js';
+import { refitOnLabels } from '../../train/refit_on_labels.js';
+import { labelsFile, readLabels } from '../../run/label_log.js';
 
 const NAMES: Record<RmKind, string> = { bt: 'Bradley-Terry', pairwise: 'pairwise' };
 
@@ -36,8 +40,8 @@ export function describeComparison(results: Partial<Record<RmKind, StageResult>>
 export const trainRmCommand: Command = {
   name: 'train-rm',
   summary: 'sample preference pairs from the SFT policy, label them with the gold judge, train the BT and/or pairwise proxy model',
-  usage: 'rlhf-stream train-rm [--kind bt|pairwise|both] [--config FILE] [--set rm.key=value ...] [--force]',
-  flags: [...CONFIG_FLAGS, 'kind', 'force'],
+  usage: 'rlhf-stream train-rm [--kind bt|pairwise|both] [--labels runs/<id>] [--config FILE] [--set rm.key=value ...] [--force]',
+  flags: [...CONFIG_FLAGS, 'kind', 'force', 'labels'],
   async run(args) {
     const cfg = configFromArgs(args);
     const kindArg = flag(args, 'kind') ?? 'both';
@@ -59,6 +63,16 @@ export const trainRmCommand: Command = {
         results[kind] = await ensureRewardModel(cfg, kind, { log, data, sft, signal: ctl.signal, force: args.flags.has('force') });
       }
       console.log(describeComparison(results));
+      const labelsRun = flag(args, 'labels');
+      if (labelsRun !== undefined) {
+        const file = labelsFile(labelsRun);
+        if (!existsSync(file)) throw new UsageError(`--labels ${labelsRun}: there is no ${file}; a run with judge.human=mix or only writes it as people label`);
+        const labels = { records: readLabels(file), from: file };
+        for (const kind of kinds) {
+          const r = await refitOnLabels(cfg, kind, sft.dir, labels, join(labelsRun, `rm-${kind}-labels`), { log, signal: ctl.signal });
+          console.log(`rm-${kind} refitted on ${r.humanPairs} pairs labelled by people plus ${r.originalPairs} original pairs: held-out accuracy ${pct(results[kind]!.summary.heldOutAccuracy)} -> ${pct(r.summary.heldOutAccuracy)}; checkpoint in ${r.dir}`);
+        }
+      }
       return 0;
     } finally {
       process.off('SIGINT', stop);
