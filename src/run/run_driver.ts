@@ -112,8 +112,6 @@ export async function waitDrained(c: DriverContext & { held: () => number; onSta
   let quiet = 0;
   let lastSaid = c.clock.now();
   await pollUntil('learner: drain check', c, c.pollMs ?? 500, async () => {
-    await c.clock.sleep(c.pollMs ?? 500, c.signal);
-    if (c.signal.aborted) return false;
     const before = quiet;
     quiet = 0; // a failed read breaks the run of quiet polls
     const src = await c.control.source();
