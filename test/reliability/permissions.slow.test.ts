@@ -3,7 +3,7 @@
 // publishing metrics under another actor's id), and each role can still do its own work.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { config, pair } from '../actors/fakes.js';
 import { BusError } from '../../src/streams/bus.js';
 import { NatsRunControl } from '../../src/run/run_control.js';
@@ -49,6 +49,15 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
       return true;
     }, what);
   };
+
+  after(async () => {
+    for (const b of buses.values()) await b.close();
+    if (admin) {
+      await admin.destroy();
+      await admin.close();
+    }
+    await server?.stop();
+  });
 
   it('the server starts with the generated authorization block; the admin creates the run', async () => {
     server = await startNatsServer({ extraConfig: authorizationBlock('rlhf', RUN, users) });
@@ -128,10 +137,4 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
     await refused('monitor publishes its own metrics', m.publish('metrics', metrics('monitor')));
   });
 
-  it('closes', async () => {
-    for (const b of buses.values()) await b.close();
-    await admin.destroy();
-    await admin.close();
-    await server.stop();
-  });
 });

@@ -1,7 +1,7 @@
 // `rlhf-stream train-rm`: build preference data from the SFT policy and train the proxy model(s), then compare them on held-out pairs.
 import { UsageError, flag } from '../args.js';
 import type { Command } from '../command.js';
-import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend, sigintSignal } from '../common.js';
 import { buildData } from '../../data/build.js';
 import { ensureRewardModel, ensureSft, RM_KINDS, type RmKind, type StageResult } from '../../train/stages.js';
 
@@ -46,9 +46,7 @@ export const trainRmCommand: Command = {
     }
     const kinds: RmKind[] = kindArg === 'both' ? [...RM_KINDS] : [kindArg as RmKind];
     await startBackend(cfg);
-    const ctl = new AbortController();
-    const stop = () => ctl.abort();
-    process.once('SIGINT', stop);
+    const ctl = sigintSignal();
     try {
       const log = (l: string): void => console.error(l);
       // Data and SFT are resolved once for every kind asked for; --force applies to the reward models only.
@@ -61,7 +59,7 @@ export const trainRmCommand: Command = {
       console.log(describeComparison(results));
       return 0;
     } finally {
-      process.off('SIGINT', stop);
+      ctl.dispose();
     }
   },
 };
