@@ -24,3 +24,14 @@ export async function startBackend(cfg: Config, log: (line: string) => void = (l
   sayBackend(describeBackend(info), log);
   return info;
 }
+
+/**
+ * Ctrl-C as an AbortSignal for a command that stops cleanly (drains, checkpoints): the first SIGINT aborts, a second
+ * one, with the handler gone, ends the process as usual. dispose() when the command returns.
+ */
+export function sigintSignal(): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  return { signal: ac.signal, dispose: () => void process.off('SIGINT', onSigint) };
+}

@@ -1,5 +1,5 @@
 // SVG charts of the experiment: curves over wall-clock per run, per-arm intervals (mean, min-max, each seed), scatter.
-import { esc, formatTick, frameParts, niceTicks, PALETTE } from '../monitor/svg_chart.js';
+import { esc, formatTick, frameParts, niceTicks, PALETTE, xTickParts, yGridParts } from '../monitor/svg_chart.js';
 
 interface Axes {
   parts: string[];
@@ -29,14 +29,7 @@ function axes(o: { title: string; xLabel: string; yLabel: string; width: number;
   const sx = (x: number): number => left + ((x - x0) / (x1 - x0 || 1)) * plotW;
   const sy = (y: number): number => top + plotH - ((y - y0) / (y1 - y0 || 1)) * plotH;
   const parts = frameParts({ width: o.width, height: o.height, left, right, top, bottom: o.bottom }, o.title, o.xLabel, o.yLabel);
-  for (const y of yt) {
-    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);
-  }
-  for (const x of xt) {
-    parts.push(`<line x1="${sx(x).toFixed(1)}" x2="${sx(x).toFixed(1)}" y1="${top + plotH}" y2="${top + plotH + 4}" stroke="#444"/>`);
-    parts.push(`<text x="${sx(x).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${formatTick(x)}</text>`);
-  }
+  parts.push(...yGridParts(yt, sy, left, plotW), ...xTickParts(xt, sx, top + plotH));
   return { parts, sx, sy, left, top, plotW, plotH, height: o.height };
 }
 

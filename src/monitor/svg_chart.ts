@@ -61,6 +61,22 @@ export interface Frame {
   bottom: number;
 }
 
+/** Horizontal grid lines with their y tick labels, left of a plot `plotW` wide starting at `left`. */
+export function yGridParts(ticks: readonly number[], sy: (y: number) => number, left: number, plotW: number): string[] {
+  return ticks.flatMap((y) => [
+    `<line x1="${left}" x2="${left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`,
+    `<text x="${left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`,
+  ]);
+}
+
+/** x tick marks with their labels, below the plot's bottom edge at `bottomY`. */
+export function xTickParts(ticks: readonly number[], sx: (x: number) => number, bottomY: number): string[] {
+  return ticks.flatMap((x) => [
+    `<line x1="${sx(x).toFixed(1)}" x2="${sx(x).toFixed(1)}" y1="${bottomY}" y2="${bottomY + 4}" stroke="#444"/>`,
+    `<text x="${sx(x).toFixed(1)}" y="${bottomY + 16}" text-anchor="middle">${formatTick(x)}</text>`,
+  ]);
+}
+
 /** The opening of a chart: the svg element, background, title and axis labels. */
 export function frameParts(f: Frame, title: string, xLabel: string, yLabel: string | undefined): string[] {
   return [
@@ -88,14 +104,8 @@ export function lineChartSvg(o: LineChartOptions): string {
   const [x0, x1, y0, y1] = [xt[0]!, xt.at(-1)!, yt[0]!, yt.at(-1)!];
   const sx = (x: number): number => f.left + ((x - x0) / (x1 - x0)) * plotW;
   const sy = (y: number): number => f.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
-  for (const y of yt) {
-    parts.push(`<line x1="${f.left}" x2="${f.left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${f.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);
-  }
-  for (const x of xt) {
-    parts.push(`<line x1="${sx(x).toFixed(1)}" x2="${sx(x).toFixed(1)}" y1="${f.top + plotH}" y2="${f.top + plotH + 4}" stroke="#444"/>`);
-    parts.push(`<text x="${sx(x).toFixed(1)}" y="${f.top + plotH + 16}" text-anchor="middle">${formatTick(x)}</text>`);
-  }
+  parts.push(...yGridParts(yt, sy, f.left, plotW));
+  parts.push(...xTickParts(xt, sx, f.top + plotH));
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#444"/>`);
   o.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
@@ -140,10 +150,7 @@ export function barChartSvg(o: BarChartOptions): string {
   const yt = niceTicks(0, Math.max(1, ...o.values));
   const top = yt.at(-1)!;
   const sy = (y: number): number => f.top + plotH - (y / top) * plotH;
-  for (const y of yt) {
-    parts.push(`<line x1="${f.left}" x2="${f.left + plotW}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${f.left - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatTick(y)}</text>`);
-  }
+  parts.push(...yGridParts(yt, sy, f.left, plotW));
   const slot = plotW / Math.max(1, o.values.length);
   o.values.forEach((v, i) => {
     const x = f.left + i * slot + slot * 0.15;

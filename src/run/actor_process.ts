@@ -8,7 +8,7 @@ import { NatsBus } from '../streams/nats/bus.js';
 import { findArtifacts, loadTokenizer, policyVocabSize } from './artifacts.js';
 import { actorsDir, runDirOf } from './run_dir.js';
 import { withRetryingWeights } from './resilient_bus.js';
-import { RunControl, type RunEnd } from './run_control.js';
+import { NatsRunControl, type RunEnd } from './run_control.js';
 import { publishRunInfo } from './run_info.js';
 import { startRole, type Running } from './roles.js';
 import { TimedBus } from '../streams/timed_bus.js';
@@ -77,7 +77,7 @@ export async function runActor(cfg: Config, o: ActorProcessOptions): Promise<Act
   let reporter: MetricsReporter | undefined;
   const registry = new MetricsRegistry();
   try {
-    const control = await RunControl.open(bus);
+    const control = await NatsRunControl.open(bus);
     const ended = await control.end();
     if (ended) {
       log(`run ${o.runId} already ended (${ended.reason}, ${ended.steps} steps); nothing to do`);

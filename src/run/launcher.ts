@@ -14,7 +14,7 @@ import { ledgerFile, runDirOf } from './run_dir.js';
 import { readLedger } from './trained_ledger.js';
 import { defaultRunId, headlineOf, type Headline } from './online.js';
 import { decideOnExit } from './restart_policy.js';
-import { RunControl, type RunEnd } from './run_control.js';
+import { NatsRunControl, type RunEnd } from './run_control.js';
 import { publishRunInfo } from './run_info.js';
 import { ensureRunConsumers } from './run_consumers.js';
 import { actorSpecs, stopAll, Supervised } from './supervised.js';
@@ -110,7 +110,7 @@ export async function launchCluster(cfg: Config, opts: LaunchOptions): Promise<L
   const children: Supervised[] = [];
   try {
     bus = await NatsBus.connect(childCfg.bus, runId, { schema: { vocabSize }, log });
-    const control = await RunControl.open(bus);
+    const control = await NatsRunControl.open(bus);
     const before = await control.end();
     if (before) throw new LauncherError(`run ${runId} already ended (${before.reason}, ${before.steps} steps); choose another run.id`);
     // What a client in another language reads to join: vocabulary, special ids, tokenizer, limits (docs/protocol.md).

@@ -1,5 +1,5 @@
 // Wires every actor in one process over one bus, and runs the three modes (streaming, iterative, offline) on equal budgets.
-import { checkPhaseStart, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import type { Bus } from '../streams/bus.js';
 import { systemClock, type Clock } from '../clock.js';
 import { Evaluator, type EvalReport, type EvalResponse, type GoldScorer } from '../actors/evaluator.js';
@@ -10,11 +10,9 @@ import { Learner } from '../actors/learner.js';
 import { MetricsRegistry, MetricsReporter } from '../actors/metrics.js';
 import type { LearnerPort, PolicyPort, ScorerPort } from '../actors/ports.js';
 import { PromptSource, type PromptItem } from '../actors/prompt_source.js';
-import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, phasePrompts, sourceOptions } from './actor_options.js';
-
-export class ClusterError extends Error {
-  override name = 'ClusterError';
-}
+import { InProcessRunControl, type InProcessRunView } from '../streams/inprocess/run_control.js';
+import { backlogLimit, evaluatorOptions, generatorOptions, isPhased, judgeOptions, learnerOptions, sourceOptions } from './actor_options.js';
+import { driveLearner, releasePhases, waitingWork } from './run_driver.js';
 
 export interface ClusterPorts {
   /**
@@ -104,9 +102,8 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   const source = new PromptSource({ bus, clock, metrics: registry('source', 'prompt_source', () => sourceState) }, sourceOptions(cfg, inputs.prompts));
   const limit = backlogLimit(cfg);
   /** Streaming flow control: work queued downstream of the generators, in groups (one group makes at most one pair). */
-  const backlog = (): number => groupsPublished() - groupsSettled() + pairsPublished() - learner.pairsSeen;
   const admitGeneration = async (signal: AbortSignal): Promise<void> => {
-    while (backlog() >= limit && !signal.aborted) await clock.sleep(pollMs, signal);
+    while (waitingWork(view.backlog()) >= limit && !signal.aborted) await clock.sleep(pollMs, signal);
   };
   const generators: Generator[] = [];
   for (let i = 0; i < cfg.generator.count; i++) {
@@ -164,9 +161,19 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   const groupsSettled = (): number => sum(judges.map((j) => j.groupsSettled));
   const groupsPublished = (): number => sum(generators.map((g) => g.groupsPublished));
   const pairsPublished = (): number => sum(judges.map((j) => j.pairsPublished));
-  /** Everything published so far went all the way through to the learner. */
-  const drained = (): boolean =>
-    promptsSettled() >= source.published && groupsSettled() >= groupsPublished() && learner.pairsSeen >= pairsPublished();
+  const pairsUndelivered = (): number => Math.max(0, pairsPublished() - learner.pairsSeen);
+  let sourceStarted = false;
+  /** The counts a NATS run reads from the server, read here from the actors themselves. */
+  const view: InProcessRunView = {
+    source: () => (sourceStarted ? { published: source.published, budget: cfg.run.prompts, exhausted: source.exhausted, ts: clock.now() } : undefined),
+    backlog: () => ({
+      prompts: Math.max(0, source.published - promptsSettled()),
+      samples: Math.max(0, groupsPublished() - groupsSettled()),
+      pairs: pairsUndelivered() + learner.held,
+      pairsUndelivered: pairsUndelivered(),
+    }),
+    pairsStored: () => ({ lastSeq: pairsPublished(), messages: pairsUndelivered() + learner.held }),
+  };
 
   reporters.forEach((r) => r.start());
   await learner.init();
@@ -177,56 +184,23 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
   const stopping = new AbortController();
   /** Rejects as soon as any continuously running actor fails, so the run never waits on a dead actor. */
   const failures = Promise.all([...generators.map((g) => g.finished), ...judges.map((j) => j.finished), evaluator?.finished]).then(() => new Promise<never>(() => {}));
-  // Observed through the races below; this handler only keeps a failure no race is watching from being unhandled.
+  // Observed through the race below; this handler only keeps a failure no race is watching from being unhandled.
   failures.catch(() => undefined);
-  const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
-    while (!cond()) {
-      if (stopping.signal.aborted) throw new ClusterError(`run stopped while waiting for ${what}`);
-      await Promise.race([clock.sleep(pollMs, stopping.signal), failures]);
-    }
-  };
-  const runStreaming = async (): Promise<void> => {
-    sourceState = 'running';
-    source.start();
-    learner.start();
-    const budgetSpent = (async () => {
-      await source.finished;
-      sourceState = 'exhausted';
-      await waitFor('the pipeline to drain', drained);
-    })();
-    await Promise.race([learner.finished, budgetSpent, failures]);
-  };
-
-  const runPhases = async (): Promise<void> => {
-    checkPhaseStart(cfg);
-    const phases = phasePrompts(cfg);
-    const iterations = phases.length;
-    for (let t = 0; t < iterations && !stopping.signal.aborted; t++) {
-      const n = phases[t]!;
-      const pairs0 = pairsPublished();
-      let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
-      const expected = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
-      // The learner trains the phase's pairs once they are all labelled (learner.phaseStart labelled) or as they are
-      // (arrival), and publishes the phase's single version at the end; the generators sample the whole phase with
-      // the previous one.
-      const training = learner.trainPhase(expected, cfg.learner.epochsPerPhase);
-      training.catch(() => undefined);
-      try {
-        sourceState = `iteration ${t + 1}/${iterations}: generating`;
-        const published = await source.publishNext(n);
-        const target = source.published;
-        await waitFor(`iteration ${t + 1}'s samples`, () => promptsSettled() >= target);
-        sourceState = `iteration ${t + 1}/${iterations}: labelling`;
-        await waitFor(`iteration ${t + 1}'s labels`, () => groupsSettled() >= groupsPublished());
-        sourceState = `iteration ${t + 1}/${iterations}: training`;
-        settle.resolve(pairsPublished() - pairs0);
-        await Promise.race([training, failures]);
-        if (published < n) break;
-      } catch (err) {
-        settle.reject(err);
-        await training.catch(() => undefined);
-        throw err;
-      }
+  // The same driver as a multi-process run's learner and source (run_driver.ts), over the in-process control plane.
+  const driver = { control: new InProcessRunControl(view), clock, log: inputs.log ?? (() => undefined), signal: stopping.signal, closed: () => false, pollMs };
+  const drive = async (): Promise<void> => {
+    sourceStarted = true;
+    if (phased) {
+      const releasing = releasePhases(cfg, source, { ...driver, save: async () => undefined, setState: (s) => (sourceState = s) });
+      releasing.catch(() => undefined);
+      await Promise.race([driveLearner(cfg, learner, driver), releasing.then(() => new Promise<never>(() => {})), failures]);
+    } else {
+      sourceState = 'running';
+      source.start();
+      learner.start();
+      const published = source.finished.then(() => (sourceState = 'exhausted'));
+      // A source that fails ends the run as any actor's failure does.
+      await Promise.race([driveLearner(cfg, learner, { ...driver, drainPollMs: pollMs }), published.then(() => new Promise<never>(() => {})), failures]);
     }
     sourceState = 'exhausted';
   };
@@ -282,7 +256,7 @@ export async function startLocalCluster(cfg: Config, bus: Bus, ports: ClusterPor
 
   const done = (async () => {
     try {
-      await (phased ? runPhases() : runStreaming());
+      await drive();
     } catch (err) {
       if (!stopping.signal.aborted) {
         await finish().catch(() => undefined);

@@ -17,8 +17,8 @@ import type { ActorProcessOptions, ActorRecord } from './actor_process.js';
 import { evalPrompts, trainPrompts, type Artifacts } from './artifacts.js';
 import { closeAll, goldScorer, judgeScorerPort, learnerPort, localPolicy, scorerPort, workerPolicy } from './ports.js';
 import { workerLearner } from './worker_ports.js';
-import { pipelineDrained, waitingWork, type RunControl, type RunEnd } from './run_control.js';
-import { drivePhases, releasePhases } from './phased_roles.js';
+import type { Backlog, NatsRunControl, RunEnd } from './run_control.js';
+import { driveLearner, releasePhases, runEnd, waitingWork } from './run_driver.js';
 import { ledgerFile } from './run_dir.js';
 import { LedgeredLearnerPort, skipTrainedPairs } from './trained_ledger.js';
 import { journalPairs, PairJournal, pairJournalFile } from './pair_journal.js';
@@ -44,7 +44,7 @@ export interface RoleContext {
   bus: Bus;
   /** The connection under it, for server-side reads. */
   nats: NatsBus;
-  control: RunControl;
+  control: NatsRunControl;
   registry: MetricsRegistry;
   artifacts: Artifacts;
   tok: TextTokenizer;
@@ -85,7 +85,7 @@ async function startSource(cfg: Config, c: RoleContext): Promise<Running> {
   const stopping = new AbortController();
   // Streaming: the source runs free; phase-driven: each phase's prompts wait for the learner's previous version.
   const publishing = isPhased(cfg)
-    ? releasePhases(cfg, source, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: stopping.signal, save, setState: (s) => (state = s) })
+    ? releasePhases(cfg, source, { control: c.control, clock: systemClock, log: c.log, closed: () => c.nats.isClosed, signal: stopping.signal, save, setState: (s) => (state = s) })
     : (source.start(), source.finished);
   const finished = publishing.then(async () => {
     if (source.exhausted) {
@@ -191,53 +191,34 @@ async function startLearner(cfg: Config, o: ActorProcessOptions, c: RoleContext)
   const phased = isPhased(cfg);
   if (!phased) l.start();
 
-  /** The prompt budget is spent and every pair already stored is in the learner's hands: nothing more will come. */
-  const drained = async (): Promise<void> => {
-    let quiet = 0;
-    let lastSaid = Date.now();
-    while (!halt.signal.aborted) {
-      await systemClock.sleep(o.drainPollMs ?? 500, halt.signal);
-      if (halt.signal.aborted) return;
-      try {
-        const src = await c.control.source();
-        const b = src?.exhausted ? await c.control.backlog() : undefined;
-        // Two quiet polls in a row: a pair taken between the stream read and the learner's count cannot fool one.
-        quiet = pipelineDrained(src, b, l.held) ? quiet + 1 : 0;
-        // A budget spent long ago and a pipeline that never empties: say what is left, so a stall shows its cause.
-        if (b && quiet === 0 && Date.now() - lastSaid > 10_000) {
-          lastSaid = Date.now();
-          const removed = await c.control.removeAckedLeftovers();
-          for (const [topic, seqs] of Object.entries(removed)) {
-            c.log(`learner: removed ${seqs.length} ${topic} the server still stored after their ack (seq ${seqs.join(', ')}): a restart kept them`);
-          }
-          const pairs = await c.control.pairsConsumerState().catch((err: unknown) => `pairs consumer state unknown: ${(err as Error).message}`);
-          c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}; ${pairs}`);
-        }
-      } catch (err) {
-        quiet = 0;
-        if (c.nats.isClosed) return;
-        c.log(`learner: drain check failed (${(err as Error).message}); retrying`);
-      }
-      if (quiet >= 2) return;
+  /** A budget spent long ago and a pipeline that never empties: say what is left, so a stall shows its cause. */
+  const onStall = async (b: Backlog): Promise<void> => {
+    const removed = await c.control.removeAckedLeftovers();
+    for (const [topic, seqs] of Object.entries(removed)) {
+      c.log(`learner: removed ${seqs.length} ${topic} the server still stored after their ack (seq ${seqs.join(', ')}): a restart kept them`);
     }
+    const pairs = await c.control.pairsConsumerState().catch((err: unknown) => `pairs consumer state unknown: ${(err as Error).message}`);
+    c.log(`learner: waiting for the pipeline to drain: stored prompts ${b.prompts}, sample groups ${b.samples}, pairs ${b.pairs} (${b.pairsUndelivered} undelivered); held ${l.held}; ${pairs}`);
   };
   let driving: Promise<void> | undefined;
   const finishedRun = (async (): Promise<RunEnd> => {
-    let reason: RunEnd['reason'];
-    if (phased) {
-      driving = drivePhases(cfg, l, { control: c.control, log: c.log, closed: () => c.nats.isClosed, signal: halt.signal, skippedSeqs });
-      await driving;
-      reason = 'phases';
-    } else {
-      const byDrain = drained().then(() => 'drained' as const);
-      reason = await Promise.race([l.finished.then(() => 'totalSteps' as const), byDrain]);
-    }
-    if (o.signal.aborted) return new Promise<never>(() => {});
+    const reason = await driveLearner(cfg, l, {
+      control: c.control,
+      clock: systemClock,
+      log: c.log,
+      closed: () => c.nats.isClosed,
+      signal: halt.signal,
+      drainPollMs: o.drainPollMs ?? 500,
+      skippedSeqs,
+      onStall,
+      onPhases: (d) => (driving = d),
+    });
+    if (o.signal.aborted || reason === undefined) return new Promise<never>(() => {});
     finishing = true;
     halt.abort();
     // Ends the run: trains the partial batch when the pipeline drained short of totalSteps, then publishes and checkpoints.
     await l.finish(reason === 'drained');
-    const end: RunEnd = { state: 'done', reason, steps: l.step, version: l.version, learnerId: o.actorId, ts: Date.now() };
+    const end = runEnd(reason, l, o.actorId, Date.now());
     await c.control.markEnd(end);
     state = () => 'done';
     c.log(`learner: run done (${reason}) at step ${l.step}, version ${l.version}`);

@@ -1,4 +1,5 @@
-// Run-wide control state shared by the processes of one multi-process run: source progress, the end of the run, work backlog.
+// The run's control plane over NATS KV (the RunControl port of src/streams/run_control.ts) for multi-process runs, plus
+// the server-side reads only a multi-process run needs: run info, leftover acked messages, the learner consumer's state.
 import type { KV } from 'nats';
 import { systemClock } from '../clock.js';
 import { GENERATOR_DURABLE } from '../actors/generator.js';
@@ -8,68 +9,13 @@ import type { NatsBus } from '../streams/nats/bus.js';
 import { MAX_TS_MS } from '../streams/schemas.js';
 import { natsNames } from '../streams/nats/names.js';
 import { KEY_INFO, KEY_TOKENIZER, type RunInfo } from './run_info.js';
+import type { Backlog, PairsStored, PhaseProgress, RunControl, RunEnd, SourceProgress } from '../streams/run_control.js';
+
+export type { Backlog, PairsStored, PhaseProgress, RunEnd, SourceProgress } from '../streams/run_control.js';
 
 export class RunControlError extends Error {
   override name = 'RunControlError';
 }
-
-/** Where the prompt source stands: a restarted source resumes from `published`; the learner's drain check needs `exhausted`. */
-export interface SourceProgress {
-  published: number;
-  budget: number;
-  exhausted: boolean;
-  ts: number;
-}
-
-/** Written once by the learner when the run is over; every other actor (and the launcher) exits on it. */
-export interface RunEnd {
-  state: 'done';
-  /**
-   * totalSteps: the learner reached learner.totalSteps; drained: the prompt budget ran out and the pipeline emptied;
-   * phases: the last phase of an iterative or offline run was trained.
-   */
-  reason: 'totalSteps' | 'drained' | 'phases';
-  steps: number;
-  version: number;
-  learnerId: string;
-  ts: number;
-}
-
-/**
- * Phase-driven runs (iterative, offline) across processes: written by the learner. The source releases iteration t's
- * prompts once `completed >= t`, that is once the learner published the version trained on iteration t - 1.
- */
-export interface PhaseProgress {
-  /** Phases trained and published. */
-  completed: number;
-  iterations: number;
-  /** The policy version published at the end of the last completed phase (0: SFT). */
-  version: number;
-  ts: number;
-}
-
-/** Work waiting in the pipeline, read from the server: it is the only view all processes share. */
-export interface Backlog {
-  /** Prompts stored and not yet acked (waiting, or held by a generator). */
-  prompts: number;
-  /** Sample groups stored and not yet acked by a judge. */
-  samples: number;
-  /** Pairs stored and not yet acked (the learner acks at checkpoints). */
-  pairs: number;
-  /** Pairs the learner has not even been delivered yet. */
-  pairsUndelivered: number;
-}
-
-/**
- * Nothing more will reach the learner: the source spent its budget, no prompt or sample group waits, and every stored
- * pair is one the learner holds. `backlog` is undefined while the source is still publishing.
- */
-export function pipelineDrained(source: SourceProgress | undefined, backlog: Backlog | undefined, learnerHeld: number): boolean {
-  return source?.exhausted === true && backlog !== undefined && backlog.prompts === 0 && backlog.samples === 0 && backlog.pairs === learnerHeld;
-}
-
-/** Work waiting downstream of the generators, as the server counts it: sample groups, and pairs not yet delivered. */
-export const waitingWork = (b: Backlog): number => b.samples + b.pairsUndelivered;
 
 /** Each work topic and the one durable consumer that reads it. */
 const WORK_CONSUMERS = [
@@ -119,7 +65,7 @@ const KEY_SOURCE = 'source';
 const KEY_END = 'end';
 const KEY_PHASE = 'phase';
 
-export class RunControl {
+export class NatsRunControl implements RunControl {
   /** Per key: the last refused revision and how many were refused. */
   private readonly refused = new Map<string, { revision: number; count: number }>();
 
@@ -137,17 +83,17 @@ export class RunControl {
    * Opens (or makes) the bucket and waits until it answers a read: a replicated bucket that was just made answers only
    * once its replicas elected a leader, and until then reads time out.
    */
-  static async open(bus: NatsBus, readyWithinMs = 30_000): Promise<RunControl> {
+  static async open(bus: NatsBus, readyWithinMs = 30_000): Promise<NatsRunControl> {
     // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
-    const kv = await bus.js.views.kv(RunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
+    const kv = await bus.js.views.kv(NatsRunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
     const deadline = Date.now() + readyWithinMs;
     for (;;) {
       try {
         await kv.get(KEY_END);
-        return new RunControl(bus, kv);
+        return new NatsRunControl(bus, kv);
       } catch (err) {
         if (!/timeout|no responders/i.test((err as Error).message) || Date.now() > deadline) {
-          throw new RunControlError(`control bucket ${RunControl.bucketName(bus)} of run ${bus.runId} does not answer: ${(err as Error).message}`, { cause: err });
+          throw new RunControlError(`control bucket ${NatsRunControl.bucketName(bus)} of run ${bus.runId} does not answer: ${(err as Error).message}`, { cause: err });
         }
         await systemClock.sleep(250);
       }
@@ -244,7 +190,7 @@ export class RunControl {
   }
 
   /** The pairs stream's last sequence number (pairs ever stored) and the pairs stored and not yet acked. */
-  async pairsStored(): Promise<{ lastSeq: number; messages: number }> {
+  async pairsStored(): Promise<PairsStored> {
     const names = natsNames(this.bus.cfg.prefix, this.bus.runId);
     const st = (await this.bus.jsm.streams.info(names.stream('pairs'))).state;
     return { lastSeq: st.last_seq, messages: st.messages };

@@ -2,7 +2,7 @@
 // it states the consumer settings the actors really give their durables.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { RunControl } from '../../src/run/run_control.js';
+import { NatsRunControl } from '../../src/run/run_control.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
 import { natsSkip, sharedNatsServer } from '../helpers/nats_server.js';
@@ -20,7 +20,7 @@ describe('the run-info record of a run started by hand', { skip: natsSkip(), tim
     const bus = await NatsBus.connect({ ...cfg.bus, kind: 'nats', servers: [server.url] }, runId, { log: () => {} });
     try {
       await learner.waitFor(/learner learner running in run/, 120_000);
-      const control = await RunControl.open(bus);
+      const control = await NatsRunControl.open(bus);
       const info = await control.info();
       assert.ok(info, 'the learner wrote the record');
       assert.equal(info.runId, runId);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startLocalCluster } from '../../src/run/local_cluster.js';
-import { RunControl } from '../../src/run/run_control.js';
+import { NatsRunControl } from '../../src/run/run_control.js';
 import { runInfo } from '../../src/run/run_info.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import type { DeadLetterMsg, MetricsMsg } from '../../src/streams/topics.js';
@@ -49,7 +49,7 @@ describe('the Go example judge in a live run', { skip: skipReason(), timeout: 24
       monitor: { intervalMs: 200 },
     });
     const bus = await NatsBus.connect(cfg.bus, runId, { log: () => {}, schema: { vocabSize: VOCAB } });
-    const control = await RunControl.open(bus);
+    const control = await NatsRunControl.open(bus);
     const tokJson = '{"model":{"type":"BPE"}}';
     await control.setInfo(runInfo(cfg, runId, { vocabSize: VOCAB, special: { bos: 0, eos: 1, pad: 2, prompt: 3, response: 4, context: 5, responseA: 6, responseB: 7 }, json: tokJson, file: '/nonexistent/tokenizer.json' }), tokJson);
     // A group the Go judge must dead-letter: not msgpack at all.

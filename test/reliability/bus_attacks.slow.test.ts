@@ -14,7 +14,7 @@ import type { ScorerPort } from '../../src/actors/ports.js';
 import { PromptSource } from '../../src/actors/prompt_source.js';
 import { systemClock } from '../../src/clock.js';
 import { generatorOptions, judgeOptions, learnerOptions, sourceOptions } from '../../src/run/actor_options.js';
-import { RunControl } from '../../src/run/run_control.js';
+import { NatsRunControl } from '../../src/run/run_control.js';
 import { ensureRunConsumers } from '../../src/run/run_consumers.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
@@ -92,7 +92,7 @@ describe('hostile participants with their own role credentials', { skip: natsSki
   it('the server starts with the generated users; the admin creates the run and its durables', async () => {
     server = await startNatsServer({ extraConfig: authorizationBlock('rlhf', RUN, users) });
     admin = await NatsBus.connect({ ...cfg.bus, servers: [server.url], user: 'admin', pass: user('admin').password! }, RUN, { log: (l) => lines.push(`admin: ${l}`) });
-    await RunControl.open(admin);
+    await NatsRunControl.open(admin);
     await ensureRunConsumers(admin, cfg);
   });
 
@@ -152,7 +152,7 @@ describe('hostile participants with their own role credentials', { skip: natsSki
       }
     })();
 
-    const control = await RunControl.open(lb);
+    const control = await NatsRunControl.open(lb);
     await learner.init();
     learner.start();
     generator.start();
@@ -205,7 +205,7 @@ describe('hostile participants with their own role credentials', { skip: natsSki
     // A run in progress: weights v1, a phase and a source record, prompts, samples and pairs waiting.
     const learner = await busAs('learner');
     await learner.weights.put(1, 1, new Uint8Array([7, 7, 7]));
-    const lc = await RunControl.open(learner);
+    const lc = await NatsRunControl.open(learner);
     const phase = { completed: 1, iterations: 3, version: 1, ts: Date.now() };
     await lc.setPhase(phase);
     const legit = new Set<string>();
@@ -243,7 +243,7 @@ describe('hostile participants with their own role credentials', { skip: natsSki
     await sleep(500);
 
     // The run's end: whatever landed there is refused, and said.
-    const control = await RunControl.open(admin);
+    const control = await NatsRunControl.open(admin);
     assert.equal(await control.end(), undefined, 'no end record passes');
     assert.ok(lines.some((l) => /refused control key end/.test(l)), 'the refusal is said');
     // Progress records: the one written, or refused; never something else.

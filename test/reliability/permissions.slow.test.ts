@@ -3,10 +3,10 @@
 // publishing metrics under another actor's id), and each role can still do its own work.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { config, pair } from '../actors/fakes.js';
 import { BusError } from '../../src/streams/bus.js';
-import { RunControl } from '../../src/run/run_control.js';
+import { NatsRunControl } from '../../src/run/run_control.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
 import { authorizationBlock, runUsers, type PermissionUser } from '../../src/streams/nats/permissions.js';
@@ -49,6 +49,15 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
       return true;
     }, what);
   };
+
+  after(async () => {
+    for (const b of buses.values()) await b.close();
+    if (admin) {
+      await admin.destroy();
+      await admin.close();
+    }
+    await server?.stop();
+  });
 
   it('the server starts with the generated authorization block; the admin creates the run', async () => {
     server = await startNatsServer({ extraConfig: authorizationBlock('rlhf', RUN, users) });
@@ -105,8 +114,8 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
     assert.deepEqual([...(await admin.weights.get(2))!.bytes], [4, 5]);
     // An iterative or offline run's learner records each phase it trained; the source reads the record back.
     const phase = { completed: 1, iterations: 2, version: 2, ts: Date.now() };
-    await (await RunControl.open(l)).setPhase(phase);
-    assert.deepEqual(await (await RunControl.open(admin)).phase(), phase);
+    await (await NatsRunControl.open(l)).setPhase(phase);
+    assert.deepEqual(await (await NatsRunControl.open(admin)).phase(), phase);
     await refused('learner publishes a pair', l.publish('pairs', pair('y', 0, 0, RUN)));
     await refused('learner publishes samples', l.publish('samples', group('y')));
   });
@@ -128,10 +137,4 @@ describe('per-role NATS permissions', { skip: natsSkip(), timeout: 180_000 }, ()
     await refused('monitor publishes its own metrics', m.publish('metrics', metrics('monitor')));
   });
 
-  it('closes', async () => {
-    for (const b of buses.values()) await b.close();
-    await admin.destroy();
-    await admin.close();
-    await server.stop();
-  });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
-import { RunControl } from '../../src/run/run_control.js';
+import { NatsRunControl } from '../../src/run/run_control.js';
 import { ensureRunConsumers } from '../../src/run/run_consumers.js';
 import { NatsBus } from '../../src/streams/nats/bus.js';
 import { natsNames } from '../../src/streams/nats/names.js';
@@ -46,7 +46,7 @@ describe('sender identity on the streams every role writes', { skip: natsSkip(),
   before(async () => {
     server = await startNatsServer({ extraConfig: authorizationBlock('rlhf', RUN, users) });
     admin = await NatsBus.connect({ ...cfg.bus, servers: [server.url], user: 'admin', pass: password('admin') }, RUN, { log: (l) => lines.push(`admin: ${l}`) });
-    await RunControl.open(admin);
+    await NatsRunControl.open(admin);
     await ensureRunConsumers(admin, cfg);
   });
 

@@ -1,7 +1,8 @@
 // The multi-process run's flow decisions from the server's counts: when the pipeline drained, how much work waits.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pipelineDrained, waitingWork, type Backlog, type SourceProgress } from '../../src/run/run_control.js';
+import { pipelineDrained, waitingWork } from '../../src/run/run_driver.js';
+import type { Backlog, SourceProgress } from '../../src/streams/run_control.js';
 
 const spent: SourceProgress = { published: 10, budget: 10, exhausted: true, ts: 0 };
 const empty: Backlog = { prompts: 0, samples: 0, pairs: 3, pairsUndelivered: 0 };

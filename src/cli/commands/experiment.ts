@@ -1,7 +1,7 @@
 // `rlhf-stream experiment`: offline vs iterative vs streaming DPO (and the proxy / length-penalty ablations) on equal budgets, several seeds.
 import type { Command } from '../command.js';
 import { flag } from '../args.js';
-import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend, sigintSignal } from '../common.js';
 import { rerenderExperiment, runExperiment } from '../../experiment/run_experiment.js';
 
 export const experimentCommand: Command = {
@@ -27,15 +27,13 @@ export const experimentCommand: Command = {
     }
     const cfg = configFromArgs(args);
     await startBackend(cfg);
-    const ac = new AbortController();
-    const onSigint = (): void => ac.abort();
-    process.once('SIGINT', onSigint);
+    const ac = sigintSignal();
     try {
       const res = await runExperiment(cfg, { configPath: flag(args, 'config') ?? '(defaults)', id: flag(args, 'id'), signal: ac.signal });
       console.log(`experiment ${res.id}: ${res.runs.length} runs in ${(res.wallSeconds / 60).toFixed(1)} min; results in ${res.resultsMd}${res.docsMd ? ` and ${res.docsMd}` : ''}`);
       return 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      ac.dispose();
     }
   },
 };

@@ -1,7 +1,7 @@
 // `rlhf-stream run`: the whole cluster in one process (in-process bus by default), with a live status line.
 import { UsageError } from '../args.js';
 import type { Command } from '../command.js';
-import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend, sigintSignal } from '../common.js';
 import { formatHeadline, runOnline } from '../../run/online.js';
 
 export const runCommand: Command = {
@@ -23,16 +23,14 @@ export const runCommand: Command = {
       throw new UsageError('judge.count 0 needs bus.kind=nats, where judges from outside this process can join; with the in-process bus set judge.count to at least 1');
     }
     await startBackend(cfg);
-    const ac = new AbortController();
-    const onSigint = (): void => ac.abort();
-    process.once('SIGINT', onSigint);
+    const ac = sigintSignal();
     try {
       const res = await runOnline(cfg, { dashboard: args.flags.has('dashboard') || undefined, signal: ac.signal });
       console.log(`run ${res.runId} finished; outputs in ${res.runDir} (summary.json, metrics.jsonl, report.md, checkpoints/)`);
       for (const line of formatHeadline(res.headline)) console.log(line);
       return 0;
     } finally {
-      process.off('SIGINT', onSigint);
+      ac.dispose();
     }
   },
 };

@@ -1,6 +1,6 @@
 // `rlhf-stream sft`: pre-train and instruction-tune the tiny policy (or reuse the cached checkpoint) and print its figures.
 import type { Command } from '../command.js';
-import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend, sigintSignal } from '../common.js';
 import { ensureSft } from '../../train/stages.js';
 
 /** A figure from the manifest: a loss with no validation window was NaN, which JSON stores as null. */
@@ -31,15 +31,13 @@ export const sftCommand: Command = {
   async run(args) {
     const cfg = configFromArgs(args);
     await startBackend(cfg);
-    const ctl = new AbortController();
-    const stop = () => ctl.abort();
-    process.once('SIGINT', stop);
+    const ctl = sigintSignal();
     try {
       const r = await ensureSft(cfg, { log: (l) => console.error(l), signal: ctl.signal, force: args.flags.has('force') });
       console.log(describeSft(r.dir, r.reused, r.summary));
       return 0;
     } finally {
-      process.off('SIGINT', stop);
+      ctl.dispose();
     }
   },
 };

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, flag } from '../args.js';
 import type { Command } from '../command.js';
-import { CONFIG_FLAGS, configFromArgs, startBackend } from '../common.js';
+import { CONFIG_FLAGS, configFromArgs, startBackend, sigintSignal } from '../common.js';
 import { buildData } from '../../data/build.js';
 import { ensureRewardModel, ensureSft, RM_KINDS, type RmKind, type StageResult } from '../../train/stages.js';
 import { refitOnLabels } from '../../train/refit_on_labels.js';
@@ -50,9 +50,7 @@ export const trainRmCommand: Command = {
     }
     const kinds: RmKind[] = kindArg === 'both' ? [...RM_KINDS] : [kindArg as RmKind];
     await startBackend(cfg);
-    const ctl = new AbortController();
-    const stop = () => ctl.abort();
-    process.once('SIGINT', stop);
+    const ctl = sigintSignal();
     try {
       const log = (l: string): void => console.error(l);
       // Data and SFT are resolved once for every kind asked for; --force applies to the reward models only.
@@ -75,7 +73,7 @@ export const trainRmCommand: Command = {
       }
       return 0;
     } finally {
-      process.off('SIGINT', stop);
+      ctl.dispose();
     }
   },
 };
