@@ -20,6 +20,7 @@ import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
 import { workerGold, workerLearner, workerScorer } from './worker_ports.js';
+import { sharedBytes } from '../streams/shared_memory.js';
 
 /** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
 export interface Owned<T> {
@@ -57,11 +58,14 @@ export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line
   return { port, close: () => port.close() };
 }
 
-/** The SFT policy's weights, read and serialized; the model itself is freed at once. */
+/**
+ * The SFT policy's weights, read and serialized; the model itself is freed at once. The bytes are in shared memory, so
+ * every policy thread of the process (generators, evaluator, reference, sync check) starts from this one copy.
+ */
 export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
   const { model, tokenizer } = await loadPolicy(a);
   try {
-    return { gpt: model.cfg, weights: encodeWeights(model), special: specialOf(tokenizer), tokenizer };
+    return { gpt: model.cfg, weights: sharedBytes(encodeWeights(model)), special: specialOf(tokenizer), tokenizer };
   } finally {
     disposeModel(model);
   }
