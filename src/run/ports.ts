@@ -52,7 +52,7 @@ export interface PolicyWeights {
 }
 
 /** A sampling policy in its own worker thread, so a long batch never blocks the process's I/O. */
-export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<PolicyPort>> {
+export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<WorkerPolicy>> {
   const port = await WorkerPolicy.create({ gpt: w.gpt, weights: w.weights, special: w.special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
   log(`${label}: ${workerBackendNote(port.backendLine) ?? 'started, same backend'}`);
   return { port, close: () => port.close() };
@@ -211,9 +211,23 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   }
   const gold = own(await goldScorer(cfg, log));
   const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
+  // With LoRA every version is an adapter on the base the evaluator's thread started from, so the same thread serves the
+  // reference (the base, adapter off): one model in memory where there were two.
+  const evaluatorThreads = new Map<number, Promise<WorkerPolicy>>();
+  const evaluatorThread = (index: number): Promise<WorkerPolicy> => {
+    let t = evaluatorThreads.get(index);
+    if (!t) {
+      t = workerPolicyFrom(cfg, sft, log, `evaluator ${index} worker thread${cfg.learner.adapter === 'lora' ? ' (and its reference: the base, adapter off)' : ''}`).then(own);
+      evaluatorThreads.set(index, t);
+    }
+    return t;
+  };
+  const shareReference = threads && o.policyThreads !== false && cfg.learner.adapter === 'lora';
   const ports: ClusterPorts = {
     policy: async (role, index) => {
       if (o.policyThreads === false || (role === 'reference' && !threads)) return own(await localPolicy(a));
+      if (shareReference && role === 'evaluator') return evaluatorThread(index);
+      if (shareReference && role === 'reference') return (await evaluatorThread(index)).baseView();
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
     // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.

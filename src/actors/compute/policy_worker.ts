@@ -3,6 +3,7 @@ import { describeBackend, initBackend, type BackendChoice, type NativeChoice } f
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
+import { withoutAdapter } from '../../kernels/lora.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
 export interface InitTask {
@@ -15,6 +16,24 @@ export interface InitTask {
 
 let model: GptModel | undefined;
 let special: SpecialTokens | undefined;
+/** Whether the model's base is still the one it started with (adapter versions leave it; full weights replace it). */
+let baseIntact = true;
+
+/**
+ * Runs fn on the model, or with `base` on the base it started with (its adapter switched off): the thread then also
+ * serves the evaluator's reference, with no second copy of the base. Refused once full weights replaced the base.
+ */
+function onModel<T>(m: GptModel, base: boolean | undefined, fn: () => T): T {
+  if (!base) return fn();
+  if (!baseIntact) throw new ComputeError('this policy thread loaded full weights, so it no longer holds the base the reference needs; give the reference a thread of its own');
+  return withoutAdapter(m, fn);
+}
+
+/** Loads weights and notes whether the base survived (adapter bytes leave it as it is). */
+function load(m: GptModel, bytes: Uint8Array): void {
+  loadWeightsInto(m, bytes);
+  if (!m.lora) baseIntact = false;
+}
 
 function held(): { model: GptModel; special: SpecialTokens } {
   if (!model || !special) throw new ComputeError('the policy worker was used before init');
@@ -35,7 +54,7 @@ export async function init(t: InitTask): Promise<{ active: string; line: string 
  * With `updates`, weights posted there as { version, bytes } while the call runs are read synchronously between decoding
  * steps (receiveMessageOnPort: this thread never yields while it samples), the newest of them adopted.
  */
-export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; version?: number; groups?: MessagePort; updates?: MessagePort }): Promise<GenerateResult> {
+export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; version?: number; groups?: MessagePort; updates?: MessagePort; base?: boolean }): Promise<GenerateResult> {
   const h = held();
   const port = t.groups;
   const updates = t.updates;
@@ -44,11 +63,11 @@ export async function generate(t: { prompts: number[][]; k: number; opts: Genera
     let newest: { version: number; bytes: Uint8Array } | undefined;
     for (let m = receiveMessageOnPort(updates); m; m = receiveMessageOnPort(updates)) newest = m.message as { version: number; bytes: Uint8Array };
     if (!newest) return undefined;
-    loadWeightsInto(h.model, newest.bytes);
+    load(h.model, newest.bytes);
     return newest.version;
   };
   try {
-    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, extras) => port.postMessage({ prompt, tokens, finished, extras })), { update, version: t.version ?? 0 });
+    return onModel(h.model, t.base, () => sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, extras) => port.postMessage({ prompt, tokens, finished, extras })), { update, version: t.version ?? 0 }));
   } finally {
     port?.close();
     updates?.close();
@@ -56,15 +75,15 @@ export async function generate(t: { prompts: number[][]; k: number; opts: Genera
 }
 
 export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {
-  loadWeightsInto(held().model, t.bytes);
+  load(held().model, t.bytes);
 }
 
-export async function logprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[]> {
+export async function logprobs(t: { prompts: number[][]; responses: number[][]; base?: boolean }): Promise<number[]> {
   const h = held();
-  return responseLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+  return onModel(h.model, t.base, () => responseLogProbs(h.model, t.prompts, t.responses, h.special.pad));
 }
 
-export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[][]> {
+export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][]; base?: boolean }): Promise<number[][]> {
   const h = held();
-  return responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+  return onModel(h.model, t.base, () => responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad));
 }

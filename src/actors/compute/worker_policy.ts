@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import type { BackendChoice, NativeChoice } from '../../kernels/backend.js';
 import type { GptConfig } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult, GroupDone, GroupExtras, PolicyPort } from '../ports.js';
+import { ComputeError } from './compute_error.js';
 import type { SpecialTokens } from './local_policy.js';
 
 export interface WorkerPolicyOptions {
@@ -43,11 +44,16 @@ export class WorkerPolicy implements PolicyPort {
   /** The running call's weight-update port, while a call with inFlightCheckTokens runs. */
   private updates: MessagePort | undefined;
 
-  async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
-    const task: Record<string, unknown> = { prompts, k, opts, version: this.version };
+  generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
+    return this.sample(prompts, k, opts, onGroup, false);
+  }
+
+  /** Samples with the model, or with `base` with the base it started with (adapter off, no in-flight updates). */
+  private async sample(prompts: number[][], k: number, opts: GenerateOptions, onGroup: GroupDone | undefined, base: boolean): Promise<GenerateResult> {
+    const task: Record<string, unknown> = { prompts, k, opts, version: base ? 0 : this.version, base };
     const transferList: MessagePort[] = [];
     let updates: MessageChannel | undefined;
-    if (opts.inFlightCheckTokens && opts.slots) {
+    if (!base && opts.inFlightCheckTokens && opts.slots) {
       updates = new MessageChannel();
       task.updates = updates.port2;
       transferList.push(updates.port2);
@@ -72,7 +78,7 @@ export class WorkerPolicy implements PolicyPort {
       const r = (await this.pool.run(task, { name: 'generate', transferList })) as GenerateResult;
       if (onGroup && heard < prompts.length) await all;
       // Weights adopted in flight are the ones this worker holds now.
-      for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
+      if (!base) for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
       return r;
     } finally {
       groups?.port1.close();
@@ -102,5 +108,23 @@ export class WorkerPolicy implements PolicyPort {
 
   async close(): Promise<void> {
     await this.pool.destroy();
+  }
+
+  /**
+   * A port on this same thread that samples and scores with the base the thread started from, the adapter of the
+   * newest version switched off: with LoRA versions (which never replace the base) it is the SFT reference, held at no
+   * extra memory. Calls queue with this port's on the one thread. It loads no versions; closing it leaves the thread.
+   * Once this port loads full weights, the base is gone and the view's calls are refused.
+   */
+  baseView(): PolicyPort {
+    return {
+      generate: (prompts, k, opts, onGroup) => this.sample(prompts, k, opts, onGroup, true),
+      loadWeights: async () => {
+        throw new ComputeError('the base view of a policy thread holds the base it started from; it loads no versions');
+      },
+      logprobs: (prompts, responses) => this.pool.run({ prompts, responses, base: true }, { name: 'logprobs' }) as Promise<number[]>,
+      tokenLogprobs: (prompts, responses) => this.pool.run({ prompts, responses, base: true }, { name: 'tokenLogprobs' }) as Promise<number[][]>,
+      close: async () => {},
+    };
   }
 }
