@@ -212,22 +212,24 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   const gold = own(await goldScorer(cfg, log));
   const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
   // With LoRA every version is an adapter on the base the evaluator's thread started from, so the same thread serves the
-  // reference (the base, adapter off): one model in memory where there were two.
+  // reference (the base, adapters off) and the weight-sync check (its own adapter version): one base in memory where
+  // there were three. They are light users of a thread that waits between evaluations.
+  const shareBase = threads && o.policyThreads !== false && cfg.learner.adapter === 'lora';
   const evaluatorThreads = new Map<number, Promise<WorkerPolicy>>();
   const evaluatorThread = (index: number): Promise<WorkerPolicy> => {
     let t = evaluatorThreads.get(index);
     if (!t) {
-      t = workerPolicyFrom(cfg, sft, log, `evaluator ${index} worker thread${cfg.learner.adapter === 'lora' ? ' (and its reference: the base, adapter off)' : ''}`).then(own);
+      t = workerPolicyFrom(cfg, sft, log, `evaluator ${index} worker thread${shareBase ? ' (the reference and the sync check are views on its base)' : ''}`).then(own);
       evaluatorThreads.set(index, t);
     }
     return t;
   };
-  const shareReference = threads && o.policyThreads !== false && cfg.learner.adapter === 'lora';
   const ports: ClusterPorts = {
     policy: async (role, index) => {
       if (o.policyThreads === false || (role === 'reference' && !threads)) return own(await localPolicy(a));
-      if (shareReference && role === 'evaluator') return evaluatorThread(index);
-      if (shareReference && role === 'reference') return (await evaluatorThread(index)).baseView();
+      if (shareBase && role === 'evaluator') return evaluatorThread(index);
+      if (shareBase && role === 'reference') return (await evaluatorThread(index)).view('reference', 'reference');
+      if (shareBase && role === 'sync') return (await evaluatorThread(0)).view('sync', 'adapters');
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
     // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.

@@ -21,7 +21,7 @@ test('the base view samples and scores with the base while the thread holds an a
   const base = initGpt(GPT, 1);
   const thread = await WorkerPolicy.create({ gpt: GPT, weights: sharedBytes(encodeWeights(base)), special: SPECIAL, backend: 'wasm' });
   try {
-    const reference = thread.baseView();
+    const reference = thread.view('reference', 'reference');
     // An adapter version with B != 0, so the adapted model differs from the base.
     const adapted = initGpt(GPT, 1);
     const lora = initLora(adapted, resolveLoraSpec(GPT, { rank: 4, alpha: 8, dropout: 0, targetModules: [] }), 2);
@@ -44,6 +44,20 @@ test('the base view samples and scores with the base while the thread holds an a
     assert.deepEqual((await reference.generate(prompts, 2, opts)).tokens, (await new LocalPolicy(base, SPECIAL).generate(prompts, 2, opts)).tokens);
     assert.equal(thread.version, 1, 'sampling the base leaves the thread on its version');
     await assert.rejects(reference.loadWeights(2, encodeAdapter(adapted)), /loads no versions/);
+
+    // A view that loads adapters (the sync check) holds its own version on the same base.
+    const sync = thread.view('sync', 'adapters');
+    const older = initGpt(GPT, 1);
+    const lora0 = initLora(older, resolveLoraSpec(GPT, { rank: 4, alpha: 8, dropout: 0, targetModules: [] }), 4);
+    for (const [name, p] of Object.entries(lora0.params)) if (name.endsWith('.lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 5));
+    await sync.loadWeights(7, encodeAdapter(older));
+    assert.equal(sync.version, 7);
+    const wantOlder = await new LocalPolicy(older, SPECIAL).tokenLogprobs(prompts, responses);
+    const [s2, p2, r2] = await Promise.all([sync.tokenLogprobs!(prompts, responses), thread.tokenLogprobs(prompts, responses), reference.tokenLogprobs!(prompts, responses)]);
+    assert.ok(close(s2, wantOlder), 'the sync view scores with its own adapter');
+    assert.ok(close(p2, wantAdapted), 'the thread still scores with its version');
+    assert.ok(close(r2, wantBase), 'the reference still sees the base');
+    await assert.rejects(sync.loadWeights(8, encodeWeights(initGpt(GPT, 6))), /not an adapter/);
 
     // Full weights replace the base: the view can no longer serve the reference and says so.
     await thread.loadWeights(2, encodeWeights(initGpt(GPT, 5)));

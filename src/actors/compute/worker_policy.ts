@@ -45,15 +45,15 @@ export class WorkerPolicy implements PolicyPort {
   private updates: MessagePort | undefined;
 
   generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
-    return this.sample(prompts, k, opts, onGroup, false);
+    return this.sample(prompts, k, opts, onGroup, undefined);
   }
 
-  /** Samples with the model, or with `base` with the base it started with (adapter off, no in-flight updates). */
-  private async sample(prompts: number[][], k: number, opts: GenerateOptions, onGroup: GroupDone | undefined, base: boolean): Promise<GenerateResult> {
-    const task: Record<string, unknown> = { prompts, k, opts, version: base ? 0 : this.version, base };
+  /** Samples with the model, or with a view's adapter on its base (no in-flight updates then). */
+  private async sample(prompts: number[][], k: number, opts: GenerateOptions, onGroup: GroupDone | undefined, view: { name: string; version: number } | undefined): Promise<GenerateResult> {
+    const task: Record<string, unknown> = { prompts, k, opts, version: view ? view.version : this.version, view: view?.name };
     const transferList: MessagePort[] = [];
     let updates: MessageChannel | undefined;
-    if (!base && opts.inFlightCheckTokens && opts.slots) {
+    if (!view && opts.inFlightCheckTokens && opts.slots) {
       updates = new MessageChannel();
       task.updates = updates.port2;
       transferList.push(updates.port2);
@@ -78,7 +78,7 @@ export class WorkerPolicy implements PolicyPort {
       const r = (await this.pool.run(task, { name: 'generate', transferList })) as GenerateResult;
       if (onGroup && heard < prompts.length) await all;
       // Weights adopted in flight are the ones this worker holds now.
-      if (!base) for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
+      if (!view) for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
       return r;
     } finally {
       groups?.port1.close();
@@ -111,19 +111,27 @@ export class WorkerPolicy implements PolicyPort {
   }
 
   /**
-   * A port on this same thread that samples and scores with the base the thread started from, the adapter of the
-   * newest version switched off: with LoRA versions (which never replace the base) it is the SFT reference, held at no
-   * extra memory. Calls queue with this port's on the one thread. It loads no versions; closing it leaves the thread.
-   * Once this port loads full weights, the base is gone and the view's calls are refused.
+   * Another port on this same thread, over the base the thread started from with an adapter of its own: `reference`
+   * loads nothing (the base, every adapter off: with LoRA versions, which never replace the base, the SFT reference),
+   * `adapters` loads adapter versions only (the weight-sync check). Either holds no base of its own; its calls queue
+   * with this port's on the one thread. Closing it leaves the thread. Once this port loads full weights the base is
+   * gone, and the view's calls are refused.
    */
-  baseView(): PolicyPort {
+  view(name: string, loads: 'reference' | 'adapters'): PolicyPort & { version: number } {
+    const state = { name, version: 0 };
+    const run = <T>(method: string, task: Record<string, unknown>): Promise<T> => this.pool.run({ ...task, view: name }, { name: method }) as Promise<T>;
     return {
-      generate: (prompts, k, opts, onGroup) => this.sample(prompts, k, opts, onGroup, true),
-      loadWeights: async () => {
-        throw new ComputeError('the base view of a policy thread holds the base it started from; it loads no versions');
+      get version() {
+        return state.version;
       },
-      logprobs: (prompts, responses) => this.pool.run({ prompts, responses, base: true }, { name: 'logprobs' }) as Promise<number[]>,
-      tokenLogprobs: (prompts, responses) => this.pool.run({ prompts, responses, base: true }, { name: 'tokenLogprobs' }) as Promise<number[][]>,
+      generate: (prompts, k, opts, onGroup) => this.sample(prompts, k, opts, onGroup, state),
+      loadWeights: async (version, bytes) => {
+        if (loads === 'reference') throw new ComputeError(`the ${name} view of a policy thread holds the base it started from; it loads no versions`);
+        await run('loadWeights', { bytes });
+        state.version = version;
+      },
+      logprobs: (prompts, responses) => run<number[]>('logprobs', { prompts, responses }),
+      tokenLogprobs: (prompts, responses) => run<number[][]>('tokenLogprobs', { prompts, responses }),
       close: async () => {},
     };
   }
