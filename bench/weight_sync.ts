@@ -2,7 +2,11 @@
 // evaluator threads over the in-process bus (the store's put, then each thread's get + load, as generator_weight_load_seconds
 // times it), and the peak resident memory of a process whose policy threads start from one set of base weights, with
 // the weights handed to each thread as a private copy or as one SharedArrayBuffer.
-// Run: node dist/bench/weight_sync.js [--versions N] [--threads N] [--memory-model default|gpt2-124m] [--skip-sync] [--skip-memory]
+// Run: node dist/bench/weight_sync.js [--versions N] [--threads N] [--memory-model default|gpt2-124m] [--layouts copy:N,shared:M]
+//        [--skip-sync] [--skip-memory]
+// --layouts: which memory layouts to measure, each with its thread count (default copy and shared, --threads each); a
+// one-process LoRA run with one generator started 4 policy threads (generator, evaluator, reference, sync check) each
+// with a copy, and now starts 2 (generator, evaluator with the other two as views) from one shared base: copy:4,shared:2.
 // (npm run bench:weight-sync)
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -94,17 +98,17 @@ async function memoryChild(model: string, threads: number, mode: 'copy' | 'share
   process.send!({ bytes: plain.length, before, peak, startMs });
 }
 
-async function memory(model: string, threads: number): Promise<void> {
+async function memory(model: string, layouts: { mode: 'copy' | 'shared'; threads: number }[]): Promise<void> {
   const self = fileURLToPath(import.meta.url);
-  console.log(`memory: ${model} model, ${threads} policy threads started from one encoded base (peak RSS of the process, every thread included)`);
-  for (const mode of ['copy', 'shared'] as const) {
+  console.log(`memory: ${model} model, policy threads started from one encoded base (peak RSS of the process, every thread included)`);
+  for (const { mode, threads } of layouts) {
     const child = fork(self, ['--child', mode, '--memory-model', model, '--threads', String(threads)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const r = await new Promise<{ bytes: number; before: number; peak: number; startMs: number }>((resolve, reject) => {
       child.on('message', (msg) => resolve(msg as { bytes: number; before: number; peak: number; startMs: number }));
       child.on('exit', (code) => reject(new Error(`memory child (${mode}) exited with ${code}`)));
     });
     console.log(
-      `  ${mode === 'copy' ? 'a copy per thread ' : 'one shared buffer '}: base ${(r.bytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${r.before.toFixed(0)} MiB before the threads, ${r.peak.toFixed(0)} MiB with them ` +
+      `  ${threads} threads, ${mode === 'copy' ? 'a copy per thread ' : 'one shared buffer '}: base ${(r.bytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${r.before.toFixed(0)} MiB before the threads, ${r.peak.toFixed(0)} MiB with them ` +
         `(+${(r.peak - r.before).toFixed(0)} MiB, ${((r.peak - r.before) / threads).toFixed(0)} MiB a thread); threads started in ${(r.startMs / 1000).toFixed(1)} s`,
     );
   }
@@ -112,7 +116,7 @@ async function memory(model: string, threads: number): Promise<void> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  checkFlags(args, ['versions', 'threads', 'memory-model', 'skip-sync', 'skip-memory', 'child'], 'bench weight_sync');
+  checkFlags(args, ['versions', 'threads', 'memory-model', 'skip-sync', 'skip-memory', 'child', 'layouts'], 'bench weight_sync');
   const num = (name: string, dflt: number): number => {
     const v = flag(args, name);
     if (v === undefined) return dflt;
@@ -129,7 +133,13 @@ async function main(): Promise<void> {
   }
   console.log(`load average at start: ${loadAverages()}`);
   if (flag(args, 'skip-sync') === undefined) await sync(num('versions', 20), num('threads', 2));
-  if (flag(args, 'skip-memory') === undefined) await memory(model, num('threads', 3));
+  const threads = num('threads', 3);
+  const layouts = (flag(args, 'layouts') ?? `copy:${threads},shared:${threads}`).split(',').map((l) => {
+    const [mode, n] = l.split(':');
+    if ((mode !== 'copy' && mode !== 'shared') || !Number.isInteger(Number(n)) || Number(n) < 1) throw new UsageError(`--layouts takes copy:N or shared:N items, comma-separated; got ${JSON.stringify(l)}`);
+    return { mode: mode as 'copy' | 'shared', threads: Number(n) };
+  });
+  if (flag(args, 'skip-memory') === undefined) await memory(model, layouts);
   console.log(`load average at end: ${loadAverages()}`);
 }
 
