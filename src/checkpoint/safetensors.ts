@@ -32,7 +32,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const numelOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Serialises tensors (sorted by name, contiguous, in that order) and string metadata. */
-export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<string, string>): Uint8Array {
+/** `shared`: write into a SharedArrayBuffer (bytes that threads of the process will share) instead of a plain buffer. */
+export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<string, string>, opts: { shared?: boolean } = {}): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   if (metadata !== undefined && Object.keys(metadata).length > 0) {
@@ -64,7 +65,8 @@ export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<strin
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
+  const total = 8 + json.length + offset;
+  const out = opts.shared ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   let at = 8 + json.length;

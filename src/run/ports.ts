@@ -20,7 +20,6 @@ import { createScorerPort, isTextScorer, scorerSeed } from '../scorers/registry.
 import { loadTokenizer, type ModelDirs } from './artifacts.js';
 import type { ClusterPorts } from './local_cluster.js';
 import { workerGold, workerLearner, workerScorer } from './worker_ports.js';
-import { sharedBytes } from '../streams/shared_memory.js';
 
 /** A port and the release of everything built for it (models, worker threads), which the port's own close() may not free. */
 export interface Owned<T> {
@@ -65,7 +64,7 @@ export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line
 export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
   const { model, tokenizer } = await loadPolicy(a);
   try {
-    return { gpt: model.cfg, weights: sharedBytes(encodeWeights(model)), special: specialOf(tokenizer), tokenizer };
+    return { gpt: model.cfg, weights: encodeWeights(model, { shared: true }), special: specialOf(tokenizer), tokenizer };
   } finally {
     disposeModel(model);
   }

@@ -70,7 +70,9 @@ test('loading shared bytes reads the tensors in place and gives the same model a
   await initBackend('wasm');
   const src = initGpt(GPT, 3);
   const plain = encodeWeights(src);
-  const shared = sharedBytes(plain);
+  const shared = encodeWeights(src, { shared: true });
+  assert.ok(isShared(shared), 'encoded straight into shared memory');
+  assert.deepEqual([...shared], [...plain]);
   const { tensors } = decodeSafetensors(shared, { alias: true });
   for (const t of Object.values(tensors)) assert.equal(t.data.buffer, shared.buffer, 'a view into the shared bytes, not a copy');
   const { tensors: copied } = decodeSafetensors(plain);

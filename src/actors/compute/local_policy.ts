@@ -19,9 +19,9 @@ export interface SpecialTokens {
   pad: number;
 }
 
-/** The model's weights as safetensors bytes: what the learner publishes and generators load. */
-export function encodeWeights(model: GptModel): Uint8Array {
-  return encodeSafetensors(weightsRecord(model));
+/** The model's weights as safetensors bytes: what the learner publishes and generators load. `shared`: in a SharedArrayBuffer. */
+export function encodeWeights(model: GptModel, opts: { shared?: boolean } = {}): Uint8Array {
+  return encodeSafetensors(weightsRecord(model), undefined, opts);
 }
 
 /**
