@@ -16,6 +16,11 @@ export interface DecodeOptions {
   maxHeaderBytes?: number;
   /** What to call the bytes in errors, e.g. the file path. */
   source?: string;
+  /**
+   * F32 and I32 tensors as views into `bytes` (no copy) where their data is 4-byte aligned and the host little-endian;
+   * for bytes that outlive the tensors and are never written again (a version in shared memory), else copies.
+   */
+  alias?: boolean;
 }
 
 /** Bytes per element of each dtype we read; F16 and BF16 are widened to F32 on decode. */
@@ -27,7 +32,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const numelOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Serialises tensors (sorted by name, contiguous, in that order) and string metadata. */
-export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<string, string>): Uint8Array {
+/** `shared`: write into a SharedArrayBuffer (bytes that threads of the process will share) instead of a plain buffer. */
+export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<string, string>, opts: { shared?: boolean } = {}): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   if (metadata !== undefined && Object.keys(metadata).length > 0) {
@@ -59,7 +65,8 @@ export function encodeSafetensors(tensors: TensorRecord, metadata?: Record<strin
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
+  const total = 8 + json.length + offset;
+  const out = opts.shared ? new Uint8Array(new SharedArrayBuffer(total)) : new Uint8Array(total);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   let at = 8 + json.length;
@@ -103,7 +110,7 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
   const dataLen = bytes.length - dataStart;
   checkLayout(entries.tensors, dataLen, fail);
   const tensors: TensorRecord = {};
-  for (const e of entries.tensors) tensors[e.name] = readTensor(bytes, dataStart, e);
+  for (const e of entries.tensors) tensors[e.name] = readTensor(bytes, dataStart, e, opts.alias === true);
   return { tensors, metadata: entries.metadata };
 }
 
@@ -179,8 +186,13 @@ function checkLayout(entries: RawEntry[], dataLen: number, fail: (what: string) 
   if (at < dataLen) fail(`has ${dataLen - at} bytes after the last tensor: header says ${at} bytes of tensor data, file has ${dataLen}`);
 }
 
-function readTensor(bytes: Uint8Array, dataStart: number, e: RawEntry): TensorRecord[string] {
+function readTensor(bytes: Uint8Array, dataStart: number, e: RawEntry, alias: boolean): TensorRecord[string] {
   const n = numelOf(e.shape);
+  const at = bytes.byteOffset + dataStart + e.begin;
+  if (alias && LITTLE_ENDIAN && at % 4 === 0) {
+    if (e.dtype === 'F32') return { dtype: 'F32', shape: e.shape, data: new Float32Array(bytes.buffer, at, n) };
+    if (e.dtype === 'I32') return { dtype: 'I32', shape: e.shape, data: new Int32Array(bytes.buffer, at, n) };
+  }
   // Copy into fresh, aligned memory: the tensor must not alias (or pin) the whole file buffer.
   // (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
   const chunk = new Uint8Array(e.end - e.begin);

@@ -51,17 +51,20 @@ export interface PolicyWeights {
 }
 
 /** A sampling policy in its own worker thread, so a long batch never blocks the process's I/O. */
-export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<PolicyPort>> {
+export async function workerPolicyFrom(cfg: Config, w: PolicyWeights, log: (line: string) => void, label: string): Promise<Owned<WorkerPolicy>> {
   const port = await WorkerPolicy.create({ gpt: w.gpt, weights: w.weights, special: w.special, backend: cfg.compute.backend, native: cfg.compute.nativeKernels });
   log(`${label}: ${workerBackendNote(port.backendLine) ?? 'started, same backend'}`);
   return { port, close: () => port.close() };
 }
 
-/** The SFT policy's weights, read and serialized; the model itself is freed at once. */
+/**
+ * The SFT policy's weights, read and serialized; the model itself is freed at once. The bytes are in shared memory, so
+ * every policy thread of the process (generators, evaluator, reference, sync check) starts from this one copy.
+ */
 export async function policyWeights(a: Pick<ModelDirs, 'sftDir'>): Promise<PolicyWeights & { tokenizer: TextTokenizer }> {
   const { model, tokenizer } = await loadPolicy(a);
   try {
-    return { gpt: model.cfg, weights: encodeWeights(model), special: specialOf(tokenizer), tokenizer };
+    return { gpt: model.cfg, weights: encodeWeights(model, { shared: true }), special: specialOf(tokenizer), tokenizer };
   } finally {
     disposeModel(model);
   }
@@ -207,9 +210,25 @@ export async function clusterPorts(cfg: Config, a: ModelDirs, o: ClusterPortsOpt
   }
   const gold = own(await goldScorer(cfg, log));
   const codec = tokenizerCodec((ids) => sft.tokenizer.decode(ids), sft.tokenizer.special);
+  // With LoRA every version is an adapter on the base the evaluator's thread started from, so the same thread serves the
+  // reference (the base, adapters off) and the weight-sync check (its own adapter version): one base in memory where
+  // there were three. They are light users of a thread that waits between evaluations.
+  const shareBase = threads && o.policyThreads !== false && cfg.learner.adapter === 'lora';
+  const evaluatorThreads = new Map<number, Promise<WorkerPolicy>>();
+  const evaluatorThread = (index: number): Promise<WorkerPolicy> => {
+    let t = evaluatorThreads.get(index);
+    if (!t) {
+      t = workerPolicyFrom(cfg, sft, log, `evaluator ${index} worker thread${shareBase ? ' (the reference and the sync check are views on its base)' : ''}`).then(own);
+      evaluatorThreads.set(index, t);
+    }
+    return t;
+  };
   const ports: ClusterPorts = {
     policy: async (role, index) => {
       if (o.policyThreads === false || (role === 'reference' && !threads)) return own(await localPolicy(a));
+      if (shareBase && role === 'evaluator') return evaluatorThread(index);
+      if (shareBase && role === 'reference') return (await evaluatorThread(index)).view('reference', 'reference');
+      if (shareBase && role === 'sync') return (await evaluatorThread(0)).view('sync', 'adapters');
       return own(await workerPolicyFrom(cfg, sft, log, `${role} ${index} worker thread`));
     },
     // Judges score with judge.scorer; the evaluator (index judge.count) reports the trained proxy model's reward.

@@ -4,6 +4,7 @@ import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../../c
 import type { GptModel } from '../../kernels/gpt.js';
 import { attachLora, setLoraWeights, type LoraSpec } from '../../kernels/lora.js';
 import { ComputeError } from './compute_error.js';
+import { isShared } from '../../streams/shared_memory.js';
 
 /** The metadata key that marks published bytes as an adapter (its value: the adapter kind). */
 export const ADAPTER_KEY = 'rlhf_stream_adapter';
@@ -41,7 +42,7 @@ export function applyAdapter(model: GptModel, spec: LoraSpec, w: Record<string, 
 
 /** Decodes published adapter bytes into the model (see applyAdapter); throws when the bytes are not an adapter. */
 export function loadAdapterInto(model: GptModel, bytes: Uint8Array): void {
-  const { tensors, metadata } = decodeSafetensors(bytes, { source: 'published adapter' });
+  const { tensors, metadata } = decodeSafetensors(bytes, { source: 'published adapter', alias: isShared(bytes) });
   const spec = adapterSpecOf(metadata);
   if (!spec) throw new ComputeError('the published weights are not an adapter');
   const w: Record<string, { shape: number[]; data: Float32Array }> = {};

@@ -5,6 +5,7 @@ import { forwardLogits, setWeights, type GptModel } from '../../kernels/gpt.js';
 import { detachLora } from '../../kernels/lora.js';
 import { adapterSpecOf, applyAdapter } from './adapter_weights.js';
 import { ComputeError } from './compute_error.js';
+import { isShared } from '../../streams/shared_memory.js';
 import { generateContinuous } from '../../kernels/continuous_sampling.js';
 import { packSequences, sequenceLogProbs, tokenLogProbs } from '../../kernels/logprobs.js';
 import { generate, type SampleResult } from '../../kernels/sampling.js';
@@ -18,9 +19,9 @@ export interface SpecialTokens {
   pad: number;
 }
 
-/** The model's weights as safetensors bytes: what the learner publishes and generators load. */
-export function encodeWeights(model: GptModel): Uint8Array {
-  return encodeSafetensors(weightsRecord(model));
+/** The model's weights as safetensors bytes: what the learner publishes and generators load. `shared`: in a SharedArrayBuffer. */
+export function encodeWeights(model: GptModel, opts: { shared?: boolean } = {}): Uint8Array {
+  return encodeSafetensors(weightsRecord(model), undefined, opts);
 }
 
 /**
@@ -28,7 +29,9 @@ export function encodeWeights(model: GptModel): Uint8Array {
  * adapter (adapter_weights.ts) are applied to the base the model holds, which stays as it is.
  */
 export function loadWeightsInto(model: GptModel, bytes: Uint8Array): void {
-  const { tensors, metadata } = decodeSafetensors(bytes, { source: 'published weights' });
+  // Shared bytes (one process's base or version, shared_weights.ts) are immutable and outlive the load: read them in
+  // place, so the only copy a thread makes is the one into its tensor backend.
+  const { tensors, metadata } = decodeSafetensors(bytes, { source: 'published weights', alias: isShared(bytes) });
   const w: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new ComputeError(`weight ${JSON.stringify(name)} is ${t.dtype}; policy weights must be F32`);

@@ -3,6 +3,8 @@ import { describeBackend, initBackend, type BackendChoice, type NativeChoice } f
 import { initGpt, type GptConfig, type GptModel } from '../../kernels/gpt.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { GenerateOptions, GenerateResult } from '../ports.js';
+import type { LoraAdapter } from '../../kernels/lora.js';
+import { loadAdapterInto } from './adapter_weights.js';
 import { ComputeError, loadWeightsInto, responseLogProbs, responseTokenLogProbs, sampleGroups, type SpecialTokens } from './local_policy.js';
 
 export interface InitTask {
@@ -15,6 +17,35 @@ export interface InitTask {
 
 let model: GptModel | undefined;
 let special: SpecialTokens | undefined;
+/** Whether the model's base is still the one it started with (adapter versions leave it; full weights replace it). */
+let baseIntact = true;
+/**
+ * Views of this thread's model (worker_policy.ts, WorkerPolicy.view): each its own adapter (none: the base) on the one
+ * base, so the evaluator's reference and the weight-sync check hold no base of their own. Calls run one at a time on
+ * this thread, so a view's adapter is swapped in for its call and out again.
+ */
+const views = new Map<string, LoraAdapter | undefined>();
+
+/** Runs fn on the model, or on a view: the base with the view's adapter. Refused once full weights replaced the base. */
+function onModel<T>(m: GptModel, view: string | undefined, fn: () => T): T {
+  if (view === undefined) return fn();
+  if (!baseIntact) throw new ComputeError(`this policy thread loaded full weights, so it no longer holds the base its ${view} view needs; give the ${view} port a thread of its own`);
+  const own = m.lora;
+  m.lora = views.get(view);
+  try {
+    return fn();
+  } finally {
+    views.set(view, m.lora);
+    m.lora = own;
+  }
+}
+
+/** Loads weights and notes whether the base survived (adapter bytes leave it as it is); a view loads adapters only. */
+function load(m: GptModel, bytes: Uint8Array, view?: string): void {
+  if (view !== undefined) return onModel(m, view, () => loadAdapterInto(m, bytes));
+  loadWeightsInto(m, bytes);
+  if (!m.lora) baseIntact = false;
+}
 
 function held(): { model: GptModel; special: SpecialTokens } {
   if (!model || !special) throw new ComputeError('the policy worker was used before init');
@@ -35,7 +66,7 @@ export async function init(t: InitTask): Promise<{ active: string; line: string 
  * With `updates`, weights posted there as { version, bytes } while the call runs are read synchronously between decoding
  * steps (receiveMessageOnPort: this thread never yields while it samples), the newest of them adopted.
  */
-export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; version?: number; groups?: MessagePort; updates?: MessagePort }): Promise<GenerateResult> {
+export async function generate(t: { prompts: number[][]; k: number; opts: GenerateOptions; version?: number; groups?: MessagePort; updates?: MessagePort; view?: string }): Promise<GenerateResult> {
   const h = held();
   const port = t.groups;
   const updates = t.updates;
@@ -44,27 +75,27 @@ export async function generate(t: { prompts: number[][]; k: number; opts: Genera
     let newest: { version: number; bytes: Uint8Array } | undefined;
     for (let m = receiveMessageOnPort(updates); m; m = receiveMessageOnPort(updates)) newest = m.message as { version: number; bytes: Uint8Array };
     if (!newest) return undefined;
-    loadWeightsInto(h.model, newest.bytes);
+    load(h.model, newest.bytes);
     return newest.version;
   };
   try {
-    return sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, extras) => port.postMessage({ prompt, tokens, finished, extras })), { update, version: t.version ?? 0 });
+    return onModel(h.model, t.view, () => sampleGroups(h.model, t.prompts, t.k, t.opts, h.special, port && ((prompt, tokens, finished, extras) => port.postMessage({ prompt, tokens, finished, extras })), { update, version: t.version ?? 0 }));
   } finally {
     port?.close();
     updates?.close();
   }
 }
 
-export async function loadWeights(t: { bytes: Uint8Array }): Promise<void> {
-  loadWeightsInto(held().model, t.bytes);
+export async function loadWeights(t: { bytes: Uint8Array; view?: string }): Promise<void> {
+  load(held().model, t.bytes, t.view);
 }
 
-export async function logprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[]> {
+export async function logprobs(t: { prompts: number[][]; responses: number[][]; view?: string }): Promise<number[]> {
   const h = held();
-  return responseLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+  return onModel(h.model, t.view, () => responseLogProbs(h.model, t.prompts, t.responses, h.special.pad));
 }
 
-export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][] }): Promise<number[][]> {
+export async function tokenLogprobs(t: { prompts: number[][]; responses: number[][]; view?: string }): Promise<number[][]> {
   const h = held();
-  return responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad);
+  return onModel(h.model, t.view, () => responseTokenLogProbs(h.model, t.prompts, t.responses, h.special.pad));
 }

@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import type { BackendChoice, NativeChoice } from '../../kernels/backend.js';
 import type { GptConfig } from '../../kernels/gpt.js';
 import type { GenerateOptions, GenerateResult, GroupDone, GroupExtras, PolicyPort } from '../ports.js';
+import { ComputeError } from './compute_error.js';
 import type { SpecialTokens } from './local_policy.js';
 
 export interface WorkerPolicyOptions {
@@ -43,11 +44,16 @@ export class WorkerPolicy implements PolicyPort {
   /** The running call's weight-update port, while a call with inFlightCheckTokens runs. */
   private updates: MessagePort | undefined;
 
-  async generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
-    const task: Record<string, unknown> = { prompts, k, opts, version: this.version };
+  generate(prompts: number[][], k: number, opts: GenerateOptions, onGroup?: GroupDone): Promise<GenerateResult> {
+    return this.sample(prompts, k, opts, onGroup, undefined);
+  }
+
+  /** Samples with the model, or with a view's adapter on its base (no in-flight updates then). */
+  private async sample(prompts: number[][], k: number, opts: GenerateOptions, onGroup: GroupDone | undefined, view: { name: string; version: number } | undefined): Promise<GenerateResult> {
+    const task: Record<string, unknown> = { prompts, k, opts, version: view ? view.version : this.version, view: view?.name };
     const transferList: MessagePort[] = [];
     let updates: MessageChannel | undefined;
-    if (opts.inFlightCheckTokens && opts.slots) {
+    if (!view && opts.inFlightCheckTokens && opts.slots) {
       updates = new MessageChannel();
       task.updates = updates.port2;
       transferList.push(updates.port2);
@@ -72,7 +78,7 @@ export class WorkerPolicy implements PolicyPort {
       const r = (await this.pool.run(task, { name: 'generate', transferList })) as GenerateResult;
       if (onGroup && heard < prompts.length) await all;
       // Weights adopted in flight are the ones this worker holds now.
-      for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
+      if (!view) for (const g of r.versions ?? []) for (const [, last] of g) if (last > this.version) this.version = last;
       return r;
     } finally {
       groups?.port1.close();
@@ -102,5 +108,31 @@ export class WorkerPolicy implements PolicyPort {
 
   async close(): Promise<void> {
     await this.pool.destroy();
+  }
+
+  /**
+   * Another port on this same thread, over the base the thread started from with an adapter of its own: `reference`
+   * loads nothing (the base, every adapter off: with LoRA versions, which never replace the base, the SFT reference),
+   * `adapters` loads adapter versions only (the weight-sync check). Either holds no base of its own; its calls queue
+   * with this port's on the one thread. Closing it leaves the thread. Once this port loads full weights the base is
+   * gone, and the view's calls are refused.
+   */
+  view(name: string, loads: 'reference' | 'adapters'): PolicyPort & { version: number } {
+    const state = { name, version: 0 };
+    const run = <T>(method: string, task: Record<string, unknown>): Promise<T> => this.pool.run({ ...task, view: name }, { name: method }) as Promise<T>;
+    return {
+      get version() {
+        return state.version;
+      },
+      generate: (prompts, k, opts, onGroup) => this.sample(prompts, k, opts, onGroup, state),
+      loadWeights: async (version, bytes) => {
+        if (loads === 'reference') throw new ComputeError(`the ${name} view of a policy thread holds the base it started from; it loads no versions`);
+        await run('loadWeights', { bytes });
+        state.version = version;
+      },
+      logprobs: (prompts, responses) => run<number[]>('logprobs', { prompts, responses }),
+      tokenLogprobs: (prompts, responses) => run<number[][]>('tokenLogprobs', { prompts, responses }),
+      close: async () => {},
+    };
   }
 }

@@ -1,9 +1,11 @@
-// Policy weights held in memory, checksummed like the NATS store's, with a watch on the latest version.
+// Policy weights held in memory, checksummed like the NATS store's, with a watch on the latest version. Each version is
+// copied once into its own SharedArrayBuffer: every thread of the process that loads it reads that one copy.
 import { createHash } from 'node:crypto';
 import { BehaviorSubject } from 'rxjs';
 import { BusError, type WeightBlob, type WeightStore } from '../bus.js';
 import { SCHEMA_VERSION, type WeightsMsg } from '../topics.js';
 import type { InProcessBus } from './bus.js';
+import { sharedCopy } from '../shared_memory.js';
 
 export class MemoryWeightStore implements WeightStore {
   private readonly blobs = new Map<number, WeightBlob>();
@@ -27,8 +29,10 @@ export class MemoryWeightStore implements WeightStore {
       size: bytes.length,
       createdAt: this.bus.clock.now(),
     };
-    // A copy, so a learner reusing its buffer cannot change published weights.
-    this.blobs.set(version, { meta, bytes: new Uint8Array(bytes) });
+    // A copy, so a learner reusing its buffer cannot change published weights; in shared memory, so handing the version
+    // to a generator's or the evaluator's thread shares it instead of copying it. Never written again: a version is
+    // immutable, a newer one gets a buffer of its own.
+    this.blobs.set(version, { meta, bytes: sharedCopy(bytes) });
     // A 124M model's version is 500 MB: a long run must not hold every one. Readers ask for recent versions only.
     for (const v of this.blobs.keys()) if (v <= version - this.kept) this.blobs.delete(v);
     await this.bus.publish('weights', meta);
@@ -41,11 +45,12 @@ export class MemoryWeightStore implements WeightStore {
     if (v === undefined) return undefined;
     const blob = this.blobs.get(v);
     if (!blob) return undefined;
-    const sha = createHash('sha256').update(blob.bytes).digest('hex');
-    if (blob.bytes.length !== blob.meta.size || sha !== blob.meta.sha256) {
-      throw new BusError(`weights v${v} are corrupt: sha256 ${sha} (${blob.bytes.length} bytes), announced ${blob.meta.sha256} (${blob.meta.size} bytes)`);
+    // The stored copy itself, not a copy of it: it was hashed when stored and only this store ever wrote it, so it is
+    // not hashed again (that and a copy per reader were most of a version's trip to a thread). Readers must not write it.
+    if (blob.bytes.length !== blob.meta.size) {
+      throw new BusError(`weights v${v} are corrupt: ${blob.bytes.length} bytes held, announced ${blob.meta.size} bytes`);
     }
-    return { meta: blob.meta, bytes: new Uint8Array(blob.bytes) };
+    return { meta: blob.meta, bytes: blob.bytes };
   }
 
   async latest(): Promise<WeightsMsg | undefined> {
