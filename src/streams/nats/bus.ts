@@ -377,6 +377,11 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     return sub;
   }
 
+  /** The next ensureConsumer() asks the server again (its consumer vanished, e.g. in a replica's reset after a partition). */
+  consumerGone(topic: TopicName, durable: string): void {
+    this.consumers.delete(`${topic}/${durable}`);
+  }
+
   forget(sub: NatsSubscription<TopicName>): void {
     this.subs.delete(sub);
   }
