@@ -37,11 +37,12 @@ function summary(o: FaultOutcome): string {
 }
 
 /**
- * The fault tests passed 8, 9 and 10 of 10 runs under load, and the paused host then failed once in a whole-suite run
- * (docs/reliability.md): until they pass every time they run only when asked (RLHF_NET_FAULTS=1), so a run of the
- * whole suite cannot fail on them by chance. The harness test always runs.
+ * The partition of the stream leader's host still failed 1 of its last 2 runs (a samples-stream replica reset after the
+ * heal left the judge waiting; docs/reliability.md): until it passes every time it runs only when asked
+ * (RLHF_NET_FAULTS=1), so a run of the whole suite cannot fail on it by chance. The other tests always run.
  */
-const faultSkip = (): string | false => (process.env.RLHF_NET_FAULTS === '1' ? false : 'network fault tests run with RLHF_NET_FAULTS=1 (not yet reliable under load)');
+const leaderCutSkip = (): string | false =>
+  process.env.RLHF_NET_FAULTS === '1' ? false : 'the stream-leader partition test runs with RLHF_NET_FAULTS=1 (not yet reliable under load)';
 
 // The suite's time limit covers all its tests (1-4 min each on 2 busy cores); each test has its own shorter waits.
 describe('network faults between three hosts', { skip: netnsSkip(), timeout: 1_800_000 }, () => {
@@ -91,7 +92,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 1_8
     assert.deepEqual(leftovers, [], 'no namespace, veth or folder left behind');
   });
 
-  it('the learner host cut off for longer than the ack wait, then healed: the run finishes, every pair trained once, none lost', { skip: faultSkip() }, async () => {
+  it('the learner host cut off for longer than the ack wait, then healed: the run finishes, every pair trained once, none lost', async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
@@ -143,7 +144,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 1_8
     }
   });
 
-  it('the host of the pairs stream leader cut off, its processes running on the minority side, then healed: the run finishes, every pair once', { skip: faultSkip() }, async () => {
+  it('the host of the pairs stream leader cut off, its processes running on the minority side, then healed: the run finishes, every pair once', { skip: leaderCutSkip() }, async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
@@ -185,7 +186,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 1_8
     }
   });
 
-  it('the learner host paused (SIGSTOP of its learner and its nats-server) past the ack wait, then resumed: the run finishes, every pair once', { skip: faultSkip() }, async () => {
+  it('the learner host paused (SIGSTOP of its learner and its nats-server) past the ack wait, then resumed: the run finishes, every pair once', async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
