@@ -85,14 +85,18 @@ export class NatsRunControl implements RunControl {
    */
   static async open(bus: NatsBus, readyWithinMs = 30_000): Promise<NatsRunControl> {
     // No direct gets: their answer is the raw record, which a reply subject could copy into another key (permissions.ts).
-    const kv = await bus.js.views.kv(NatsRunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
     const deadline = Date.now() + readyWithinMs;
+    let kv: KV | undefined;
     for (;;) {
       try {
+        // Opening the bucket asks for its stream (and makes it): on a busy cluster that can time out as a read can.
+        kv ??= await bus.js.views.kv(NatsRunControl.bucketName(bus), { history: 1, replicas: bus.cfg.replicas, allow_direct: false });
         await kv.get(KEY_END);
         return new NatsRunControl(bus, kv);
       } catch (err) {
-        if (!/timeout|no responders/i.test((err as Error).message) || Date.now() > deadline) {
+        const transient = /timeout|no responders/i.test((err as Error).message);
+        if (!kv && !transient) throw err;
+        if (!transient || Date.now() > deadline) {
           throw new RunControlError(`control bucket ${NatsRunControl.bucketName(bus)} of run ${bus.runId} does not answer: ${(err as Error).message}`, { cause: err });
         }
         await systemClock.sleep(250);

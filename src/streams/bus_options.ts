@@ -16,6 +16,8 @@ export interface BusOptions {
   actorId?: string;
   /** In-process bus timers (ack wait, nak delay); tests pass a fake one. */
   clock?: Clock;
+  /** NATS: how often the node is checked and how long a 503-only node is kept before moving away (node_watch.ts). */
+  nodeWatch?: { everyMs?: number; switchAfterMs?: number };
 }
 
 /** Implemented by both buses: appends bytes unvalidated, as a foreign or faulty producer would. */

@@ -333,6 +333,8 @@ export async function faultRun(
   inject: (ctx: FaultContext) => Promise<void>,
   extra: Record<string, string | number> = {},
   launch: Launch = localLaunch(natsUrl),
+  /** How long the actors may take to end after the fault step returns (more for runs across hosts on a busy machine). */
+  exitWithinMs = 75_000,
 ): Promise<FaultOutcome> {
   const runs = tempRunsDir();
   const runDir = join(runs, runId);
@@ -355,7 +357,7 @@ export async function faultRun(
       },
       ledgerLines: () => readLedger(join(runDir, 'trained_pairs.jsonl')).length,
     });
-    await waitAllExit(procs.values(), 75_000);
+    await waitAllExit(procs.values(), exitWithinMs);
     const seconds = (Date.now() - t0) / 1000;
     const acc = await accountPairs(natsUrl, runId, runDir);
     return { runDir, audit, acc, records: actorRecords(runDir), all, seconds };

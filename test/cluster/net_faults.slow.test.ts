@@ -17,20 +17,35 @@ const onHosts =
 /** Settings of the runs across hosts: R3 streams; the rest as in the one-host fault runs (3 s ack wait, 16 steps). */
 const NET_SETS = { 'bus.replicas': 3 };
 
+/**
+ * Waits sized for a loaded 2-core machine (three nats-servers, four actors and other work beside them), where a run
+ * that takes 45 s alone took up to 115 s: they bound a hang, they do not measure speed.
+ */
+const FIRST_CHECKPOINT_MS = 240_000;
+const EXIT_WITHIN_MS = 240_000;
+const RESUME_WITHIN_MS = 180_000;
+
+/** What the nodes said around the fault is the way to a failure's cause: appended to the error. */
+function withNodeLogs(err: unknown, hosts: NetHosts): unknown {
+  if (err instanceof Error) err.message += `\n${[...hosts.nodes.values()].map((n) => `--- nats-server on host ${n.host}\n${n.output.slice(-3000)}`).join('\n')}`;
+  return err;
+}
+
 function summary(o: FaultOutcome): string {
   const c = checkEveryPairOnce(o);
   return `pairs made ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}, left stored ${c.remaining}`;
 }
 
 /**
- * The fault tests passed 8, 9 and 10 of 10 runs under load, and the paused host then failed once in a whole-suite run
- * (docs/reliability.md): until they pass every time they run only when asked (RLHF_NET_FAULTS=1), so a run of the
- * whole suite cannot fail on them by chance. The harness test always runs.
+ * The partition of the stream leader's host still failed 1 of its last 2 runs (a samples-stream replica reset after the
+ * heal left the judge waiting; docs/reliability.md): until it passes every time it runs only when asked
+ * (RLHF_NET_FAULTS=1), so a run of the whole suite cannot fail on it by chance. The other tests always run.
  */
-const faultSkip = (): string | false => (process.env.RLHF_NET_FAULTS === '1' ? false : 'network fault tests run with RLHF_NET_FAULTS=1 (not yet reliable under load)');
+const leaderCutSkip = (): string | false =>
+  process.env.RLHF_NET_FAULTS === '1' ? false : 'the stream-leader partition test runs with RLHF_NET_FAULTS=1 (not yet reliable under load)';
 
-// The suite's time limit covers all its tests (2-3 min on 2 busy cores); each test has its own shorter waits.
-describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600_000 }, () => {
+// The suite's time limit covers all its tests (1-4 min each on 2 busy cores); each test has its own shorter waits.
+describe('network faults between three hosts', { skip: netnsSkip(), timeout: 1_800_000 }, () => {
   it('the harness builds three hosts with a 3-node NATS cluster between them and removes all of it, even after a failure inside', async () => {
     const hosts = await NetHosts.create();
     let leftovers: string[] = [];
@@ -77,7 +92,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
     assert.deepEqual(leftovers, [], 'no namespace, veth or folder left behind');
   });
 
-  it('the learner host cut off for longer than the ack wait, then healed: the run finishes, every pair trained once, none lost', { skip: faultSkip() }, async () => {
+  it('the learner host cut off for longer than the ack wait, then healed: the run finishes, every pair trained once, none lost', async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
@@ -91,7 +106,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
         `net-cut-learner-${Date.now()}`,
         { generators: 1, judges: 1 },
         async (ctx) => {
-          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, 90_000);
+          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, FIRST_CHECKPOINT_MS);
           stepAtCut = ctx.audit.learnerStep;
           hosts.partition('c');
           await sleep(1000);
@@ -103,13 +118,14 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
           // Reports sent while cut off arrive late (TCP retransmits them): the step they show was reached before the
           // heal. The run resumed at the first report sent after the heal with a step past all of those.
           const trace = ctx.audit.learnerTrace;
-          await until('a learner report sent after the heal', () => trace.some((r) => r.ts > healedAt), 60_000);
+          await until('a learner report sent after the heal', () => trace.some((r) => r.ts > healedAt), RESUME_WITHIN_MS);
           stepAtHeal = Math.max(0, ...trace.filter((r) => r.ts <= healedAt).map((r) => r.step));
-          await until('the learner stepping again after the heal', () => trace.some((r) => r.ts > healedAt && r.step > stepAtHeal), 90_000);
+          await until('the learner stepping again after the heal', () => trace.some((r) => r.ts > healedAt && r.step > stepAtHeal), RESUME_WITHIN_MS);
           resumedAfterMs = trace.find((r) => r.ts > healedAt && r.step > stepAtHeal)!.ts - healedAt;
         },
         NET_SETS,
         onHosts(hosts),
+        EXIT_WITHIN_MS,
       );
       const end = o.records.find((r) => r.role === 'learner' && r.exit === 'end')!;
       assert.equal(end.end?.reason, 'totalSteps');
@@ -121,12 +137,14 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
           `a new step ${(resumedAfterMs / 1000).toFixed(1)} s after the heal; checkpoint-trained pairs redelivered and skipped ${end.metrics.learner_pairs_already_trained_total ?? 0}, ` +
           `duplicates acked ${end.metrics.learner_pairs_duplicate_total ?? 0}; ${summary(o)}`,
       );
+    } catch (err) {
+      throw withNodeLogs(err, hosts);
     } finally {
       await hosts.close();
     }
   });
 
-  it('the host of the pairs stream leader cut off, its processes running on the minority side, then healed: the run finishes, every pair once', { skip: faultSkip() }, async () => {
+  it('the host of the pairs stream leader cut off, its processes running on the minority side, then healed: the run finishes, every pair once', { skip: leaderCutSkip() }, async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
@@ -140,7 +158,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
         runId,
         { generators: 1, judges: 1 },
         async (ctx) => {
-          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, 90_000);
+          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, FIRST_CHECKPOINT_MS);
           const leader = await hosts.streamLeader(runId, 'pairs');
           victim = hosts.hostOf(leader) ?? assert.fail(`the pairs stream has a leader among the hosts' nodes; got ${leader}`);
           hosts.partition(victim);
@@ -150,6 +168,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
         },
         NET_SETS,
         onHosts(hosts),
+        EXIT_WITHIN_MS,
       );
       const end = o.records.find((r) => r.role === 'learner' && r.exit === 'end')!;
       assert.equal(end.end?.reason, 'totalSteps');
@@ -160,12 +179,14 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
         `# pairs-stream leader's host ${victim} (runs ${Object.keys(PLACEMENT).filter((r) => PLACEMENT[r] === victim).join(', ')}) cut off ${cutMs / 1000} s: ` +
           `${o.seconds.toFixed(1)} s; leader after the heal ${newLeader}; pairs made ${c.made}, trained ${c.trained}, dead-lettered ${c.dead}, left stored ${c.remaining}`,
       );
+    } catch (err) {
+      throw withNodeLogs(err, hosts);
     } finally {
       await hosts.close();
     }
   });
 
-  it('the learner host paused (SIGSTOP of its learner and its nats-server) past the ack wait, then resumed: the run finishes, every pair once', { skip: faultSkip() }, async () => {
+  it('the learner host paused (SIGSTOP of its learner and its nats-server) past the ack wait, then resumed: the run finishes, every pair once', async () => {
     prepareTinyArtifacts();
     const hosts = await NetHosts.create();
     try {
@@ -176,13 +197,14 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
         `net-pause-${Date.now()}`,
         { generators: 1, judges: 1 },
         async (ctx) => {
-          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, 90_000);
+          await until('a first checkpoint', () => ctx.ledgerLines() >= 1, FIRST_CHECKPOINT_MS);
           paused = hosts.signalHost('c', 'SIGSTOP');
           await sleep(pauseMs);
           hosts.signalHost('c', 'SIGCONT');
         },
         NET_SETS,
         onHosts(hosts),
+        EXIT_WITHIN_MS,
       );
       assert.ok(paused.includes(hosts.nodes.get('c')!.proc.pid!), 'the host\'s nats-server was paused');
       assert.ok(paused.includes(o.all.find((p) => p.id === 'learner')!.proc.pid!), 'the learner was paused');
@@ -193,9 +215,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
       assert.equal(c.trained, 16 * 4);
       console.log(`# learner host paused ${pauseMs / 1000} s (${paused.length} processes): ${o.seconds.toFixed(1)} s; ${summary(o)}`);
     } catch (err) {
-      // What the nodes said around the pause is the way to a failure's cause.
-      if (err instanceof Error) err.message += `\n${[...hosts.nodes.values()].map((n) => `--- nats-server on host ${n.host}\n${n.output.slice(-3000)}`).join('\n')}`;
-      throw err;
+      throw withNodeLogs(err, hosts);
     } finally {
       await hosts.close();
     }
@@ -206,7 +226,7 @@ describe('network faults between three hosts', { skip: netnsSkip(), timeout: 600
     const hosts = await NetHosts.create();
     try {
       hosts.netem(['delay', '150ms', '50ms', 'loss', '5%']);
-      const o = await faultRun(hosts.urls('a').join(','), `net-slow-${Date.now()}`, { generators: 1, judges: 1 }, async () => {}, NET_SETS, onHosts(hosts));
+      const o = await faultRun(hosts.urls('a').join(','), `net-slow-${Date.now()}`, { generators: 1, judges: 1 }, async () => {}, NET_SETS, onHosts(hosts), EXIT_WITHIN_MS);
       const end = o.records.find((r) => r.role === 'learner' && r.exit === 'end')!;
       assert.equal(end.steps, 16);
       const c = checkEveryPairOnce(o);

@@ -23,6 +23,7 @@ import { TOPIC_NAMES, type TopicName, type Topics } from '../topics.js';
 import { WireBus } from '../wire_bus.js';
 import { connectError, connectionOptions, isNatsError, permissionRefused, retryable } from './errors.js';
 import { ACTOR_ID, actorOfSubject, natsNames } from './names.js';
+import { NODE_WATCH_DEFAULTS, NodeWatch } from './node_watch.js';
 import { Semaphore } from './semaphore.js';
 import { NatsSubscription } from './subscription.js';
 import { NatsWeightStore } from './weight_store.js';
@@ -49,6 +50,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   readonly sender: string;
   private statusLoop: Promise<void> = Promise.resolve();
   private stopStatus: () => void = () => {};
+  private nodeWatch: NodeWatch | undefined;
 
   private constructor(
     readonly cfg: BusConfig,
@@ -93,6 +95,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
       const jsm = await settle('JetStream', () => nc.jetstreamManager());
       const bus = new NatsBus(cfg, runId, nc, nc.jetstream(), jsm, opts);
       bus.statusLoop = bus.watchStatus();
+      bus.nodeWatch = new NodeWatch(nc, jsm, { ...NODE_WATCH_DEFAULTS, ...opts.nodeWatch, log: bus.log });
       for (const topic of TOPIC_NAMES) await settle(`stream for ${topic}`, () => bus.ensureStream(topic));
       await settle('weight store', () => (bus.weights as NatsWeightStore).open());
       return bus;
@@ -374,6 +377,11 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
     return sub;
   }
 
+  /** The next ensureConsumer() asks the server again (its consumer vanished, e.g. in a replica's reset after a partition). */
+  consumerGone(topic: TopicName, durable: string): void {
+    this.consumers.delete(`${topic}/${durable}`);
+  }
+
   forget(sub: NatsSubscription<TopicName>): void {
     this.subs.delete(sub);
   }
@@ -392,6 +400,7 @@ export class NatsBus extends WireBus implements Bus, RawPublisher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.nodeWatch?.stop();
     for (const sub of [...this.subs]) await sub.stop();
     // drain() flushes pending acks and publishes before closing.
     await this.nc.drain().catch(() => this.nc.close());

@@ -24,6 +24,7 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
   ) {}
 
   private async *run(): AsyncGenerator<Delivery<Topics[K]>> {
+    // A consumer that cannot be made at start is an error for the actor; later (made again) it is retried below.
     await this.bus.ensureConsumer(this.topic, this.opts);
     // Pull in batches no larger than what may be unacked at once, so one slow process does not hoard messages.
     const batch = Math.max(1, Math.min(this.opts.pullBatch ?? 256, this.opts.maxAckPending ?? 256, 256));
@@ -39,8 +40,10 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
     };
     while (!this.stopped) {
       try {
+        await this.bus.ensureConsumer(this.topic, this.opts);
         const consumer = await this.bus.js.consumers.get(this.stream, this.opts.durable);
         this.messages = await consumer.consume({ max_messages: batch, expires: 5000 });
+        this.watchPull(this.messages, key);
       } catch (err) {
         // A cluster electing a new leader for the stream answers nothing for a while: try again, not end.
         if (!(await again(`consumer lookup failed (${(err as Error).message})`))) return;
@@ -79,6 +82,27 @@ export class NatsSubscription<K extends TopicName> implements Subscription<Topic
       // gone with its node): pull again instead of ending the subscription, which its actor would take for the end.
       if (!(await again('the pull ended'))) return;
     }
+  }
+
+  /**
+   * The client's pull keeps asking for a consumer that the server no longer has (a stream replica reset after a
+   * partition can lose it) without ever ending, so the actor would wait silently forever. After two such answers in a
+   * row the pull is stopped: the loop above makes the consumer again (same settings, idempotent) and pulls anew.
+   */
+  private watchPull(messages: ConsumerMessages, key: string): void {
+    void (async () => {
+      let missing = 0;
+      for await (const s of await messages.status()) {
+        if (s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') {
+          if (++missing < 2 || this.stopped) continue;
+          this.bus.logLine(`bus: ${key}: the server answers ${s.type.replace(/_/g, ' ')}; making the consumer again`);
+          this.bus.consumerGone(this.topic, this.opts.durable);
+          messages.stop();
+          return;
+        }
+        if (s.type !== 'heartbeats_missed') missing = 0;
+      }
+    })().catch(() => undefined);
   }
 
   private async deadLetter(m: JsMsg, reason: string, deliveries: number): Promise<void> {
