@@ -6,6 +6,9 @@ import { curvesSvg, groupColors, intervalsSvg, scatterSvg } from './plots.js';
 import { examplesSection, quality, qualityPlots, qualitySection, qualityVerdict } from './report_quality.js';
 import { aggregate, spread, type ArmAggregate, type ArmRun, type Spread } from './results.js';
 
+/** How the report names each preference loss. */
+const LOSS_NAMES: Record<Config['learner']['loss'], string> = { dpo: 'DPO', ipo: 'IPO', hinge: 'hinge' };
+
 /** What the stages produced, for the setup section and the proxy comparison. */
 export interface StageInfo {
   sftDir: string;
@@ -343,9 +346,9 @@ export function renderMarkdown(ctx: ReportContext, plotDir: string, plotNames: s
       `Every arm starts from the same SFT checkpoint (\`${ctx.stages.sftDir}\`, input hash ${ctx.stages.sftHash.slice(0, 12)}) and uses the same proxy ` +
       `(Bradley-Terry, held-out accuracy ${bt ? num(bt.heldOutAccuracy) : 'n/a'}); the reference model is the SFT model.`,
     `- Equal budgets per run: ${c.run.prompts} prompts, K = ${c.generator.samplesPerPrompt} responses each (${c.run.prompts * c.generator.samplesPerPrompt} proxy labels), ` +
-      `at most ${c.generator.maxNewTokens} new tokens, temperature ${c.generator.temperature}; best vs worst of K (${c.judge.pairing}); DPO β = ${c.learner.beta}, ` +
+      `at most ${c.generator.maxNewTokens} new tokens, temperature ${c.generator.temperature}; best vs worst of K (${c.judge.pairing}); ${LOSS_NAMES[c.learner.loss]} β = ${c.learner.beta}${c.learner.labelSmoothing > 0 ? ` (label smoothing ${c.learner.labelSmoothing})` : ''}, ` +
       `lr ${c.learner.lr} (cosine, ${c.learner.totalSteps} steps), ${c.learner.batchSize} pairs per step, ${c.learner.epochsPerPhase} epoch(s) per phase.`,
-    `- offline: one dataset sampled from the SFT model, then DPO. iterative (the paper's loop): ${c.run.iterations} iterations of generate -> label -> train on that iteration's pairs, ` +
+    `- offline: one dataset sampled from the SFT model, then ${LOSS_NAMES[c.learner.loss]}. iterative (the paper's loop): ${c.run.iterations} iterations of generate -> label -> train on that iteration's pairs, ` +
       `warm start, reference = SFT. streaming: generator, judge and learner run at once; weights published every ${c.learner.publishEvery} steps; pairs older than ${c.learner.maxPolicyLag} versions are dropped.`,
     `- Evaluation: ${c.evaluator.prompts} held-out prompts, one response each at temperature ${c.evaluator.temperature}, scored by the gold judge (${c.data.task}); ` +
       `win rate = share of prompts where the gold judge prefers the policy's response to the SFT model's (ties half). ` +

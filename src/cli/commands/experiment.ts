@@ -29,7 +29,9 @@ export const experimentCommand: Command = {
     await startBackend(cfg);
     const ac = sigintSignal();
     try {
-      const res = await runExperiment(cfg, { configPath: flag(args, 'config') ?? '(defaults)', id: flag(args, 'id'), signal: ac.signal });
+      // The report names the command that made it: the config file and every --set that changed it.
+      const sets = (args.flags.get('set') ?? []).map((s) => ` --set ${s}`).join('');
+      const res = await runExperiment(cfg, { configPath: `${flag(args, 'config') ?? '(defaults)'}${sets}`, id: flag(args, 'id'), signal: ac.signal });
       console.log(`experiment ${res.id}: ${res.runs.length} runs in ${(res.wallSeconds / 60).toFixed(1)} min; results in ${res.resultsMd}${res.docsMd ? ` and ${res.docsMd}` : ''}`);
       return 0;
     } finally {
