@@ -93,6 +93,22 @@ function side(g: SampleGroupMsg, i: number, score: number): PairSide {
   return out;
 }
 
+/** The pair of a group's responses `chosen` over `rejected`, as whoever judged it (a scorer or a person) says. */
+function pairOfGroup(g: SampleGroupMsg, chosen: number, rejected: number, scores: readonly number[], by: { judgeId: string; judgeModel: string; margin: number; createdAt: number }): PairMsg {
+  return {
+    type: 'pair',
+    v: 1,
+    runId: g.runId,
+    pairId: pairIdOf(g.groupId),
+    promptId: g.promptId,
+    groupId: g.groupId,
+    promptTokens: g.samples[0]!.promptTokens,
+    chosen: side(g, chosen, scores[chosen]!),
+    rejected: side(g, rejected, scores[rejected]!),
+    ...by,
+  };
+}
+
 /** Why a score list cannot be used for a group of k, or undefined when it can. */
 function badScores(scores: readonly number[], k: number): string | undefined {
   if (!Array.isArray(scores) || scores.length !== k || !scores.every(Number.isFinite)) {
@@ -369,22 +385,9 @@ export class Judge {
         m.counter('judge_human_compared_total').inc();
         if (scores[c]! > scores[r]!) m.counter('judge_human_agreed_total').inc();
       }
-      const p: PairMsg = {
-        type: 'pair',
-        v: 1,
-        runId: g.runId,
-        pairId: pairIdOf(g.groupId),
-        promptId: g.promptId,
-        groupId: g.groupId,
-        promptTokens: g.samples[0]!.promptTokens,
-        chosen: side(g, c, scores[c]!),
-        rejected: side(g, r, scores[r]!),
-        judgeId: humanJudgeId(l.labeler),
-        judgeModel: 'human',
-        // The person ranked the pair; the scorer's gap says by how much it agrees (0 where it does not).
-        margin: Math.max(0, scores[c]! - scores[r]!),
-        createdAt: this.deps.clock.now(),
-      };
+      // The person ranked the pair; the scorer's gap says by how much it agrees (0 where it does not).
+      const margin = Math.max(0, scores[c]! - scores[r]!);
+      const p = pairOfGroup(g, c, r, scores, { judgeId: humanJudgeId(l.labeler), judgeModel: 'human', margin, createdAt: this.deps.clock.now() });
       await this.deps.bus.publish('pairs', p, { msgId: p.pairId, sameWork: (s) => samePair(s as PairMsg | undefined, p, d.deliveries) });
       this.pairsPublished++;
       m.counter('judge_pairs_total').inc();
@@ -405,21 +408,12 @@ export class Judge {
     );
     if (choice.kind === 'tie') return undefined;
     this.deps.metrics.histogram('judge_margin_score', MARGIN_BUCKETS).observe(choice.margin);
-    return {
-      type: 'pair',
-      v: 1,
-      runId: g.runId,
-      pairId: pairIdOf(g.groupId),
-      promptId: g.promptId,
-      groupId: g.groupId,
-      promptTokens: g.samples[0]!.promptTokens,
-      chosen: side(g, choice.chosen, scores[choice.chosen]!),
-      rejected: side(g, choice.rejected, scores[choice.rejected]!),
+    return pairOfGroup(g, choice.chosen, choice.rejected, scores, {
       judgeId: this.opts.judgeId,
       judgeModel: this.deps.scorer.modelId,
       margin: choice.margin,
       createdAt: this.deps.clock.now(),
-    };
+    });
   }
 
   /** Finishes the batch in flight and hands unstarted groups back to the stream. */

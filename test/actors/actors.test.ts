@@ -9,7 +9,7 @@ import { epochOrder, PromptSource } from '../../src/actors/prompt_source.js';
 import { overrideBus } from '../../src/run/resilient_bus.js';
 import type { WeightStore } from '../../src/streams/bus.js';
 import type { PairMsg, SampleGroupMsg } from '../../src/streams/topics.js';
-import { bus as makeBus, config, decode, FakePolicy, FakeScorer, prompts, until } from './fakes.js';
+import { bus as makeBus, config, decode, FakePolicy, FakeScorer, prompts, sampleGroup, until } from './fakes.js';
 
 test('prompt source: seeded shuffled epochs up to the budget, and a republication is stored once', async () => {
   const bus = makeBus('test');
@@ -127,28 +127,7 @@ test('judge: best-vs-worst pairs with deterministic ids, ties dropped, malformed
     { bus, scorer: new FakeScorer((r) => r[0] ?? 0), clock: systemClock, metrics },
     { judgeId: 'j0', config: config({ judge: { batchSize: 8 } }).judge, seed: 1, samplesPerPrompt: 3 },
   );
-  const group = (id: string, firsts: number[], promptId = id): SampleGroupMsg => ({
-    type: 'samples',
-    v: 1,
-    runId: 'test',
-    groupId: `g:${id}:0`,
-    promptId,
-    policyVersion: 4,
-    generatorId: 'g0',
-    samples: firsts.map((t, k) => ({
-      runId: 'test',
-      sampleId: `g:${id}:0:${k}`,
-      promptId: id,
-      policyVersion: 4,
-      generatorId: 'g0',
-      startedAt: 0,
-      createdAt: 1,
-      promptTokens: [1, 2],
-      responseTokens: [t, 1],
-      text: decode([t, 1]),
-      finished: true,
-    })),
-  });
+  const group = (id: string, firsts: number[], promptId = id): SampleGroupMsg => sampleGroup({ groupId: `g:${id}:0`, promptId, policyVersion: 4, firsts, samplePromptId: id });
   await bus.publish('samples', group('a', [3, 7, 1]));
   await bus.publish('samples', group('b', [5, 5, 5]));
   await bus.publish('samples', group('c', [2, 4, 6], 'other'));

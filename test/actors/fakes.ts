@@ -5,7 +5,7 @@ import type { GenerateOptions, GenerateResult, LearnerPort, PolicyPort, ScorerPo
 import type { PromptItem } from '../../src/actors/prompt_source.js';
 import type { Clock } from '../../src/clock.js';
 import { InProcessBus } from '../../src/streams/inprocess/bus.js';
-import type { PairMsg } from '../../src/streams/topics.js';
+import type { PairMsg, SampleGroupMsg } from '../../src/streams/topics.js';
 
 export const VOCAB = 16;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -109,6 +109,35 @@ export function bus(runId = 'test', overrides: Record<string, unknown> = {}, clo
 }
 
 export const decode = (tokens: number[]): string => tokens.map((t) => String.fromCharCode(97 + t)).join('');
+
+/**
+ * A group of finished two-token responses (first token from `firsts`, then 1) to prompt [1, 2], one per entry; its
+ * samples are `<groupId>:<k>` and carry `samplePromptId` (default: the group's prompt id).
+ */
+export function sampleGroup(o: { groupId: string; promptId: string; policyVersion: number; firsts: number[]; samplePromptId?: string }): SampleGroupMsg {
+  return {
+    type: 'samples',
+    v: 1,
+    runId: 'test',
+    groupId: o.groupId,
+    promptId: o.promptId,
+    policyVersion: o.policyVersion,
+    generatorId: 'g0',
+    samples: o.firsts.map((t, k) => ({
+      runId: 'test',
+      sampleId: `${o.groupId}:${k}`,
+      promptId: o.samplePromptId ?? o.promptId,
+      policyVersion: o.policyVersion,
+      generatorId: 'g0',
+      startedAt: 0,
+      createdAt: 1,
+      promptTokens: [1, 2],
+      responseTokens: [t, 1],
+      text: decode([t, 1]),
+      finished: true,
+    })),
+  };
+}
 
 /** Polls `cond` every few ms; fails after `ms`. */
 export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {

@@ -16,34 +16,11 @@ import { serveDashboard } from '../../src/monitor/dashboard.js';
 import { humanLabelling, labelToken } from '../../src/run/human_labels.js';
 import { labelsFile, readLabels } from '../../src/run/label_log.js';
 import type { PairMsg, SampleGroupMsg } from '../../src/streams/topics.js';
-import { bus as makeBus, config, decode, FakeScorer, until } from './fakes.js';
+import { bus as makeBus, config, decode, FakeScorer, sampleGroup, until } from './fakes.js';
 
 const TOKEN = 'label-token-0123';
 
-function group(id: string, firsts: number[]): SampleGroupMsg {
-  return {
-    type: 'samples',
-    v: 1,
-    runId: 'test',
-    groupId: `g:${id}`,
-    promptId: id,
-    policyVersion: 0,
-    generatorId: 'g0',
-    samples: firsts.map((t, k) => ({
-      runId: 'test',
-      sampleId: `g:${id}:${k}`,
-      promptId: id,
-      policyVersion: 0,
-      generatorId: 'g0',
-      startedAt: 0,
-      createdAt: 1,
-      promptTokens: [1, 2],
-      responseTokens: [t, 1],
-      text: decode([t, 1]),
-      finished: true,
-    })),
-  };
-}
+const group = (id: string, firsts: number[]): SampleGroupMsg => sampleGroup({ groupId: `g:${id}`, promptId: id, policyVersion: 0, firsts });
 
 async function allPairs(bus: ReturnType<typeof makeBus>, n: number): Promise<PairMsg[]> {
   const out: PairMsg[] = [];
