@@ -1,11 +1,11 @@
 // The dashboard's labelling routes: /label (the page), /api/label/next, /api/label (a choice) and /api/label/stats, behind a token.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkLabeler, LabelError, type Choice, type HumanDesk } from '../actors/human_desk.js';
+import { checkLabeler, LabelError, type Choice, type LabelDesk } from '../streams/labels.js';
 import { labelPage } from './label_page.js';
 
 export interface LabelRoutesOptions {
-  desk: HumanDesk;
+  desk: LabelDesk;
   token: string;
   /** Where the token comes from, for the refusal message. */
   tokenSource: string;

@@ -1,7 +1,7 @@
 // The run's record of every label a person gave (labels.jsonl): in time or late, each joined to its samples by id.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabelRecord } from '../actors/human_desk.js';
+import type { LabelRecord } from '../streams/labels.js';
 
 export const labelsFile = (runDir: string): string => join(runDir, 'labels.jsonl');
 

@@ -1,5 +1,5 @@
 // People's labels (a run's labels.jsonl) as preference pairs, so the proxy model can be refitted on them.
-import type { LabelRecord } from '../actors/human_desk.js';
+import type { LabelRecord } from '../streams/labels.js';
 import type { PreferencePair, ScoredResponse } from './preference_data.js';
 
 export class HumanPrefsError extends Error {

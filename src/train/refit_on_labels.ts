@@ -1,5 +1,5 @@
 // `train-rm --labels runs/<id>`: the proxy model trained again on the original preference data plus a run's human labels.
-import type { LabelRecord } from '../actors/human_desk.js';
+import type { LabelRecord } from '../streams/labels.js';
 import type { Config } from '../config/index.js';
 import { humanPreferencePairs, HumanPrefsError } from './human_prefs.js';
 import { hashInputs, readManifest, writeManifest } from './manifest.js';
