@@ -145,19 +145,22 @@ export class WordLm {
     const first = splitSentences(response)[0] ?? '';
     const pad = new Array<number>(this.options.order - 1).fill(0);
     const opening = [...pad, ...this.ids(lmTokens(splitSentences(prompt).at(-1) ?? '')).slice(-(this.options.order - 1))];
-    const mid = lmTokens(first, false);
-    const own = this.firstTokens(opening, mid, n);
-    const start = this.firstTokens(pad, lmTokens(first, true), n);
-    const lps = this.contexts.map((c) => this.firstTokens(c, mid, n));
+    // Read once, scored after each context.
+    const mid = this.seamTokens(lmTokens(first, false), n);
+    const own = this.firstTokens(opening, mid);
+    const start = this.firstTokens(pad, this.seamTokens(lmTokens(first, true), n));
+    const lps = this.contexts.map((c) => this.firstTokens(c, mid));
     const top = Math.max(...lps);
     const anyOpening = top + Math.log(lps.reduce((a, lp) => a + Math.exp(lp - top), 0) / lps.length);
     return own - Math.max(start, anyOpening);
   }
 
-  /** log P of the first `n` tokens after `context` (and of the end, if the sentence is shorter). */
-  private firstTokens(context: number[], tokens: string[], n: number): number {
-    // A capitalised word the model never saw in mid-sentence ("Thank", "Many") would be <unk>, which is likely
-    // anywhere; it is scored as its lower-case form times the chance of that capital: 1 / (count + 1).
+  /**
+   * A response's first `n` tokens (and the end, if the sentence is shorter) as ids, each with a penalty in nats. A
+   * capitalised word the model never saw in mid-sentence ("Thank", "Many") would be <unk>, which is likely anywhere;
+   * it is scored as its lower-case form times the chance of that capital: 1 / (count + 1).
+   */
+  private seamTokens(tokens: readonly string[], n: number): { ids: number[]; penalties: number[] } {
     const penalties: number[] = [];
     const ids = tokens.map((t) => {
       const id = this.index.get(t);
@@ -169,9 +172,15 @@ export class WordLm {
       penalties.push(0);
       return id ?? UNK_ID;
     });
-    const seq = [...context, ...ids, 1];
+    ids.push(1);
+    return { ids: ids.slice(0, n), penalties: penalties.slice(0, n) };
+  }
+
+  /** log P of seam tokens after `context`. */
+  private firstTokens(context: readonly number[], t: { ids: number[]; penalties: number[] }): number {
+    const seq = [...context, ...t.ids];
     let lp = 0;
-    for (let at = context.length; at < Math.min(seq.length, context.length + n); at++) lp += this.lm.logProb(seq, at) + (penalties[at - context.length] ?? 0);
+    for (let i = 0; i < t.ids.length; i++) lp += this.lm.logProb(seq, context.length + i) + (t.penalties[i] ?? 0);
     return lp;
   }
 
